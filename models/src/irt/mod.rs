@@ -1,0 +1,9 @@
+//! Unidimensional dichotomous IRT (Rasch, 2PL, 3PL).
+//!
+//! The reference implementation is R's `mirt` (Chalmers, 2012); defaults follow it:
+//! 61 equally spaced quadrature nodes on [-6, 6] with standard-normal weights,
+//! Bock–Aitkin EM, convergence when the largest parameter change is below `1e-4`.
+
+pub mod params;
+
+pub use params::{ItemParams, IrtError, Model, Quadrature, ResponseMatrix, Result};

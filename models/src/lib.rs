@@ -1,0 +1,7 @@
+//! Pure numerics for irtlake: Item Response Theory estimation and scoring,
+//! linking to an anchor scale, and the simulators used by the demo platform
+//! and by recovery tests. No I/O, no Arrow, no async.
+
+pub mod irt;
+pub mod linking;
+pub mod sim;

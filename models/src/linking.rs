@@ -1,0 +1,1 @@
+//! Linking to an anchor scale (see the module docs of each method).

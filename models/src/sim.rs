@@ -1,0 +1,1 @@
+//! Simulators: IRT response data with known parameters and the demo platform.
