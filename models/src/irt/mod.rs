@@ -6,4 +6,4 @@
 
 pub mod params;
 
-pub use params::{ItemParams, IrtError, Model, Quadrature, ResponseMatrix, Result};
+pub use params::{IrtError, ItemParams, Model, Quadrature, ResponseMatrix, Result};

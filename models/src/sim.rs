@@ -1,1 +1,0 @@
-//! Simulators: IRT response data with known parameters and the demo platform.
