@@ -1,1 +1,0 @@
-//! Linking to an anchor scale (see the module docs of each method).

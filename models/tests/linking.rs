@@ -1,0 +1,307 @@
+//! Linking to an anchor scale: recovery of known constants and input validation.
+
+use approx::assert_abs_diff_eq;
+use models::irt::{IrtError, ItemParams, Quadrature};
+use models::linking::{
+    LinkingConstants, LinkingMethod, haebara, link, mean_mean, mean_sigma, stocking_lord,
+};
+use models::sim::draw_items;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Normal};
+
+const TRUE_A: f64 = 1.2;
+const TRUE_B: f64 = 0.5;
+
+const METHODS: [LinkingMethod; 4] = [
+    LinkingMethod::MeanMean,
+    LinkingMethod::MeanSigma,
+    LinkingMethod::StockingLord,
+    LinkingMethod::Haebara,
+];
+
+/// The anchors on the new scale when the base scale is θ* = Aθ + B:
+/// a_new = A·a*, b_new = (b* − B)/A (the inverse of `LinkingConstants::item`).
+fn to_new_scale(base: &[ItemParams], a: f64, b: f64) -> Vec<ItemParams> {
+    base.iter()
+        .map(|p| ItemParams::new_3pl(p.a * a, (p.b - b) / a, p.c))
+        .collect()
+}
+
+fn anchors(guessing: bool, seed: u64) -> (Vec<ItemParams>, Vec<ItemParams>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let base = draw_items(20, guessing, &mut rng);
+    let new = to_new_scale(&base, TRUE_A, TRUE_B);
+    (new, base)
+}
+
+#[test]
+fn constants_transform_consistently() {
+    let k = LinkingConstants { a: 1.2, b: 0.5 };
+    assert_abs_diff_eq!(k.theta(1.0), 1.7, epsilon = 1e-15);
+    assert_abs_diff_eq!(k.se(0.3), 0.36, epsilon = 1e-15);
+    let it = ItemParams::new_3pl(1.5, -0.4, 0.2);
+    let t = k.item(&it);
+    assert_abs_diff_eq!(t.a, 1.25, epsilon = 1e-15);
+    assert_abs_diff_eq!(t.b, 0.02, epsilon = 1e-15);
+    assert_eq!(t.c, 0.2);
+    // the defining property: P(θ; item) = P(Aθ + B; transformed item)
+    for theta in [-2.0, 0.0, 0.7, 2.5] {
+        assert_abs_diff_eq!(it.p(theta), t.p(k.theta(theta)), epsilon = 1e-14);
+    }
+    // identity leaves everything alone
+    let id = LinkingConstants::IDENTITY;
+    assert_eq!(id.item(&it), it);
+    assert_eq!(id.theta(0.3), 0.3);
+    assert_eq!(id.se(0.3), 0.3);
+}
+
+// No noise: the transformed new anchors equal the base anchors exactly at (A, B), so every
+// criterion is 0 there. Moment methods are exact up to rounding (~1e-15); LM converges
+// to a step of 1e-12. 1e-6 is the brief's bound; observed errors are ~1e-10 or smaller.
+#[test]
+fn every_method_recovers_constants_without_noise() {
+    let quad = Quadrature::default();
+    for guessing in [false, true] {
+        let (new, base) = anchors(guessing, 11);
+        for m in METHODS {
+            // (the moment methods ignore c, so they are exact for 3PL anchors too)
+            let k = link(m, &new, &base, &quad).unwrap();
+            println!(
+                "{m} (guessing {guessing}): |dA| = {:.1e}, |dB| = {:.1e}",
+                (k.a - TRUE_A).abs(),
+                (k.b - TRUE_B).abs()
+            );
+            assert_abs_diff_eq!(k.a, TRUE_A, epsilon = 1e-6);
+            assert_abs_diff_eq!(k.b, TRUE_B, epsilon = 1e-6);
+        }
+    }
+}
+
+// Estimation-like noise: a and b of the new anchors perturbed by N(0, 0.05²), as from a
+// calibration of a few thousand students. Mean/sigma and the curve methods average 20
+// anchors, so the error in A and B is of order 0.05/√20 ≈ 0.011; 0.05 is ~4.5 such SDs.
+// Several seeds so that no single lucky draw carries the test.
+#[test]
+fn every_method_recovers_constants_with_noise() {
+    let quad = Quadrature::default();
+    let noise = Normal::new(0.0, 0.05).unwrap();
+    for seed in [1u64, 2, 3, 4, 5] {
+        let (new, base) = anchors(false, 100 + seed);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let noisy: Vec<ItemParams> = new
+            .iter()
+            .map(|p| {
+                ItemParams::new(
+                    (p.a + noise.sample(&mut rng)).max(0.05),
+                    p.b + noise.sample(&mut rng),
+                )
+            })
+            .collect();
+        for m in METHODS {
+            let k = link(m, &noisy, &base, &quad).unwrap();
+            println!("seed {seed} {m}: A = {:.4}, B = {:.4}", k.a, k.b);
+            assert_abs_diff_eq!(k.a, TRUE_A, epsilon = 0.05);
+            assert_abs_diff_eq!(k.b, TRUE_B, epsilon = 0.05);
+        }
+    }
+}
+
+#[test]
+fn curve_methods_minimise_their_criterion() {
+    // With noise the optimum is not the truth; check it is a minimum of the criterion by
+    // perturbing each constant by ±1e-3 (criterion must not decrease).
+    let quad = Quadrature::default();
+    let (new, base) = anchors(true, 21);
+    let noisy: Vec<ItemParams> = new
+        .iter()
+        .enumerate()
+        .map(|(j, p)| {
+            let e = if j % 2 == 0 { 0.07 } else { -0.05 };
+            ItemParams::new_3pl(p.a * (1.0 + e), p.b + e, p.c)
+        })
+        .collect();
+    let sl = |k: LinkingConstants| -> f64 {
+        quad.nodes
+            .iter()
+            .zip(&quad.weights)
+            .map(|(&t, &w)| {
+                let d: f64 = base
+                    .iter()
+                    .zip(&noisy)
+                    .map(|(b, n)| b.p(t) - k.item(n).p(t))
+                    .sum();
+                w * d * d
+            })
+            .sum()
+    };
+    let hb = |k: LinkingConstants| -> f64 {
+        quad.nodes
+            .iter()
+            .zip(&quad.weights)
+            .map(|(&t, &w)| {
+                w * base
+                    .iter()
+                    .zip(&noisy)
+                    .map(|(b, n)| (b.p(t) - k.item(n).p(t)).powi(2))
+                    .sum::<f64>()
+            })
+            .sum()
+    };
+    let k_sl = stocking_lord(&noisy, &base, &quad).unwrap();
+    let k_hb = haebara(&noisy, &base, &quad).unwrap();
+    for (k, f) in [(k_sl, &sl as &dyn Fn(LinkingConstants) -> f64), (k_hb, &hb)] {
+        let at = f(k);
+        for (da, db) in [(1e-3, 0.0), (-1e-3, 0.0), (0.0, 1e-3), (0.0, -1e-3)] {
+            let moved = f(LinkingConstants {
+                a: k.a + da,
+                b: k.b + db,
+            });
+            assert!(
+                moved >= at,
+                "criterion {at} decreased to {moved} at ({da}, {db})"
+            );
+        }
+    }
+    // the two criteria differ, and so do their optima
+    assert!((k_sl.a - k_hb.a).abs() + (k_sl.b - k_hb.b).abs() > 1e-6);
+}
+
+#[test]
+fn none_is_identity_and_fixed_is_an_error() {
+    let quad = Quadrature::default();
+    let (new, base) = anchors(false, 5);
+    assert_eq!(
+        link(LinkingMethod::None, &new, &base, &quad).unwrap(),
+        LinkingConstants::IDENTITY
+    );
+    // None does not look at the anchors at all
+    assert_eq!(
+        link(LinkingMethod::None, &[], &[], &quad).unwrap(),
+        LinkingConstants::IDENTITY
+    );
+    let err = link(LinkingMethod::Fixed, &new, &base, &quad).unwrap_err();
+    assert!(err.to_string().contains("FitConfig.fixed"), "{err}");
+}
+
+#[test]
+fn method_names_round_trip() {
+    let all = [
+        (LinkingMethod::None, "none"),
+        (LinkingMethod::MeanMean, "mean-mean"),
+        (LinkingMethod::MeanSigma, "mean-sigma"),
+        (LinkingMethod::StockingLord, "stocking-lord"),
+        (LinkingMethod::Haebara, "haebara"),
+        (LinkingMethod::Fixed, "fixed"),
+    ];
+    for (m, s) in all {
+        assert_eq!(m.to_string(), s);
+        assert_eq!(s.parse::<LinkingMethod>().unwrap(), m);
+    }
+    assert_eq!(
+        "Stocking_Lord".parse::<LinkingMethod>().unwrap(),
+        LinkingMethod::StockingLord
+    );
+    assert!("equipercentile".parse::<LinkingMethod>().is_err());
+}
+
+/// Runs every method on (new, base) and checks each returns an error whose message
+/// contains `needle`.
+fn all_fail(new: &[ItemParams], base: &[ItemParams], needle: &str) {
+    let quad = Quadrature::default();
+    for m in METHODS {
+        let err = link(m, new, base, &quad).expect_err("invalid anchors must be rejected");
+        assert!(
+            err.to_string().contains(needle),
+            "{m}: '{err}' does not mention '{needle}'"
+        );
+    }
+}
+
+#[test]
+fn rejects_different_lengths() {
+    let (new, base) = anchors(false, 1);
+    all_fail(&new[..19], &base, "19 new vs 20 base");
+}
+
+#[test]
+fn rejects_fewer_than_two_anchors() {
+    let (new, base) = anchors(false, 1);
+    all_fail(&new[..1], &base[..1], "at least 2 anchor items, got 1");
+    all_fail(&[], &[], "at least 2 anchor items, got 0");
+}
+
+#[test]
+fn rejects_non_positive_a() {
+    let (mut new, base) = anchors(false, 1);
+    new[3].a = 0.0;
+    all_fail(&new, &base, "new-scale anchor: a must be > 0");
+    let (new, mut base) = anchors(false, 1);
+    base[7].a = -1.0;
+    all_fail(&new, &base, "base-scale anchor: a must be > 0");
+    // and the error names the item
+    let err = mean_mean(&new, &base).unwrap_err();
+    assert!(
+        matches!(err, IrtError::InvalidItem { item: 7, .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn rejects_non_finite_b() {
+    let (mut new, base) = anchors(false, 1);
+    new[0].b = f64::NAN;
+    all_fail(&new, &base, "b must be finite");
+    let (new, mut base) = anchors(false, 1);
+    base[0].b = f64::INFINITY;
+    all_fail(&new, &base, "b must be finite");
+}
+
+#[test]
+fn rejects_c_outside_unit_interval() {
+    let (mut new, base) = anchors(false, 1);
+    new[2].c = 1.0;
+    all_fail(&new, &base, "c must be in [0, 1)");
+    let (new, mut base) = anchors(false, 1);
+    base[2].c = -0.1;
+    all_fail(&new, &base, "c must be in [0, 1)");
+}
+
+#[test]
+fn mean_sigma_rejects_constant_difficulties() {
+    let same_b = [ItemParams::new(1.0, 0.3), ItemParams::new(1.4, 0.3)];
+    let varied = [ItemParams::new(1.0, -0.3), ItemParams::new(1.4, 0.9)];
+    let err = mean_sigma(&same_b, &varied).unwrap_err();
+    assert!(
+        err.to_string().contains("sd(b) on the new scale is 0"),
+        "{err}"
+    );
+    let err = mean_sigma(&varied, &same_b).unwrap_err();
+    assert!(
+        err.to_string().contains("sd(b) on the base scale is 0"),
+        "{err}"
+    );
+    // mean/mean does not need spread in b; the curve methods fall back to it for a start
+    let quad = Quadrature::default();
+    assert!(mean_mean(&same_b, &varied).is_ok());
+    assert!(stocking_lord(&same_b, &varied, &quad).is_ok());
+    assert!(haebara(&same_b, &varied, &quad).is_ok());
+}
+
+#[test]
+fn curve_methods_reject_invalid_grid() {
+    let (new, base) = anchors(false, 1);
+    let mut quad = Quadrature::default();
+    quad.weights.pop();
+    for r in [
+        stocking_lord(&new, &base, &quad),
+        haebara(&new, &base, &quad),
+    ] {
+        let err = r.unwrap_err();
+        assert!(err.to_string().contains("quadrature"), "{err}");
+    }
+    let mut quad = Quadrature::default();
+    quad.weights[3] = -1.0;
+    assert!(stocking_lord(&new, &base, &quad).is_err());
+    assert!(haebara(&new, &base, &quad).is_err());
+}
