@@ -9,3 +9,8 @@ pub use responses::{
     SimulatedBank, complete_bank, draw_items, draw_response, draw_thetas, simulate_complete,
     simulate_sparse, sparse_bank,
 };
+pub mod platform;
+pub use platform::{
+    Platform, PlatformConfig, PlatformError, SimAttempt, SimItem, SimStudent, SimSubject, SimTopic,
+    Trajectory, simulate_platform, try_simulate_platform,
+};
