@@ -4,11 +4,21 @@
 //! 61 equally spaced quadrature nodes on [-6, 6] with standard-normal weights,
 //! Bock–Aitkin EM, convergence when the largest parameter change is below `1e-4`.
 
+pub mod em;
+pub mod estep;
 pub mod information;
+mod mstep;
 pub mod params;
+pub mod priors;
+pub mod result;
 pub mod scoring;
+pub mod se;
 
 pub use params::{IrtError, ItemParams, Model, Quadrature, ResponseMatrix, Result};
 
+pub use em::{Acceleration, FitConfig, calibrate};
+pub use estep::{EStepStats, ItemTables, estep};
 pub use information::{item_information, test_information};
+pub use priors::{BetaPrior, LogNormalPrior, NormalPrior, Priors};
+pub use result::{Exclusion, FitResult, ItemFit, Termination};
 pub use scoring::{Score, ScoreMethod, ScoringConfig, eap_score, score_pattern, score_students};

@@ -1,0 +1,447 @@
+//! The E-step of Bock–Aitkin EM (Bock & Aitkin, 1981, *Psychometrika* 46(4)), shardable.
+//!
+//! For every student the posterior over the quadrature nodes is
+//! `π(θ_k | y) ∝ w_k Π_i P_i(y_i | θ_k)`; its contributions are summed into the
+//! "artificial data" of Bock & Aitkin: the expected number of responses `n_ik` and of
+//! correct responses `r1_ik` at each item × node, and the expected number of students at
+//! each node. The statistics of disjoint student shards add up exactly
+//! ([`EStepStats::merge`]), so a calibration can be distributed over many workers.
+//!
+//! Numerics: per-item tables of `ln P` and `ln(1 − P)` over the nodes ([`ItemTables`]);
+//! per student the log-likelihood is accumulated over nodes in one contiguous buffer, the
+//! posterior is formed with a max-shifted log-sum-exp, and nodes whose posterior is below
+//! `e^-36.8 ≈ 1e-16` of the mode's are skipped when scattering (their contribution is
+//! below double-precision rounding). Students are processed in parallel (rayon) in a
+//! fixed number of chunks that depends only on the shard size, so results are
+//! bit-for-bit reproducible whatever the thread count; there is no allocation per
+//! response or per student (one scratch buffer per chunk).
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::params::{ItemParams, Quadrature, ResponseMatrix};
+
+/// Log-posterior values more than this many nats below the mode are treated as zero mass.
+pub(crate) const LOG_CUTOFF: f64 = 36.8;
+
+/// `ln(1 + e^x)` without overflow or cancellation.
+#[inline]
+pub(crate) fn softplus(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// The logistic function `1 / (1 + e^-x)`, accurate in both tails.
+#[inline]
+pub(crate) fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `(ln P, ln(1 − P))` for `P = c + (1 − c) σ(η)`, stable for any `η` (natural logs).
+#[inline]
+pub(crate) fn log_pq(eta: f64, c: f64) -> (f64, f64) {
+    let log_q = (-c).ln_1p() - softplus(eta);
+    let log_p = if c > 0.0 {
+        // P = σ(η) + c σ(−η) ≥ c > 0: no cancellation.
+        (sigmoid(eta) + c * sigmoid(-eta)).ln()
+    } else {
+        -softplus(-eta)
+    };
+    (log_p, log_q)
+}
+
+/// Per item × node tables of `ln P(θ_k)` and `ln(1 − P(θ_k))` (natural logs), the only
+/// thing the E-step needs from the item parameters.
+///
+/// Layout: `[(item * 2 + y) * n_nodes + k]` with `y = 1` for a correct response, so a
+/// response indexes its row directly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemTables {
+    n_items: usize,
+    n_nodes: usize,
+    log_p: Vec<f64>,
+}
+
+impl ItemTables {
+    /// Tables for `items` (IRT metric, 3PL form `P = c + (1 − c)/(1 + e^{−a(θ − b)})`) at the
+    /// nodes of `quad`. Items are indexed as in the response matrix.
+    pub fn new(items: &[ItemParams], quad: &Quadrature) -> Self {
+        Self::from_fn(items.len(), &quad.nodes, |i, theta| {
+            let it = &items[i];
+            log_pq(it.a * (theta - it.b), it.c)
+        })
+    }
+
+    /// Tables from a function `(item, θ) -> (ln P, ln(1 − P))`.
+    pub(crate) fn from_fn(
+        n_items: usize,
+        nodes: &[f64],
+        f: impl Fn(usize, f64) -> (f64, f64),
+    ) -> Self {
+        let q = nodes.len();
+        let mut log_p = vec![0.0; n_items * 2 * q];
+        for (i, rows) in log_p.chunks_exact_mut(2 * q).enumerate() {
+            let (wrong, right) = rows.split_at_mut(q);
+            for (k, &t) in nodes.iter().enumerate() {
+                let (lp, lq) = f(i, t);
+                right[k] = lp;
+                wrong[k] = lq;
+            }
+        }
+        Self {
+            n_items,
+            n_nodes: q,
+            log_p,
+        }
+    }
+
+    /// Number of items (table rows come in pairs: wrong, right).
+    pub fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    /// Number of quadrature nodes.
+    pub fn n_nodes(&self) -> usize {
+        self.n_nodes
+    }
+
+    /// `ln P(θ_k)` of `item` (correct response).
+    pub fn log_p(&self, item: usize, node: usize) -> f64 {
+        self.log_p[(item * 2 + 1) * self.n_nodes + node]
+    }
+
+    /// `ln(1 − P(θ_k))` of `item` (wrong response).
+    pub fn log_q(&self, item: usize, node: usize) -> f64 {
+        self.log_p[item * 2 * self.n_nodes + node]
+    }
+
+    /// The row of log-probabilities of outcome `code = 2·item + y` over the nodes.
+    #[inline]
+    pub(crate) fn row(&self, code: usize) -> &[f64] {
+        &self.log_p[code * self.n_nodes..(code + 1) * self.n_nodes]
+    }
+}
+
+/// Sufficient statistics of one E-step over a set of students ("artificial data").
+///
+/// Item-major layout: entry `item * n_nodes + k`. Shards merge by addition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EStepStats {
+    /// Number of items.
+    pub n_items: usize,
+    /// Number of quadrature nodes.
+    pub n_nodes: usize,
+    /// Expected number of correct responses per item × node: Σ_s y_si π_s(θ_k).
+    pub r1: Vec<f64>,
+    /// Expected number of responses per item × node: Σ_{s answered i} π_s(θ_k).
+    pub n: Vec<f64>,
+    /// Expected number of students per node: Σ_s π_s(θ_k).
+    pub node_mass: Vec<f64>,
+    /// Marginal log-likelihood of the students, Σ_s ln Σ_k w_k L_s(θ_k) (natural log).
+    pub loglik: f64,
+    /// Number of students that contributed (students with no response are skipped).
+    pub n_students: usize,
+}
+
+impl EStepStats {
+    /// All-zero statistics (the identity of [`merge`](Self::merge)).
+    pub fn zeros(n_items: usize, n_nodes: usize) -> Self {
+        Self {
+            n_items,
+            n_nodes,
+            r1: vec![0.0; n_items * n_nodes],
+            n: vec![0.0; n_items * n_nodes],
+            node_mass: vec![0.0; n_nodes],
+            loglik: 0.0,
+            n_students: 0,
+        }
+    }
+
+    /// Adds the statistics of another (disjoint) shard of students.
+    ///
+    /// # Panics
+    /// If the two were computed with different numbers of items or nodes.
+    pub fn merge(&mut self, other: &EStepStats) {
+        assert!(
+            self.n_items == other.n_items && self.n_nodes == other.n_nodes,
+            "EStepStats::merge: shape {}x{} vs {}x{}",
+            self.n_items,
+            self.n_nodes,
+            other.n_items,
+            other.n_nodes
+        );
+        add_into(&mut self.r1, &other.r1);
+        add_into(&mut self.n, &other.n);
+        add_into(&mut self.node_mass, &other.node_mass);
+        self.loglik += other.loglik;
+        self.n_students += other.n_students;
+    }
+
+    /// `r1` of one item over the nodes.
+    pub fn item_r1(&self, item: usize) -> &[f64] {
+        &self.r1[item * self.n_nodes..(item + 1) * self.n_nodes]
+    }
+
+    /// `n` of one item over the nodes.
+    pub fn item_n(&self, item: usize) -> &[f64] {
+        &self.n[item * self.n_nodes..(item + 1) * self.n_nodes]
+    }
+}
+
+#[inline]
+fn add_into(dst: &mut [f64], src: &[f64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// The posterior of student `s` over the nodes, left in `buf[k_lo..k_hi]` (normalised to
+/// sum 1; nodes outside the window carry less than `e^-36.8` of the mode's mass).
+///
+/// Returns `None` for a student without responses, otherwise `(k_lo, k_hi, ln L_s)` with
+/// `ln L_s = ln Σ_k w_k L_s(θ_k)`; a non-finite `ln L_s` means the window is empty.
+#[inline]
+pub(crate) fn student_posterior(
+    responses: &ResponseMatrix,
+    s: usize,
+    tables: &ItemTables,
+    log_prior: &[f64],
+    buf: &mut [f64],
+) -> Option<(usize, usize, f64)> {
+    let (lo, hi) = (responses.row_ptr[s], responses.row_ptr[s + 1]);
+    if lo == hi {
+        return None;
+    }
+    buf.copy_from_slice(log_prior);
+    for (&item, &y) in responses.items[lo..hi]
+        .iter()
+        .zip(&responses.correct[lo..hi])
+    {
+        let row = tables.row(item as usize * 2 + y as usize);
+        for (l, t) in buf.iter_mut().zip(row) {
+            *l += t;
+        }
+    }
+    let m = buf.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        // NaN or all -inf: no usable posterior.
+        return Some((0, 0, if m.is_nan() { f64::NAN } else { m }));
+    }
+    let cut = m - LOG_CUTOFF;
+    let k_lo = buf.iter().position(|&l| l >= cut).unwrap_or(0);
+    let k_hi = buf.iter().rposition(|&l| l >= cut).map_or(0, |k| k + 1);
+    let win = &mut buf[k_lo..k_hi];
+    let mut sum = 0.0;
+    for l in win.iter_mut() {
+        let e = (*l - m).exp();
+        *l = e;
+        sum += e;
+    }
+    let inv = 1.0 / sum;
+    for l in win.iter_mut() {
+        *l *= inv;
+    }
+    Some((k_lo, k_hi, m + sum.ln()))
+}
+
+/// How many chunks a shard of `n` students is processed in: depends only on `n` and the
+/// size of one accumulator (never on the thread count), so sums are reproducible.
+pub(crate) fn chunk_ranges(range: Range<usize>, acc_len: usize) -> Vec<Range<usize>> {
+    let n = range.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    // at most 16 chunks, at least ~256 students each, and at most ~256 MB of accumulators
+    let mem_cap = ((256usize << 20) / (8 * acc_len.max(1))).max(1);
+    let n_chunks = n.div_ceil(256).clamp(1, 16).min(mem_cap);
+    let size = n.div_ceil(n_chunks);
+    (0..n_chunks)
+        .map(|c| {
+            let lo = range.start + c * size;
+            lo..(lo + size).min(range.end)
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Per-chunk accumulator: expected counts by outcome code `2·item + y`, node mass, loglik.
+struct Acc {
+    by_code: Vec<f64>,
+    node_mass: Vec<f64>,
+    loglik: f64,
+    n_students: usize,
+}
+
+fn estep_chunk(
+    responses: &ResponseMatrix,
+    students: Range<usize>,
+    tables: &ItemTables,
+    log_prior: &[f64],
+) -> Acc {
+    let q = tables.n_nodes;
+    let mut acc = Acc {
+        by_code: vec![0.0; tables.n_items * 2 * q],
+        node_mass: vec![0.0; q],
+        loglik: 0.0,
+        n_students: 0,
+    };
+    let mut buf = vec![0.0; q];
+    for s in students {
+        let Some((k_lo, k_hi, ll)) = student_posterior(responses, s, tables, log_prior, &mut buf)
+        else {
+            continue;
+        };
+        acc.loglik += ll;
+        acc.n_students += 1;
+        if k_lo >= k_hi {
+            continue;
+        }
+        let post = &buf[k_lo..k_hi];
+        add_into(&mut acc.node_mass[k_lo..k_hi], post);
+        let (lo, hi) = (responses.row_ptr[s], responses.row_ptr[s + 1]);
+        for (&item, &y) in responses.items[lo..hi]
+            .iter()
+            .zip(&responses.correct[lo..hi])
+        {
+            let base = (item as usize * 2 + y as usize) * q;
+            add_into(&mut acc.by_code[base + k_lo..base + k_hi], post);
+        }
+    }
+    acc
+}
+
+/// One E-step over the students `students` (a shard of the rows of `responses`).
+///
+/// `tables` holds the current item parameters (one entry per item of the matrix), and
+/// `log_prior[k]` the natural log of the prior weight of node `k` (normalised weights, e.g.
+/// `ln` of [`Quadrature::weights`]). Students without responses are skipped. Parallel over
+/// students; the statistics of disjoint shards merge exactly with [`EStepStats::merge`]
+/// (up to floating-point summation order).
+///
+/// # Panics
+/// If `students` is outside `0..responses.n_students()`, if `log_prior.len()` differs from
+/// `tables.n_nodes()`, or if `responses` has more items than `tables`.
+pub fn estep(
+    responses: &ResponseMatrix,
+    students: Range<usize>,
+    tables: &ItemTables,
+    log_prior: &[f64],
+) -> EStepStats {
+    assert!(
+        students.start <= students.end && students.end <= responses.n_students(),
+        "estep: students {students:?} outside 0..{}",
+        responses.n_students()
+    );
+    assert_eq!(
+        log_prior.len(),
+        tables.n_nodes,
+        "estep: log_prior has {} entries for {} nodes",
+        log_prior.len(),
+        tables.n_nodes
+    );
+    assert!(
+        responses.n_items <= tables.n_items,
+        "estep: responses have {} items, tables {}",
+        responses.n_items,
+        tables.n_items
+    );
+    let q = tables.n_nodes;
+    let chunks = chunk_ranges(students, tables.n_items * 2 * q);
+    let parts: Vec<Acc> = chunks
+        .into_par_iter()
+        .map(|r| estep_chunk(responses, r, tables, log_prior))
+        .collect();
+    let mut stats = EStepStats::zeros(tables.n_items, q);
+    let mut parts = parts.into_iter();
+    let Some(mut total) = parts.next() else {
+        return stats;
+    };
+    for p in parts {
+        add_into(&mut total.by_code, &p.by_code);
+        add_into(&mut total.node_mass, &p.node_mass);
+        total.loglik += p.loglik;
+        total.n_students += p.n_students;
+    }
+    for (i, rows) in total.by_code.chunks_exact(2 * q).enumerate() {
+        let (wrong, right) = rows.split_at(q);
+        let r1 = &mut stats.r1[i * q..(i + 1) * q];
+        let n = &mut stats.n[i * q..(i + 1) * q];
+        for k in 0..q {
+            r1[k] = right[k];
+            n[k] = right[k] + wrong[k];
+        }
+    }
+    stats.node_mass = total.node_mass;
+    stats.loglik = total.loglik;
+    stats.n_students = total.n_students;
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_pq_is_stable_and_consistent() {
+        for &eta in &[-800.0, -30.0, -1.0, 0.0, 2.5, 40.0, 800.0] {
+            for &c in &[0.0, 0.2] {
+                let (lp, lq) = log_pq(eta, c);
+                assert!(lp.is_finite() && lq.is_finite(), "eta {eta} c {c}");
+                let p = c + (1.0 - c) * sigmoid(eta);
+                if (-30.0..=30.0).contains(&eta) {
+                    assert!((lp.exp() - p).abs() < 1e-14);
+                    assert!((lq.exp() - (1.0 - p)).abs() < 1e-14);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn single_student_posterior_matches_direct_computation() {
+        let quad = Quadrature::new(21, -4.0, 4.0).unwrap();
+        let items = [
+            ItemParams::new(1.2, -0.3),
+            ItemParams::new_3pl(0.8, 0.5, 0.2),
+        ];
+        let m = ResponseMatrix::from_triplets(1, 2, &[(0, 0, true), (0, 1, false)]).unwrap();
+        let t = ItemTables::new(&items, &quad);
+        let lp: Vec<f64> = quad.weights.iter().map(|w| w.ln()).collect();
+        let st = estep(&m, 0..1, &t, &lp);
+        let lik: Vec<f64> = quad
+            .nodes
+            .iter()
+            .zip(&quad.weights)
+            .map(|(&th, w)| w * items[0].p(th) * (1.0 - items[1].p(th)))
+            .collect();
+        let tot: f64 = lik.iter().sum();
+        assert!((st.loglik - tot.ln()).abs() < 1e-12);
+        for (k, l) in lik.iter().enumerate() {
+            let post = l / tot;
+            assert!((st.node_mass[k] - post).abs() < 1e-12);
+            assert!((st.item_r1(0)[k] - post).abs() < 1e-12);
+            assert!(st.item_r1(1)[k].abs() < 1e-15);
+            assert!((st.item_n(1)[k] - post).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn chunking_covers_the_range_exactly() {
+        for n in [0usize, 1, 255, 256, 257, 10_000, 123_457] {
+            let ch = chunk_ranges(5..5 + n, 1000);
+            let tot: usize = ch.iter().map(|r| r.len()).sum();
+            assert_eq!(tot, n);
+            assert!(ch.windows(2).all(|w| w[0].end == w[1].start));
+            assert!(ch.len() <= 16);
+        }
+    }
+}

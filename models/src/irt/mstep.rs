@@ -1,0 +1,504 @@
+//! The M-step of Bock–Aitkin EM: per-item Newton–Raphson on the expected complete-data
+//! log-likelihood (plus log-priors), and the latent-distribution update.
+//!
+//! Items are parameterised internally as `mirt` does (slope–intercept): `x = [a, d, g]`
+//! with `P(θ) = c + (1 − c) σ(aθ + d)`, `c = σ(g)`, and `b = −d/a` in the IRT metric.
+//! Free components: Rasch `d` (a = 1), 2PL `a, d`, 3PL `a, d, g`.
+//!
+//! Given the E-step counts `r1_k` (expected correct) and `n_k` (expected responses) at the
+//! nodes `θ_k`, item `i` maximises
+//! `Q_i(x) = Σ_k r1_k ln P(θ_k) + (n_k − r1_k) ln(1 − P(θ_k)) + ln prior(x)`
+//! (Baker & Kim, *Item Response Theory*, 2nd ed., 2004, ch. 6). Newton steps use the exact
+//! (observed) Hessian; when it is not negative definite (3PL, priors) it is shifted
+//! Levenberg–Marquardt style until it is, and every step is halved until the objective
+//! does not decrease, so each M-step is an ascent.
+
+use super::estep::{sigmoid, softplus};
+use super::params::{ItemParams, Model};
+use super::priors::Priors;
+
+/// Index of the slope `a` in an internal parameter vector.
+pub(crate) const A: usize = 0;
+/// Index of the intercept `d`.
+pub(crate) const D: usize = 1;
+/// Index of the logit guessing `g`.
+pub(crate) const G: usize = 2;
+
+/// The free internal components of `model`.
+pub(crate) fn free_indices(model: Model) -> &'static [usize] {
+    match model {
+        Model::Rasch => &[D],
+        Model::TwoPl => &[A, D],
+        Model::ThreePl => &[A, D, G],
+    }
+}
+
+/// `c` of internal parameters under `model` (0 unless 3PL).
+#[inline]
+pub(crate) fn guess(model: Model, x: &[f64; 3]) -> f64 {
+    if model == Model::ThreePl {
+        sigmoid(x[G])
+    } else {
+        0.0
+    }
+}
+
+/// IRT-metric parameters of internal ones.
+pub(crate) fn to_irt(model: Model, x: &[f64; 3]) -> ItemParams {
+    ItemParams {
+        a: x[A],
+        b: -x[D] / x[A],
+        c: guess(model, x),
+    }
+}
+
+/// Objective value, gradient and Hessian over all three internal components (the
+/// components that are not free are to be ignored by the caller).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Eval {
+    pub f: f64,
+    pub grad: [f64; 3],
+    pub hess: [[f64; 3]; 3],
+}
+
+/// Score vectors `∂ ln P(y | θ)/∂x` for `y = 0` and `y = 1` at one node, stable in the tails.
+#[inline]
+pub(crate) fn scores(model: Model, x: &[f64; 3], theta: f64) -> ([f64; 3], [f64; 3]) {
+    let eta = x[A] * theta + x[D];
+    let s = sigmoid(eta);
+    let sm = sigmoid(-eta);
+    if model == Model::ThreePl {
+        let c = sigmoid(x[G]);
+        let p = s + c * sm;
+        let k = (1.0 - c) * s * sm / p;
+        let e_p = [k * theta, k, sm * c * (1.0 - c) / p];
+        let e_q = [s * theta, s, c];
+        ([-e_q[0], -e_q[1], -e_q[2]], e_p)
+    } else {
+        ([-s * theta, -s, 0.0], [sm * theta, sm, 0.0])
+    }
+}
+
+/// `Q_i` (plus log-prior) at `x`, with derivatives when `derivs`.
+pub(crate) fn item_eval(
+    model: Model,
+    r1: &[f64],
+    n: &[f64],
+    nodes: &[f64],
+    x: &[f64; 3],
+    priors: &Priors,
+    derivs: bool,
+) -> Eval {
+    let mut f = 0.0;
+    let mut grad = [0.0; 3];
+    let mut hess = [[0.0; 3]; 3];
+    let (a, d) = (x[A], x[D]);
+    if model == Model::ThreePl {
+        let c = sigmoid(x[G]);
+        let l1c = (-c).ln_1p();
+        let cc = c * (1.0 - c);
+        for ((&t, &y1), &nk) in nodes.iter().zip(r1).zip(n) {
+            if nk == 0.0 {
+                continue;
+            }
+            let y0 = nk - y1;
+            let eta = a * t + d;
+            let s = sigmoid(eta);
+            let sm = sigmoid(-eta);
+            let p = s + c * sm;
+            f += y1 * p.ln() + y0 * (l1c - softplus(eta));
+            if !derivs {
+                continue;
+            }
+            // e_p = ∂P/P, e_q = ∂P/(1−P); d2p = ∂²P/P, d2q = ∂²P/(1−P)
+            let k = (1.0 - c) * s * sm / p;
+            let e_p = [k * t, k, sm * cc / p];
+            let e_q = [s * t, s, c];
+            let kk = k * (sm - s);
+            let d2p = [
+                [kk * t * t, kk * t, -k * t * c],
+                [kk * t, kk, -k * c],
+                [-k * t * c, -k * c, sm * cc * (1.0 - 2.0 * c) / p],
+            ];
+            let qq = s * (sm - s);
+            let d2q = [
+                [qq * t * t, qq * t, -s * t * c],
+                [qq * t, qq, -s * c],
+                [-s * t * c, -s * c, c * (1.0 - 2.0 * c)],
+            ];
+            for i in 0..3 {
+                grad[i] += y1 * e_p[i] - y0 * e_q[i];
+                for j in i..3 {
+                    hess[i][j] +=
+                        y1 * (d2p[i][j] - e_p[i] * e_p[j]) - y0 * (d2q[i][j] + e_q[i] * e_q[j]);
+                }
+            }
+        }
+    } else {
+        for ((&t, &y1), &nk) in nodes.iter().zip(r1).zip(n) {
+            if nk == 0.0 {
+                continue;
+            }
+            let eta = a * t + d;
+            f += y1 * eta - nk * softplus(eta);
+            if !derivs {
+                continue;
+            }
+            let p = sigmoid(eta);
+            let w = nk * p * sigmoid(-eta);
+            let res = y1 - nk * p;
+            grad[A] += res * t;
+            grad[D] += res;
+            hess[A][A] -= w * t * t;
+            hess[A][D] -= w * t;
+            hess[D][D] -= w;
+        }
+    }
+    for (i, j) in [(1, 0), (2, 0), (2, 1)] {
+        hess[i][j] = hess[j][i];
+    }
+    priors.add_log_density(model, x, &mut f, &mut grad, &mut hess);
+    if !f.is_finite() {
+        f = f64::NEG_INFINITY;
+    }
+    Eval { f, grad, hess }
+}
+
+/// Solves `m · z = v` for a symmetric positive-definite `m` (size `k ≤ 3`) by Cholesky;
+/// `None` if `m` is not (numerically) positive definite.
+pub(crate) fn chol_solve(m: &[[f64; 3]; 3], v: &[f64; 3], k: usize) -> Option<[f64; 3]> {
+    let mut l = [[0.0; 3]; 3];
+    for i in 0..k {
+        for j in 0..=i {
+            let s = m[i][j] - (0..j).map(|p| l[i][p] * l[j][p]).sum::<f64>();
+            if i == j {
+                if s.is_nan() || s <= 1e-300 || !s.is_finite() {
+                    return None;
+                }
+                l[i][i] = s.sqrt();
+            } else {
+                l[i][j] = s / l[j][j];
+            }
+        }
+    }
+    let mut z = [0.0; 3];
+    for i in 0..k {
+        let mut s = v[i];
+        for p in 0..i {
+            s -= l[i][p] * z[p];
+        }
+        z[i] = s / l[i][i];
+    }
+    for i in (0..k).rev() {
+        let mut s = z[i];
+        for p in i + 1..k {
+            s -= l[p][i] * z[p];
+        }
+        z[i] = s / l[i][i];
+    }
+    Some(z)
+}
+
+/// Bound on `g = logit c`: c stays within [9.4e-14, 1 − 9.4e-14]. Without a prior, c of an
+/// item with no guessing drifts towards 0 (g → −∞) where the likelihood is flat; the bound
+/// keeps the parameters finite and changes the likelihood by less than 1e-10.
+pub(crate) const G_BOUND: f64 = 30.0;
+
+/// Largest Newton step (in any internal component) per iteration.
+const MAX_STEP: f64 = 2.0;
+/// Newton iterations per item and M-step.
+const MAX_NEWTON: usize = 100;
+/// A Newton step below this (max-norm) ends the item's M-step.
+const STEP_TOL: f64 = 1e-10;
+
+/// Maximises `Q_i` for one item from `x0`; returns the new internal parameters.
+///
+/// Safeguarded Newton–Raphson: Levenberg–Marquardt shift when the Hessian is not
+/// negative definite, step capped at 2 per component, halving until no decrease.
+pub(crate) fn mstep_item(
+    model: Model,
+    r1: &[f64],
+    n: &[f64],
+    nodes: &[f64],
+    x0: [f64; 3],
+    priors: &Priors,
+) -> [f64; 3] {
+    let free = free_indices(model);
+    let k = free.len();
+    let mut x = x0;
+    x[G] = x[G].clamp(-G_BOUND, G_BOUND);
+    let mut ev = item_eval(model, r1, n, nodes, &x, priors, true);
+    if !ev.f.is_finite() {
+        return x0;
+    }
+    for _ in 0..MAX_NEWTON {
+        let mut neg_h = [[0.0; 3]; 3];
+        let mut g = [0.0; 3];
+        let mut diag_max: f64 = 0.0;
+        for (i, &fi) in free.iter().enumerate() {
+            g[i] = ev.grad[fi];
+            for (j, &fj) in free.iter().enumerate() {
+                neg_h[i][j] = -ev.hess[fi][fj];
+            }
+            diag_max = diag_max.max(neg_h[i][i].abs());
+        }
+        if g[..k].iter().any(|v| !v.is_finite()) {
+            break;
+        }
+        let mut lambda = 0.0;
+        let mut delta = None;
+        for _ in 0..40 {
+            let mut m = neg_h;
+            for (i, row) in m.iter_mut().enumerate().take(k) {
+                row[i] += lambda;
+            }
+            if let Some(z) = chol_solve(&m, &g, k) {
+                delta = Some(z);
+                break;
+            }
+            lambda = if lambda == 0.0 {
+                1e-8 * (1.0 + diag_max)
+            } else {
+                lambda * 10.0
+            };
+        }
+        let Some(mut delta) = delta else {
+            break;
+        };
+        let big = delta[..k].iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if !big.is_finite() {
+            break;
+        }
+        if big > MAX_STEP {
+            let s = MAX_STEP / big;
+            delta.iter_mut().for_each(|v| *v *= s);
+        }
+        let mut t = 1.0;
+        let mut accepted = None;
+        let slack = 1e-13 * (1.0 + ev.f.abs());
+        for _ in 0..50 {
+            let mut xn = x;
+            for (i, &fi) in free.iter().enumerate() {
+                xn[fi] = x[fi] + t * delta[i];
+            }
+            xn[G] = xn[G].clamp(-G_BOUND, G_BOUND);
+            let fnew = item_eval(model, r1, n, nodes, &xn, priors, false).f;
+            if fnew.is_finite() && fnew >= ev.f - slack {
+                accepted = Some(xn);
+                break;
+            }
+            t *= 0.5;
+        }
+        let Some(xn) = accepted else {
+            break;
+        };
+        let step = (0..3).fold(0.0f64, |m, i| m.max((xn[i] - x[i]).abs()));
+        x = xn;
+        ev = item_eval(model, r1, n, nodes, &x, priors, true);
+        if step < STEP_TOL {
+            break;
+        }
+    }
+    x
+}
+
+/// mirt-style starting values: `a = 0.851` (= 0.5 × 1.702), `d = Φ⁻¹(p)/0.5088` with `p`
+/// the item's proportion correct, and `c` at the prior mode or 0.15 (`mirt`'s defaults).
+pub(crate) fn start_values(model: Model, p_correct: f64, priors: &Priors) -> [f64; 3] {
+    let div = (0.75f64).sqrt() / 1.702;
+    let p = p_correct.clamp(1e-3, 1.0 - 1e-3);
+    let d = qnorm(p) / div;
+    let a = match (model, priors.a) {
+        (Model::Rasch, _) => 1.0,
+        (_, Some(pa)) => pa.meanlog.exp(),
+        _ => 0.5 * 1.702,
+    };
+    let c = match priors.c {
+        Some(pc) if pc.alpha + pc.beta > 2.0 && pc.alpha > 1.0 => {
+            (pc.alpha - 1.0) / (pc.alpha + pc.beta - 2.0)
+        }
+        Some(pc) => pc.alpha / (pc.alpha + pc.beta),
+        None => 0.15,
+    };
+    let c = c.clamp(1e-4, 0.9);
+    let g = if model == Model::ThreePl {
+        (c / (1.0 - c)).ln()
+    } else {
+        0.0
+    };
+    [a, d, g]
+}
+
+/// The standard normal quantile (P. J. Acklam's rational approximation, relative error
+/// below 1.2e-9 on (0, 1); used only for starting values).
+pub(crate) fn qnorm(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383_577_518_672_69e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const DD: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let pl = 0.02425;
+    if p < pl {
+        let q = (-2.0 * p.ln()).sqrt();
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((DD[0] * q + DD[1]) * q + DD[2]) * q + DD[3]) * q + 1.0)
+    } else if p <= 1.0 - pl {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    } else {
+        let q = (-2.0 * (1.0 - p).ln()).sqrt();
+        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((DD[0] * q + DD[1]) * q + DD[2]) * q + DD[3]) * q + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::irt::priors::{BetaPrior, LogNormalPrior, NormalPrior};
+
+    fn tables(x: &[f64; 3], model: Model) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let nodes: Vec<f64> = (0..31).map(|k| -4.0 + 8.0 * k as f64 / 30.0).collect();
+        let c = guess(model, x);
+        let n: Vec<f64> = nodes.iter().map(|t| 500.0 * (-0.5 * t * t).exp()).collect();
+        let r1 = nodes
+            .iter()
+            .zip(&n)
+            .map(|(t, nk)| nk * (c + (1.0 - c) * sigmoid(x[A] * t + x[D])))
+            .collect();
+        (nodes, r1, n)
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        let priors = Priors {
+            a: Some(LogNormalPrior {
+                meanlog: 0.0,
+                sdlog: 0.5,
+            }),
+            b: Some(NormalPrior { mean: 0.0, sd: 2.0 }),
+            c: Some(BetaPrior {
+                alpha: 5.0,
+                beta: 17.0,
+            }),
+        };
+        for model in [Model::Rasch, Model::TwoPl, Model::ThreePl] {
+            let truth = [1.4, -0.5, -1.2];
+            let (nodes, r1, n) = tables(&truth, model);
+            let x = [1.1, -0.2, -1.6];
+            let pr = if model == Model::ThreePl {
+                priors
+            } else if model == Model::TwoPl {
+                Priors { c: None, ..priors }
+            } else {
+                Priors {
+                    a: None,
+                    c: None,
+                    ..priors
+                }
+            };
+            let ev = item_eval(model, &r1, &n, &nodes, &x, &pr, true);
+            let eps = 1e-6;
+            for &i in free_indices(model) {
+                let mut xp = x;
+                let mut xm = x;
+                xp[i] += eps;
+                xm[i] -= eps;
+                let ep = item_eval(model, &r1, &n, &nodes, &xp, &pr, true);
+                let em = item_eval(model, &r1, &n, &nodes, &xm, &pr, true);
+                let fd = (ep.f - em.f) / (2.0 * eps);
+                assert!(
+                    (fd - ev.grad[i]).abs() < 1e-5 * (1.0 + fd.abs()),
+                    "{model} g{i}"
+                );
+                for &j in free_indices(model) {
+                    let fd = (ep.grad[j] - em.grad[j]) / (2.0 * eps);
+                    assert!(
+                        (fd - ev.hess[i][j]).abs() < 1e-5 * (1.0 + fd.abs()),
+                        "{model} h{i}{j}: {fd} vs {}",
+                        ev.hess[i][j]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn newton_recovers_the_generating_item_from_exact_counts() {
+        for model in [Model::Rasch, Model::TwoPl, Model::ThreePl] {
+            let truth = if model == Model::Rasch {
+                [1.0, 0.7, 0.0]
+            } else {
+                [1.6, 0.7, -1.5]
+            };
+            let (nodes, r1, n) = tables(&truth, model);
+            let x = mstep_item(
+                model,
+                &r1,
+                &n,
+                &nodes,
+                start_values(model, 0.6, &Priors::default()),
+                &Priors::default(),
+            );
+            for &i in free_indices(model) {
+                assert!((x[i] - truth[i]).abs() < 1e-6, "{model}: {x:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn scores_are_log_probability_gradients() {
+        let x = [1.3, 0.4, -1.0];
+        for model in [Model::TwoPl, Model::ThreePl] {
+            let (s0, s1) = scores(model, &x, 0.7);
+            let lp = |x: &[f64; 3]| {
+                let c = guess(model, x);
+                let p = c + (1.0 - c) * sigmoid(x[A] * 0.7 + x[D]);
+                (p.ln(), (1.0 - p).ln())
+            };
+            for &i in free_indices(model) {
+                let mut xp = x;
+                let mut xm = x;
+                xp[i] += 1e-6;
+                xm[i] -= 1e-6;
+                let (p1, q1) = lp(&xp);
+                let (p0, q0) = lp(&xm);
+                assert!(((p1 - p0) / 2e-6 - s1[i]).abs() < 1e-6);
+                assert!(((q1 - q0) / 2e-6 - s0[i]).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn qnorm_is_accurate() {
+        assert!(qnorm(0.5).abs() < 1e-12);
+        assert!((qnorm(0.975) - 1.959963984540054).abs() < 1e-8);
+        assert!((qnorm(0.001) + 3.090232306167813).abs() < 1e-8);
+    }
+}

@@ -1,0 +1,520 @@
+//! Standard errors of the item parameters from the observed-data information, by Louis'
+//! formula (Louis, 1982, *J. R. Stat. Soc. B* 44(2)):
+//!
+//! `I_obs = −∂²Q(ψ|ψ̂)/∂ψ² − Σ_s Cov_post(S_s)`,
+//!
+//! the complete-data information (analytic, from the final E-step counts, including the
+//! curvature of the log-priors: the SEs of a Bayes-modal fit are posterior-mode SEs) minus
+//! the missing information, the sum over students of the posterior covariance of each
+//! student's complete-data score `S_s(θ) = Σ_i ∂ ln P_i(y_si | θ)/∂ψ + ∂ ln φ(θ)/∂(μ, σ²)`.
+//!
+//! * With at most [`FULL_MAX_PARAMS`] estimated parameters the full matrix is formed
+//!   (cost Σ_s p_s² · nodes / 2 for a student answering items with p_s parameters) and
+//!   inverted by Cholesky; estimated latent mean/variance are part of it.
+//! * Beyond that, the item-block approximation: only the item's own block of
+//!   `I_obs` (cross-item and item–latent terms dropped), one pass over the responses.
+//!   Cross-item terms are of the order of the posterior variance of θ shared by items
+//!   answered together; dropping them makes the SEs slightly smaller (see the tests).
+//!
+//! * If the full matrix is not positive definite (typically a 3PL c estimated at its
+//!   bound, whose information is 0), the item-block approximation is used instead and
+//!   only the affected items get no SE.
+//!
+//! SEs of the internal parameters (a, d, logit c) are mapped to a, b = −d/a and c by the
+//! delta method.
+
+use rayon::prelude::*;
+
+use super::estep::{EStepStats, ItemTables, chunk_ranges, student_posterior};
+use super::mstep::{self, A, D, G, free_indices};
+use super::params::{ItemParams, Model, ResponseMatrix};
+use super::priors::Priors;
+
+/// Largest number of estimated parameters for which the full information matrix is used.
+pub const FULL_MAX_PARAMS: usize = 600;
+
+/// `se_method` of a fit with the full observed information matrix.
+pub const SE_FULL: &str = "observed information (Louis), full matrix; delta method for b, c";
+/// `se_method` of a fit with the item-block approximation.
+pub const SE_BLOCK: &str =
+    "observed information (Louis), item-block approximation; delta method for b, c";
+/// `se_method` when standard errors were not requested.
+pub const SE_NONE: &str = "none (not requested)";
+/// `se_method` when the full matrix was singular and item blocks were used instead.
+pub const SE_BLOCK_FALLBACK: &str = "observed information (Louis), item-block approximation \
+     (full matrix not positive definite); delta method for b, c";
+/// `se_method` when the log-likelihood at the estimates was not finite.
+pub const SE_SINGULAR: &str = "none (log-likelihood not finite)";
+
+/// Everything the SE computation needs from a converged calibration.
+pub(crate) struct SeInput<'a> {
+    pub model: Model,
+    pub priors: &'a Priors,
+    pub nodes: &'a [f64],
+    /// Responses actually used (excluded items and students removed).
+    pub responses: &'a ResponseMatrix,
+    pub tables: &'a ItemTables,
+    pub log_prior: &'a [f64],
+    /// The E-step at the final estimates.
+    pub stats: &'a EStepStats,
+    /// Item index of each estimated item (slot).
+    pub free: &'a [usize],
+    /// Internal parameters of each slot.
+    pub x: &'a [[f64; 3]],
+    /// Slot of each item, `u32::MAX` when not estimated.
+    pub slot_of: &'a [u32],
+    pub mean: f64,
+    pub var: f64,
+    pub est_mean: bool,
+    pub est_var: bool,
+}
+
+/// Latent complete-data scores ∂ ln φ(θ; μ, v)/∂(μ, v) at one node.
+#[inline]
+fn latent_scores(theta: f64, mean: f64, var: f64) -> [f64; 2] {
+    let z = theta - mean;
+    [z / var, -0.5 / var + z * z / (2.0 * var * var)]
+}
+
+/// Which information matrix to form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeMode {
+    /// Full up to [`FULL_MAX_PARAMS`] parameters, item blocks beyond.
+    Auto,
+    /// Always the full matrix.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Full,
+    /// Always item blocks.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Block,
+}
+
+/// Standard errors of every estimated item (by slot) and the method used.
+pub(crate) fn standard_errors(
+    inp: &SeInput,
+    mode: SeMode,
+) -> (Vec<Option<ItemParams>>, &'static str) {
+    let k = free_indices(inp.model).len();
+    let n_lat = inp.est_mean as usize + inp.est_var as usize;
+    let n_par = inp.free.len() * k + n_lat;
+    if n_par == 0 {
+        return (Vec::new(), SE_FULL);
+    }
+    let use_full = match mode {
+        SeMode::Auto => n_par <= FULL_MAX_PARAMS,
+        SeMode::Full => true,
+        SeMode::Block => false,
+    };
+    if use_full {
+        match full(inp, k, n_lat, n_par) {
+            Some(cov_blocks) => (delta(inp, k, &cov_blocks), SE_FULL),
+            // e.g. a 3PL c at its bound: keep the SEs of the items whose block is fine
+            None => (delta(inp, k, &block(inp, k)), SE_BLOCK_FALLBACK),
+        }
+    } else {
+        let blocks = block(inp, k);
+        (delta(inp, k, &blocks), SE_BLOCK)
+    }
+}
+
+/// Maps per-slot covariance blocks of the free internal parameters to SEs of a, b, c.
+fn delta(inp: &SeInput, k: usize, cov: &[Option<Vec<f64>>]) -> Vec<Option<ItemParams>> {
+    let free = free_indices(inp.model);
+    cov.iter()
+        .zip(inp.x)
+        .map(|(c, x)| {
+            let c = c.as_ref()?;
+            // full 3×3 covariance of (a, d, g) with zeros for fixed components
+            let mut v = [[0.0; 3]; 3];
+            for (i, &fi) in free.iter().enumerate() {
+                for (j, &fj) in free.iter().enumerate() {
+                    v[fi][fj] = c[i * k + j];
+                }
+            }
+            let (a, d) = (x[A], x[D]);
+            let jb = [d / (a * a), -1.0 / a, 0.0];
+            let mut var_b = 0.0;
+            for i in 0..3 {
+                for j in 0..3 {
+                    var_b += jb[i] * v[i][j] * jb[j];
+                }
+            }
+            let cc = mstep::guess(inp.model, x);
+            let se = ItemParams {
+                a: v[A][A].max(0.0).sqrt(),
+                b: var_b.max(0.0).sqrt(),
+                c: (cc * (1.0 - cc)) * v[G][G].max(0.0).sqrt(),
+            };
+            (se.a.is_finite() && se.b.is_finite() && se.c.is_finite()).then_some(se)
+        })
+        .collect()
+}
+
+/// Score tables `S[((slot·2 + y)·k + p)·Q + node]` of the free components.
+fn score_tables(inp: &SeInput, k: usize) -> Vec<f64> {
+    let q = inp.nodes.len();
+    let free = free_indices(inp.model);
+    let mut s = vec![0.0; inp.free.len() * 2 * k * q];
+    for (slot, x) in inp.x.iter().enumerate() {
+        for (kk, &t) in inp.nodes.iter().enumerate() {
+            let (s0, s1) = mstep::scores(inp.model, x, t);
+            for (p, &fp) in free.iter().enumerate() {
+                s[((slot * 2) * k + p) * q + kk] = s0[fp];
+                s[((slot * 2 + 1) * k + p) * q + kk] = s1[fp];
+            }
+        }
+    }
+    s
+}
+
+/// Complete-data information of one item (minus the Hessian of Q_i plus log-prior), k×k.
+fn item_complete_info(inp: &SeInput, slot: usize, k: usize) -> Vec<f64> {
+    let item = inp.free[slot];
+    let ev = mstep::item_eval(
+        inp.model,
+        inp.stats.item_r1(item),
+        inp.stats.item_n(item),
+        inp.nodes,
+        &inp.x[slot],
+        inp.priors,
+        true,
+    );
+    let free = free_indices(inp.model);
+    let mut m = vec![0.0; k * k];
+    for (i, &fi) in free.iter().enumerate() {
+        for (j, &fj) in free.iter().enumerate() {
+            m[i * k + j] = -ev.hess[fi][fj];
+        }
+    }
+    m
+}
+
+/// Complete-data information of the estimated latent parameters (n_lat × n_lat), and
+/// their complete-data score tables `[p·Q + node]`.
+fn latent_parts(inp: &SeInput, n_lat: usize) -> (Vec<f64>, Vec<f64>) {
+    let q = inp.nodes.len();
+    let which: Vec<usize> = [inp.est_mean, inp.est_var]
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &e)| e.then_some(i))
+        .collect();
+    let mut info = vec![0.0; n_lat * n_lat];
+    let mut tab = vec![0.0; n_lat * q];
+    let (mu, v) = (inp.mean, inp.var);
+    for (kk, (&t, &m)) in inp.nodes.iter().zip(&inp.stats.node_mass).enumerate() {
+        let z = t - mu;
+        // −∂² ln φ: μμ 1/v, μv z/v², vv z²/v³ − 1/(2v²)
+        let h = [
+            [1.0 / v, z / (v * v)],
+            [z / (v * v), z * z / (v * v * v) - 0.5 / (v * v)],
+        ];
+        let sc = latent_scores(t, mu, v);
+        for (i, &wi) in which.iter().enumerate() {
+            tab[i * q + kk] = sc[wi];
+            for (j, &wj) in which.iter().enumerate() {
+                info[i * n_lat + j] += m * h[wi][wj];
+            }
+        }
+    }
+    (info, tab)
+}
+
+/// Full matrix: returns the k×k covariance block of every slot, or `None` if singular.
+fn full(inp: &SeInput, k: usize, n_lat: usize, n_par: usize) -> Option<Vec<Option<Vec<f64>>>> {
+    let q = inp.nodes.len();
+    let sc = score_tables(inp, k);
+    let (lat_info, lat_tab) = latent_parts(inp, n_lat);
+    let lat0 = inp.free.len() * k;
+    let resp = inp.responses;
+    let chunks = chunk_ranges(0..resp.n_students(), n_par * n_par);
+    let parts: Vec<Vec<f64>> = chunks
+        .into_par_iter()
+        .map(|range| {
+            let mut m = vec![0.0; n_par * n_par];
+            let mut buf = vec![0.0; q];
+            let mut rows: Vec<(usize, usize)> = Vec::new(); // (global index, table offset)
+            let mut wrows: Vec<f64> = Vec::new();
+            let mut means: Vec<f64> = Vec::new();
+            for s in range {
+                let Some((lo, hi, ll)) =
+                    student_posterior(resp, s, inp.tables, inp.log_prior, &mut buf)
+                else {
+                    continue;
+                };
+                if !ll.is_finite() || lo >= hi {
+                    continue;
+                }
+                let post = &buf[lo..hi];
+                let w = hi - lo;
+                rows.clear();
+                let (r0, r1) = (resp.row_ptr[s], resp.row_ptr[s + 1]);
+                for (&item, &y) in resp.items[r0..r1].iter().zip(&resp.correct[r0..r1]) {
+                    let slot = inp.slot_of[item as usize];
+                    if slot == u32::MAX {
+                        continue;
+                    }
+                    let slot = slot as usize;
+                    for p in 0..k {
+                        rows.push((slot * k + p, ((slot * 2 + y as usize) * k + p) * q));
+                    }
+                }
+                let n_item_rows = rows.len();
+                for p in 0..n_lat {
+                    rows.push((lat0 + p, p * q));
+                }
+                let table = |r: usize| -> &[f64] {
+                    let (_, off) = rows[r];
+                    if r < n_item_rows {
+                        &sc[off + lo..off + hi]
+                    } else {
+                        &lat_tab[off + lo..off + hi]
+                    }
+                };
+                let nr = rows.len();
+                wrows.clear();
+                wrows.resize(nr * w, 0.0);
+                means.clear();
+                for r in 0..nr {
+                    let t = table(r);
+                    let dst = &mut wrows[r * w..(r + 1) * w];
+                    let mut mean = 0.0;
+                    for ((d, &tv), &pv) in dst.iter_mut().zip(t).zip(post) {
+                        *d = tv * pv;
+                        mean += *d;
+                    }
+                    means.push(mean);
+                }
+                for r in 0..nr {
+                    let gr = rows[r].0;
+                    let wr = &wrows[r * w..(r + 1) * w];
+                    for c in r..nr {
+                        let gc = rows[c].0;
+                        let t = table(c);
+                        let mut b = 0.0;
+                        for (x, y) in wr.iter().zip(t) {
+                            b += x * y;
+                        }
+                        let cov = b - means[r] * means[c];
+                        let (i, j) = if gr <= gc { (gr, gc) } else { (gc, gr) };
+                        m[i * n_par + j] += cov;
+                    }
+                }
+            }
+            m
+        })
+        .collect();
+    let mut miss = vec![0.0; n_par * n_par];
+    for p in parts {
+        for (d, s) in miss.iter_mut().zip(&p) {
+            *d += s;
+        }
+    }
+    // information = complete − missing (upper triangle of `miss` is filled)
+    let mut info = vec![0.0; n_par * n_par];
+    for i in 0..n_par {
+        for j in i..n_par {
+            let v = -miss[i * n_par + j];
+            info[i * n_par + j] = v;
+            info[j * n_par + i] = v;
+        }
+    }
+    for slot in 0..inp.free.len() {
+        let ci = item_complete_info(inp, slot, k);
+        for i in 0..k {
+            for j in 0..k {
+                info[(slot * k + i) * n_par + slot * k + j] += ci[i * k + j];
+            }
+        }
+    }
+    for i in 0..n_lat {
+        for j in 0..n_lat {
+            info[(lat0 + i) * n_par + lat0 + j] += lat_info[i * n_lat + j];
+        }
+    }
+    let l = cholesky(&info, n_par)?;
+    let linv = lower_inverse(&l, n_par);
+    // (I⁻¹)_{ij} = Σ_{m ≥ max(i,j)} Linv[m][i] Linv[m][j]
+    let blocks = (0..inp.free.len())
+        .map(|slot| {
+            let mut c = vec![0.0; k * k];
+            for i in 0..k {
+                for j in 0..k {
+                    let (gi, gj) = (slot * k + i, slot * k + j);
+                    let mut s = 0.0;
+                    for m in gi.max(gj)..n_par {
+                        s += linv[m * n_par + gi] * linv[m * n_par + gj];
+                    }
+                    c[i * k + j] = s;
+                }
+            }
+            Some(c)
+        })
+        .collect();
+    Some(blocks)
+}
+
+/// Item-block approximation: the k×k covariance of every slot from its own block.
+fn block(inp: &SeInput, k: usize) -> Vec<Option<Vec<f64>>> {
+    let q = inp.nodes.len();
+    let n_slots = inp.free.len();
+    let sc = score_tables(inp, k);
+    let resp = inp.responses;
+    let kk2 = k * k;
+    let chunks = chunk_ranges(0..resp.n_students(), n_slots * kk2);
+    // Σ_s E[s_i] E[s_i]ᵀ per slot
+    let parts: Vec<Vec<f64>> = chunks
+        .into_par_iter()
+        .map(|range| {
+            let mut acc = vec![0.0; n_slots * kk2];
+            let mut buf = vec![0.0; q];
+            let mut mean = [0.0; 3];
+            for s in range {
+                let Some((lo, hi, ll)) =
+                    student_posterior(resp, s, inp.tables, inp.log_prior, &mut buf)
+                else {
+                    continue;
+                };
+                if !ll.is_finite() || lo >= hi {
+                    continue;
+                }
+                let post = &buf[lo..hi];
+                let (r0, r1) = (resp.row_ptr[s], resp.row_ptr[s + 1]);
+                for (&item, &y) in resp.items[r0..r1].iter().zip(&resp.correct[r0..r1]) {
+                    let slot = inp.slot_of[item as usize];
+                    if slot == u32::MAX {
+                        continue;
+                    }
+                    let slot = slot as usize;
+                    for (p, mp) in mean.iter_mut().enumerate().take(k) {
+                        let off = ((slot * 2 + y as usize) * k + p) * q;
+                        let t = &sc[off + lo..off + hi];
+                        *mp = t.iter().zip(post).map(|(a, b)| a * b).sum();
+                    }
+                    let dst = &mut acc[slot * kk2..(slot + 1) * kk2];
+                    for i in 0..k {
+                        for j in 0..k {
+                            dst[i * k + j] += mean[i] * mean[j];
+                        }
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut mm = vec![0.0; n_slots * kk2];
+    for p in parts {
+        for (d, s) in mm.iter_mut().zip(&p) {
+            *d += s;
+        }
+    }
+    (0..n_slots)
+        .map(|slot| {
+            let item = inp.free[slot];
+            let r1 = inp.stats.item_r1(item);
+            let n = inp.stats.item_n(item);
+            let mut info = item_complete_info(inp, slot, k);
+            // − (E[s sᵀ] − E[s] E[s]ᵀ), E[s sᵀ] summed from the expected counts
+            for i in 0..k {
+                for j in 0..k {
+                    let mut e2 = 0.0;
+                    for node in 0..q {
+                        let y1 = r1[node];
+                        let y0 = n[node] - y1;
+                        let s0i = sc[((slot * 2) * k + i) * q + node];
+                        let s0j = sc[((slot * 2) * k + j) * q + node];
+                        let s1i = sc[((slot * 2 + 1) * k + i) * q + node];
+                        let s1j = sc[((slot * 2 + 1) * k + j) * q + node];
+                        e2 += y0 * s0i * s0j + y1 * s1i * s1j;
+                    }
+                    info[i * k + j] -= e2 - mm[slot * kk2 + i * k + j];
+                }
+            }
+            let l = cholesky(&info, k)?;
+            let linv = lower_inverse(&l, k);
+            let mut c = vec![0.0; kk2];
+            for i in 0..k {
+                for j in 0..k {
+                    let mut s = 0.0;
+                    for m in i.max(j)..k {
+                        s += linv[m * k + i] * linv[m * k + j];
+                    }
+                    c[i * k + j] = s;
+                }
+            }
+            Some(c)
+        })
+        .collect()
+}
+
+/// Lower Cholesky factor of a symmetric `n × n` row-major matrix; `None` if not PD.
+fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; n * n];
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for p in 0..j {
+            d -= l[j * n + p] * l[j * n + p];
+        }
+        if d.is_nan() || d <= 0.0 || !d.is_finite() {
+            return None;
+        }
+        let djj = d.sqrt();
+        l[j * n + j] = djj;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            let (ri, rj) = (&l[i * n..i * n + j], &l[j * n..j * n + j]);
+            for (x, y) in ri.iter().zip(rj) {
+                s -= x * y;
+            }
+            l[i * n + j] = s / djj;
+        }
+    }
+    Some(l)
+}
+
+/// Inverse of a lower-triangular `n × n` matrix (row-major, lower triangle).
+fn lower_inverse(l: &[f64], n: usize) -> Vec<f64> {
+    let mut inv = vec![0.0; n * n];
+    for j in 0..n {
+        inv[j * n + j] = 1.0 / l[j * n + j];
+        for i in j + 1..n {
+            let mut s = 0.0;
+            for m in j..i {
+                s += l[i * n + m] * inv[m * n + j];
+            }
+            inv[i * n + j] = -s / l[i * n + i];
+        }
+    }
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_inverse_is_an_inverse() {
+        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        let l = cholesky(&a, 3).unwrap();
+        let li = lower_inverse(&l, 3);
+        // A⁻¹ = Liᵀ Li
+        for i in 0..3 {
+            for j in 0..3 {
+                let mut inv_ij = 0.0;
+                for m in 0..3 {
+                    inv_ij += li[m * 3 + i] * li[m * 3 + j];
+                }
+                let mut prod = 0.0;
+                for m in 0..3 {
+                    let mut inv_mj = 0.0;
+                    for r in 0..3 {
+                        inv_mj += li[r * 3 + m] * li[r * 3 + j];
+                    }
+                    prod += a[i * 3 + m] * inv_mj;
+                }
+                assert!((prod - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12);
+                assert!(inv_ij.is_finite());
+            }
+        }
+        assert!(cholesky(&[1.0, 2.0, 2.0, 1.0], 2).is_none());
+    }
+}
