@@ -314,7 +314,7 @@ pub(crate) fn start_values(model: Model, p_correct: f64, priors: &Priors) -> [f6
         _ => 0.5 * 1.702,
     };
     let c = match priors.c {
-        Some(pc) if pc.alpha + pc.beta > 2.0 && pc.alpha > 1.0 => {
+        Some(pc) if pc.alpha > 1.0 && pc.beta > 1.0 => {
             (pc.alpha - 1.0) / (pc.alpha + pc.beta - 2.0)
         }
         Some(pc) => pc.alpha / (pc.alpha + pc.beta),
