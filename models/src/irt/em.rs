@@ -34,9 +34,12 @@ pub enum Acceleration {
     /// Plain EM.
     None,
     /// Ramsay (1975, *J. R. Stat. Soc. B* 37(3)) extrapolation along the last change,
-    /// `mirt`'s default. It is the default here too: on the LSAT7 and the simulated
-    /// benchmark banks it needs the fewest E-steps of the three while never lowering the
-    /// likelihood at convergence (see `tests/irt_estimation.rs`).
+    /// `mirt`'s default, and the default here: no extra E-steps, as fast as SQUAREM on
+    /// the 2PL and faster on the 3PL with the default prior, and every fit tried reached
+    /// the same maximum as plain EM. EM cycles (None / Ramsay / SQUAREM, the latter plus
+    /// up to 5 extra E-steps per acceleration): LSAT7 2PL 46 / 16 / 16, 3PL with
+    /// Beta(5, 17) prior 56 / 22 / 32, 3PL without prior 110 / 40 / 23; the
+    /// 10,000 × 400 sparse 2PL bank 31 / 16 / 13 (equal wall time for Ramsay and SQUAREM).
     #[default]
     Ramsay,
     /// SQUAREM (Varadhan & Roland, 2008, *Scand. J. Stat.* 35(2)) step as in `mirt`
@@ -203,8 +206,8 @@ impl Problem<'_> {
         normal_log_weights(self.nodes, st.mean, st.var)
     }
 
-    /// The parameter vector `mirt` calls `longpars` (estimated components only), and
-    /// whether each entry is a logit-c (compared on the probability scale).
+    /// The parameter vector `mirt` calls `longpars` (estimated components only: item
+    /// parameters by slot, then the estimated latent mean and variance).
     fn longpars(&self, st: &State) -> Vec<f64> {
         let free = free_indices(self.model);
         let mut v = Vec::with_capacity(st.x.len() * free.len() + 2);
