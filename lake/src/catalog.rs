@@ -1,0 +1,387 @@
+//! The table catalog: every lake table, its Arrow schema and its partition columns,
+//! defined once (DESIGN.md §3). Stages, ingest and SQL all read their schemas here.
+//!
+//! Conventions:
+//! - ids are strings; times are UTC timestamps in microseconds;
+//! - partition columns are strings (`dt`, `run_date`, `week_start` as `YYYY-MM-DD`,
+//!   `bank` as `all`, `subject:<id>`, `topic:<id>`) and are not stored inside the files;
+//! - every output row carries the `run_id` that made it;
+//! - column names are lower case so SQL needs no quoting (`i_t`, not `I_t`).
+//!
+//! Deviations from DESIGN.md §3, on purpose: `fit_meta` is partitioned by `run_date`
+//! **and** `bank`, so calibrations of several banks in parallel (a Step Functions Map)
+//! each own their partition and never overwrite one another.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::error::{LakeError, Result};
+
+/// One lake table: its name (also its folder), the schema of its Parquet files and
+/// its Hive partition columns (in folder order).
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    /// Table name and folder under the lake root.
+    pub name: &'static str,
+    /// Schema of the Parquet files (without partition columns).
+    pub file_schema: SchemaRef,
+    /// Partition columns, outermost first; all are strings.
+    pub partitions: &'static [&'static str],
+    /// One line on what the table holds.
+    pub description: &'static str,
+}
+
+impl TableDef {
+    /// The schema seen through SQL: file columns followed by partition columns.
+    pub fn table_schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = self
+            .file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(
+            self.partitions
+                .iter()
+                .map(|p| Field::new(*p, DataType::Utf8, false)),
+        );
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// Timestamp type of every time column: microseconds, UTC.
+pub fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+fn f64f(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Float64, nullable)
+}
+fn i64f(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Int64, nullable)
+}
+fn boolf(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Boolean, nullable)
+}
+fn tsf(name: &str, nullable: bool) -> Field {
+    Field::new(name, ts_type(), nullable)
+}
+fn schema(fields: Vec<Field>) -> SchemaRef {
+    Arc::new(Schema::new(fields))
+}
+
+/// Raw attempts, one row per answer, partitioned by the UTC date of `completed_at`.
+pub const ATTEMPTS: &str = "attempts";
+/// The question bank with known IRT parameters of anchors.
+pub const QUESTIONS: &str = "questions";
+/// Calibrated item parameters per run and bank.
+pub const ITEM_PARAMS: &str = "item_params";
+/// Student abilities (θ) per run and bank.
+pub const ABILITIES: &str = "abilities";
+/// One row per calibration: fit statistics and linking constants.
+pub const FIT_META: &str = "fit_meta";
+/// Topic-level θ per student.
+pub const STUDENT_TOPIC_THETA: &str = "student_topic_theta";
+/// Daily per-student, per-topic features.
+pub const FEATURES_TOPIC_DAILY: &str = "features_topic_daily";
+/// Weekly KPIs per student.
+pub const WEEKLY_KPI: &str = "weekly_kpi";
+/// Growth model estimates and diagnostics.
+pub const GROWTH_FIT: &str = "growth_fit";
+/// Churn model estimates, Kaplan–Meier curve and diagnostics.
+pub const CHURN_FIT: &str = "churn_fit";
+/// Cohort forecasts.
+pub const FORECASTS: &str = "forecasts";
+/// In-sample anomalies of the cohort series.
+pub const ANOMALIES: &str = "anomalies";
+/// Student segments.
+pub const USER_SEGMENT: &str = "user_segment";
+/// Generated report artifacts and their URLs.
+pub const REPORT_ARTIFACTS: &str = "report_artifacts";
+
+/// Every table of the lake.
+pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
+    vec![
+        TableDef {
+            name: ATTEMPTS,
+            file_schema: schema(vec![
+                utf8("attempt_id", false),
+                utf8("student_id", false),
+                utf8("question_id", false),
+                utf8("subject_id", true),
+                utf8("topic_id", true),
+                utf8("session_id", true),
+                boolf("correct", false),
+                tsf("completed_at", false),
+                i64f("time_spent_ms", true),
+                i64f("hints_used", true),
+            ]),
+            partitions: &["dt"],
+            description: "raw attempts (one row per answer), partitioned by UTC day of completed_at",
+        },
+        TableDef {
+            name: QUESTIONS,
+            file_schema: schema(vec![
+                utf8("question_id", false),
+                utf8("subject_id", true),
+                utf8("topic_id", true),
+                Field::new(
+                    "tags",
+                    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                    true,
+                ),
+                f64f("irt_a", true),
+                f64f("irt_b", true),
+                f64f("irt_c", true),
+                boolf("is_anchor", false),
+            ]),
+            partitions: &[],
+            description: "question bank; anchors carry known irt_a/irt_b/irt_c",
+        },
+        TableDef {
+            name: ITEM_PARAMS,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("item_id", false),
+                utf8("model", false),
+                f64f("a", true),
+                f64f("b", true),
+                f64f("c", true),
+                f64f("se_a", true),
+                f64f("se_b", true),
+                f64f("se_c", true),
+                i64f("n_responses", false),
+                f64f("p_correct", true),
+                boolf("is_anchor", false),
+                boolf("linked", false),
+                utf8("excluded_reason", true),
+                tsf("fitted_at", false),
+            ]),
+            partitions: &["run_date", "bank"],
+            description: "calibrated item parameters (IRT metric, on the anchor scale when linked)",
+        },
+        TableDef {
+            name: ABILITIES,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("student_id", false),
+                f64f("theta", false),
+                f64f("se", false),
+                i64f("n_responses", false),
+                utf8("method", false),
+                tsf("fitted_at", false),
+            ]),
+            partitions: &["run_date", "bank"],
+            description: "student abilities (θ, posterior SD) per calibration",
+        },
+        TableDef {
+            name: FIT_META,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("model", false),
+                i64f("n_students", false),
+                i64f("n_items", false),
+                i64f("n_responses", false),
+                i64f("n_anchors", false),
+                f64f("loglik", true),
+                f64f("aic", true),
+                f64f("bic", true),
+                i64f("iterations", false),
+                boolf("converged", false),
+                utf8("linking_method", false),
+                f64f("linking_a", true),
+                f64f("linking_b", true),
+                i64f("n_anchors_used", false),
+                i64f("elapsed_ms", false),
+                utf8("model_spec", false),
+                tsf("fitted_at", false),
+            ]),
+            partitions: &["run_date", "bank"],
+            description: "one row per calibration: fit statistics, convergence, linking constants",
+        },
+        TableDef {
+            name: STUDENT_TOPIC_THETA,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("student_id", false),
+                utf8("topic_id", false),
+                f64f("theta", false),
+                f64f("se", false),
+                i64f("n_responses", false),
+            ]),
+            partitions: &["run_date"],
+            description: "topic-level θ (EAP with fixed bank parameters)",
+        },
+        TableDef {
+            name: FEATURES_TOPIC_DAILY,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("student_id", false),
+                utf8("topic_id", false),
+                i64f("attempts", false),
+                i64f("correct", false),
+                f64f("accuracy", false),
+                f64f("avg_time_ms", true),
+                i64f("hints", false),
+                f64f("theta_mean", true),
+                f64f("theta_sd", true),
+                utf8("theta_source", true),
+                tsf("computed_at", false),
+            ]),
+            partitions: &["dt"],
+            description: "daily features per student and topic with θ (topic, else global)",
+        },
+        TableDef {
+            name: WEEKLY_KPI,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("student_id", false),
+                f64f("i_t", true),
+                f64f("a_t", true),
+                f64f("e_t", true),
+                f64f("r_t", true),
+                f64f("s", true),
+                f64f("p", true),
+                f64f("sigma", true),
+                utf8("method", true),
+                i64f("n_responses", false),
+                tsf("updated_at", false),
+            ]),
+            partitions: &["week_start"],
+            description: "weekly KPIs per student (weeks start Monday, UTC)",
+        },
+        TableDef {
+            name: GROWTH_FIT,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("model", false),
+                utf8("kind", false),
+                utf8("term", false),
+                utf8("group_id", true),
+                f64f("estimate", true),
+                f64f("se", true),
+                f64f("rhat", true),
+                f64f("ess", true),
+                tsf("fitted_at", false),
+            ]),
+            partitions: &["run_date"],
+            description: "growth models (Bayesian NUTS, REML/ML mixed model): estimates and diagnostics",
+        },
+        TableDef {
+            name: CHURN_FIT,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("kind", false),
+                utf8("term", false),
+                f64f("time_days", true),
+                f64f("estimate", true),
+                f64f("se", true),
+                f64f("z", true),
+                f64f("p_value", true),
+                i64f("n_risk", true),
+                i64f("events", true),
+                tsf("fitted_at", false),
+            ]),
+            partitions: &["run_date"],
+            description: "Cox model coefficients, baseline hazard, Kaplan–Meier curve, diagnostics",
+        },
+        TableDef {
+            name: FORECASTS,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("series", false),
+                Field::new("ds", DataType::Date32, false),
+                f64f("yhat", false),
+                f64f("yhat_lower", false),
+                f64f("yhat_upper", false),
+                tsf("generated_at", false),
+            ]),
+            partitions: &["run_date"],
+            description: "28-day cohort forecasts with 80% intervals",
+        },
+        TableDef {
+            name: ANOMALIES,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("series", false),
+                Field::new("ds", DataType::Date32, false),
+                f64f("value", false),
+                f64f("expected", false),
+                f64f("score", false),
+                tsf("generated_at", false),
+            ]),
+            partitions: &["run_date"],
+            description: "in-sample points outside the 99% interval",
+        },
+        TableDef {
+            name: USER_SEGMENT,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("student_id", false),
+                Field::new("cluster", DataType::Int32, false),
+                utf8("segment_label", false),
+                utf8("features_snapshot", false),
+                tsf("assigned_at", false),
+            ]),
+            partitions: &["run_date"],
+            description: "k-means segments with rule-based labels",
+        },
+        TableDef {
+            name: REPORT_ARTIFACTS,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("student_id", true),
+                utf8("format", false),
+                utf8("key", false),
+                utf8("url", false),
+                i64f("bytes", false),
+                utf8("sha256", false),
+                tsf("generated_at", false),
+            ]),
+            partitions: &["week_start"],
+            description: "generated reports: object key, URL (presigned on S3), size, checksum",
+        },
+    ]
+});
+
+/// Looks a table up by name.
+pub fn table(name: &str) -> Result<&'static TableDef> {
+    TABLES
+        .iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| LakeError::UnknownTable(name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_is_unique_and_has_run_id_unless_raw() {
+        let mut names: Vec<_> = TABLES.iter().map(|t| t.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), TABLES.len());
+        for t in TABLES.iter() {
+            let raw = t.name == ATTEMPTS || t.name == QUESTIONS;
+            assert_eq!(
+                t.file_schema.field_with_name("run_id").is_ok(),
+                !raw,
+                "{}",
+                t.name
+            );
+            for p in t.partitions {
+                assert!(
+                    t.file_schema.field_with_name(p).is_err(),
+                    "{} stores {p}",
+                    t.name
+                );
+            }
+        }
+        assert!(table("nope").is_err());
+    }
+}

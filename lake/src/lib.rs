@@ -1,0 +1,23 @@
+//! The irtlake data lake: a lake URI (`file://` or `s3://`), the table catalog,
+//! a DataFusion session with every table registered, atomic partition writes,
+//! artifacts, and ingest of attempts and questions.
+//!
+//! One [`Lake`] holds one `object_store` for its whole life; every read and write
+//! of the lake goes through it.
+
+pub mod catalog;
+pub mod error;
+pub mod files;
+pub mod ingest;
+pub mod partition;
+pub mod query;
+pub mod store;
+pub mod uri;
+
+pub use catalog::{TABLES, TableDef};
+pub use error::{LakeError, Result};
+pub use store::{Lake, ObjectInfo, WriteSummary};
+pub use uri::{DEFAULT_LAKE_URI, LakeUri};
+
+/// Environment variable naming the lake (`file://…` or `s3://…`).
+pub const LAKE_URI_ENV: &str = "LAKE_URI";

@@ -1,0 +1,331 @@
+//! The [`Lake`]: one object store, table paths, atomic partition writes and artifacts.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use url::Url;
+
+use crate::catalog::{self, TableDef};
+use crate::error::{LakeError, Result};
+use crate::partition;
+use crate::uri::LakeUri;
+
+/// Name of the one Parquet object inside each partition. Deterministic, so a re-run
+/// replaces the object instead of adding a second one.
+pub const PARTITION_OBJECT: &str = "part-0.parquet";
+
+/// A lake: where it is, and the one object store that reaches it.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    uri: LakeUri,
+    store: Arc<dyn ObjectStore>,
+    /// Object path of the lake root inside the store.
+    root: Path,
+    /// URL under which the store is registered with DataFusion (`file:///` or `s3://bucket/`).
+    store_url: Url,
+}
+
+/// What a partition write produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Object key of the written file, relative to the lake root.
+    pub key: String,
+    /// Rows written.
+    pub rows: usize,
+    /// Size of the object in bytes.
+    pub bytes: usize,
+}
+
+/// An object listed in the lake.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectInfo {
+    /// Key relative to the lake root.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl Lake {
+    /// Opens the lake at `uri` (see [`LakeUri::parse`]). A local lake's folder is created
+    /// if absent. For S3 the standard AWS variables are honoured (`AWS_REGION`,
+    /// `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`
+    /// or the instance/task credentials chain) and `AWS_ALLOW_HTTP=true` for a test server.
+    pub fn open(uri: &str) -> Result<Self> {
+        Self::from_uri(LakeUri::parse(uri)?)
+    }
+
+    /// Opens the lake named by `LAKE_URI`, else `file://./lake`.
+    pub fn open_from_env() -> Result<Self> {
+        let uri = std::env::var(crate::LAKE_URI_ENV)
+            .unwrap_or_else(|_| crate::DEFAULT_LAKE_URI.to_string());
+        Self::open(&uri)
+    }
+
+    /// Opens the lake at `uri` with extra S3 settings on top of the environment, as
+    /// `object_store` configuration keys (`aws_endpoint`, `aws_region`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_allow_http`, …). Ignored for a
+    /// local lake. Used where the process environment is not the place for them (tests).
+    pub fn open_with(uri: &str, s3_config: &[(&str, &str)]) -> Result<Self> {
+        Self::from_uri_with(LakeUri::parse(uri)?, s3_config)
+    }
+
+    /// Opens a parsed lake URI.
+    pub fn from_uri(uri: LakeUri) -> Result<Self> {
+        Self::from_uri_with(uri, &[])
+    }
+
+    fn from_uri_with(uri: LakeUri, s3_config: &[(&str, &str)]) -> Result<Self> {
+        match &uri {
+            LakeUri::Local(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let dir = dir.canonicalize()?;
+                let root = Path::from_absolute_path(&dir)?;
+                let store_url = Url::parse("file:///").map_err(|e| LakeError::InvalidUri {
+                    uri: uri.to_uri_string(),
+                    reason: e.to_string(),
+                })?;
+                Ok(Self {
+                    uri: LakeUri::Local(dir),
+                    store: Arc::new(LocalFileSystem::new()),
+                    root,
+                    store_url,
+                })
+            }
+            LakeUri::S3 { bucket, prefix } => {
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                for (key, value) in s3_config {
+                    let key = key.parse().map_err(|_| LakeError::InvalidUri {
+                        uri: uri.to_uri_string(),
+                        reason: format!("unknown S3 setting '{key}'"),
+                    })?;
+                    builder = builder.with_config(key, *value);
+                }
+                let store = builder.build()?;
+                let store_url =
+                    Url::parse(&format!("s3://{bucket}/")).map_err(|e| LakeError::InvalidUri {
+                        uri: uri.to_uri_string(),
+                        reason: e.to_string(),
+                    })?;
+                let root = Path::parse(prefix)?;
+                Ok(Self {
+                    uri: uri.clone(),
+                    store: Arc::new(store),
+                    root,
+                    store_url,
+                })
+            }
+        }
+    }
+
+    /// Where the lake is.
+    pub fn uri(&self) -> &LakeUri {
+        &self.uri
+    }
+
+    /// The lake's one object store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The URL the store is registered under in DataFusion.
+    pub fn store_url(&self) -> &Url {
+        &self.store_url
+    }
+
+    /// Object path of a key relative to the lake root.
+    pub fn path(&self, key: &str) -> Result<Path> {
+        let rel = Path::parse(key)?;
+        Ok(self.root.parts().chain(rel.parts()).collect())
+    }
+
+    /// Key relative to the lake root of an object path inside the lake.
+    pub fn key_of(&self, path: &Path) -> String {
+        path.prefix_match(&self.root)
+            .map(|parts| {
+                parts
+                    .map(|p| p.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .unwrap_or_else(|| path.to_string())
+    }
+
+    /// URL of a table's folder (for DataFusion listing tables), ending in `/`.
+    pub fn table_url(&self, table: &str) -> String {
+        let root = self.root.as_ref();
+        let sep = if root.is_empty() { "" } else { "/" };
+        format!("{}{root}{sep}{table}/", self.store_url)
+    }
+
+    /// Key (relative to the lake root) of the one object of a partition.
+    ///
+    /// `values` are `(column, value)` pairs naming exactly the table's partition columns
+    /// in order; values are escaped (see [`partition::escape_value`]).
+    pub fn partition_key(&self, table: &TableDef, values: &[(&str, &str)]) -> Result<String> {
+        let bad = |reason: String| LakeError::BadPartition {
+            table: table.name.to_string(),
+            reason,
+        };
+        if values.len() != table.partitions.len()
+            || values
+                .iter()
+                .zip(table.partitions)
+                .any(|((c, _), p)| c != p)
+        {
+            let given: Vec<_> = values.iter().map(|(c, _)| *c).collect();
+            return Err(bad(format!(
+                "expected partition columns {:?}, got {given:?}",
+                table.partitions
+            )));
+        }
+        let mut key = table.name.to_string();
+        for (col, value) in values {
+            if value.is_empty() {
+                return Err(bad(format!("partition value for '{col}' is empty")));
+            }
+            key.push('/');
+            key.push_str(&partition::segment(col, value));
+        }
+        key.push('/');
+        key.push_str(PARTITION_OBJECT);
+        Ok(key)
+    }
+
+    /// Writes `batches` as the one Parquet object of a partition, replacing what a
+    /// previous run wrote there.
+    ///
+    /// The batches must match the table's file schema (same column names and types in
+    /// order; no nulls in non-nullable columns). The object is built in memory and
+    /// stored with one atomic put (local: temporary file + rename; S3: single PUT), so a
+    /// reader sees the old partition or the new one, never half of one.
+    pub async fn write_partition(
+        &self,
+        table: &str,
+        values: &[(&str, &str)],
+        batches: &[RecordBatch],
+    ) -> Result<WriteSummary> {
+        let def = catalog::table(table)?;
+        let key = self.partition_key(def, values)?;
+        let checked = conform(def, batches)?;
+        let rows = checked.iter().map(|b| b.num_rows()).sum();
+        let bytes = encode_parquet(&def.file_schema, &checked)?;
+        let size = bytes.len();
+        self.store
+            .put(&self.path(&key)?, PutPayload::from(bytes))
+            .await?;
+        tracing::debug!(table, key, rows, bytes = size, "wrote partition");
+        Ok(WriteSummary {
+            key,
+            rows,
+            bytes: size,
+        })
+    }
+
+    /// Stores an artifact (e.g. a report) at `key` with one atomic put.
+    pub async fn put_object(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.store
+            .put(&self.path(key)?, PutPayload::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Reads a whole object.
+    pub async fn get_object(&self, key: &str) -> Result<Bytes> {
+        Ok(self.store.get(&self.path(key)?).await?.bytes().await?)
+    }
+
+    /// Lists every object under `prefix` (a key relative to the lake root; `""` for all),
+    /// sorted by key.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let p = if prefix.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(prefix)?
+        };
+        let mut out: Vec<ObjectInfo> = self
+            .store
+            .list(Some(&p))
+            .map_ok(|m| ObjectInfo {
+                key: self.key_of(&m.location),
+                size: m.size,
+            })
+            .try_collect()
+            .await?;
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// Checks batches against the table's file schema and returns them carrying exactly
+/// that schema (field metadata and nullability as in the catalog).
+fn conform(def: &TableDef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    let want = &def.file_schema;
+    let mismatch = |reason: String| LakeError::SchemaMismatch {
+        table: def.name.to_string(),
+        reason,
+    };
+    batches
+        .iter()
+        .map(|b| {
+            let got = b.schema();
+            if got.fields().len() != want.fields().len() {
+                let names: Vec<_> = got.fields().iter().map(|f| f.name().clone()).collect();
+                let expected: Vec<_> = want.fields().iter().map(|f| f.name().clone()).collect();
+                return Err(mismatch(format!(
+                    "expected columns {expected:?}, got {names:?}"
+                )));
+            }
+            for (g, w) in got.fields().iter().zip(want.fields()) {
+                if g.name() != w.name() {
+                    return Err(mismatch(format!(
+                        "expected column '{}' where the batch has '{}'",
+                        w.name(),
+                        g.name()
+                    )));
+                }
+                if g.data_type() != w.data_type() {
+                    return Err(mismatch(format!(
+                        "column '{}' must be {}, got {}",
+                        w.name(),
+                        w.data_type(),
+                        g.data_type()
+                    )));
+                }
+            }
+            for (col, w) in b.columns().iter().zip(want.fields()) {
+                if !w.is_nullable() && col.null_count() > 0 {
+                    return Err(mismatch(format!(
+                        "column '{}' may not contain nulls ({} found)",
+                        w.name(),
+                        col.null_count()
+                    )));
+                }
+            }
+            Ok(RecordBatch::try_new(want.clone(), b.columns().to_vec())?)
+        })
+        .collect()
+}
+
+/// Encodes batches as one Parquet file (zstd) in memory.
+fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))?;
+    for b in batches {
+        writer.write(b)?;
+    }
+    writer.close()?;
+    Ok(buf)
+}
