@@ -1,0 +1,319 @@
+//! `irtlake demo-data`: writes the simulated platform of `models::sim::platform` into
+//! the lake (`questions`, `attempts`) and its truth beside the lake (`truth/`).
+//!
+//! Day 0 of the simulation is `--start-date` (default 2026-01-05, a Monday, so weeks
+//! line up with the lake's Monday weeks). The data are a pure function of the options.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray,
+    StringBuilder, TimestampMicrosecondArray,
+};
+use chrono::{Days, NaiveDate};
+use futures::StreamExt;
+use lake::Lake;
+use lake::catalog::{self, ATTEMPTS, QUESTIONS};
+use models::sim::platform::{Platform, PlatformConfig, SimAttempt, simulate_platform};
+
+/// Options of `irtlake demo-data`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Number of students.
+    #[arg(long, default_value_t = 10_000)]
+    pub students: usize,
+    /// Number of questions.
+    #[arg(long, default_value_t = 400)]
+    pub items: usize,
+    /// Number of days of activity.
+    #[arg(long, default_value_t = 60)]
+    pub days: u32,
+    /// Random seed (same seed, same platform).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of anchor questions (tagged `anchor`, with known parameters).
+    #[arg(long, default_value_t = 50)]
+    pub anchors: usize,
+    /// Date of day 0 (UTC).
+    #[arg(long, default_value = "2026-01-05")]
+    pub start_date: NaiveDate,
+    /// Folder for the true parameters and abilities (not a lake table).
+    #[arg(long, default_value = "truth")]
+    pub truth_dir: PathBuf,
+}
+
+/// Generates the platform and writes it; prints a summary.
+pub async fn demo_data(lake: &Lake, args: &DemoArgs) -> Result<()> {
+    let config = PlatformConfig {
+        students: args.students,
+        items: args.items,
+        days: args.days,
+        seed: args.seed,
+        anchors: args.anchors,
+        ..PlatformConfig::default()
+    };
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid demo options: {e}"))?;
+    let t0 = Instant::now();
+    let platform = simulate_platform(&config);
+    let t_sim = t0.elapsed();
+    tracing::info!(
+        attempts = platform.attempts.len(),
+        ?t_sim,
+        "simulated the platform"
+    );
+
+    let questions = questions_batch(&platform)?;
+    lake.write_partition(QUESTIONS, &[], &[questions])
+        .await
+        .context("writing table questions")?;
+
+    let mut by_day: Vec<Vec<&SimAttempt>> = vec![Vec::new(); args.days as usize];
+    for a in &platform.attempts {
+        by_day[a.day as usize].push(a);
+    }
+    let bar = indicatif::ProgressBar::new(args.days as u64).with_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} days")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("attempts");
+    let start = args.start_date;
+    let platform_ref = &platform;
+    let mut writes = futures::stream::iter(
+        by_day
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_empty()),
+    )
+    .map(|(day, rows)| async move {
+        let date = start
+            .checked_add_days(Days::new(day as u64))
+            .context("date out of range")?;
+        let dt = date.format("%Y-%m-%d").to_string();
+        let batch = attempts_batch(platform_ref, &rows, date)?;
+        lake.write_partition(ATTEMPTS, &[("dt", &dt)], &[batch])
+            .await
+            .with_context(|| format!("writing attempts partition dt={dt}"))?;
+        anyhow::Ok(rows.len())
+    })
+    .buffer_unordered(4);
+    let mut written = 0usize;
+    while let Some(n) = writes.next().await {
+        written += n?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    write_truth(&platform, args)
+        .with_context(|| format!("writing truth files to {}", args.truth_dir.display()))?;
+    let anchors = platform.items.iter().filter(|i| i.is_anchor).count();
+    println!(
+        "demo platform: {} students, {} questions ({} anchors), {} attempts over {} days from {} (seed {}) in {:.2} s (simulation {:.2} s)",
+        platform.students.len(),
+        platform.items.len(),
+        anchors,
+        written,
+        args.days,
+        args.start_date,
+        args.seed,
+        t0.elapsed().as_secs_f64(),
+        t_sim.as_secs_f64()
+    );
+    println!("lake: {}; truth: {}", lake.uri(), args.truth_dir.display());
+    Ok(())
+}
+
+fn questions_batch(p: &Platform) -> Result<RecordBatch> {
+    let def = catalog::table(QUESTIONS)?;
+    let mut tags = ListBuilder::new(StringBuilder::new()).with_field(
+        match def.file_schema.field_with_name("tags")?.data_type() {
+            arrow::datatypes::DataType::List(f) => f.clone(),
+            other => anyhow::bail!("catalog: tags is {other}, expected a list"),
+        },
+    );
+    for it in &p.items {
+        for t in &it.tags {
+            tags.values().append_value(t);
+        }
+        tags.append(true);
+    }
+    let known = |f: fn(&models::irt::ItemParams) -> f64| -> ArrayRef {
+        Arc::new(
+            p.items
+                .iter()
+                .map(|it| it.is_anchor.then(|| f(&it.params)))
+                .collect::<Float64Array>(),
+        )
+    };
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(
+            p.items
+                .iter()
+                .map(|it| Some(it.id.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            p.items
+                .iter()
+                .map(|it| Some(p.subjects[it.subject].id.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            p.items
+                .iter()
+                .map(|it| Some(p.topics[it.topic].id.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(tags.finish()),
+        known(|x| x.a),
+        known(|x| x.b),
+        known(|x| x.c),
+        Arc::new(
+            p.items
+                .iter()
+                .map(|it| Some(it.is_anchor))
+                .collect::<BooleanArray>(),
+        ),
+    ];
+    Ok(RecordBatch::try_new(def.file_schema.clone(), cols)?)
+}
+
+fn attempts_batch(p: &Platform, rows: &[&SimAttempt], date: NaiveDate) -> Result<RecordBatch> {
+    let def = catalog::table(ATTEMPTS)?;
+    let midnight = date
+        .and_hms_opt(0, 0, 0)
+        .context("midnight")?
+        .and_utc()
+        .timestamp_micros();
+    let item = |a: &SimAttempt| &p.items[a.item as usize];
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|a| format!("att-{:08}", a.attempt_id)),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter()
+                .map(|a| p.students[a.student as usize].id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|a| item(a).id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|a| p.subjects[item(a).subject].id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|a| p.topics[item(a).topic].id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|a| format!("sess-{:07}", a.session)),
+        )),
+        Arc::new(
+            rows.iter()
+                .map(|a| Some(a.correct))
+                .collect::<BooleanArray>(),
+        ),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(
+                rows.iter()
+                    .map(|a| midnight + a.second_of_day as i64 * 1_000_000),
+            )
+            .with_timezone("UTC"),
+        ),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|a| a.time_spent_ms as i64),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|a| a.hints_used as i64),
+        )),
+    ];
+    Ok(RecordBatch::try_new(def.file_schema.clone(), cols)?)
+}
+
+/// Writes `items.csv`, `students.csv`, `student_topics.csv` and `platform.json`.
+fn write_truth(p: &Platform, args: &DemoArgs) -> Result<()> {
+    let dir = &args.truth_dir;
+    std::fs::create_dir_all(dir)?;
+    let mut w = csv_file(dir, "items.csv")?;
+    writeln!(
+        w,
+        "question_id,subject_id,topic_id,model,a,b,c,is_anchor,n_attempts"
+    )?;
+    let counts = p.attempts_per_item();
+    for (i, it) in p.items.iter().enumerate() {
+        writeln!(
+            w,
+            "{},{},{},{},{:.6},{:.6},{:.6},{},{}",
+            it.id,
+            p.subjects[it.subject].id,
+            p.topics[it.topic].id,
+            it.model,
+            it.params.a,
+            it.params.b,
+            it.params.c,
+            it.is_anchor,
+            counts[i]
+        )?;
+    }
+    let mut w = csv_file(dir, "students.csv")?;
+    writeln!(
+        w,
+        "student_id,theta0,trajectory,slope_per_week,theta_end,primary_subject,sessions_per_week,hint_propensity,speed,start_day,start_date,churn_day,churn_date"
+    )?;
+    let date = |d: u32| {
+        args.start_date
+            .checked_add_days(Days::new(d as u64))
+            .map(|x| x.to_string())
+            .unwrap_or_default()
+    };
+    for s in &p.students {
+        writeln!(
+            w,
+            "{},{:.6},{},{:.6},{:.6},{},{:.4},{:.4},{:.4},{},{},{},{}",
+            s.id,
+            s.theta0,
+            s.trajectory.as_str(),
+            s.slope_per_week,
+            s.theta_at(args.days as f64 - 1.0),
+            p.subjects[s.primary_subject].id,
+            s.sessions_per_week,
+            s.hint_propensity,
+            s.speed,
+            s.start_day,
+            date(s.start_day),
+            s.churn_day.map(|d| d.to_string()).unwrap_or_default(),
+            s.churn_day.map(date).unwrap_or_default(),
+        )?;
+    }
+    let mut w = csv_file(dir, "student_topics.csv")?;
+    writeln!(w, "student_id,topic_id,offset")?;
+    for s in &p.students {
+        for (t, off) in s.topic_offsets.iter().enumerate() {
+            writeln!(w, "{},{},{:.6}", s.id, p.topics[t].id, off)?;
+        }
+    }
+    let meta = serde_json::json!({
+        "seed": args.seed,
+        "students": p.students.len(),
+        "items": p.items.len(),
+        "anchors": p.items.iter().filter(|i| i.is_anchor).count(),
+        "days": args.days,
+        "attempts": p.attempts.len(),
+        "start_date": args.start_date.to_string(),
+        "end_date": date(args.days.saturating_sub(1)),
+        "theta_at_day": "theta0 + slope_per_week * max(0, day - start_day) / 7; topic theta adds the topic offset",
+    });
+    std::fs::write(
+        dir.join("platform.json"),
+        serde_json::to_string_pretty(&meta)?,
+    )?;
+    Ok(())
+}
+
+fn csv_file(dir: &Path, name: &str) -> Result<std::io::BufWriter<std::fs::File>> {
+    Ok(std::io::BufWriter::new(
+        std::fs::File::create(dir.join(name)).with_context(|| format!("creating {name}"))?,
+    ))
+}
