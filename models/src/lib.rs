@@ -2,6 +2,7 @@
 //! linking to an anchor scale, and the simulators used by the demo platform
 //! and by recovery tests. No I/O, no Arrow, no async.
 
+pub mod calibration;
 pub mod irt;
 pub mod linking;
 pub mod sim;

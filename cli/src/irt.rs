@@ -1,0 +1,315 @@
+//! `irtlake irt fit|score`: the IRT engine on a file, as psychometricians use `mirt`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use models::calibration::{calibrate_linked, parse_prior_c};
+use models::irt::{
+    FitConfig, ItemParams, Model, Quadrature, ResponseMatrix, ScoreMethod, ScoringConfig,
+    score_students,
+};
+use models::linking::LinkingMethod;
+
+/// `irtlake irt …`
+#[derive(Debug, clap::Subcommand)]
+pub enum IrtCommand {
+    /// Calibrate items and score students from a long response file.
+    Fit(FitArgs),
+    /// Score students with fixed item parameters.
+    Score(ScoreArgs),
+}
+
+/// Options of `irtlake irt fit`.
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    /// Long CSV or Parquet with student_id,question_id,correct.
+    #[arg(long)]
+    pub responses: PathBuf,
+    /// rasch, 2pl or 3pl.
+    #[arg(long, default_value = "2pl")]
+    pub model: Model,
+    /// Anchors with known parameters: CSV item_id,a,b,c.
+    #[arg(long)]
+    pub anchors: Option<PathBuf>,
+    /// none, mean-mean, mean-sigma, stocking-lord, haebara or fixed. Default: stocking-lord
+    /// with at least 5 anchors, else none.
+    #[arg(long)]
+    pub link: Option<LinkingMethod>,
+    /// Prior on c for 3PL: none or beta:A,B (default beta:5,17).
+    #[arg(long)]
+    pub prior_c: Option<String>,
+    /// Quadrature points on [-6, 6].
+    #[arg(long, default_value_t = 61)]
+    pub quadpts: usize,
+    /// Convergence tolerance (largest parameter change).
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    /// Most EM cycles.
+    #[arg(long, default_value_t = 2000)]
+    pub max_iter: usize,
+    /// Items with fewer responses are excluded.
+    #[arg(long, default_value_t = 20)]
+    pub min_responses: usize,
+    /// Output folder (items.csv, scores.csv, fit.json).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Options of `irtlake irt score`.
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// Item parameters: CSV item_id,a,b,c (e.g. items.csv of `irt fit`).
+    #[arg(long)]
+    pub items: PathBuf,
+    /// Long CSV or Parquet with student_id,question_id,correct.
+    #[arg(long)]
+    pub responses: PathBuf,
+    /// eap, map or ml.
+    #[arg(long, default_value = "eap")]
+    pub method: ScoreMethod,
+    /// Output CSV: student_id,theta,se,n_responses.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Dense indices for string ids, in sorted order.
+struct Index {
+    ids: Vec<String>,
+    of: HashMap<String, u32>,
+}
+
+impl Index {
+    fn new<'a>(ids: impl Iterator<Item = &'a str>) -> Self {
+        let mut v: Vec<String> = ids.map(str::to_string).collect();
+        v.sort_unstable();
+        v.dedup();
+        let of = v
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as u32))
+            .collect();
+        Self { ids: v, of }
+    }
+}
+
+fn matrix(
+    responses: &[(String, String, bool)],
+    students: &Index,
+    items: &Index,
+) -> Result<ResponseMatrix> {
+    let triplets: Vec<(u32, u32, bool)> = responses
+        .iter()
+        .filter_map(|(s, q, y)| Some((students.of[s], *items.of.get(q)?, *y)))
+        .collect();
+    Ok(ResponseMatrix::from_triplets(
+        students.ids.len(),
+        items.ids.len(),
+        &triplets,
+    )?)
+}
+
+/// Runs an `irt` subcommand.
+pub fn run(cmd: IrtCommand) -> Result<()> {
+    match cmd {
+        IrtCommand::Fit(a) => fit(a),
+        IrtCommand::Score(a) => score(a),
+    }
+}
+
+fn fit(args: FitArgs) -> Result<()> {
+    let started = Instant::now();
+    let (responses, repeats) = lake::files::read_responses(&args.responses)?;
+    if responses.is_empty() {
+        bail!("{}: no responses", args.responses.display());
+    }
+    if repeats > 0 {
+        tracing::warn!(
+            repeats,
+            "repeated (student, question) rows: the first of each was kept"
+        );
+    }
+    let students = Index::new(responses.iter().map(|r| r.0.as_str()));
+    let items = Index::new(responses.iter().map(|r| r.1.as_str()));
+    let m = matrix(&responses, &students, &items)?;
+
+    let mut anchors = Vec::new();
+    let mut unknown_anchors = Vec::new();
+    if let Some(path) = &args.anchors {
+        for (id, p) in lake::files::read_item_params(path, true)? {
+            let (a, b, c) = p.context("anchor without parameters")?;
+            match items.of.get(&id) {
+                Some(&i) => anchors.push((i as usize, ItemParams { a, b, c })),
+                None => unknown_anchors.push(id),
+            }
+        }
+        if !unknown_anchors.is_empty() {
+            eprintln!(
+                "warning: {} anchor(s) in {} have no responses and were ignored: {}",
+                unknown_anchors.len(),
+                path.display(),
+                unknown_anchors
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let mut config = FitConfig::new(args.model);
+    config.quadrature = Quadrature::new(args.quadpts, -6.0, 6.0)?;
+    config.tol = args.tol;
+    config.max_iter = args.max_iter;
+    config.min_responses = args.min_responses;
+    if let Some(p) = &args.prior_c {
+        config.priors.c = parse_prior_c(p)?;
+    }
+    let cal = calibrate_linked(&m, config, &anchors, args.link)?;
+    let elapsed_ms = started.elapsed().as_millis();
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut w = create(&args.out.join("items.csv"))?;
+    writeln!(
+        w,
+        "item_id,a,b,c,se_a,se_b,se_c,n_responses,excluded_reason"
+    )?;
+    for (id, it) in items.ids.iter().zip(&cal.items) {
+        if let Some(reason) = it.excluded {
+            writeln!(
+                w,
+                "{},,,,,,,{},{}",
+                csv_field(id),
+                it.n_responses,
+                csv_field(&reason.to_string())
+            )?;
+        } else {
+            let se = |f: fn(&ItemParams) -> f64| {
+                it.se.map(|s| format!("{:.6}", f(&s))).unwrap_or_default()
+            };
+            writeln!(
+                w,
+                "{},{:.6},{:.6},{:.6},{},{},{},{},",
+                csv_field(id),
+                it.params.a,
+                it.params.b,
+                it.params.c,
+                se(|s| s.a),
+                se(|s| s.b),
+                se(|s| s.c),
+                it.n_responses
+            )?;
+        }
+    }
+    let mut w = create(&args.out.join("scores.csv"))?;
+    writeln!(w, "student_id,theta,se,n_responses")?;
+    for (id, s) in students.ids.iter().zip(&cal.scores) {
+        if let Some(s) = s {
+            writeln!(
+                w,
+                "{},{:.6},{:.6},{}",
+                csv_field(id),
+                s.theta,
+                s.se,
+                s.n_responses
+            )?;
+        }
+    }
+    let fit = &cal.fit;
+    let json = serde_json::json!({
+        "model": args.model.as_str(),
+        "loglik": fit.loglik, "aic": fit.aic, "bic": fit.bic,
+        "iterations": fit.iterations, "converged": fit.converged,
+        "termination": fit.termination.as_str(),
+        "elapsed_ms": elapsed_ms,
+        "n_students": fit.n_students_used, "n_students_excluded": fit.n_students_excluded,
+        "n_items": cal.items.iter().filter(|i| i.excluded.is_none()).count(),
+        "n_items_excluded": cal.items.iter().filter(|i| i.excluded.is_some()).count(),
+        "n_responses": fit.n_responses_used,
+        "latent": {"mean": fit.latent_mean, "sd": fit.latent_sd},
+        "se_method": fit.se_method,
+        "linking": {"method": cal.method.as_str(), "A": cal.constants.a, "B": cal.constants.b, "n_anchors_used": cal.n_anchors_used},
+        "unknown_anchors": unknown_anchors,
+    });
+    std::fs::write(
+        args.out.join("fit.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )?;
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(())
+}
+
+fn score(args: ScoreArgs) -> Result<()> {
+    let params = lake::files::read_item_params(&args.items, false)?;
+    let (responses, _) = lake::files::read_responses(&args.responses)?;
+    let items = Index::new(params.iter().map(|p| p.0.as_str()));
+    let by_id: HashMap<&str, Option<(f64, f64, f64)>> =
+        params.iter().map(|(id, p)| (id.as_str(), *p)).collect();
+    let unknown: std::collections::BTreeSet<&str> = responses
+        .iter()
+        .filter(|r| !items.of.contains_key(&r.1))
+        .map(|r| r.1.as_str())
+        .collect();
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: {} question(s) in {} have no parameters in {} and were ignored: {}",
+            unknown.len(),
+            args.responses.display(),
+            args.items.display(),
+            unknown
+                .iter()
+                .take(10)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let students = Index::new(responses.iter().map(|r| r.0.as_str()));
+    let m = matrix(&responses, &students, &items)?;
+    let fixed: Vec<Option<ItemParams>> = items
+        .ids
+        .iter()
+        .map(|id| by_id[id.as_str()].map(|(a, b, c)| ItemParams { a, b, c }))
+        .collect();
+    let scores = score_students(&m, &fixed, &ScoringConfig::with_method(args.method))?;
+    let mut w = create(&args.out)?;
+    writeln!(w, "student_id,theta,se,n_responses")?;
+    let mut n = 0;
+    for (id, s) in students.ids.iter().zip(&scores) {
+        if let Some(s) = s {
+            writeln!(
+                w,
+                "{},{:.6},{:.6},{}",
+                csv_field(id),
+                s.theta,
+                s.se,
+                s.n_responses
+            )?;
+            n += 1;
+        }
+    }
+    println!(
+        "scored {n} students ({}) into {}",
+        args.method,
+        args.out.display()
+    );
+    Ok(())
+}
+
+fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
+    Ok(std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    ))
+}
+
+/// Quotes a CSV field when needed.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}

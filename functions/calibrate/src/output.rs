@@ -1,0 +1,101 @@
+//! Stage output: the JSON summary passed on by the state machine.
+
+use serde::Serialize;
+
+use crate::ValidInput;
+
+/// Linking part of the summary.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkingSummary {
+    /// Method used (`none` when unlinked).
+    pub method: String,
+    /// A of θ* = Aθ + B.
+    pub a: f64,
+    /// B of θ* = Aθ + B.
+    pub b: f64,
+    /// Anchors the constants rest on.
+    pub n_anchors_used: usize,
+}
+
+/// What the stage did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CalibrateOutput {
+    /// `calibrated` or `no_observations`.
+    pub status: String,
+    /// Run id on every row written.
+    pub run_id: String,
+    /// Run date.
+    pub run_date: String,
+    /// Bank.
+    pub bank: String,
+    /// Model.
+    pub model: String,
+    /// Students calibrated.
+    pub n_students: usize,
+    /// Students without a usable response.
+    pub n_students_excluded: usize,
+    /// Items estimated.
+    pub n_items: usize,
+    /// Items excluded (see `item_params.excluded_reason`).
+    pub n_items_excluded: usize,
+    /// Responses used.
+    pub n_responses: usize,
+    /// Anchors with known parameters among the bank's calibrated items.
+    pub n_anchors: usize,
+    /// Marginal log-likelihood.
+    pub loglik: f64,
+    /// AIC.
+    pub aic: f64,
+    /// BIC.
+    pub bic: f64,
+    /// EM cycles.
+    pub iterations: usize,
+    /// Converged?
+    pub converged: bool,
+    /// How EM ended.
+    pub termination: String,
+    /// Linking.
+    pub linking: LinkingSummary,
+    /// Wall time of the stage.
+    pub elapsed_ms: i64,
+    /// One sentence for operators.
+    pub message: String,
+}
+
+impl CalibrateOutput {
+    /// The summary of a window without observations (nothing written).
+    pub fn empty(cfg: &ValidInput) -> Self {
+        Self {
+            status: "no_observations".into(),
+            run_id: cfg.run_id.clone(),
+            run_date: cfg.run_date.format("%Y-%m-%d").to_string(),
+            bank: cfg.bank.to_string(),
+            model: cfg.model.to_string(),
+            n_students: 0,
+            n_students_excluded: 0,
+            n_items: 0,
+            n_items_excluded: 0,
+            n_responses: 0,
+            n_anchors: 0,
+            loglik: 0.0,
+            aic: 0.0,
+            bic: 0.0,
+            iterations: 0,
+            converged: false,
+            termination: "none".into(),
+            linking: LinkingSummary {
+                method: "none".into(),
+                a: 1.0,
+                b: 0.0,
+                n_anchors_used: 0,
+            },
+            elapsed_ms: 0,
+            message: format!(
+                "no observations for bank {} between {} and {}: nothing written",
+                cfg.bank,
+                cfg.window_start(),
+                cfg.run_date
+            ),
+        }
+    }
+}

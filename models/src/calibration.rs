@@ -1,0 +1,369 @@
+//! Calibration on the anchor scale: fit, link, score — the one orchestration shared by
+//! the `calibrate` stage and `irtlake irt fit`.
+//!
+//! 1. Fit the model by MML-EM ([`irt::calibrate`]); with [`LinkingMethod::Fixed`] the
+//!    anchors are held at their known parameters inside EM and the latent mean and SD
+//!    are estimated.
+//! 2. Link: for mean/mean, mean/sigma, Stocking–Lord and Haebara the constants A, B are
+//!    computed from the anchors' estimates against their known parameters (excluded
+//!    anchors are left out), and every item and score is mapped θ* = Aθ + B,
+//!    a* = a/A, b* = Ab + B, c* = c; SE(a*) = SE(a)/A, SE(b*) = A·SE(b), SE(θ*) = A·SE(θ).
+//!    For `fixed` the fit is already on the anchor scale and (A, B) = (latent SD,
+//!    latent mean) are reported.
+//! 3. Score every student by EAP with the calibration's latent distribution as prior.
+//!
+//! Automatic choice (`link = None`): Stocking–Lord with at least [`MIN_ANCHORS_AUTO`]
+//! anchors, else unlinked.
+
+use crate::irt::{
+    self, FitConfig, FitResult, IrtError, ItemFit, ItemParams, ResponseMatrix, Result, Score,
+    ScoringConfig,
+};
+use crate::linking::{self, LinkingConstants, LinkingMethod};
+
+/// Anchors needed for the automatic Stocking–Lord linking.
+pub const MIN_ANCHORS_AUTO: usize = 5;
+/// Anchors needed for an explicitly requested linking method.
+pub const MIN_ANCHORS_EXPLICIT: usize = 2;
+
+/// A calibration on its final scale.
+#[derive(Debug, Clone)]
+pub struct LinkedCalibration {
+    /// The EM fit as estimated (free scale, or anchor scale for `fixed`).
+    pub fit: FitResult,
+    /// Linking method applied (`None` when unlinked).
+    pub method: LinkingMethod,
+    /// θ* = Aθ + B (identity when unlinked).
+    pub constants: LinkingConstants,
+    /// Anchors the constants rest on.
+    pub n_anchors_used: usize,
+    /// Items on the final scale (excluded items keep their placeholders).
+    pub items: Vec<ItemFit>,
+    /// EAP score per student on the final scale (`None`: no usable response).
+    pub scores: Vec<Option<Score>>,
+}
+
+impl LinkedCalibration {
+    /// Whether the result is on the anchor scale.
+    pub fn linked(&self) -> bool {
+        self.method != LinkingMethod::None
+    }
+}
+
+/// The linking method for a request and the anchors available.
+pub fn choose_method(requested: Option<LinkingMethod>, n_anchors: usize) -> Result<LinkingMethod> {
+    match requested {
+        None if n_anchors >= MIN_ANCHORS_AUTO => Ok(LinkingMethod::StockingLord),
+        None | Some(LinkingMethod::None) => Ok(LinkingMethod::None),
+        Some(m) if n_anchors < MIN_ANCHORS_EXPLICIT => Err(IrtError::InvalidConfig(format!(
+            "link = {m} needs at least {MIN_ANCHORS_EXPLICIT} anchors with known parameters among the calibrated items; found {n_anchors}"
+        ))),
+        Some(m) => Ok(m),
+    }
+}
+
+/// Fits, links and scores (see the module docs). `anchors` are `(item index, known
+/// parameters)`; `config.fixed` is set here for `fixed` linking.
+pub fn calibrate_linked(
+    responses: &ResponseMatrix,
+    mut config: FitConfig,
+    anchors: &[(usize, ItemParams)],
+    link: Option<LinkingMethod>,
+) -> Result<LinkedCalibration> {
+    for (i, p) in anchors {
+        if *i >= responses.n_items {
+            return Err(IrtError::InvalidConfig(format!(
+                "anchor index {i} out of range ({} items)",
+                responses.n_items
+            )));
+        }
+        p.validate(*i)?;
+    }
+    let method = choose_method(link, anchors.len())?;
+    if method == LinkingMethod::Fixed {
+        let mut fixed = vec![None; responses.n_items];
+        for (i, p) in anchors {
+            fixed[*i] = Some(*p);
+        }
+        config.fixed = fixed;
+    }
+    let fit = irt::calibrate(responses, &config)?;
+    let (constants, n_anchors_used) = match method {
+        LinkingMethod::None => (LinkingConstants::IDENTITY, 0),
+        LinkingMethod::Fixed => (
+            LinkingConstants {
+                a: fit.latent_sd,
+                b: fit.latent_mean,
+            },
+            anchors.len(),
+        ),
+        m => {
+            let (new, base): (Vec<ItemParams>, Vec<ItemParams>) = anchors
+                .iter()
+                .filter(|(i, _)| fit.items[*i].excluded.is_none())
+                .map(|(i, known)| (fit.items[*i].params, *known))
+                .unzip();
+            if new.len() < MIN_ANCHORS_EXPLICIT {
+                return Err(IrtError::InvalidConfig(format!(
+                    "link = {m}: only {} anchor(s) could be estimated (the others were excluded)",
+                    new.len()
+                )));
+            }
+            (
+                linking::link(m, &new, &base, &config.quadrature)?,
+                new.len(),
+            )
+        }
+    };
+    let transform = !matches!(method, LinkingMethod::None | LinkingMethod::Fixed);
+    let usable: Vec<Option<ItemParams>> = fit
+        .items
+        .iter()
+        .map(|f| f.excluded.is_none().then_some(f.params))
+        .collect();
+    let scoring = ScoringConfig {
+        quadrature: config.quadrature.clone(),
+        prior_mean: fit.latent_mean,
+        prior_sd: fit.latent_sd,
+        theta_bounds: (
+            config.quadrature.nodes[0],
+            config.quadrature.nodes[config.quadrature.len() - 1],
+        ),
+        ..ScoringConfig::default()
+    };
+    let mut scores = irt::score_students(responses, &usable, &scoring)?;
+    let mut items = fit.items.clone();
+    if transform {
+        for it in items
+            .iter_mut()
+            .filter(|f| f.excluded.is_none() && !f.fixed)
+        {
+            it.params = constants.item(&it.params);
+            it.se = it.se.map(|s| ItemParams {
+                a: s.a / constants.a,
+                b: s.b * constants.a,
+                c: s.c,
+            });
+        }
+        for s in scores.iter_mut().flatten() {
+            s.theta = constants.theta(s.theta);
+            s.se = constants.se(s.se);
+        }
+    }
+    Ok(LinkedCalibration {
+        fit,
+        method,
+        constants,
+        n_anchors_used,
+        items,
+        scores,
+    })
+}
+
+/// Parses a prior on c as written on the command line and in stage events:
+/// `none` → `None`; `beta:A,B` (A, B > 0) → a Beta(A, B) prior.
+pub fn parse_prior_c(s: &str) -> Result<Option<irt::BetaPrior>> {
+    if s.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let parsed = s
+        .trim()
+        .strip_prefix("beta:")
+        .and_then(|r| r.split_once(','))
+        .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)));
+    match parsed {
+        Some((alpha, beta))
+            if alpha.is_finite() && beta.is_finite() && alpha > 0.0 && beta > 0.0 =>
+        {
+            Ok(Some(irt::BetaPrior { alpha, beta }))
+        }
+        _ => Err(IrtError::InvalidConfig(format!(
+            "prior on c '{s}': expected none or beta:A,B with A, B > 0"
+        ))),
+    }
+}
+
+/// A calibrated item considered as an anchor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnchorCandidate {
+    /// Parameters on the anchor scale.
+    pub params: ItemParams,
+    /// Standard errors of a and b (`None` if unknown).
+    pub se_a: Option<f64>,
+    /// Standard error of b.
+    pub se_b: Option<f64>,
+    /// Responses the estimate rests on.
+    pub n_responses: usize,
+    /// Topic (or any grouping to spread the anchors over).
+    pub group: String,
+}
+
+/// Rules for [`select_anchors`]. Defaults: ≥ 200 responses, a ≥ 0.5, |b| ≤ 3,
+/// SE(a) ≤ 0.25, SE(b) ≤ 0.25.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnchorRules {
+    /// Fewest responses.
+    pub min_responses: usize,
+    /// Smallest discrimination.
+    pub min_a: f64,
+    /// Largest |b|.
+    pub max_abs_b: f64,
+    /// Largest SE of a.
+    pub max_se_a: f64,
+    /// Largest SE of b.
+    pub max_se_b: f64,
+}
+
+impl Default for AnchorRules {
+    fn default() -> Self {
+        Self {
+            min_responses: 200,
+            min_a: 0.5,
+            max_abs_b: 3.0,
+            max_se_a: 0.25,
+            max_se_b: 0.25,
+        }
+    }
+}
+
+/// Picks up to `k` anchors from `candidates` (indices into it, each with the reason it
+/// was chosen): only candidates passing `rules`; the eligible b range is cut into `k`
+/// strata of equal count and one anchor is taken per stratum, preferring the group
+/// (topic) with the fewest anchors so far, then the smallest SE(b). So anchors cover
+/// the difficulty range and the topics, and are the most precisely estimated there.
+pub fn select_anchors(
+    candidates: &[AnchorCandidate],
+    k: usize,
+    rules: &AnchorRules,
+) -> Vec<(usize, String)> {
+    let mut eligible: Vec<usize> = (0..candidates.len())
+        .filter(|&i| {
+            let c = &candidates[i];
+            c.n_responses >= rules.min_responses
+                && c.params.a >= rules.min_a
+                && c.params.b.abs() <= rules.max_abs_b
+                && c.se_a.is_some_and(|s| s <= rules.max_se_a)
+                && c.se_b.is_some_and(|s| s <= rules.max_se_b)
+        })
+        .collect();
+    if k == 0 || eligible.is_empty() {
+        return Vec::new();
+    }
+    eligible.sort_by(|&x, &y| candidates[x].params.b.total_cmp(&candidates[y].params.b));
+    let k = k.min(eligible.len());
+    let mut per_group: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut chosen = Vec::with_capacity(k);
+    for s in 0..k {
+        let lo = s * eligible.len() / k;
+        let hi = (s + 1) * eligible.len() / k;
+        let stratum = &eligible[lo..hi];
+        let Some(&best) = stratum.iter().min_by(|&&x, &&y| {
+            let gx = per_group
+                .get(candidates[x].group.as_str())
+                .copied()
+                .unwrap_or(0);
+            let gy = per_group
+                .get(candidates[y].group.as_str())
+                .copied()
+                .unwrap_or(0);
+            gx.cmp(&gy).then(
+                candidates[x]
+                    .se_b
+                    .unwrap_or(f64::INFINITY)
+                    .total_cmp(&candidates[y].se_b.unwrap_or(f64::INFINITY)),
+            )
+        }) else {
+            continue;
+        };
+        let c = &candidates[best];
+        let g = per_group.entry(c.group.as_str()).or_insert(0);
+        *g += 1;
+        chosen.push((
+            best,
+            format!(
+                "b stratum {}/{} [{:.2}, {:.2}]; anchor {} of {}; a {:.2}, SE(b) {:.3}, {} responses",
+                s + 1,
+                k,
+                candidates[stratum[0]].params.b,
+                candidates[stratum[stratum.len() - 1]].params.b,
+                *g,
+                c.group,
+                c.params.a,
+                c.se_b.unwrap_or(f64::NAN),
+                c.n_responses
+            ),
+        ));
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(a: f64, b: f64, se_b: f64, group: &str) -> AnchorCandidate {
+        AnchorCandidate {
+            params: ItemParams::new(a, b),
+            se_a: Some(0.1),
+            se_b: Some(se_b),
+            n_responses: 500,
+            group: group.into(),
+        }
+    }
+
+    #[test]
+    fn anchors_follow_the_rules_and_spread_over_b_and_groups() {
+        let mut c = vec![
+            cand(0.3, 0.0, 0.05, "t1"), // a too small
+            cand(1.0, 3.5, 0.05, "t1"), // |b| too large
+            cand(1.0, 0.0, 0.5, "t1"),  // SE(b) too large
+        ];
+        for i in 0..20 {
+            let b = -2.0 + 4.0 * i as f64 / 19.0;
+            c.push(cand(
+                1.0,
+                b,
+                0.05 + 0.001 * i as f64,
+                if i % 2 == 0 { "t1" } else { "t2" },
+            ));
+        }
+        let picked = select_anchors(&c, 4, &AnchorRules::default());
+        assert_eq!(picked.len(), 4);
+        assert!(picked.iter().all(|(i, _)| *i >= 3));
+        let bs: Vec<f64> = picked.iter().map(|(i, _)| c[*i].params.b).collect();
+        // one per quarter of the b range
+        assert!(bs[0] < -1.0 && bs[3] > 1.0, "{bs:?}");
+        let t1 = picked.iter().filter(|(i, _)| c[*i].group == "t1").count();
+        assert_eq!(t1, 2, "spread over groups");
+        assert!(select_anchors(&c[..3], 4, &AnchorRules::default()).is_empty());
+    }
+
+    #[test]
+    fn prior_c_parsing() {
+        assert_eq!(parse_prior_c("none").unwrap(), None);
+        assert_eq!(
+            parse_prior_c("beta:5,17").unwrap(),
+            Some(irt::BetaPrior {
+                alpha: 5.0,
+                beta: 17.0
+            })
+        );
+        assert!(parse_prior_c("beta:0,17").is_err());
+        assert!(parse_prior_c("gamma:1,1").is_err());
+    }
+
+    #[test]
+    fn automatic_linking_needs_five_anchors_and_explicit_two() {
+        assert_eq!(choose_method(None, 5).unwrap(), LinkingMethod::StockingLord);
+        assert_eq!(choose_method(None, 4).unwrap(), LinkingMethod::None);
+        assert_eq!(
+            choose_method(Some(LinkingMethod::Haebara), 2).unwrap(),
+            LinkingMethod::Haebara
+        );
+        assert!(choose_method(Some(LinkingMethod::Fixed), 1).is_err());
+        assert_eq!(
+            choose_method(Some(LinkingMethod::None), 50).unwrap(),
+            LinkingMethod::None
+        );
+    }
+}
