@@ -1,0 +1,382 @@
+//! The calibrate stage on small demo lakes, and `irtlake irt fit|score` on files.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int64Type};
+use calibrate::{CalibrateInput, run};
+use chrono::NaiveDate;
+
+use crate::support::{temp_lake, workspace_root, write_file};
+
+/// Writes a small demo platform into `lake` (via the binary) and returns the truth dir.
+fn small_demo(lake: &lake::Lake, dir: &std::path::Path, anchors: usize) -> std::path::PathBuf {
+    let truth = dir.join("truth");
+    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .args(["--lake", &lake.uri().to_uri_string(), "demo-data"])
+        .args([
+            "--students",
+            "3000",
+            "--items",
+            "80",
+            "--days",
+            "28",
+            "--seed",
+            "7",
+        ])
+        .args([
+            "--anchors",
+            &anchors.to_string(),
+            "--truth-dir",
+            truth.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    truth
+}
+
+fn truth_items(truth: &std::path::Path) -> HashMap<String, (f64, f64, f64)> {
+    let mut r = csv::Reader::from_path(truth.join("items.csv")).unwrap();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (
+                rec[0].to_string(),
+                (
+                    rec[4].parse().unwrap(),
+                    rec[5].parse().unwrap(),
+                    rec[6].parse().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+const RUN_DATE: &str = "2026-02-01"; // day 27 of a demo starting 2026-01-05
+
+fn input(bank: &str) -> CalibrateInput {
+    let mut i = CalibrateInput::new(RUN_DATE.parse::<NaiveDate>().unwrap());
+    i.bank = Some(bank.parse().unwrap());
+    i
+}
+
+#[tokio::test]
+async fn calibrates_links_to_the_anchor_scale_and_recovers_truth() {
+    let (dir, lake) = temp_lake();
+    let truth = small_demo(&lake, dir.path(), 16);
+    let out = run(&lake, &input("all")).await.unwrap();
+    assert_eq!(out.status, "calibrated");
+    assert_eq!(out.linking.method, "stocking-lord", "{out:?}");
+    assert!(out.linking.n_anchors_used >= 5, "{out:?}");
+    assert!(out.converged, "{out:?}");
+    assert_eq!(out.n_items + out.n_items_excluded, 80);
+
+    // one fit_meta row with the constants; item_params and abilities for (run_date, all)
+    let b = lake
+        .sql(
+            "SELECT linking_method, linking_a, linking_b, n_anchors_used, model_spec FROM fit_meta",
+        )
+        .await
+        .unwrap();
+    assert_eq!(b[0].num_rows(), 1);
+    assert_eq!(b[0].column(0).as_string::<i32>().value(0), "stocking-lord");
+    let spec: serde_json::Value =
+        serde_json::from_str(b[0].column(4).as_string::<i32>().value(0)).unwrap();
+    assert_eq!(spec["model"], "2pl");
+    let b = lake
+        .sql("SELECT item_id, a, b FROM item_params WHERE run_date = '2026-02-01' AND bank = 'all' AND excluded_reason IS NULL")
+        .await
+        .unwrap();
+    let truth = truth_items(&truth);
+    let (mut se_b, mut n) = (0.0, 0.0);
+    for batch in &b {
+        let ids = batch.column(0).as_string::<i32>();
+        let bs = batch.column(2).as_primitive::<Float64Type>();
+        for r in 0..batch.num_rows() {
+            let (_, tb, tc) = truth[ids.value(r)];
+            if tc == 0.0 {
+                // 2PL items: the linked difficulty is on the true scale
+                se_b += (bs.value(r) - tb).powi(2);
+                n += 1.0;
+            }
+        }
+    }
+    let rmse_b = (se_b / n).sqrt();
+    // ~700 first responses per item over 28 days: SE(b) ≈ 0.1; linking error adds a little.
+    assert!(rmse_b < 0.2, "RMSE(b) on the anchor scale = {rmse_b}");
+    let b = lake
+        .sql("SELECT count(*), avg(theta) FROM abilities")
+        .await
+        .unwrap();
+    assert_eq!(
+        b[0].column(0).as_primitive::<Int64Type>().value(0) as usize,
+        out.n_students
+    );
+
+    // a re-run replaces, never duplicates
+    let before: Vec<_> = lake
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    run(&lake, &input("all")).await.unwrap();
+    let after: Vec<_> = lake
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(before, after);
+
+    // a subject bank, another linking method
+    let mut i = input("subject:subj-1");
+    i.link = Some("mean-sigma".into());
+    let out = run(&lake, &i).await.unwrap();
+    assert_eq!(out.bank, "subject:subj-1");
+    assert_eq!(out.linking.method, "mean-sigma");
+    let b = lake
+        .sql("SELECT count(*) FROM item_params WHERE bank = 'subject:subj-1'")
+        .await
+        .unwrap();
+    assert_eq!(b[0].column(0).as_primitive::<Int64Type>().value(0), 20);
+    let b = lake.sql("SELECT count(*) FROM fit_meta").await.unwrap();
+    assert_eq!(b[0].column(0).as_primitive::<Int64Type>().value(0), 2);
+}
+
+#[tokio::test]
+async fn empty_window_no_anchors_and_bad_input() {
+    let (dir, lake) = temp_lake();
+    small_demo(&lake, dir.path(), 0);
+    let before = lake.list("").await.unwrap();
+    // a window before the data: success, nothing written
+    let mut i = CalibrateInput::new("2025-06-01".parse().unwrap());
+    i.lookback_days = Some(30);
+    let out = run(&lake, &i).await.unwrap();
+    assert_eq!(out.status, "no_observations");
+    assert!(out.message.contains("nothing written"), "{}", out.message);
+    assert_eq!(lake.list("").await.unwrap(), before);
+    // explicit linking without anchors: refused, nothing written
+    let mut i = input("all");
+    i.link = Some("fixed".into());
+    let err = run(&lake, &i).await.unwrap_err();
+    assert!(err.to_string().contains("anchors"), "{err}");
+    assert_eq!(err.error_name(), "Fatal.Model");
+    assert_eq!(lake.list("").await.unwrap(), before);
+    // bad values name the field
+    for (field, json) in [
+        ("model", r#"{"run_date":"2026-02-01","model":"4pl"}"#),
+        ("bank", r#"{"run_date":"2026-02-01","bank":"school:x"}"#),
+        ("link", r#"{"run_date":"2026-02-01","link":"magic"}"#),
+        (
+            "lookback_days",
+            r#"{"run_date":"2026-02-01","lookback_days":0}"#,
+        ),
+        (
+            "prior_c",
+            r#"{"run_date":"2026-02-01","prior_c":"beta:0,1"}"#,
+        ),
+        ("tol", r#"{"run_date":"2026-02-01","tol":-1}"#),
+    ] {
+        let msg = match serde_json::from_str::<CalibrateInput>(json) {
+            Err(e) => e.to_string(),
+            Ok(i) => run(&lake, &i).await.unwrap_err().to_string(),
+        };
+        assert!(msg.contains(field), "{field}: {msg}");
+    }
+    assert!(
+        serde_json::from_str::<CalibrateInput>(r#"{"run_date":"2026-02-01","colour":1}"#).is_err()
+    );
+    assert_eq!(lake.list("").await.unwrap(), before);
+    // no anchors: calibrates unlinked and says so
+    let out = run(&lake, &input("all")).await.unwrap();
+    assert_eq!(out.linking.method, "none");
+    assert!(out.message.contains("unlinked"), "{}", out.message);
+    let b = lake
+        .sql("SELECT linking_method, linking_a FROM fit_meta")
+        .await
+        .unwrap();
+    assert_eq!(b[0].column(0).as_string::<i32>().value(0), "none");
+    assert!(b[0].column(1).is_null(0));
+}
+
+fn irtlake(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `irt fit` on LSAT7 agrees with the published R mirt 1.41.10 2PL values.
+#[test]
+fn irt_fit_and_score_on_lsat7() {
+    let refdir = workspace_root().join("../shared/reference/lsat7");
+    assert!(
+        refdir.exists(),
+        "reference data not found at {}",
+        refdir.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fit");
+    let (ok, stdout, err) = irtlake(&[
+        "irt",
+        "fit",
+        "--responses",
+        refdir.join("responses_long.csv").to_str().unwrap(),
+        "--model",
+        "2pl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let fit: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
+    assert!(stdout.contains("\"loglik\""));
+    assert_eq!(fit["n_students"], 1000);
+    assert_eq!(fit["linking"]["method"], "none");
+    let mut mirt = csv::Reader::from_path(refdir.join("mirt_2pl_items.csv")).unwrap();
+    let headers = mirt.headers().unwrap().clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name} in {headers:?}"))
+    };
+    let (ci, ca, cb) = (col("item_id"), col("a"), col("b"));
+    let expected: HashMap<String, (f64, f64)> = mirt
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (
+                r[ci].to_string(),
+                (r[ca].parse().unwrap(), r[cb].parse().unwrap()),
+            )
+        })
+        .collect();
+    let mut ours = csv::Reader::from_path(out.join("items.csv")).unwrap();
+    let mut n = 0;
+    for r in ours.records() {
+        let r = r.unwrap();
+        let (a, b) = expected[&r[0]];
+        let (oa, ob): (f64, f64) = (r[1].parse().unwrap(), r[2].parse().unwrap());
+        // tolerance from shared/reference/README.md: a, b within 0.01 of mirt
+        assert!(
+            (oa - a).abs() < 0.01 && (ob - b).abs() < 0.01,
+            "{}: ({oa}, {ob}) vs mirt ({a}, {b})",
+            &r[0]
+        );
+        n += 1;
+    }
+    assert_eq!(n, 5);
+    // scoring with the fitted items reproduces the fit's own EAP scores
+    let scores = dir.path().join("scores.csv");
+    let (ok, _, err) = irtlake(&[
+        "irt",
+        "score",
+        "--items",
+        out.join("items.csv").to_str().unwrap(),
+        "--responses",
+        refdir.join("responses_long.csv").to_str().unwrap(),
+        "--out",
+        scores.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let read = |p: &std::path::Path| -> Vec<(String, f64, f64)> {
+        csv::Reader::from_path(p)
+            .unwrap()
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (
+                    r[0].to_string(),
+                    r[1].parse().unwrap(),
+                    r[2].parse().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (rescored, fitted) = (read(&scores), read(&out.join("scores.csv")));
+    assert_eq!(rescored.len(), 1000);
+    for (x, y) in rescored.iter().zip(&fitted) {
+        // items.csv carries 6 decimals, so θ agrees to about 1e-6
+        assert!(
+            x.0 == y.0 && (x.1 - y.1).abs() < 1e-4 && (x.2 - y.2).abs() < 1e-4,
+            "{x:?} vs {y:?}"
+        );
+    }
+}
+
+#[test]
+fn irt_fit_bad_input_names_file_and_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let resp = write_file(
+        dir.path(),
+        "r.csv",
+        "student_id,question_id,correct\ns1,q1,1\ns1,q2,2\n",
+    );
+    let (ok, _, err) = irtlake(&[
+        "irt",
+        "fit",
+        "--responses",
+        resp.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && err.contains("r.csv") && err.contains("row 2") && err.contains("'correct'"),
+        "{err}"
+    );
+    let resp = write_file(
+        dir.path(),
+        "r2.csv",
+        "student,question_id,correct\ns1,q1,1\n",
+    );
+    let (ok, _, err) = irtlake(&[
+        "irt",
+        "fit",
+        "--responses",
+        resp.to_str().unwrap(),
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("student_id"), "{err}");
+    let good = write_file(
+        dir.path(),
+        "g.csv",
+        "student_id,question_id,correct\ns1,q1,1\ns2,q1,0\n",
+    );
+    for (name, text, needle) in [
+        ("a0.csv", "item_id,a,b,c\nq1,0,0.5,0\n", "a > 0"),
+        ("c1.csv", "item_id,a,b,c\nq1,1,0.5,1.2\n", "0 <= c < 1"),
+        ("nan.csv", "item_id,a,b,c\nq1,x,0.5,0\n", "'a'"),
+    ] {
+        let anchors = write_file(dir.path(), name, text);
+        let (ok, _, err) = irtlake(&[
+            "irt",
+            "fit",
+            "--responses",
+            good.to_str().unwrap(),
+            "--anchors",
+            anchors.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ]);
+        assert!(
+            !ok && err.contains(name) && err.contains(needle),
+            "{name}: {err}"
+        );
+    }
+}

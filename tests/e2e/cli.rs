@@ -1,0 +1,138 @@
+//! The `irtlake` binary: sql (table/csv/json, -f), ingest errors, status, the checks.
+
+use std::process::Command;
+
+use crate::support::{ATTEMPTS_CSV, QUESTIONS_CSV, temp_lake, workspace_root, write_file};
+
+fn irtlake(lake: &lake::Lake, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .arg("--lake")
+        .arg(lake.uri().to_uri_string())
+        .args(args)
+        .output()
+        .expect("run irtlake");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn ingest_sql_formats_status_and_errors() {
+    let (dir, lake) = temp_lake();
+    let q = write_file(dir.path(), "q.csv", QUESTIONS_CSV);
+    let a = write_file(dir.path(), "a.csv", ATTEMPTS_CSV);
+    let (ok, out, err) = irtlake(&lake, &["ingest", "questions", q.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"inserted\": 4"), "{out}");
+    let (ok, _, err) = irtlake(&lake, &["ingest", "attempts", a.to_str().unwrap()]);
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = irtlake(
+        &lake,
+        &[
+            "sql",
+            "SELECT dt, count(*) AS n FROM attempts GROUP BY dt ORDER BY dt LIMIT 3",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("| dt ") && out.contains("| 2026-03-02 | 2 "),
+        "{out}"
+    );
+    let (ok, out, _) = irtlake(
+        &lake,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "SELECT question_id FROM questions ORDER BY 1",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(out, "question_id\nq1\nq2\nq3\nq4\n");
+    let (ok, out, _) = irtlake(
+        &lake,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "SELECT student_id, count(*) AS n FROM attempts GROUP BY 1 ORDER BY 1",
+        ],
+    );
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!([{"student_id": "s1", "n": 2}, {"student_id": "s2", "n": 2}])
+    );
+    let f = write_file(dir.path(), "two.sql", "SELECT 1 AS one; SELECT 2 AS two;");
+    let (ok, out, _) = irtlake(
+        &lake,
+        &["sql", "-f", f.to_str().unwrap(), "--format", "csv"],
+    );
+    assert!(ok);
+    assert_eq!(out, "one\n1\ntwo\n2\n");
+
+    let (ok, _, err) = irtlake(&lake, &["sql", "SELECT nope FROM attempts"]);
+    assert!(!ok && err.contains("nope"), "{err}");
+    let bad = write_file(
+        dir.path(),
+        "bad.csv",
+        "attempt_id,student_id,question_id,correct,completed_at\nx,s,q1,maybe,2026-03-05T10:00:00Z\n",
+    );
+    let (ok, _, err) = irtlake(&lake, &["ingest", "attempts", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("bad.csv") && err.contains("'correct'"),
+        "{err}"
+    );
+
+    let (ok, out, err) = irtlake(&lake, &["status"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("2026-03-02 .. 2026-03-03 over 2 dt partitions"),
+        "{out}"
+    );
+    assert!(out.contains("anchors: 1"), "{out}");
+}
+
+/// Every operator check in sql/checks runs on a lake holding only attempts and questions.
+#[test]
+fn operator_checks_run_on_a_young_lake() {
+    let (dir, lake) = temp_lake();
+    irtlake(
+        &lake,
+        &[
+            "ingest",
+            "questions",
+            write_file(dir.path(), "q.csv", QUESTIONS_CSV)
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    irtlake(
+        &lake,
+        &[
+            "ingest",
+            "attempts",
+            write_file(dir.path(), "a.csv", ATTEMPTS_CSV)
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    let checks = workspace_root().join("sql/checks");
+    let mut files: Vec<_> = std::fs::read_dir(&checks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "{files:?}");
+    for f in files {
+        let (ok, out, err) = irtlake(&lake, &["sql", "-f", f.to_str().unwrap()]);
+        assert!(ok, "{}: {err}", f.display());
+        if f.ends_with("04_anchors.sql") {
+            assert!(out.contains("| math "), "{out}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of irtlake: the lake on a local folder and on a real S3-protocol
+//! server, ingest validation, partition escaping, the `irtlake` binary and the
+//! operator SQL checks. Servers are started and stopped by `support`.
+
+mod calibrate;
+mod cli;
+mod ingest;
+mod lake_local;
+mod lake_s3;
+mod support;
