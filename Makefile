@@ -1,0 +1,90 @@
+# irtlake — the two commands: `make demo` and `make test`.
+#
+# One target directory serves every build (set CARGO_TARGET_DIR to keep it warm
+# across clones, as .ci/run does). `make test` builds the workspace once, in the dev
+# profile with optimised dependencies; release builds belong to demo, bench, lambda.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+# Python tools (S3-protocol test server, benchmark peers) live in one virtualenv.
+VENV ?= $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+LAKE ?= file://./lake
+# The demo platform covers 60 days from 2026-01-05; its last day is the run date.
+DEMO_RUN_DATE ?= 2026-03-05
+DEMO_PROFILE ?= release-nonlto
+IRTLAKE_RELEASE := $(TARGET_DIR)/$(DEMO_PROFILE)/irtlake
+
+export IRTLAKE_VENV := $(VENV)
+
+.PHONY: all demo test deps venv build-test lint bench clean-demo help
+
+help:
+	@echo "make demo   - build (release), generate the demo platform into ./lake, run every stage, print a summary"
+	@echo "make test   - install what is missing, then run every test"
+	@echo "make lint   - cargo fmt --check and clippy -D warnings"
+	@echo "make bench  - benchmarks with ratios against peers"
+
+# ---------------------------------------------------------------- setup
+deps: venv
+
+$(VENV)/.installed: tools/requirements-test.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tools/requirements-test.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# ---------------------------------------------------------------- test
+test: deps
+	$(CARGO) build --workspace --all-targets --locked
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --workspace --locked --no-fail-fast; \
+	else \
+	  $(CARGO) test --workspace --locked --no-fail-fast; \
+	fi
+	$(CARGO) test --workspace --locked --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+# ---------------------------------------------------------------- demo
+$(IRTLAKE_RELEASE): FORCE
+	$(CARGO) build --profile $(DEMO_PROFILE) --locked -p irtlake-cli
+
+demo: $(IRTLAKE_RELEASE)
+	@if [ ! -d lake/attempts ]; then \
+	  echo "== generating the demo platform into ./lake"; \
+	  time $(IRTLAKE_RELEASE) --lake $(LAKE) demo-data --students 10000 --items 400 --days 60 --seed 42 --truth-dir truth; \
+	else echo "== ./lake exists: keeping it (make clean-demo to start over)"; fi
+	@echo "== calibrate: the all bank and every subject bank ($(DEMO_RUN_DATE))"
+	time $(IRTLAKE_RELEASE) --lake $(LAKE) calibrate --run-date $(DEMO_RUN_DATE) --bank all --all-subjects
+	@echo "== summary"
+	$(IRTLAKE_RELEASE) --lake $(LAKE) status
+	$(IRTLAKE_RELEASE) --lake $(LAKE) sql "SELECT dt, count(*) AS attempts FROM attempts GROUP BY dt ORDER BY dt LIMIT 3"
+	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/01_latest_fit.sql
+	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/02_latest_items.sql
+
+# ./lake is also the `lake` crate's folder: remove the table folders, keep the crate.
+clean-demo:
+	find lake -mindepth 1 -maxdepth 1 ! -name src ! -name Cargo.toml -exec rm -rf {} +
+	rm -rf truth
+
+$(VENV)/.bench-installed: tools/requirements-bench.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tools/requirements-bench.txt
+	@touch $@
+
+# Benchmarks: each prints its figures and a ratio against a peer measured in the same run.
+bench: $(VENV)/.bench-installed
+	$(CARGO) build --profile $(DEMO_PROFILE) --locked -p models --example bench_irt
+	@mkdir -p bench-out
+	@echo "== IRT engine (release, $$(nproc) cores)"
+	$(TARGET_DIR)/$(DEMO_PROFILE)/examples/bench_irt bench-out | tee bench-out/irtlake.jsonl
+	@echo "== peer: Python girth on the same complete 5000 x 60 matrix"
+	$(PY) bench/girth_peer.py bench-out/complete_5000x60.csv | tee bench-out/girth.jsonl
+	@$(PY) bench/ratio.py bench-out/irtlake.jsonl bench-out/girth.jsonl
+
+FORCE:
