@@ -19,13 +19,14 @@ IRTLAKE_RELEASE := $(TARGET_DIR)/$(DEMO_PROFILE)/irtlake
 
 export IRTLAKE_VENV := $(VENV)
 
-.PHONY: all demo test deps venv build-test lint bench clean-demo help
+.PHONY: all demo test deps venv build-test lint bench clean-demo help infra-check
 
 help:
 	@echo "make demo   - build (release), generate the demo platform into ./lake, run every stage, print a summary"
 	@echo "make test   - install what is missing, then run every test"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 	@echo "make bench  - benchmarks with ratios against peers"
+	@echo "make infra-check - parse and check infra/ (HCL, ASL, checkov, terraform fmt/validate when installed)"
 
 # ---------------------------------------------------------------- setup
 deps: venv
@@ -38,7 +39,7 @@ $(VENV)/.installed: tools/requirements-test.txt
 venv: $(VENV)/.installed
 
 # ---------------------------------------------------------------- test
-test: deps
+test: deps infra-check
 	$(CARGO) build --workspace --all-targets --locked
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 	  $(CARGO) nextest run --workspace --locked --no-fail-fast; \
@@ -86,5 +87,27 @@ bench: $(VENV)/.bench-installed
 	@echo "== peer: Python girth on the same complete 5000 x 60 matrix"
 	$(PY) bench/girth_peer.py bench-out/complete_5000x60.csv | tee bench-out/girth.jsonl
 	@$(PY) bench/ratio.py bench-out/irtlake.jsonl bench-out/girth.jsonl
+
+# ---------------------------------------------------------------- infra
+# Checks of infra/ that run offline (tools/infra_check.py): every .tf parses
+# (python-hcl2, in $(VENV)), the ASL and Terraform agree, checkov has no failed check
+# (checkov lives in its own virtualenv: it pins older boto3/botocore than moto wants
+# and installs its own `hcl2` module), terraform fmt/validate when terraform is on PATH
+# (providers from TF_PLUGIN_DIR, a filesystem mirror, when set).
+CHECKOV_VENV ?= $(VENV)/checkov-venv
+TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins))
+
+$(VENV)/.infra-installed: tools/requirements-infra.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tools/requirements-infra.txt
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
+	@touch $@
+
+infra-check: $(VENV)/.infra-installed $(CHECKOV_VENV)/.installed
+	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) tools/infra_check.py --checkov $(CHECKOV_VENV)/bin/checkov
 
 FORCE:

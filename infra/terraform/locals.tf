@@ -1,0 +1,101 @@
+locals {
+  # The pipeline stages, in pipeline order. One Lambda function each, all from the
+  # same zip (the binary serves the stage named by STAGE). The state machine
+  # (../statemachine/pipeline.asl.json) must reference exactly these: `make
+  # infra-check` compares the two.
+  stages = [
+    "export_attempts",
+    "calibrate",
+    "score_topics",
+    "features",
+    "kpis",
+    "churn",
+    "growth",
+    "forecast",
+    "segments",
+    "reports",
+  ]
+
+  # Lake tables each stage reads and writes (names of lake/src/catalog.rs, plus
+  # `reports`, the folder of the report objects). This is the least-privilege
+  # contract: a function may Get/List only its reads and writes, and Put/Delete only
+  # its writes. A stage that needs another table adds it here (`make infra-check`
+  # checks the names against the catalog). score_topics and kpis read fit_meta and
+  # item_params through lake::runs::latest_calibration.
+  stage_tables = {
+    export_attempts = {
+      reads  = []
+      writes = ["attempts", "questions"]
+    }
+    calibrate = {
+      reads  = ["attempts", "questions"]
+      writes = ["item_params", "abilities", "fit_meta"]
+    }
+    score_topics = {
+      reads  = ["attempts", "item_params", "fit_meta"]
+      writes = ["student_topic_theta"]
+    }
+    features = {
+      reads  = ["attempts", "abilities", "student_topic_theta"]
+      writes = ["features_topic_daily"]
+    }
+    kpis = {
+      reads  = ["attempts", "item_params", "fit_meta"]
+      writes = ["weekly_kpi"]
+    }
+    churn = {
+      reads  = ["attempts", "features_topic_daily", "abilities", "weekly_kpi"]
+      writes = ["weekly_kpi", "churn_fit"]
+    }
+    growth = {
+      reads  = ["abilities", "features_topic_daily", "weekly_kpi"]
+      writes = ["weekly_kpi", "growth_fit"]
+    }
+    forecast = {
+      reads  = ["attempts", "questions", "features_topic_daily", "weekly_kpi"]
+      writes = ["forecasts", "anomalies"]
+    }
+    segments = {
+      reads  = ["attempts", "features_topic_daily", "weekly_kpi"]
+      writes = ["user_segment"]
+    }
+    reports = {
+      reads  = ["questions", "abilities", "student_topic_theta", "features_topic_daily", "weekly_kpi", "forecasts", "anomalies", "user_segment"]
+      writes = ["reports", "report_artifacts"]
+    }
+  }
+
+  # Function names: <prefix>-<stage with dashes>.
+  function_names = { for s in local.stages : s => "${var.name_prefix}-${replace(s, "_", "-")}" }
+
+  # Per stage: the settings of var.stage_config (a missing stage fails here).
+  stage_settings = { for s in local.stages : s => var.stage_config[s] }
+
+  lake_bucket_name = "${var.name_prefix}-lake-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
+  log_bucket_name  = "${var.name_prefix}-logs-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
+  lake_uri         = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}"
+
+  # Object key prefixes ("lake/attempts/") a stage may read (its reads and its own
+  # writes: a stage re-reads what it wrote, e.g. weekly_kpi) and write.
+  read_prefixes = {
+    for s in local.stages : s => [
+      for t in distinct(concat(local.stage_tables[s].reads, local.stage_tables[s].writes)) : "${var.lake_prefix}/${t}/"
+    ]
+  }
+  write_prefixes = {
+    for s in local.stages : s => [for t in local.stage_tables[s].writes : "${var.lake_prefix}/${t}/"]
+  }
+
+  # Where `terraform apply` uploads the Lambda zip (outside the lake root: no function
+  # can read it).
+  deploy_key = "deploy/irtlake/bootstrap.zip"
+
+  # The scheduled run's report shards: [{shard = 0, shards = n}, ...].
+  report_shards = [for i in range(var.report_shards) : { shard = i, shards = var.report_shards }]
+
+  # Environment of every function; the stage-specific additions are in functions.tf.
+  common_environment = {
+    LAKE_URI = local.lake_uri
+    RUST_LOG = var.log_level
+  }
+}
