@@ -6,3 +6,4 @@ pub mod calibration;
 pub mod irt;
 pub mod linking;
 pub mod sim;
+pub mod survival;
