@@ -7,3 +7,5 @@ pub mod irt;
 pub mod linking;
 pub mod sim;
 pub mod survival;
+pub mod forecast;
+pub mod cluster;
