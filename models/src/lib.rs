@@ -8,4 +8,5 @@ pub mod linking;
 pub mod sim;
 pub mod survival;
 pub mod forecast;
+pub mod growth;
 pub mod cluster;
