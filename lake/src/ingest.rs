@@ -609,14 +609,14 @@ struct QuestionRow {
 /// `|`, `;` or `,`.
 pub fn parse_tags(s: &str) -> Vec<String> {
     let s = s.trim();
-    if s.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Vec<String>>(s) {
-            return v
-                .into_iter()
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect();
-        }
+    if s.starts_with('[')
+        && let Ok(v) = serde_json::from_str::<Vec<String>>(s)
+    {
+        return v
+            .into_iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
     }
     s.split(['|', ';', ','])
         .map(|t| t.trim().trim_matches('"').to_string())
@@ -696,12 +696,12 @@ pub async fn ingest_questions(lake: &Lake, path: &FsPath) -> Result<QuestionsRep
                     "{rn}: anchor '{qid}' needs known parameters irt_a and irt_b"
                 )),
             }
-            if let Some(c) = irt_c {
-                if !(0.0..1.0).contains(&c) {
-                    problems.push(format!(
-                        "{rn}, column 'irt_c': anchor '{qid}' needs 0 <= irt_c < 1, got {c}"
-                    ));
-                }
+            if let Some(c) = irt_c
+                && !(0.0..1.0).contains(&c)
+            {
+                problems.push(format!(
+                    "{rn}, column 'irt_c': anchor '{qid}' needs 0 <= irt_c < 1, got {c}"
+                ));
             }
         }
         rows.push(QuestionRow {

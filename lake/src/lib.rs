@@ -11,6 +11,7 @@ pub mod files;
 pub mod ingest;
 pub mod partition;
 pub mod query;
+pub mod runs;
 pub mod store;
 pub mod uri;
 

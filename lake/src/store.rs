@@ -9,8 +9,9 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use url::Url;
@@ -19,6 +20,9 @@ use crate::catalog::{self, TableDef};
 use crate::error::{LakeError, Result};
 use crate::partition;
 use crate::uri::LakeUri;
+
+/// Serialises read–modify–write updates of a local lake within the process.
+static LOCAL_UPDATE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Name of the one Parquet object inside each partition. Deterministic, so a re-run
 /// replaces the object instead of adding a second one.
@@ -229,6 +233,103 @@ impl Lake {
             rows,
             bytes: size,
         })
+    }
+
+    /// The batches of one partition, or none if it was never written.
+    pub async fn read_partition(
+        &self,
+        table: &str,
+        values: &[(&str, &str)],
+    ) -> Result<Vec<RecordBatch>> {
+        let def = catalog::table(table)?;
+        let key = self.partition_key(def, values)?;
+        Ok(self.read_versioned(&key).await?.0)
+    }
+
+    async fn read_versioned(&self, key: &str) -> Result<(Vec<RecordBatch>, Option<UpdateVersion>)> {
+        let got = match self.store.get(&self.path(key)?).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => return Ok((Vec::new(), None)),
+            Err(e) => return Err(e.into()),
+        };
+        let version = UpdateVersion {
+            e_tag: got.meta.e_tag.clone(),
+            version: got.meta.version.clone(),
+        };
+        let bytes = got.bytes().await?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
+        let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok((batches, Some(version)))
+    }
+
+    /// Read–modify–write of one partition that never loses a concurrent update: `f` gets
+    /// the partition's current batches and returns the new ones. On S3 the write is
+    /// conditional on the object being unchanged since the read (`If-Match` / create-only);
+    /// on a conflict the whole cycle runs again (up to 10 times). A local lake serialises
+    /// updates within the process. Used where several stages own different columns of one
+    /// table (`weekly_kpi`: the KPI columns, `s`, `p`/`sigma`).
+    pub async fn update_partition<F>(
+        &self,
+        table: &str,
+        values: &[(&str, &str)],
+        mut f: F,
+    ) -> Result<WriteSummary>
+    where
+        F: FnMut(Vec<RecordBatch>) -> Result<Vec<RecordBatch>>,
+    {
+        let def = catalog::table(table)?;
+        let key = self.partition_key(def, values)?;
+        let path = self.path(&key)?;
+        if matches!(self.uri, LakeUri::Local(_)) {
+            let _guard = LOCAL_UPDATE_LOCK.lock().await;
+            let (current, _) = self.read_versioned(&key).await?;
+            let new = conform(def, &f(current)?)?;
+            let rows = new.iter().map(|b| b.num_rows()).sum();
+            let bytes = encode_parquet(&def.file_schema, &new)?;
+            let size = bytes.len();
+            self.store.put(&path, PutPayload::from(bytes)).await?;
+            return Ok(WriteSummary {
+                key,
+                rows,
+                bytes: size,
+            });
+        }
+        for attempt in 0..10u32 {
+            let (current, version) = self.read_versioned(&key).await?;
+            let new = conform(def, &f(current)?)?;
+            let rows = new.iter().map(|b| b.num_rows()).sum();
+            let bytes = encode_parquet(&def.file_schema, &new)?;
+            let size = bytes.len();
+            let mode = match version {
+                Some(v) => PutMode::Update(v),
+                None => PutMode::Create,
+            };
+            match self
+                .store
+                .put_opts(&path, PutPayload::from(bytes), mode.into())
+                .await
+            {
+                Ok(_) => {
+                    return Ok(WriteSummary {
+                        key,
+                        rows,
+                        bytes: size,
+                    });
+                }
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) => {
+                    tracing::debug!(key, attempt, "concurrent update, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5)))
+                        .await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(LakeError::InvalidInput(format!(
+            "partition {key} kept changing during 10 update attempts"
+        )))
     }
 
     /// Stores an artifact (e.g. a report) at `key` with one atomic put.

@@ -1,0 +1,288 @@
+//! What every stage run shares: its input event (run date, id, timestamp, optional date
+//! range), calendar helpers (weeks start on Monday, UTC), and lookups of the latest
+//! calibration a downstream stage builds on.
+
+use std::collections::HashMap;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Float64Type;
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{LakeError, Result};
+
+/// The event of a downstream stage (`score_topics`, `features`, `kpis`, …).
+/// Unknown fields are refused.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageInput {
+    /// The day the run is for (UTC), `YYYY-MM-DD`. Default: today.
+    #[serde(default)]
+    pub run_date: Option<NaiveDate>,
+    /// Id written on every output row. Default `<stage>-<run_date>`.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// Time written on every output row (`computed_at`, `updated_at`). Default: now.
+    /// The state machine passes its execution start, so a re-run writes the same bytes.
+    #[serde(default)]
+    pub run_ts: Option<DateTime<Utc>>,
+    /// First day of a backfill range (inclusive). Default: the run date (its week for kpis).
+    #[serde(default)]
+    pub from: Option<NaiveDate>,
+    /// Last day of a backfill range (inclusive). Default: the run date.
+    #[serde(default)]
+    pub to: Option<NaiveDate>,
+    /// Days of attempts a stage looks back over (e.g. score_topics). Default 60.
+    #[serde(default)]
+    pub lookback_days: Option<u32>,
+}
+
+/// A stage run with its defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunContext {
+    /// Stage name.
+    pub stage: &'static str,
+    /// The day the run is for.
+    pub run_date: NaiveDate,
+    /// Id on every output row.
+    pub run_id: String,
+    /// Timestamp on every output row, µs since the epoch (UTC).
+    pub run_ts: i64,
+    /// First day of the range (inclusive).
+    pub from: NaiveDate,
+    /// Last day of the range (inclusive).
+    pub to: NaiveDate,
+    /// Days of history a stage may look back over.
+    pub lookback_days: u32,
+}
+
+impl StageInput {
+    /// Applies the defaults for `stage` and checks the range.
+    pub fn context(&self, stage: &'static str) -> Result<RunContext> {
+        let run_date = self.run_date.unwrap_or_else(|| Utc::now().date_naive());
+        let from = self.from.unwrap_or(run_date);
+        let to = self.to.unwrap_or(run_date);
+        if from > to {
+            return Err(LakeError::InvalidInput(format!(
+                "from ({from}) is after to ({to})"
+            )));
+        }
+        let lookback_days = self.lookback_days.unwrap_or(60);
+        if lookback_days == 0 {
+            return Err(LakeError::InvalidInput(
+                "lookback_days must be at least 1".into(),
+            ));
+        }
+        let run_id = self
+            .run_id
+            .clone()
+            .unwrap_or_else(|| format!("{stage}-{}", run_date.format("%Y-%m-%d")));
+        Ok(RunContext {
+            stage,
+            run_date,
+            run_id,
+            run_ts: self.run_ts.unwrap_or_else(Utc::now).timestamp_micros(),
+            from,
+            to,
+            lookback_days,
+        })
+    }
+}
+
+impl RunContext {
+    /// First day of the look-back window ending on `day` (inclusive).
+    pub fn window_start(&self, day: NaiveDate) -> NaiveDate {
+        day.checked_sub_days(Days::new(u64::from(self.lookback_days) - 1))
+            .unwrap_or(NaiveDate::MIN)
+    }
+}
+
+/// `YYYY-MM-DD`, the form of every date partition value.
+pub fn day_str(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// The Monday (UTC) starting the week of `d`.
+pub fn week_start(d: NaiveDate) -> NaiveDate {
+    d - Days::new(u64::from(d.weekday().num_days_from_monday()))
+}
+
+/// A calibration that downstream stages build on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationRef {
+    /// Its run date (partition).
+    pub run_date: String,
+    /// Its run id.
+    pub run_id: String,
+    /// Latent mean on the reported scale: linking B (0 when unlinked).
+    pub latent_mean: f64,
+    /// Latent SD on the reported scale: linking A (1 when unlinked).
+    pub latent_sd: f64,
+    /// Item parameters `(a, b, c)` of the estimated (not excluded) items by item id.
+    pub items: HashMap<String, (f64, f64, f64)>,
+}
+
+async fn collect(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<ScalarValue>,
+) -> Result<Vec<arrow::array::RecordBatch>> {
+    Ok(ctx
+        .sql(sql)
+        .await?
+        .with_param_values(params)?
+        .collect()
+        .await?)
+}
+
+/// The latest calibration of `bank` with `run_date <= on_or_before`, with its items;
+/// `None` if there is none yet. The prior for scoring new responses on its scale is
+/// N(latent_mean, latent_sd²): the calibration's N(0, 1) mapped by θ* = Aθ + B.
+pub async fn latest_calibration(
+    ctx: &SessionContext,
+    bank: &str,
+    on_or_before: NaiveDate,
+) -> Result<Option<CalibrationRef>> {
+    let utf8 = |s: String| ScalarValue::Utf8(Some(s));
+    let meta = collect(
+        ctx,
+        "SELECT run_date, run_id, linking_a, linking_b FROM fit_meta \
+         WHERE bank = $1 AND run_date <= $2 ORDER BY run_date DESC LIMIT 1",
+        vec![utf8(bank.to_string()), utf8(day_str(on_or_before))],
+    )
+    .await?;
+    let Some(m) = meta.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
+    let run_date = m.column(0).as_string::<i32>().value(0).to_string();
+    let run_id = m.column(1).as_string::<i32>().value(0).to_string();
+    let a = m.column(2).as_primitive::<Float64Type>();
+    let b = m.column(3).as_primitive::<Float64Type>();
+    let latent_sd = if a.is_null(0) { 1.0 } else { a.value(0) };
+    let latent_mean = if b.is_null(0) { 0.0 } else { b.value(0) };
+    let rows = collect(
+        ctx,
+        "SELECT item_id, a, b, c FROM item_params \
+         WHERE run_date = $1 AND bank = $2 AND excluded_reason IS NULL AND a IS NOT NULL",
+        vec![utf8(run_date.clone()), utf8(bank.to_string())],
+    )
+    .await?;
+    let mut items = HashMap::new();
+    for r in &rows {
+        let id = r.column(0).as_string::<i32>();
+        let (a, b, c) = (
+            r.column(1).as_primitive::<Float64Type>(),
+            r.column(2).as_primitive::<Float64Type>(),
+            r.column(3).as_primitive::<Float64Type>(),
+        );
+        for i in 0..r.num_rows() {
+            let c = if c.is_null(i) { 0.0 } else { c.value(i) };
+            items.insert(id.value(i).to_string(), (a.value(i), b.value(i), c));
+        }
+    }
+    Ok(Some(CalibrationRef {
+        run_date,
+        run_id,
+        latent_mean,
+        latent_sd,
+        items,
+    }))
+}
+
+/// The latest `run_date` of a `run_date`-partitioned table with `run_date <= on_or_before`.
+pub async fn latest_run_date(
+    ctx: &SessionContext,
+    table: &str,
+    on_or_before: NaiveDate,
+) -> Result<Option<String>> {
+    crate::catalog::table(table)?;
+    let b = collect(
+        ctx,
+        &format!("SELECT max(run_date) FROM {table} WHERE run_date <= $1"),
+        vec![ScalarValue::Utf8(Some(day_str(on_or_before)))],
+    )
+    .await?;
+    Ok(b.first().and_then(|b| {
+        let c = b.column(0).as_string::<i32>();
+        (!c.is_null(0)).then(|| c.value(0).to_string())
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_start_on_monday_and_defaults_apply() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(week_start(d("2026-01-05")), d("2026-01-05"));
+        assert_eq!(week_start(d("2026-01-11")), d("2026-01-05"));
+        assert_eq!(week_start(d("2026-01-12")), d("2026-01-12"));
+        let ctx = StageInput {
+            run_date: Some(d("2026-03-05")),
+            ..Default::default()
+        }
+        .context("kpis")
+        .unwrap();
+        assert_eq!(ctx.run_id, "kpis-2026-03-05");
+        assert_eq!((ctx.from, ctx.to), (d("2026-03-05"), d("2026-03-05")));
+        assert_eq!(ctx.window_start(d("2026-03-05")), d("2026-01-05"));
+        let bad = StageInput {
+            from: Some(d("2026-03-06")),
+            to: Some(d("2026-03-05")),
+            ..Default::default()
+        };
+        assert!(bad.context("kpis").is_err());
+        assert!(
+            serde_json::from_str::<StageInput>(r#"{"run_date":"2026-03-05","nope":1}"#).is_err()
+        );
+    }
+}
+
+/// The error of a downstream stage, with a stable name for Step Functions.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StageError {
+    /// The event or the data cannot be used; the message says what to fix.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Reading or writing the lake failed.
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    /// A model refused its input.
+    #[error("model: {0}")]
+    Model(String),
+}
+
+impl From<datafusion::error::DataFusionError> for StageError {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        StageError::Lake(LakeError::DataFusion(e))
+    }
+}
+
+impl From<arrow::error::ArrowError> for StageError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        StageError::Lake(LakeError::Arrow(e))
+    }
+}
+
+impl StageError {
+    /// Wraps a model error.
+    pub fn model(e: impl std::fmt::Display) -> Self {
+        StageError::Model(e.to_string())
+    }
+
+    /// `Retryable.LakeIo` for storage failures, `Fatal.*` otherwise.
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            StageError::Lake(e) if e.is_retryable() => "Retryable.LakeIo",
+            StageError::Lake(LakeError::InvalidInput(_)) | StageError::InvalidInput(_) => {
+                "Fatal.InvalidInput"
+            }
+            StageError::Lake(_) => "Fatal.Lake",
+            StageError::Model(_) => "Fatal.Model",
+        }
+    }
+}
