@@ -3,10 +3,11 @@
 //! and by recovery tests. No I/O, no Arrow, no async.
 
 pub mod calibration;
+pub mod cluster;
+pub mod forecast;
+pub mod growth;
 pub mod irt;
+pub mod kpi;
 pub mod linking;
 pub mod sim;
 pub mod survival;
-pub mod forecast;
-pub mod growth;
-pub mod cluster;
