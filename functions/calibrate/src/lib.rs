@@ -107,7 +107,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     if let Some(prior) = cfg.prior_c {
         config.priors.c = prior;
     }
-    let priors = config.priors.clone();
+    let priors = config.priors;
     tracing::info!(
         bank = %cfg.bank, students = data.students.len(), items = data.items.len(),
         responses = data.matrix.n_responses(), model = %cfg.model,
