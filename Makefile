@@ -13,6 +13,7 @@ VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 LAKE ?= file://./lake
 # The demo platform covers 60 days from 2026-01-05; its last day is the run date.
+DEMO_START_DATE ?= 2026-01-05
 DEMO_RUN_DATE ?= 2026-03-05
 DEMO_PROFILE ?= release-nonlto
 IRTLAKE_RELEASE := $(TARGET_DIR)/$(DEMO_PROFILE)/irtlake
@@ -63,11 +64,20 @@ demo: $(IRTLAKE_RELEASE)
 	else echo "== ./lake exists: keeping it (make clean-demo to start over)"; fi
 	@echo "== calibrate: the all bank and every subject bank ($(DEMO_RUN_DATE))"
 	time $(IRTLAKE_RELEASE) --lake $(LAKE) calibrate --run-date $(DEMO_RUN_DATE) --bank all --all-subjects
+	@echo "== score_topics, features and kpis over the demo's 60 days"
+	time $(IRTLAKE_RELEASE) --lake $(LAKE) stage score-topics --run-date $(DEMO_RUN_DATE)
+	time $(IRTLAKE_RELEASE) --lake $(LAKE) stage features --run-date $(DEMO_RUN_DATE) --from $(DEMO_START_DATE)
+	time $(IRTLAKE_RELEASE) --lake $(LAKE) stage kpis --run-date $(DEMO_RUN_DATE) --from $(DEMO_START_DATE)
+	@echo "== churn, growth, forecast, segments"
+	@for s in churn growth forecast segments; do \
+	  echo "-- $$s"; time $(IRTLAKE_RELEASE) --lake $(LAKE) stage $$s --run-date $(DEMO_RUN_DATE); done
 	@echo "== summary"
 	$(IRTLAKE_RELEASE) --lake $(LAKE) status
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql "SELECT dt, count(*) AS attempts FROM attempts GROUP BY dt ORDER BY dt LIMIT 3"
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/01_latest_fit.sql
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/02_latest_items.sql
+	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/05_features_theta_coverage.sql
+	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/06_it_method_counts.sql
 
 # ./lake is also the `lake` crate's folder: remove the table folders, keep the crate.
 clean-demo:

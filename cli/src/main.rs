@@ -2,6 +2,7 @@
 
 mod anchors;
 mod demo;
+mod fit;
 mod irt;
 mod output;
 mod sql;
@@ -54,9 +55,14 @@ enum Command {
     DemoData(demo::DemoArgs),
     /// Calibrate one bank (stage calibrate): item_params, abilities, fit_meta.
     Calibrate(CalibrateArgs),
+    /// Run one downstream stage (score_topics, features, kpis, churn, growth, forecast, segments).
+    Stage(StageArgs),
     /// Anchor questions: tag candidates from the latest calibration.
     #[command(subcommand)]
     Anchors(anchors::AnchorsCommand),
+    /// The pipeline's models on a CSV file (no lake): cox, km, lmm, growth, kmeans, forecast.
+    #[command(subcommand)]
+    Fit(fit::FitCommand),
     /// The IRT engine on files (no lake): fit and score.
     #[command(subcommand)]
     Irt(irt::IrtCommand),
@@ -100,6 +106,47 @@ struct CalibrateArgs {
     all_subjects: bool,
 }
 
+/// Options of `irtlake stage`.
+#[derive(Debug, clap::Args)]
+struct StageArgs {
+    /// The stage.
+    stage: StageName,
+    /// The day the run is for (UTC); default today.
+    #[arg(long)]
+    run_date: Option<chrono::NaiveDate>,
+    /// First day of a backfill range (features: days; kpis: weeks touching it).
+    #[arg(long)]
+    from: Option<chrono::NaiveDate>,
+    /// Last day of a backfill range (default: the run date).
+    #[arg(long)]
+    to: Option<chrono::NaiveDate>,
+    /// Id written on every row (default <stage>-<run_date>).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Days of attempts looked back over (default 60).
+    #[arg(long)]
+    lookback_days: Option<u32>,
+}
+
+/// Stages `irtlake stage` runs.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StageName {
+    /// Topic θ per student → student_topic_theta.
+    ScoreTopics,
+    /// Daily features per student and topic → features_topic_daily.
+    Features,
+    /// Weekly KPIs → weekly_kpi.
+    Kpis,
+    /// Churn risk (Cox PH, Kaplan–Meier) → weekly_kpi.s, churn_fit.
+    Churn,
+    /// Growth (Bayesian NUTS, REML mixed model) → weekly_kpi.p/sigma, growth_fit.
+    Growth,
+    /// Cohort forecasts and anomalies → forecasts, anomalies.
+    Forecast,
+    /// k-means segments with labels → user_segment.
+    Segments,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum IngestKind {
     /// Attempts: attempt_id, student_id, question_id, correct, completed_at, …
@@ -133,11 +180,13 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    if let Command::Irt(cmd) = cli.command {
-        return irt::run(cmd);
-    }
+    let command = match cli.command {
+        Command::Irt(cmd) => return irt::run(cmd),
+        Command::Fit(cmd) => return fit::run(cmd),
+        other => other,
+    };
     let lake = Lake::open(&cli.lake).with_context(|| format!("opening lake {}", cli.lake))?;
-    match cli.command {
+    match command {
         Command::Ingest { kind, file } => {
             let summary = match kind {
                 IngestKind::Attempts => serde_json::to_value(
@@ -169,8 +218,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Status => status::print_status(&lake).await?,
         Command::DemoData(args) => demo::demo_data(&lake, &args).await?,
         Command::Calibrate(args) => calibrate_banks(&lake, args).await?,
+        Command::Stage(args) => run_stage(&lake, args).await?,
         Command::Anchors(cmd) => anchors::run(&lake, cmd).await?,
-        Command::Irt(_) => unreachable!("handled before opening the lake"),
+        Command::Irt(_) | Command::Fit(_) => unreachable!("handled before opening the lake"),
     }
     Ok(())
 }
@@ -212,5 +262,46 @@ async fn calibrate_banks(lake: &Lake, args: CalibrateArgs) -> Result<()> {
             .with_context(|| format!("calibrating bank {bank} for {run_date}"))?;
         println!("{}", serde_json::to_string(&out)?);
     }
+    Ok(())
+}
+
+/// Runs one downstream stage and prints its summary.
+async fn run_stage(lake: &Lake, args: StageArgs) -> Result<()> {
+    let input = lake::runs::StageInput {
+        run_date: args.run_date,
+        run_id: args.run_id,
+        run_ts: None,
+        from: args.from,
+        to: args.to,
+        lookback_days: args.lookback_days,
+    };
+    let name = args
+        .stage
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    let ctx = || format!("stage {name} on {}", lake.uri());
+    let summary = match args.stage {
+        StageName::ScoreTopics => {
+            serde_json::to_value(score_topics::run(lake, &input).await.with_context(ctx)?)?
+        }
+        StageName::Features => {
+            serde_json::to_value(features::run(lake, &input).await.with_context(ctx)?)?
+        }
+        StageName::Kpis => serde_json::to_value(kpis::run(lake, &input).await.with_context(ctx)?)?,
+        StageName::Churn => {
+            serde_json::to_value(churn::run(lake, &input).await.with_context(ctx)?)?
+        }
+        StageName::Growth => {
+            serde_json::to_value(growth::run(lake, &input).await.with_context(ctx)?)?
+        }
+        StageName::Forecast => {
+            serde_json::to_value(forecast::run(lake, &input).await.with_context(ctx)?)?
+        }
+        StageName::Segments => {
+            serde_json::to_value(segments::run(lake, &input).await.with_context(ctx)?)?
+        }
+    };
+    println!("{}", serde_json::to_string(&summary)?);
     Ok(())
 }

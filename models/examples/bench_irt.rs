@@ -14,7 +14,10 @@ use std::time::Instant;
 use models::irt::{FitConfig, Model, ScoringConfig, calibrate, score_students};
 use models::sim::responses::{complete_bank, sparse_bank};
 
-fn fit_and_score(bank: &models::sim::SimulatedBank, compute_se: bool) -> (f64, models::irt::FitResult) {
+fn fit_and_score(
+    bank: &models::sim::SimulatedBank,
+    compute_se: bool,
+) -> (f64, models::irt::FitResult) {
     let t0 = Instant::now();
     let mut config = FitConfig::new(Model::TwoPl);
     config.compute_se = compute_se;

@@ -4,7 +4,13 @@
 
 mod calibrate;
 mod cli;
+mod downstream;
+mod fit_cli;
 mod ingest;
 mod lake_local;
 mod lake_s3;
+mod stage_churn;
+mod stage_forecast;
+mod stage_growth;
+mod stage_segments;
 mod support;
