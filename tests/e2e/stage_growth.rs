@@ -332,3 +332,105 @@ async fn growth_on_one_week_gives_a_summary() {
         "{g:?}"
     );
 }
+
+/// Two weeks of data: every modelled student has exactly two weekly θ, so lme4's
+/// nobs-vs-random-effects check is turned off for REML/ML, and the sampler cannot tell
+/// the residual SD from the random slopes (max R-hat 1.32 measured with the run date's
+/// seed): P and sigma are refused — written as null over earlier values — and growth_fit
+/// says so, while the kpi columns and s are kept.
+#[tokio::test]
+async fn growth_refuses_p_when_rhat_is_too_high() {
+    let (dir, lake) = temp_lake();
+    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .args([
+            "--lake",
+            &lake.uri().to_uri_string(),
+            "demo-data",
+            "--students",
+            "1500",
+            "--items",
+            "60",
+        ])
+        .args([
+            "--days",
+            "14",
+            "--anchors",
+            "15",
+            "--truth-dir",
+            dir.path().join("truth").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-18")))
+        .await
+        .unwrap();
+    kpis::run(&lake, &input("2026-01-18")).await.unwrap();
+    // an earlier publication of p/sigma and churn's s
+    lake.update_partition(
+        lake::catalog::WEEKLY_KPI,
+        &[("week_start", "2026-01-12")],
+        |batches| {
+            batches
+                .into_iter()
+                .map(|b| {
+                    let n = b.num_rows();
+                    let mut cols = b.columns().to_vec();
+                    for (c, v) in [(6, 0.1), (7, 0.9), (8, 0.4)] {
+                        cols[c] = Arc::new(Float64Array::from(vec![v; n]));
+                    }
+                    Ok(RecordBatch::try_new(b.schema(), cols)?)
+                })
+                .collect()
+        },
+    )
+    .await
+    .unwrap();
+    let others = "SELECT student_id, i_t, a_t, e_t, r_t, s, method, n_responses, run_id, updated_at FROM weekly_kpi ORDER BY student_id";
+    let before = render(&lake, others).await;
+    let g = growth::run(&lake, &input("2026-01-18")).await.unwrap();
+    assert_eq!(
+        (g.status.as_str(), g.p_published, g.p_written),
+        ("not_converged", false, 0),
+        "{g:?}"
+    );
+    assert!(
+        g.nobs_check_disabled && g.observations == 2 * g.students,
+        "{g:?}"
+    );
+    assert!(g.message.as_deref().unwrap().contains("R-hat"), "{g:?}");
+    assert!(g.bayes.as_ref().unwrap().max_rhat > 1.05, "{g:?}");
+    assert_eq!(before, render(&lake, others).await);
+    let published = values(
+        &lake,
+        "SELECT student_id, coalesce(p, sigma) FROM weekly_kpi",
+    )
+    .await;
+    assert!(
+        published.is_empty(),
+        "{} rows still have p or sigma",
+        published.len()
+    );
+    let diag = values(
+        &lake,
+        "SELECT concat(model, ':', term), estimate FROM growth_fit WHERE kind = 'diagnostic'",
+    )
+    .await;
+    assert_eq!(
+        (diag["bayes:p_published"], diag["bayes:rhat_threshold"]),
+        (0.0, 1.05),
+        "{diag:?}"
+    );
+    assert!(diag["bayes:max_rhat"] > 1.05);
+    assert_eq!(
+        (
+            diag["reml:nobs_check_disabled"],
+            diag["ml:nobs_check_disabled"]
+        ),
+        (1.0, 1.0)
+    );
+}

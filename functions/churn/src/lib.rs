@@ -540,7 +540,8 @@ fn is_constant(values: impl Iterator<Item = f64>) -> bool {
         lo = lo.min(v);
         hi = hi.max(v);
     }
-    !(hi - lo > 1e-12 * (1.0 + lo.abs().max(hi.abs())))
+    // Covariates are finite; with no values at all, hi − lo = −∞ counts as constant.
+    hi - lo <= 1e-12 * (1.0 + lo.abs().max(hi.abs()))
 }
 
 /// Rows of `churn_fit` under construction.
