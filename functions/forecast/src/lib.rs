@@ -3,17 +3,22 @@
 //! # Series
 //!
 //! Daily cohort series per subject over the look-back window (`lookback_days`, default
-//! 60) ending on the run date, from `sql/forecast/daily_series.sql`. A student is
+//! 60) ending on the run date, from `sql/forecast/active.sql` (active students with
+//! their weekly I_t) and `sql/forecast/theta.sql` (daily topic θ). A student is
 //! *active* on a day in a subject when they made at least one attempt in it (the
-//! attempt's subject, else its question's).
+//! attempt's subject, else its question's). The SQL only selects and orders; the means
+//! are taken here, in query order, because DataFusion's floating-point aggregates merge
+//! parallel partial sums in arrival order and would change the last bits from run to
+//! run.
 //!
 //! - `<subject>:active_students` — distinct active students. Days without any attempt
 //!   in the subject are real zeros, so the series runs over every day from the
 //!   subject's first active day in the window to the run date, missing days as 0.
 //! - `<subject>:mean_theta` — mean θ of the active students that have one: a student's
 //!   θ that day is the mean `features_topic_daily.theta_mean` over their topics of the
-//!   subject (topics mapped to subjects through `questions`). Days without any θ are
-//!   missing (absent), not 0.
+//!   subject that day (topics mapped to subjects through `questions`). Days without any
+//!   θ are missing (absent), not 0 — so the series needs features backfilled over the
+//!   window (`features` with `from`), else it is too short and skipped.
 //! - `<subject>:mean_i_t` — mean `weekly_kpi.i_t` of the active students, each with
 //!   their value of the week (Monday, UTC) holding the day; students without an I_t
 //!   that week (e.g. no previous week) do not count; days without any are missing.
@@ -42,14 +47,14 @@
 //! is written. Otherwise both partitions are written whole — `anomalies` also when it
 //! has no rows — so a re-run replaces them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::{Float64Type, Int64Type};
+use arrow::datatypes::Float64Type;
 use chrono::NaiveDate;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
@@ -58,7 +63,8 @@ use lake::runs::{StageError, StageInput, day_str, week_start};
 use models::forecast::{ForecastConfig, MIN_POINTS, forecast_series};
 use serde::Serialize;
 
-const DAILY_SERIES_SQL: &str = include_str!("../../../sql/forecast/daily_series.sql");
+const ACTIVE_SQL: &str = include_str!("../../../sql/forecast/active.sql");
+const THETA_SQL: &str = include_str!("../../../sql/forecast/theta.sql");
 
 /// Days forecast after the run date.
 pub const HORIZON: usize = 28;
@@ -169,17 +175,27 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
         anomaly_rows: 0,
         message: String::new(),
     };
-    let batches = ctx
-        .sql(DAILY_SERIES_SQL)
-        .await?
-        .with_param_values(vec![
+    let window = || {
+        vec![
             ScalarValue::Utf8(Some(day_str(from))),
             ScalarValue::Utf8(Some(day_str(rc.run_date))),
-            ScalarValue::Utf8(Some(day_str(week_start(from)))),
-        ])?
+        ]
+    };
+    let mut params = window();
+    params.push(ScalarValue::Utf8(Some(day_str(week_start(from)))));
+    let active = ctx
+        .sql(ACTIVE_SQL)
+        .await?
+        .with_param_values(params)?
         .collect()
         .await?;
-    let series = build_series(&batches, epoch_day(rc.run_date))?;
+    let theta = ctx
+        .sql(THETA_SQL)
+        .await?
+        .with_param_values(window())?
+        .collect()
+        .await?;
+    let series = build_series(&active, &theta, epoch_day(rc.run_date))?;
     if series.is_empty() {
         out.status = "no_activity".into();
         out.message = format!(
@@ -291,58 +307,113 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
     Ok(out)
 }
 
-/// The series by name (sorted) from the per subject-day rows of the query
-/// (`subject_id, dt, active_students, mean_theta, n_theta, mean_i_t, n_i_t`).
+/// What one subject-day collects, in query order.
+#[derive(Debug, Default)]
+struct DayValues {
+    /// Active students.
+    active: usize,
+    /// I_t of the active students that have one.
+    i_t: Vec<f64>,
+    /// θ (mean over the subject's topics) of the active students that have one.
+    thetas: Vec<f64>,
+}
+
+fn parse_day(dt: &str) -> Result<i64, StageError> {
+    let d: NaiveDate = dt
+        .parse()
+        .map_err(|e| StageError::InvalidInput(format!("partition dt={dt:?} is not a date: {e}")))?;
+    Ok(epoch_day(d))
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// The series by name (sorted) from the active rows (`subject_id, dt, student_id, i_t`)
+/// and the θ rows (`subject_id, dt, student_id, topic_id, theta_mean`), both in query
+/// order: every mean adds its terms in that order, so a re-run gives the same bits.
 fn build_series(
-    batches: &[RecordBatch],
+    active: &[RecordBatch],
+    theta: &[RecordBatch],
     run_day: i64,
 ) -> Result<BTreeMap<String, Series>, StageError> {
-    let mut out: BTreeMap<String, Series> = BTreeMap::new();
-    // active students: (first day, counts by day) per subject, zeros filled afterwards
-    let mut active: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
-    for b in batches {
+    let mut days: BTreeMap<(String, i64), DayValues> = BTreeMap::new();
+    let mut is_active: HashSet<(String, i64, String)> = HashSet::new();
+    for b in active {
         let subj = b.column(0).as_string::<i32>();
         let dt = b.column(1).as_string::<i32>();
-        let n_active = b.column(2).as_primitive::<Int64Type>();
-        let theta = b.column(3).as_primitive::<Float64Type>();
-        let it = b.column(5).as_primitive::<Float64Type>();
+        let st = b.column(2).as_string::<i32>();
+        let it = b.column(3).as_primitive::<Float64Type>();
         for r in 0..b.num_rows() {
-            let day: NaiveDate = dt.value(r).parse().map_err(|e| {
-                StageError::InvalidInput(format!(
-                    "attempts partition dt={:?} is not a date: {e}",
-                    dt.value(r)
-                ))
-            })?;
-            let day = epoch_day(day);
-            let subject = subj.value(r);
-            active
-                .entry(subject.to_string())
-                .or_default()
-                .insert(day, n_active.value(r) as f64);
-            for (metric, col) in [("mean_theta", theta), ("mean_i_t", it)] {
-                if !col.is_null(r) && col.value(r).is_finite() {
-                    out.entry(format!("{subject}:{metric}"))
-                        .or_default()
-                        .push(day, col.value(r));
+            let day = parse_day(dt.value(r))?;
+            let e = days.entry((subj.value(r).to_string(), day)).or_default();
+            e.active += 1;
+            if !it.is_null(r) && it.value(r).is_finite() {
+                e.i_t.push(it.value(r));
+            }
+            is_active.insert((subj.value(r).to_string(), day, st.value(r).to_string()));
+        }
+    }
+    // θ rows grouped by (subject, day, student) in order: the student's mean over topics
+    let mut current: Option<(String, i64, String)> = None;
+    let mut topic_thetas: Vec<f64> = Vec::new();
+    let mut flush = |key: &(String, i64, String), thetas: &mut Vec<f64>| {
+        if !thetas.is_empty()
+            && is_active.contains(key)
+            && let Some(e) = days.get_mut(&(key.0.clone(), key.1))
+        {
+            e.thetas.push(mean(thetas));
+        }
+        thetas.clear();
+    };
+    for b in theta {
+        let subj = b.column(0).as_string::<i32>();
+        let dt = b.column(1).as_string::<i32>();
+        let st = b.column(2).as_string::<i32>();
+        let th = b.column(4).as_primitive::<Float64Type>();
+        for r in 0..b.num_rows() {
+            let key = (
+                subj.value(r).to_string(),
+                parse_day(dt.value(r))?,
+                st.value(r).to_string(),
+            );
+            if current.as_ref() != Some(&key) {
+                if let Some(k) = &current {
+                    flush(k, &mut topic_thetas);
                 }
+                current = Some(key);
+            }
+            if th.value(r).is_finite() {
+                topic_thetas.push(th.value(r));
             }
         }
     }
-    for (subject, by_day) in active {
-        let first = *by_day.keys().next().expect("non-empty");
-        let s = out.entry(format!("{subject}:active_students")).or_default();
-        for day in first..=run_day {
-            s.push(day, by_day.get(&day).copied().unwrap_or(0.0));
+    if let Some(k) = &current {
+        flush(k, &mut topic_thetas);
+    }
+
+    let mut out: BTreeMap<String, Series> = BTreeMap::new();
+    let mut first_day: BTreeMap<String, i64> = BTreeMap::new();
+    for ((subject, day), v) in &days {
+        first_day.entry(subject.clone()).or_insert(*day);
+        if !v.thetas.is_empty() {
+            out.entry(format!("{subject}:mean_theta"))
+                .or_default()
+                .push(*day, mean(&v.thetas));
+        }
+        if !v.i_t.is_empty() {
+            out.entry(format!("{subject}:mean_i_t"))
+                .or_default()
+                .push(*day, mean(&v.i_t));
         }
     }
-    for s in out.values_mut() {
-        // the query orders by subject and day; keep the model's input ascending anyway
-        let mut idx: Vec<usize> = (0..s.days.len()).collect();
-        idx.sort_by_key(|&i| s.days[i]);
-        *s = Series {
-            days: idx.iter().map(|&i| s.days[i]).collect(),
-            values: idx.iter().map(|&i| s.values[i]).collect(),
-        };
+    // active students: every day from the subject's first active day, zeros filled
+    for (subject, first) in first_day {
+        let s = out.entry(format!("{subject}:active_students")).or_default();
+        for day in first..=run_day {
+            let n = days.get(&(subject.clone(), day)).map_or(0, |e| e.active);
+            s.push(day, n as f64);
+        }
     }
     Ok(out)
 }

@@ -3,7 +3,10 @@
 //! # Features
 //!
 //! Per student with at least one attempt in the look-back window (`lookback_days`,
-//! default 60, ending on the run date), from `sql/segments/students.sql`:
+//! default 60, ending on the run date), from `sql/segments/students.sql` (activity) and
+//! `sql/segments/weekly_kpi.sql` (weekly I_t, E_t). The KPI means are taken here in
+//! (student, week) order rather than by SQL `avg`, whose parallel partial sums merge in
+//! arrival order and would change the last bits from run to run.
 //!
 //! - `sessions`: sessions in the window — distinct session ids; attempts without a
 //!   session id count one session per day, as the kpis stage counts them.
@@ -44,7 +47,7 @@
 //! `too_few_students`; features so uniform that k-means cannot form 4 clusters →
 //! `degenerate_features` with the model's message; nothing is written in either case.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -61,6 +64,7 @@ use models::cluster::{
 use serde::Serialize;
 
 const STUDENTS_SQL: &str = include_str!("../../../sql/segments/students.sql");
+const WEEKLY_KPI_SQL: &str = include_str!("../../../sql/segments/weekly_kpi.sql");
 
 /// Seed of k-means (seeding, restarts, silhouette sample).
 pub const SEED: u64 = 20_260_105;
@@ -177,17 +181,26 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<SegmentsOutput, Stag
         .with_param_values(vec![
             ScalarValue::Utf8(Some(day_str(from))),
             ScalarValue::Utf8(Some(day_str(rc.run_date))),
-            ScalarValue::Utf8(Some(day_str(week_start(from)))),
         ])?
         .collect()
         .await?;
+    let kpi_batches = ctx
+        .sql(WEEKLY_KPI_SQL)
+        .await?
+        .with_param_values(vec![
+            ScalarValue::Utf8(Some(day_str(week_start(from)))),
+            ScalarValue::Utf8(Some(day_str(rc.run_date))),
+        ])?
+        .collect()
+        .await?;
+    let kpis = kpi_means(&kpi_batches);
     // end of the run date, µs since the epoch
     let window_end = (rc.run_date + chrono::Days::new(1))
         .and_hms_opt(0, 0, 0)
         .expect("midnight")
         .and_utc()
         .timestamp_micros();
-    let students = read_students(&batches, window_end, &mut out);
+    let students = read_students(&batches, &kpis, window_end, &mut out);
     out.students = students.len();
     if out.active_students == 0 {
         out.status = "no_activity".into();
@@ -311,11 +324,36 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<SegmentsOutput, Stag
     Ok(out)
 }
 
-/// The eligible students from the query's rows (`student_id, attempts, hints, sessions,
-/// first_start, last_start, improvement, n_i_t, efficiency, n_e_t`), in id order;
-/// counts the active and the excluded ones into `out`.
+/// Per student: (mean of the non-null i_t, or `None`; mean of the non-null e_t, or
+/// `None`) over the rows (`student_id, week_start, i_t, e_t`), in query order.
+fn kpi_means(batches: &[RecordBatch]) -> HashMap<String, (Option<f64>, Option<f64>)> {
+    let mut acc: HashMap<String, (Vec<f64>, Vec<f64>)> = HashMap::new();
+    for b in batches {
+        let st = b.column(0).as_string::<i32>();
+        let it = b.column(2).as_primitive::<Float64Type>();
+        let et = b.column(3).as_primitive::<Float64Type>();
+        for r in 0..b.num_rows() {
+            let e = acc.entry(st.value(r).to_string()).or_default();
+            if !it.is_null(r) && it.value(r).is_finite() {
+                e.0.push(it.value(r));
+            }
+            if !et.is_null(r) && et.value(r).is_finite() {
+                e.1.push(et.value(r));
+            }
+        }
+    }
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    acc.into_iter()
+        .map(|(k, (it, et))| (k, (mean(&it), mean(&et))))
+        .collect()
+}
+
+/// The eligible students from the activity rows (`student_id, attempts, hints,
+/// sessions, first_start, last_start`) and the KPI means, in id order; counts the
+/// active and the excluded ones into `out`.
 fn read_students(
     batches: &[RecordBatch],
+    kpis: &HashMap<String, (Option<f64>, Option<f64>)>,
     window_end: i64,
     out: &mut SegmentsOutput,
 ) -> Vec<Student> {
@@ -327,14 +365,12 @@ fn read_students(
         let sessions = b.column(3).as_primitive::<Int64Type>();
         let first = b.column(4).as_primitive::<TimestampMicrosecondType>();
         let last = b.column(5).as_primitive::<TimestampMicrosecondType>();
-        let improvement = b.column(6).as_primitive::<Float64Type>();
-        let efficiency = b.column(8).as_primitive::<Float64Type>();
         for r in 0..b.num_rows() {
             out.active_students += 1;
-            if efficiency.is_null(r) {
+            let Some(&(improvement, Some(efficiency))) = kpis.get(id.value(r)) else {
                 out.excluded_no_kpis += 1;
                 continue;
-            }
+            };
             let n_sessions = sessions.value(r);
             let (gap, gap_open) = if n_sessions > 1 {
                 (
@@ -354,12 +390,8 @@ fn read_students(
                     gap,
                     sessions: n_sessions as f64,
                     hints: hints.value(r) as f64 / n_attempts.max(1) as f64,
-                    improvement: if improvement.is_null(r) {
-                        0.0
-                    } else {
-                        improvement.value(r)
-                    },
-                    efficiency: efficiency.value(r),
+                    improvement: improvement.unwrap_or(0.0),
+                    efficiency,
                 },
                 gap_open,
                 attempts: n_attempts,
