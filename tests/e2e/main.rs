@@ -2,6 +2,9 @@
 //! server, ingest validation, partition escaping, the `irtlake` binary and the
 //! operator SQL checks. Servers are started and stopped by `support`.
 
+// Test code: unwrap on fixtures is how a test says "this must hold".
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod calibrate;
 mod cli;
 mod downstream;

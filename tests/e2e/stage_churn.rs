@@ -365,7 +365,7 @@ async fn churn_on_degenerate_lakes_gives_a_summary() {
             (0..30).filter(|d| (d + i) % (2 + i % 4) == 0).collect()
         };
         for (k, d) in days.iter().enumerate() {
-            rows.push((id.clone(), *d, (k as u32 + i) % 3 != 0, 0));
+            rows.push((id.clone(), *d, !(k as u32 + i).is_multiple_of(3), 0));
         }
     }
     let (_d3, lake) = lake_with(&rows).await;
