@@ -20,6 +20,8 @@ IRTLAKE_RELEASE := $(TARGET_DIR)/$(DEMO_PROFILE)/irtlake
 
 export IRTLAKE_VENV := $(VENV)
 
+
+.PHONY: bench-stages
 .PHONY: all demo test deps venv build-test lint bench clean-demo help infra-check
 
 help:
@@ -97,6 +99,12 @@ bench: $(VENV)/.bench-installed
 	@echo "== peer: Python girth on the same complete 5000 x 60 matrix"
 	$(PY) bench/girth_peer.py bench-out/complete_5000x60.csv | tee bench-out/girth.jsonl
 	@$(PY) bench/ratio.py bench-out/irtlake.jsonl bench-out/girth.jsonl
+	@$(MAKE) --no-print-directory bench-stages
+
+# Wall time of every stage on the demo platform (a fresh lake under bench-out/).
+bench-stages: $(IRTLAKE_RELEASE)
+	@rm -rf bench-out/lake bench-out/truth
+	@bench/stages.sh $(IRTLAKE_RELEASE) file://$(CURDIR)/bench-out/lake bench-out/truth $(DEMO_START_DATE) $(DEMO_RUN_DATE)
 
 # ---------------------------------------------------------------- infra
 # Checks of infra/ that run offline (tools/infra_check.py): every .tf parses
