@@ -49,7 +49,6 @@ test: deps infra-check
 	else \
 	  $(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
-	$(CARGO) test --workspace --locked --doc
 
 lint:
 	$(CARGO) fmt --all -- --check
