@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, Float64Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -277,30 +277,44 @@ impl Lake {
     where
         F: FnMut(Vec<RecordBatch>) -> Result<Vec<RecordBatch>>,
     {
+        let summary = self
+            .update_partition_if(table, values, |current| f(current).map(Some))
+            .await?;
+        summary.ok_or_else(|| LakeError::InvalidInput("update wrote nothing".into()))
+    }
+
+    /// Like [`Lake::update_partition`], but `f` may return `None` to leave the partition
+    /// as it is (then nothing is written and `None` is returned).
+    pub async fn update_partition_if<F>(
+        &self,
+        table: &str,
+        values: &[(&str, &str)],
+        mut f: F,
+    ) -> Result<Option<WriteSummary>>
+    where
+        F: FnMut(Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
+    {
         let def = catalog::table(table)?;
         let key = self.partition_key(def, values)?;
         let path = self.path(&key)?;
-        if matches!(self.uri, LakeUri::Local(_)) {
-            let _guard = LOCAL_UPDATE_LOCK.lock().await;
-            let (current, _) = self.read_versioned(&key).await?;
-            let new = conform(def, &f(current)?)?;
-            let rows = new.iter().map(|b| b.num_rows()).sum();
-            let bytes = encode_parquet(&def.file_schema, &new)?;
-            let size = bytes.len();
-            self.store.put(&path, PutPayload::from(bytes)).await?;
-            return Ok(WriteSummary {
-                key,
-                rows,
-                bytes: size,
-            });
-        }
+        let local = matches!(self.uri, LakeUri::Local(_));
+        // A local store has no conditional put: serialise the whole cycle instead.
+        let _guard = if local {
+            Some(LOCAL_UPDATE_LOCK.lock().await)
+        } else {
+            None
+        };
         for attempt in 0..10u32 {
             let (current, version) = self.read_versioned(&key).await?;
-            let new = conform(def, &f(current)?)?;
+            let Some(new) = f(current)? else {
+                return Ok(None);
+            };
+            let new = conform(def, &new)?;
             let rows = new.iter().map(|b| b.num_rows()).sum();
             let bytes = encode_parquet(&def.file_schema, &new)?;
             let size = bytes.len();
             let mode = match version {
+                _ if local => PutMode::Overwrite,
                 Some(v) => PutMode::Update(v),
                 None => PutMode::Create,
             };
@@ -310,11 +324,11 @@ impl Lake {
                 .await
             {
                 Ok(_) => {
-                    return Ok(WriteSummary {
+                    return Ok(Some(WriteSummary {
                         key,
                         rows,
                         bytes: size,
-                    });
+                    }));
                 }
                 Err(
                     object_store::Error::Precondition { .. }
@@ -330,6 +344,60 @@ impl Lake {
         Err(LakeError::InvalidInput(format!(
             "partition {key} kept changing during 10 update attempts"
         )))
+    }
+
+    /// Sets the Float64 `columns` of the rows of an existing partition, matching rows by
+    /// the string column `key_column`: a row whose key is in `values` gets those values
+    /// (in `columns` order), every other row gets nulls; all other columns stay as they
+    /// are. Writes nothing when the partition does not exist. Returns the rows whose first
+    /// column is now non-null. Used by stages that own a few columns of a shared table
+    /// (`weekly_kpi.s` for churn; `p`, `sigma` for growth).
+    pub async fn set_float_columns(
+        &self,
+        table: &str,
+        partition: &[(&str, &str)],
+        key_column: &str,
+        columns: &[&str],
+        values: &std::collections::HashMap<String, Vec<Option<f64>>>,
+    ) -> Result<usize> {
+        let schema = &catalog::table(table)?.file_schema;
+        let key_ix = schema.index_of(key_column)?;
+        let col_ix = columns
+            .iter()
+            .map(|c| schema.index_of(c))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut set = 0;
+        self.update_partition_if(table, partition, |existing| {
+            if existing.iter().all(|b| b.num_rows() == 0) {
+                return Ok(None);
+            }
+            set = 0;
+            let batches = existing
+                .into_iter()
+                .map(|b| {
+                    let keys = b.column(key_ix).as_string::<i32>();
+                    let got: Vec<Option<&Vec<Option<f64>>>> = (0..b.num_rows())
+                        .map(|r| values.get(keys.value(r)))
+                        .collect();
+                    set += got
+                        .iter()
+                        .filter(|v| v.and_then(|v| v.first().copied().flatten()).is_some())
+                        .count();
+                    let mut cols = b.columns().to_vec();
+                    for (k, &ix) in col_ix.iter().enumerate() {
+                        let col: Float64Array = got
+                            .iter()
+                            .map(|v| v.and_then(|v| v.get(k).copied().flatten()))
+                            .collect();
+                        cols[ix] = Arc::new(col);
+                    }
+                    Ok(RecordBatch::try_new(b.schema(), cols)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(batches))
+        })
+        .await?;
+        Ok(set)
     }
 
     /// Stores an artifact (e.g. a report) at `key` with one atomic put.

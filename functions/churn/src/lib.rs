@@ -73,7 +73,7 @@
 //! `events`, `fitted` = 0 are written to `churn_fit`, `s` is left alone, and the summary
 //! says why.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -715,44 +715,20 @@ async fn write_scores(
     week: NaiveDate,
     scores: &HashMap<String, f64>,
 ) -> Result<usize, StageError> {
-    let week_s = day_str(week);
-    let part = [("week_start", week_s.as_str())];
-    if lake
-        .read_partition(WEEKLY_KPI, &part)
-        .await?
+    let values: HashMap<String, Vec<Option<f64>>> = scores
         .iter()
-        .all(|b| b.num_rows() == 0)
-    {
-        return Ok(0);
-    }
-    let def = catalog::table(WEEKLY_KPI)?;
-    let s_col = def.file_schema.index_of("s")?;
-    let id_col = def.file_schema.index_of("student_id")?;
-    let mut written = 0;
-    lake.update_partition(WEEKLY_KPI, &part, |existing| {
-        written = 0;
-        let mut seen = HashSet::new();
-        existing
-            .into_iter()
-            .map(|b| {
-                let ids = b.column(id_col).as_string::<i32>();
-                let s: Float64Array = (0..b.num_rows())
-                    .map(|r| {
-                        let v = scores.get(ids.value(r)).copied();
-                        if v.is_some() && seen.insert(ids.value(r).to_string()) {
-                            written += 1;
-                        }
-                        v
-                    })
-                    .collect();
-                let mut cols = b.columns().to_vec();
-                cols[s_col] = Arc::new(s);
-                Ok(RecordBatch::try_new(b.schema(), cols)?)
-            })
-            .collect()
-    })
-    .await?;
-    Ok(written)
+        .map(|(k, v)| (k.clone(), vec![Some(*v)]))
+        .collect();
+    let week_s = day_str(week);
+    Ok(lake
+        .set_float_columns(
+            WEEKLY_KPI,
+            &[("week_start", &week_s)],
+            "student_id",
+            &["s"],
+            &values,
+        )
+        .await?)
 }
 
 #[cfg(test)]

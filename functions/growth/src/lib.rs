@@ -64,9 +64,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{
-    ArrayRef, AsArray, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use chrono::{Datelike, NaiveDate};
 use lake::Lake;
 use lake::catalog::{self, GROWTH_FIT, WEEKLY_KPI};
@@ -683,38 +681,18 @@ async fn write_p_sigma(
     week: NaiveDate,
     values: &HashMap<String, (Option<f64>, Option<f64>)>,
 ) -> Result<usize, StageError> {
-    let week_s = day_str(week);
-    let part = [("week_start", week_s.as_str())];
-    if lake
-        .read_partition(WEEKLY_KPI, &part)
-        .await?
+    let values: HashMap<String, Vec<Option<f64>>> = values
         .iter()
-        .all(|b| b.num_rows() == 0)
-    {
-        return Ok(0);
-    }
-    let def = catalog::table(WEEKLY_KPI)?;
-    let p_col = def.file_schema.index_of("p")?;
-    let sigma_col = def.file_schema.index_of("sigma")?;
-    let id_col = def.file_schema.index_of("student_id")?;
-    let mut written = 0;
-    lake.update_partition(WEEKLY_KPI, &part, |existing| {
-        written = 0;
-        existing
-            .into_iter()
-            .map(|b| {
-                let ids = b.column(id_col).as_string::<i32>();
-                let got: Vec<(Option<f64>, Option<f64>)> = (0..b.num_rows())
-                    .map(|r| values.get(ids.value(r)).copied().unwrap_or((None, None)))
-                    .collect();
-                written += got.iter().filter(|v| v.0.is_some()).count();
-                let mut cols = b.columns().to_vec();
-                cols[p_col] = Arc::new(got.iter().map(|v| v.0).collect::<Float64Array>());
-                cols[sigma_col] = Arc::new(got.iter().map(|v| v.1).collect::<Float64Array>());
-                Ok(RecordBatch::try_new(b.schema(), cols)?)
-            })
-            .collect()
-    })
-    .await?;
-    Ok(written)
+        .map(|(k, (p, sigma))| (k.clone(), vec![*p, *sigma]))
+        .collect();
+    let week_s = day_str(week);
+    Ok(lake
+        .set_float_columns(
+            WEEKLY_KPI,
+            &[("week_start", &week_s)],
+            "student_id",
+            &["p", "sigma"],
+            &values,
+        )
+        .await?)
 }
