@@ -13,9 +13,10 @@ use crate::support::{temp_lake, workspace_root, write_file};
 /// Writes a small demo platform into `lake` (via the binary) and returns the truth dir.
 fn small_demo(lake: &lake::Lake, dir: &std::path::Path, anchors: usize) -> std::path::PathBuf {
     let truth = dir.join("truth");
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args(["--lake", &lake.uri().to_uri_string(), "demo-data"])
-        .args([
+    crate::support::demo_data(
+        lake,
+        &truth,
+        &[
             "--students",
             "3000",
             "--items",
@@ -24,19 +25,9 @@ fn small_demo(lake: &lake::Lake, dir: &std::path::Path, anchors: usize) -> std::
             "28",
             "--seed",
             "7",
-        ])
-        .args([
             "--anchors",
             &anchors.to_string(),
-            "--truth-dir",
-            truth.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     truth
 }

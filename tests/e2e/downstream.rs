@@ -1,7 +1,6 @@
 //! Stages score_topics, features and kpis on a small demo lake and on hand-made lakes.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -51,30 +50,19 @@ fn csv_map(path: &std::path::Path, key: &[usize], val: usize) -> HashMap<String,
 async fn downstream_stages_on_a_demo_lake() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args([
-            "--lake",
-            &lake.uri().to_uri_string(),
-            "demo-data",
+    crate::support::demo_data(
+        &lake,
+        &truth,
+        &[
             "--students",
             "4000",
             "--items",
             "100",
-        ])
-        .args([
             "--days",
             "28",
             "--anchors",
             "20",
-            "--truth-dir",
-            truth.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let cal = calibrate::CalibrateInput::new(day("2026-02-01"));
     calibrate::run(&lake, &cal).await.unwrap();

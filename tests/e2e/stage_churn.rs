@@ -2,7 +2,6 @@
 //! weekly_kpi, and degenerate lakes.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,30 +74,19 @@ fn auc(pos: &[f64], neg: &[f64]) -> f64 {
 async fn churn_scores_students_who_churn_later_higher() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args([
-            "--lake",
-            &lake.uri().to_uri_string(),
-            "demo-data",
+    crate::support::demo_data(
+        &lake,
+        &truth,
+        &[
             "--students",
             "4000",
             "--items",
             "100",
-        ])
-        .args([
             "--days",
             "42",
             "--anchors",
             "20",
-            "--truth-dir",
-            truth.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-02-01")))
         .await
@@ -392,30 +380,19 @@ async fn churn_on_degenerate_lakes_gives_a_summary() {
 
     // one week of data: nobody can have been away for 14 days yet
     let (dir, lake) = temp_lake();
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args([
-            "--lake",
-            &lake.uri().to_uri_string(),
-            "demo-data",
+    crate::support::demo_data(
+        &lake,
+        &dir.path().join("truth"),
+        &[
             "--students",
             "1500",
             "--items",
             "60",
-        ])
-        .args([
             "--days",
             "7",
             "--anchors",
             "15",
-            "--truth-dir",
-            dir.path().join("truth").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-11")))
         .await

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::process::Command;
 use std::time::Instant;
 
 use arrow::array::AsArray;
@@ -48,30 +47,19 @@ pub async fn demo_lake() -> (tempfile::TempDir, Lake) {
     let t = Instant::now();
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args([
-            "--lake",
-            &lake.uri().to_uri_string(),
-            "demo-data",
+    crate::support::demo_data(
+        &lake,
+        &truth,
+        &[
             "--students",
             "3000",
             "--items",
             "100",
-        ])
-        .args([
             "--days",
             "42",
             "--anchors",
             "20",
-            "--truth-dir",
-            truth.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day(DEMO_LAST_DAY)))
         .await

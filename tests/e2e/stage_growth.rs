@@ -2,7 +2,6 @@
 //! lake, P and sigma in weekly_kpi, growth_fit rows, column ownership, degenerate lakes.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,30 +55,19 @@ async fn values(lake: &Lake, sql: &str) -> HashMap<String, f64> {
 async fn growth_ranks_improving_students_above_declining_ones() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args([
-            "--lake",
-            &lake.uri().to_uri_string(),
-            "demo-data",
+    crate::support::demo_data(
+        &lake,
+        &truth,
+        &[
             "--students",
             "4000",
             "--items",
             "100",
-        ])
-        .args([
             "--days",
             "42",
             "--anchors",
             "20",
-            "--truth-dir",
-            truth.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-02-15")))
         .await
@@ -293,30 +281,19 @@ async fn growth_without_thetas_gives_a_summary() {
 #[tokio::test]
 async fn growth_on_one_week_gives_a_summary() {
     let (dir, lake) = temp_lake();
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args([
-            "--lake",
-            &lake.uri().to_uri_string(),
-            "demo-data",
+    crate::support::demo_data(
+        &lake,
+        &dir.path().join("truth"),
+        &[
             "--students",
             "1500",
             "--items",
             "60",
-        ])
-        .args([
             "--days",
             "7",
             "--anchors",
             "15",
-            "--truth-dir",
-            dir.path().join("truth").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-11")))
         .await
@@ -341,30 +318,19 @@ async fn growth_on_one_week_gives_a_summary() {
 #[tokio::test]
 async fn growth_refuses_p_when_rhat_is_too_high() {
     let (dir, lake) = temp_lake();
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args([
-            "--lake",
-            &lake.uri().to_uri_string(),
-            "demo-data",
+    crate::support::demo_data(
+        &lake,
+        &dir.path().join("truth"),
+        &[
             "--students",
             "1500",
             "--items",
             "60",
-        ])
-        .args([
             "--days",
             "14",
             "--anchors",
             "15",
-            "--truth-dir",
-            dir.path().join("truth").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-18")))
         .await

@@ -160,3 +160,18 @@ impl Drop for S3Server {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `irtlake demo-data ARGS --truth-dir TRUTH` into `lake` and checks it succeeded.
+pub fn demo_data(lake: &Lake, truth: &std::path::Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .args(["--lake", &lake.uri().to_uri_string(), "demo-data"])
+        .args(args)
+        .args(["--truth-dir", truth.to_str().expect("utf-8 path")])
+        .output()
+        .expect("run irtlake demo-data");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
