@@ -22,7 +22,7 @@ export IRTLAKE_VENV := $(VENV)
 
 
 .PHONY: bench-stages
-.PHONY: all demo test deps venv build-test lint bench clean-demo help infra-check
+.PHONY: all demo test deps venv system-deps build-test lint bench clean-demo help infra-check
 
 help:
 	@echo "make demo   - build (release), generate the demo platform into ./lake, run every stage, print a summary"
@@ -32,7 +32,11 @@ help:
 	@echo "make infra-check - parse and check infra/ (HCL, ASL, checkov, terraform fmt/validate when installed)"
 
 # ---------------------------------------------------------------- setup
-deps: venv
+deps: venv system-deps
+
+# Debian packages the tests use (PostgreSQL for the export, Chromium for reports).
+system-deps:
+	@tools/install-system-deps.sh
 
 $(VENV)/.installed: tools/requirements-test.txt
 	@test -x $(PY) || python3 -m venv $(VENV)

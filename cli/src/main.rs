@@ -2,10 +2,16 @@
 
 mod anchors;
 mod demo;
+mod export;
 mod fit;
 mod irt;
+mod lambda;
 mod output;
+mod report;
+mod run;
+mod secrets;
 mod sql;
+mod stages;
 mod status;
 
 use std::path::PathBuf;
@@ -66,6 +72,12 @@ enum Command {
     /// The IRT engine on files (no lake): fit and score.
     #[command(subcommand)]
     Irt(irt::IrtCommand),
+    /// Export attempts and questions from the platform's PostgreSQL (stage export_attempts).
+    Export(export::ExportArgs),
+    /// Weekly HTML reports per student and for the cohort (stage reports).
+    Report(report::ReportArgs),
+    /// Run the pipeline's state machine (infra/statemachine/pipeline.asl.json) locally.
+    Run(run::RunArgs),
 }
 
 /// Options of `irtlake calibrate` (see the calibrate stage for defaults).
@@ -170,6 +182,9 @@ fn init_tracing(verbose: u8) {
 }
 
 fn main() -> Result<()> {
+    if lambda::started_by_lambda() {
+        return lambda::main();
+    }
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -220,9 +235,26 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Calibrate(args) => calibrate_banks(&lake, args).await?,
         Command::Stage(args) => run_stage(&lake, args).await?,
         Command::Anchors(cmd) => anchors::run(&lake, cmd).await?,
+        Command::Export(args) => export::run(&lake, args).await?,
+        Command::Report(args) => report::run(&lake, args).await?,
+        Command::Run(args) => run::run(&lake, args).await?,
         Command::Irt(_) | Command::Fit(_) => unreachable!("handled before opening the lake"),
     }
     Ok(())
+}
+
+/// `subject:<id>` for every subject in `questions`, sorted.
+pub(crate) async fn subject_banks(lake: &Lake) -> Result<Vec<String>> {
+    let batches = lake
+        .sql("SELECT DISTINCT subject_id FROM questions WHERE subject_id IS NOT NULL ORDER BY 1")
+        .await
+        .context("listing the subjects in questions")?;
+    let mut banks = Vec::new();
+    for b in &batches {
+        let col = arrow::array::AsArray::as_string::<i32>(b.column(0));
+        banks.extend((0..col.len()).map(|i| format!("subject:{}", col.value(i))));
+    }
+    Ok(banks)
 }
 
 /// Runs the calibrate stage for each requested bank and prints the summaries.
@@ -236,15 +268,7 @@ async fn calibrate_banks(lake: &Lake, args: CalibrateArgs) -> Result<()> {
         args.bank.clone()
     };
     if args.all_subjects {
-        let batches = lake
-            .sql(
-                "SELECT DISTINCT subject_id FROM questions WHERE subject_id IS NOT NULL ORDER BY 1",
-            )
-            .await?;
-        for b in &batches {
-            let col = arrow::array::AsArray::as_string::<i32>(b.column(0));
-            banks.extend((0..col.len()).map(|i| format!("subject:{}", col.value(i))));
-        }
+        banks.extend(subject_banks(lake).await?);
     }
     for bank in banks {
         let mut input = calibrate::CalibrateInput::new(run_date);

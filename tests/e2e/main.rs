@@ -8,10 +8,14 @@
 mod calibrate;
 mod cli;
 mod downstream;
+mod export_pg;
 mod fit_cli;
 mod ingest;
 mod lake_local;
 mod lake_s3;
+mod lambda_rt;
+mod reports;
+mod runner;
 mod stage_churn;
 mod stage_forecast;
 mod stage_growth;

@@ -1,0 +1,349 @@
+//! `irtlake run`: executes the pipeline's one state-machine definition,
+//! `infra/statemachine/pipeline.asl.json` (compiled into the binary; `--definition`
+//! reads another file), locally and in-process: each Task's `${<stage>_arn}` is bound
+//! to the stage name and the stage library runs through [`crate::stages::invoke`], the
+//! same call the Lambda entry makes. Retry and Catch behave as in Step Functions.
+//!
+//! `--from` / `--until` skip the Tasks of stages outside the range (they return
+//! `{"status": "skipped"}` without running), so e.g. `make demo` starts at `calibrate`
+//! without a PostgreSQL source. A progress line per stage goes to stderr; the final
+//! table (stage, calls, rows, seconds, status) to stdout.
+
+mod asl;
+mod path;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use lake::Lake;
+use serde_json::{Value, json};
+
+use crate::stages::{self, STAGES, StageEnv};
+use asl::{BoxFuture, ExecError, Invoker, Options, StateMachine};
+
+/// The state machine the runner executes by default: the one Terraform deploys.
+const PIPELINE_ASL: &str = include_str!("../../../infra/statemachine/pipeline.asl.json");
+
+/// Options of `irtlake run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The day the run is for (UTC); default: the execution's start (today).
+    #[arg(long)]
+    pub run_date: Option<chrono::NaiveDate>,
+    /// First stage to run; earlier stages are skipped (e.g. calibrate: no export).
+    #[arg(long, value_parser = parse_stage)]
+    pub from: Option<String>,
+    /// Last stage to run; later stages are skipped.
+    #[arg(long, value_parser = parse_stage)]
+    pub until: Option<String>,
+    /// Banks to calibrate (all, subject:<id>, topic:<id>); repeat. Default: all.
+    #[arg(long)]
+    pub bank: Vec<String>,
+    /// Also calibrate every subject bank found in `questions`.
+    #[arg(long)]
+    pub all_subjects: bool,
+    /// Report shards (the Map over students); default 1.
+    #[arg(long, default_value_t = 1)]
+    pub shards: u32,
+    /// The execution's start time (RFC 3339, UTC), written on every output row;
+    /// default now. Re-running with the same value writes the same bytes.
+    #[arg(long)]
+    pub start_time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Another state-machine file (ASL JSON) instead of the built-in pipeline.
+    #[arg(long)]
+    pub definition: Option<PathBuf>,
+    /// Multiplies Retry waits (1 = as in AWS: 5 s, 10 s, 20 s; 0 = retry at once).
+    #[arg(long, default_value_t = 1.0)]
+    pub retry_delay_scale: f64,
+    /// Print the execution's final state (JSON) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Rehearsal: make STAGE fail with ERROR, N times (default always), e.g.
+    /// `kpis=Retryable.LakeIo:1`. The stage does not run while it "fails".
+    #[arg(long, hide = true, value_parser = parse_fault)]
+    pub inject_failure: Vec<Fault>,
+}
+
+/// A rehearsed failure (`--inject-failure`).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    stage: String,
+    error: String,
+    times: u32,
+}
+
+fn parse_stage(s: &str) -> Result<String, String> {
+    let s = s.replace('-', "_");
+    if STAGES.contains(&s.as_str()) {
+        Ok(s)
+    } else {
+        Err(format!("not a stage; stages: {}", STAGES.join(", ")))
+    }
+}
+
+fn parse_fault(s: &str) -> Result<Fault, String> {
+    let (stage, rest) = s
+        .split_once('=')
+        .ok_or_else(|| "expected STAGE=ERROR[:N]".to_string())?;
+    let stage = parse_stage(stage)?;
+    let (error, times) = match rest.rsplit_once(':') {
+        Some((e, n)) => (
+            e.to_string(),
+            n.parse().map_err(|_| format!("{n:?} is not a count"))?,
+        ),
+        None => (rest.to_string(), u32::MAX),
+    };
+    Ok(Fault {
+        stage,
+        error,
+        times,
+    })
+}
+
+/// One stage invocation as the final table shows it.
+#[derive(Debug, Clone)]
+struct Call {
+    stage: String,
+    rows: u64,
+    seconds: f64,
+    status: String,
+}
+
+/// Runs Tasks in-process and records what happened.
+struct LocalInvoker<'a> {
+    lake: &'a Lake,
+    env: StageEnv,
+    from: usize,
+    until: usize,
+    faults: Vec<Fault>,
+    calls: Mutex<Vec<Call>>,
+    progress: ProgressBar,
+}
+
+impl LocalInvoker<'_> {
+    fn record(&self, call: Call) {
+        self.progress.println(format!(
+            "{:<16} {:>8} rows {:>8.2} s  {}",
+            call.stage, call.rows, call.seconds, call.status
+        ));
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push(call);
+        }
+    }
+
+    fn injected(&self, stage: &str) -> Option<ExecError> {
+        let calls = self.calls.lock().ok()?;
+        let fault = self.faults.iter().find(|f| f.stage == stage)?;
+        let failed = calls
+            .iter()
+            .filter(|c| c.stage == stage && c.status.starts_with("failed"))
+            .count() as u32;
+        (failed < fault.times).then(|| {
+            ExecError::new(
+                &fault.error,
+                format!("injected failure of stage {stage} (--inject-failure)"),
+            )
+        })
+    }
+}
+
+impl Invoker for LocalInvoker<'_> {
+    fn invoke<'a>(
+        &'a self,
+        function: &'a str,
+        payload: Value,
+    ) -> BoxFuture<'a, Result<Value, ExecError>> {
+        Box::pin(async move {
+            let position = STAGES.iter().position(|s| *s == function);
+            if let Some(p) = position
+                && (p < self.from || p > self.until)
+            {
+                return Ok(json!({"status": "skipped", "stage": function}));
+            }
+            let label = match payload.get("bank").or(payload.get("shard")) {
+                Some(v) => format!(
+                    "{function} {}",
+                    v.as_str().map_or(v.to_string(), str::to_string)
+                ),
+                None => function.to_string(),
+            };
+            self.progress.set_message(label.clone());
+            let started = Instant::now();
+            if let Some(err) = self.injected(function) {
+                self.record(Call {
+                    stage: label,
+                    rows: 0,
+                    seconds: started.elapsed().as_secs_f64(),
+                    status: format!("failed: {}", err.error),
+                });
+                return Err(err);
+            }
+            let result = stages::invoke(self.lake, &self.env, function, payload).await;
+            let seconds = started.elapsed().as_secs_f64();
+            match result {
+                Ok(summary) => {
+                    let status = summary
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or("ok")
+                        .to_string();
+                    self.record(Call {
+                        stage: label,
+                        rows: stages::rows_written(function, &summary),
+                        seconds,
+                        status,
+                    });
+                    Ok(summary)
+                }
+                Err(f) => {
+                    self.record(Call {
+                        stage: label,
+                        rows: 0,
+                        seconds,
+                        status: format!("failed: {}", f.error),
+                    });
+                    Err(ExecError::new(&f.error, f.cause))
+                }
+            }
+        })
+    }
+
+    fn retrying(&self, state: &str, error: &ExecError, attempt: u32, wait: Duration) {
+        self.progress.println(format!(
+            "{state}: {} — retry {attempt} in {:.1} s",
+            error.error,
+            wait.as_secs_f64()
+        ));
+    }
+}
+
+/// Banks for the state machine's Map: `--bank` values (default `all`), plus every
+/// subject with `--all-subjects`.
+async fn banks(lake: &Lake, args: &RunArgs) -> Result<Vec<String>> {
+    let mut banks = if args.bank.is_empty() {
+        vec!["all".to_string()]
+    } else {
+        args.bank.clone()
+    };
+    if args.all_subjects {
+        banks.extend(crate::subject_banks(lake).await?);
+    }
+    Ok(banks)
+}
+
+/// Runs `irtlake run`.
+pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
+    let text = match &args.definition {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading the state machine {}", p.display()))?,
+        None => PIPELINE_ASL.to_string(),
+    };
+    let machine = StateMachine::parse(&text, |name| {
+        name.strip_suffix("_arn")
+            .filter(|s| STAGES.contains(s))
+            .map(str::to_string)
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))
+    .context("loading the state machine definition")?;
+    let position = |s: &Option<String>, default: usize| {
+        s.as_deref()
+            .and_then(|s| STAGES.iter().position(|x| *x == s))
+            .unwrap_or(default)
+    };
+    let (from, until) = (
+        position(&args.from, 0),
+        position(&args.until, STAGES.len() - 1),
+    );
+    anyhow::ensure!(
+        from <= until,
+        "--from {:?} comes after --until {:?}",
+        args.from,
+        args.until
+    );
+    anyhow::ensure!(args.shards >= 1, "--shards must be at least 1");
+    if from == 0 && std::env::var_os("DATABASE_URL").is_none() {
+        anyhow::bail!(
+            "the pipeline starts with export_attempts, which needs DATABASE_URL; \
+             set it, or start later with --from calibrate"
+        );
+    }
+    let start = args.start_time.unwrap_or_else(chrono::Utc::now);
+    let start_text = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut input = json!({
+        "banks": banks(lake, &args).await?,
+        "shards": (0..args.shards).map(|s| json!({"shard": s, "shards": args.shards})).collect::<Vec<_>>(),
+    });
+    if let Some(d) = args.run_date {
+        input["run_date"] = json!(d.format("%Y-%m-%d").to_string());
+    }
+    let name = format!("local-{}", start.format("%Y%m%dT%H%M%SZ"));
+    let context = asl::context_object(
+        &format!("local:irtlake-pipeline:{name}"),
+        &name,
+        &start_text,
+        &input,
+    );
+    let progress = ProgressBar::new_spinner();
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    progress.enable_steady_tick(Duration::from_millis(120));
+    let invoker = LocalInvoker {
+        lake,
+        env: StageEnv::from_env(from == 0).await?,
+        from,
+        until,
+        faults: args.inject_failure.clone(),
+        calls: Mutex::new(Vec::new()),
+        progress: progress.clone(),
+    };
+    let options = Options {
+        retry_delay_scale: args.retry_delay_scale.max(0.0),
+        ..Options::default()
+    };
+    let started = Instant::now();
+    let result = machine.execute(&invoker, &options, input, context).await;
+    progress.finish_and_clear();
+    let calls = invoker.calls.into_inner().unwrap_or_default();
+    match result {
+        Ok(output) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&output)?);
+            } else {
+                print_table(&calls, started.elapsed());
+                println!("execution {name}: succeeded");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if !args.json {
+                print_table(&calls, started.elapsed());
+            }
+            anyhow::bail!(
+                "execution {name} failed (PipelineFailed): {}: {}",
+                e.error,
+                e.cause
+            )
+        }
+    }
+}
+
+fn print_table(calls: &[Call], total: Duration) {
+    println!("{:<22} {:>10} {:>9}  status", "stage", "rows", "seconds");
+    for c in calls {
+        println!(
+            "{:<22} {:>10} {:>9.2}  {}",
+            c.stage, c.rows, c.seconds, c.status
+        );
+    }
+    println!(
+        "{:<22} {:>10} {:>9.2}",
+        "total",
+        calls.iter().map(|c| c.rows).sum::<u64>(),
+        total.as_secs_f64()
+    );
+}

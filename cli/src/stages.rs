@@ -1,0 +1,178 @@
+//! The registry of pipeline stages: one place maps a stage name and its JSON event
+//! to the stage library's `run`, and its result to a JSON summary or a stable error.
+//!
+//! The Lambda entry (`lambda.rs`) and the local state-machine runner (`run/`) both
+//! call [`invoke`], so a stage behaves the same in AWS and on a laptop.
+
+use std::time::Duration;
+
+use lake::Lake;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Every stage, in pipeline order (the same list as `local.stages` in Terraform).
+pub const STAGES: &[&str] = &[
+    "export_attempts",
+    "calibrate",
+    "score_topics",
+    "features",
+    "kpis",
+    "churn",
+    "growth",
+    "forecast",
+    "segments",
+    "reports",
+];
+
+/// Configuration read once from the environment (per process / Lambda cold start).
+#[derive(Debug, Clone, Default)]
+pub struct StageEnv {
+    /// PostgreSQL URL of the platform database (export_attempts only).
+    pub database_url: Option<String>,
+    /// Lifetime of presigned report URLs (reports only).
+    pub report_url_expiry: Option<Duration>,
+}
+
+impl StageEnv {
+    /// Reads the configuration from the process environment: the database URL when
+    /// `needs_database` (see [`crate::secrets::database_url`]) and
+    /// `REPORT_URL_EXPIRY_SECS` (seconds).
+    pub async fn from_env(needs_database: bool) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let mut env = StageEnv::default();
+        if needs_database {
+            env.database_url = crate::secrets::database_url()
+                .await
+                .context("reading the database URL")?;
+        }
+        if let Ok(secs) = std::env::var("REPORT_URL_EXPIRY_SECS") {
+            let secs: u64 = secs.parse().with_context(|| {
+                format!("REPORT_URL_EXPIRY_SECS={secs} is not a number of seconds")
+            })?;
+            env.report_url_expiry = Some(Duration::from_secs(secs));
+        }
+        Ok(env)
+    }
+}
+
+/// Rows a stage wrote, from its summary (the runner's table): the summary fields
+/// that count written rows, per stage.
+pub fn rows_written(stage: &str, summary: &Value) -> u64 {
+    let fields: &[&str] = match stage {
+        "export_attempts" => &["attempts", "questions"],
+        "calibrate" => &["n_items", "n_students"],
+        "score_topics" | "features" | "kpis" => &["rows"],
+        "churn" => &["s_written", "churn_fit_rows"],
+        "growth" => &["p_written", "growth_fit_rows"],
+        "forecast" => &["forecast_rows", "anomaly_rows"],
+        "segments" => &["students"],
+        "reports" => &["student_reports", "cohort_reports"],
+        _ => &[],
+    };
+    fields
+        .iter()
+        .filter_map(|f| summary.get(*f).and_then(Value::as_u64))
+        .sum()
+}
+
+/// A failed stage: the stable error name Step Functions matches (`Retryable.*`,
+/// `Fatal.*`) and a message naming what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}: {cause}")]
+pub struct StageFailure {
+    /// Stable error name.
+    pub error: String,
+    /// Human-readable cause.
+    pub cause: String,
+}
+
+impl StageFailure {
+    /// A failure with the given name and cause.
+    pub fn new(error: &str, cause: impl std::fmt::Display) -> Self {
+        StageFailure {
+            error: error.to_string(),
+            cause: cause.to_string(),
+        }
+    }
+
+    fn invalid_input(cause: impl std::fmt::Display) -> Self {
+        Self::new("Fatal.InvalidInput", cause)
+    }
+}
+
+fn event<T: DeserializeOwned>(stage: &str, payload: Value) -> Result<T, StageFailure> {
+    serde_json::from_value(payload)
+        .map_err(|e| StageFailure::invalid_input(format!("event of stage {stage}: {e}")))
+}
+
+fn summary<T: serde::Serialize>(out: T) -> Result<Value, StageFailure> {
+    serde_json::to_value(out).map_err(|e| StageFailure::new("Fatal.Internal", e))
+}
+
+macro_rules! downstream {
+    ($krate:ident, $lake:expr, $stage:expr, $payload:expr) => {{
+        let input: lake::runs::StageInput = event($stage, $payload)?;
+        match $krate::run($lake, &input).await {
+            Ok(out) => summary(out),
+            Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
+        }
+    }};
+}
+
+/// Runs stage `stage` on `lake` with the JSON event `payload` and returns its summary.
+pub async fn invoke(
+    lake: &Lake,
+    env: &StageEnv,
+    stage: &str,
+    payload: Value,
+) -> Result<Value, StageFailure> {
+    tracing::info!(stage, %payload, lake = %lake.uri(), "stage starts");
+    let started = std::time::Instant::now();
+    let result = match stage {
+        "export_attempts" => {
+            let input: export_attempts::ExportInput = event(stage, payload)?;
+            let Some(url) = env.database_url.as_deref() else {
+                return Err(StageFailure::invalid_input(
+                    "export_attempts needs DATABASE_URL (or DATABASE_SECRET_ARN in AWS)",
+                ));
+            };
+            match export_attempts::run(lake, url, &input).await {
+                Ok(out) => summary(out),
+                Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
+            }
+        }
+        "calibrate" => {
+            let input: calibrate::CalibrateInput = event(stage, payload)?;
+            match calibrate::run(lake, &input).await {
+                Ok(out) => summary(out),
+                Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
+            }
+        }
+        "score_topics" => downstream!(score_topics, lake, stage, payload),
+        "features" => downstream!(features, lake, stage, payload),
+        "kpis" => downstream!(kpis, lake, stage, payload),
+        "churn" => downstream!(churn, lake, stage, payload),
+        "growth" => downstream!(growth, lake, stage, payload),
+        "forecast" => downstream!(forecast, lake, stage, payload),
+        "segments" => downstream!(segments, lake, stage, payload),
+        "reports" => {
+            let input: reports::ReportsInput = event(stage, payload)?;
+            let expiry = env.report_url_expiry.unwrap_or(reports::DEFAULT_URL_EXPIRY);
+            match reports::run(lake, &input, expiry).await {
+                Ok(out) => summary(out),
+                Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
+            }
+        }
+        other => Err(StageFailure::invalid_input(format!(
+            "unknown stage {other:?}; stages: {}",
+            STAGES.join(", ")
+        ))),
+    };
+    match &result {
+        Ok(s) => {
+            tracing::info!(stage, elapsed_ms = started.elapsed().as_millis() as u64, summary = %s, "stage done")
+        }
+        Err(f) => tracing::warn!(stage, error = %f.error, cause = %f.cause, "stage failed"),
+    }
+    result
+}

@@ -1,0 +1,1 @@
+//! (placeholder: tests land with issues 6/7)
