@@ -412,6 +412,27 @@ fn excluded_items_are_ignored() {
     }
 }
 
+/// `score_students` tabulates each item's log-likelihood over the nodes once when items
+/// are answered by many students; the scores are bit-for-bit those of scoring each
+/// pattern on its own (3PL items, one excluded item, a sparse design).
+#[test]
+fn tabulated_eap_matches_per_pattern_eap() {
+    let bank = models::sim::responses::sparse_bank(400, 30, 12, true, 31);
+    let mut slots: Vec<Option<ItemParams>> = bank.items.iter().copied().map(Some).collect();
+    slots[7] = None;
+    let cfg = ScoringConfig::default();
+    let all = score_students(&bank.responses, &slots, &cfg).unwrap();
+    for (s, got) in all.iter().enumerate() {
+        let (its, ys) = bank.responses.row(s);
+        let (items, outcomes): (Vec<ItemParams>, Vec<bool>) = its
+            .iter()
+            .zip(ys)
+            .filter_map(|(&i, &y)| slots[i as usize].map(|p| (p, y)))
+            .unzip();
+        assert_eq!(*got, eap_score(&items, &outcomes, &cfg), "student {s}");
+    }
+}
+
 #[test]
 fn score_students_rejects_invalid_input() {
     let m = ResponseMatrix::from_triplets(1, 2, &[(0, 0, true), (0, 1, false)]).unwrap();
