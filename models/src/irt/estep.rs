@@ -8,10 +8,12 @@
 //! ([`EStepStats::merge`]), so a calibration can be distributed over many workers.
 //!
 //! Numerics: per-item tables of `ln P` and `ln(1 − P)` over the nodes ([`ItemTables`]);
-//! per student the log-likelihood is accumulated over nodes in one contiguous buffer, the
-//! posterior is formed with a max-shifted log-sum-exp, and nodes whose posterior is below
-//! `e^-36.8 ≈ 1e-16` of the mode's are skipped when scattering (their contribution is
-//! below double-precision rounding). Students are processed in parallel (rayon) in a
+//! per student the log-likelihood is accumulated over blocks of up to 16 nodes whose sums
+//! stay in registers while the student's responses are added in order (the same
+//! additions, in the same order, as a plain loop over responses), the posterior is formed
+//! with a max-shifted log-sum-exp, and nodes whose posterior is below `e^-36.8 ≈ 1e-16`
+//! of the mode's are skipped when scattering (their contribution is below
+//! double-precision rounding); the scatter also runs by node blocks held in registers. Students are processed in parallel (rayon) in a
 //! fixed number of chunks that depends only on the shard size, so results are
 //! bit-for-bit reproducible whatever the thread count; there is no allocation per
 //! response or per student (one scratch buffer per chunk).
@@ -124,12 +126,6 @@ impl ItemTables {
     pub fn log_q(&self, item: usize, node: usize) -> f64 {
         self.log_p[item * 2 * self.n_nodes + node]
     }
-
-    /// The row of log-probabilities of outcome `code = 2·item + y` over the nodes.
-    #[inline]
-    pub(crate) fn row(&self, code: usize) -> &[f64] {
-        &self.log_p[code * self.n_nodes..(code + 1) * self.n_nodes]
-    }
 }
 
 /// Sufficient statistics of one E-step over a set of students ("artificial data").
@@ -205,6 +201,31 @@ fn add_into(dst: &mut [f64], src: &[f64]) {
     }
 }
 
+/// `buf[k] = log_prior[k] + Σ_responses ln P(y | θ_k)` for the `N` nodes from `k0`,
+/// summed in response order (the order of a plain loop over responses, so the result does
+/// not depend on `N`); returns `N`.
+#[inline(always)]
+fn sum_rows<const N: usize>(
+    items: &[u32],
+    correct: &[bool],
+    tables: &ItemTables,
+    log_prior: &[f64],
+    buf: &mut [f64],
+    k0: usize,
+) -> usize {
+    let q = tables.n_nodes;
+    let mut acc = [0.0; N];
+    acc.copy_from_slice(&log_prior[k0..k0 + N]);
+    for (&item, &y) in items.iter().zip(correct) {
+        let start = (item as usize * 2 + y as usize) * q + k0;
+        for (a, t) in acc.iter_mut().zip(&tables.log_p[start..start + N]) {
+            *a += t;
+        }
+    }
+    buf[k0..k0 + N].copy_from_slice(&acc);
+    N
+}
+
 /// The posterior of student `s` over the nodes, left in `buf[k_lo..k_hi]` (normalised to
 /// sum 1; nodes outside the window carry less than `e^-36.8` of the mode's mass).
 ///
@@ -222,15 +243,18 @@ pub(crate) fn student_posterior(
     if lo == hi {
         return None;
     }
-    buf.copy_from_slice(log_prior);
-    for (&item, &y) in responses.items[lo..hi]
-        .iter()
-        .zip(&responses.correct[lo..hi])
-    {
-        let row = tables.row(item as usize * 2 + y as usize);
-        for (l, t) in buf.iter_mut().zip(row) {
-            *l += t;
-        }
+    let (items, correct) = (&responses.items[lo..hi], &responses.correct[lo..hi]);
+    // Blocks of nodes, widest first, whose sums stay in registers over all responses.
+    let q = buf.len();
+    let mut k0 = 0;
+    while k0 < q {
+        k0 += match q - k0 {
+            16.. => sum_rows::<16>(items, correct, tables, log_prior, buf, k0),
+            8.. => sum_rows::<8>(items, correct, tables, log_prior, buf, k0),
+            4.. => sum_rows::<4>(items, correct, tables, log_prior, buf, k0),
+            2.. => sum_rows::<2>(items, correct, tables, log_prior, buf, k0),
+            _ => sum_rows::<1>(items, correct, tables, log_prior, buf, k0),
+        };
     }
     let m = buf.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !m.is_finite() {
@@ -282,6 +306,28 @@ struct Acc {
     n_students: usize,
 }
 
+/// Adds `post[..N]` (posterior at the nodes `k0..k0 + N`) to the row of every response of
+/// a student in `by_code`; returns `N`.
+#[inline(always)]
+fn scatter<const N: usize>(
+    items: &[u32],
+    correct: &[bool],
+    post: &[f64],
+    q: usize,
+    by_code: &mut [f64],
+    k0: usize,
+) -> usize {
+    let mut p = [0.0; N];
+    p.copy_from_slice(&post[..N]);
+    for (&item, &y) in items.iter().zip(correct) {
+        let start = (item as usize * 2 + y as usize) * q + k0;
+        for (a, v) in by_code[start..start + N].iter_mut().zip(&p) {
+            *a += v;
+        }
+    }
+    N
+}
+
 fn estep_chunk(
     responses: &ResponseMatrix,
     students: Range<usize>,
@@ -306,15 +352,18 @@ fn estep_chunk(
         if k_lo >= k_hi {
             continue;
         }
-        let post = &buf[k_lo..k_hi];
-        add_into(&mut acc.node_mass[k_lo..k_hi], post);
+        add_into(&mut acc.node_mass[k_lo..k_hi], &buf[k_lo..k_hi]);
         let (lo, hi) = (responses.row_ptr[s], responses.row_ptr[s + 1]);
-        for (&item, &y) in responses.items[lo..hi]
-            .iter()
-            .zip(&responses.correct[lo..hi])
-        {
-            let base = (item as usize * 2 + y as usize) * q;
-            add_into(&mut acc.by_code[base + k_lo..base + k_hi], post);
+        let (items, correct) = (&responses.items[lo..hi], &responses.correct[lo..hi]);
+        let mut k0 = k_lo;
+        while k0 < k_hi {
+            k0 += match k_hi - k0 {
+                16.. => scatter::<16>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
+                8.. => scatter::<8>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
+                4.. => scatter::<4>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
+                2.. => scatter::<2>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
+                _ => scatter::<1>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
+            };
         }
     }
     acc
