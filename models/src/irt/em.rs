@@ -19,7 +19,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::estep::{EStepStats, ItemTables, estep, log_pq, sigmoid};
+use super::estep::{EStepStats, ItemTables, estep, estep_loglik, log_pq, sigmoid};
 use super::mstep::{self, A, D, G, free_indices};
 use super::params::{IrtError, ItemParams, Model, Quadrature, ResponseMatrix, Result};
 use super::priors::{BetaPrior, Priors};
@@ -491,43 +491,55 @@ pub(crate) fn calibrate_with(
     let run = run_em(&prob, start);
     let st = run.state;
 
-    // final E-step: log-likelihood and posterior counts at the estimates
-    let (stats, tables, lp) = prob.estep(&st);
-    let loglik = stats.loglik;
-
-    let (ses, se_method) = if config.compute_se && loglik.is_finite() {
-        let slot_of: Vec<u32> = prob
-            .roles
-            .iter()
-            .map(|r| match r {
-                Role::Free(s) => *s as u32,
-                _ => u32::MAX,
-            })
-            .collect();
-        se::standard_errors(
-            &SeInput {
-                model,
-                priors: &config.priors,
-                nodes,
-                responses: &prob.responses,
-                tables: &tables,
-                log_prior: &lp,
-                stats: &stats,
-                free: &prob.free,
-                x: &st.x,
-                slot_of: &slot_of,
-                mean: st.mean,
-                var: st.var,
-                est_mean,
-                est_var,
-            },
-            se_mode,
-        )
-    } else if config.compute_se {
-        (vec![None; prob.free.len()], se::SE_SINGULAR)
+    // final E-step: log-likelihood (and, for the SEs, posterior counts) at the estimates
+    let (final_estep, loglik) = if config.compute_se {
+        let (stats, tables, lp) = prob.estep(&st);
+        let ll = stats.loglik;
+        (Some((stats, tables, lp)), ll)
     } else {
-        (vec![None; prob.free.len()], se::SE_NONE)
+        let ll = estep_loglik(
+            &prob.responses,
+            0..prob.responses.n_students(),
+            &prob.tables(&st),
+            &prob.log_prior(&st),
+        );
+        (None, ll)
     };
+
+    let (ses, se_method) =
+        if let Some((stats, tables, lp)) = final_estep.filter(|_| loglik.is_finite()) {
+            let slot_of: Vec<u32> = prob
+                .roles
+                .iter()
+                .map(|r| match r {
+                    Role::Free(s) => *s as u32,
+                    _ => u32::MAX,
+                })
+                .collect();
+            se::standard_errors(
+                &SeInput {
+                    model,
+                    priors: &config.priors,
+                    nodes,
+                    responses: &prob.responses,
+                    tables: &tables,
+                    log_prior: &lp,
+                    stats: &stats,
+                    free: &prob.free,
+                    x: &st.x,
+                    slot_of: &slot_of,
+                    mean: st.mean,
+                    var: st.var,
+                    est_mean,
+                    est_var,
+                },
+                se_mode,
+            )
+        } else if config.compute_se {
+            (vec![None; prob.free.len()], se::SE_SINGULAR)
+        } else {
+            (vec![None; prob.free.len()], se::SE_NONE)
+        };
 
     let placeholder = ItemParams::new(1.0, 0.0);
     let items = (0..n_items)

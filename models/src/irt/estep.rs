@@ -201,28 +201,50 @@ fn add_into(dst: &mut [f64], src: &[f64]) {
     }
 }
 
-/// `buf[k] = log_prior[k] + Σ_responses ln P(y | θ_k)` for the `N` nodes from `k0`,
-/// summed in response order (the order of a plain loop over responses, so the result does
-/// not depend on `N`); returns `N`.
+/// `out[k] = init[k] + Σ_r table[r + k]` over the row starts `r` of `rows`, added in
+/// the order of `rows` (for every `k`, exactly the additions of a plain loop over rows).
+///
+/// The nodes are taken in blocks of 16, 8, 4, 2, 1 whose partial sums stay in registers
+/// while the rows are added: one load per table entry instead of load, add and store on
+/// `out`.
+#[inline]
+pub(crate) fn add_rows<I>(table: &[f64], rows: I, init: &[f64], out: &mut [f64])
+where
+    I: Iterator<Item = usize> + Clone,
+{
+    let q = out.len();
+    let mut k0 = 0;
+    while k0 < q {
+        k0 += match q - k0 {
+            16.. => add_rows_block::<16, I>(table, rows.clone(), init, out, k0),
+            8.. => add_rows_block::<8, I>(table, rows.clone(), init, out, k0),
+            4.. => add_rows_block::<4, I>(table, rows.clone(), init, out, k0),
+            2.. => add_rows_block::<2, I>(table, rows.clone(), init, out, k0),
+            _ => add_rows_block::<1, I>(table, rows.clone(), init, out, k0),
+        };
+    }
+}
+
+/// [`add_rows`] for the `N` nodes from `k0`; returns `N`.
 #[inline(always)]
-fn sum_rows<const N: usize>(
-    items: &[u32],
-    correct: &[bool],
-    tables: &ItemTables,
-    log_prior: &[f64],
-    buf: &mut [f64],
+fn add_rows_block<const N: usize, I>(
+    table: &[f64],
+    rows: I,
+    init: &[f64],
+    out: &mut [f64],
     k0: usize,
-) -> usize {
-    let q = tables.n_nodes;
+) -> usize
+where
+    I: Iterator<Item = usize>,
+{
     let mut acc = [0.0; N];
-    acc.copy_from_slice(&log_prior[k0..k0 + N]);
-    for (&item, &y) in items.iter().zip(correct) {
-        let start = (item as usize * 2 + y as usize) * q + k0;
-        for (a, t) in acc.iter_mut().zip(&tables.log_p[start..start + N]) {
+    acc.copy_from_slice(&init[k0..k0 + N]);
+    for r in rows {
+        for (a, t) in acc.iter_mut().zip(&table[r + k0..r + k0 + N]) {
             *a += t;
         }
     }
-    buf[k0..k0 + N].copy_from_slice(&acc);
+    out[k0..k0 + N].copy_from_slice(&acc);
     N
 }
 
@@ -243,19 +265,12 @@ pub(crate) fn student_posterior(
     if lo == hi {
         return None;
     }
-    let (items, correct) = (&responses.items[lo..hi], &responses.correct[lo..hi]);
-    // Blocks of nodes, widest first, whose sums stay in registers over all responses.
-    let q = buf.len();
-    let mut k0 = 0;
-    while k0 < q {
-        k0 += match q - k0 {
-            16.. => sum_rows::<16>(items, correct, tables, log_prior, buf, k0),
-            8.. => sum_rows::<8>(items, correct, tables, log_prior, buf, k0),
-            4.. => sum_rows::<4>(items, correct, tables, log_prior, buf, k0),
-            2.. => sum_rows::<2>(items, correct, tables, log_prior, buf, k0),
-            _ => sum_rows::<1>(items, correct, tables, log_prior, buf, k0),
-        };
-    }
+    let q = tables.n_nodes;
+    let rows = responses.items[lo..hi]
+        .iter()
+        .zip(&responses.correct[lo..hi])
+        .map(|(&item, &y)| (item as usize * 2 + y as usize) * q);
+    add_rows(&tables.log_p, rows, log_prior, buf);
     let m = buf.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !m.is_finite() {
         // NaN or all -inf: no usable posterior.
@@ -328,16 +343,23 @@ fn scatter<const N: usize>(
     N
 }
 
+/// The E-step over one chunk of students; with `counts` false only the log-likelihood and
+/// the number of students (the accumulators stay empty).
 fn estep_chunk(
     responses: &ResponseMatrix,
     students: Range<usize>,
     tables: &ItemTables,
     log_prior: &[f64],
+    counts: bool,
 ) -> Acc {
     let q = tables.n_nodes;
     let mut acc = Acc {
-        by_code: vec![0.0; tables.n_items * 2 * q],
-        node_mass: vec![0.0; q],
+        by_code: if counts {
+            vec![0.0; tables.n_items * 2 * q]
+        } else {
+            Vec::new()
+        },
+        node_mass: vec![0.0; if counts { q } else { 0 }],
         loglik: 0.0,
         n_students: 0,
     };
@@ -349,7 +371,7 @@ fn estep_chunk(
         };
         acc.loglik += ll;
         acc.n_students += 1;
-        if k_lo >= k_hi {
+        if !counts || k_lo >= k_hi {
             continue;
         }
         add_into(&mut acc.node_mass[k_lo..k_hi], &buf[k_lo..k_hi]);
@@ -408,7 +430,7 @@ pub fn estep(
     let chunks = chunk_ranges(students, tables.n_items * 2 * q);
     let parts: Vec<Acc> = chunks
         .into_par_iter()
-        .map(|r| estep_chunk(responses, r, tables, log_prior))
+        .map(|r| estep_chunk(responses, r, tables, log_prior, true))
         .collect();
     let mut stats = EStepStats::zeros(tables.n_items, q);
     let mut parts = parts.into_iter();
@@ -434,6 +456,25 @@ pub fn estep(
     stats.loglik = total.loglik;
     stats.n_students = total.n_students;
     stats
+}
+
+/// The marginal log-likelihood `Σ_s ln Σ_k w_k L_s(θ_k)` of [`estep`] alone (same
+/// arguments, bit-for-bit the same value), without the expected counts: the posterior
+/// scatter is skipped.
+pub(crate) fn estep_loglik(
+    responses: &ResponseMatrix,
+    students: Range<usize>,
+    tables: &ItemTables,
+    log_prior: &[f64],
+) -> f64 {
+    assert!(students.end <= responses.n_students() && log_prior.len() == tables.n_nodes);
+    // the same chunks as `estep`, summed in the same order
+    chunk_ranges(students, tables.n_items * 2 * tables.n_nodes)
+        .into_par_iter()
+        .map(|r| estep_chunk(responses, r, tables, log_prior, false).loglik)
+        .collect::<Vec<f64>>()
+        .into_iter()
+        .fold(0.0, |a, b| a + b)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::estep::add_rows;
 use super::information::{item_information, logistic_pair};
 use super::params::{IrtError, ItemParams, Quadrature, ResponseMatrix, Result};
 
@@ -483,24 +484,19 @@ pub fn score_students(
         return Ok((0..responses.n_students())
             .into_par_iter()
             .map_init(
-                || vec![0.0; q],
-                |buf, s| {
+                || (vec![0.0; q], vec![0.0; q]),
+                |(zeros, buf), s| {
                     let (its, ys) = responses.row(s);
-                    buf.fill(0.0);
-                    let mut n = 0;
-                    for (&i, &y) in its.iter().zip(ys) {
-                        if items[i as usize].is_none() {
-                            continue;
-                        }
-                        n += 1;
-                        let code = i as usize * 2 + y as usize;
-                        for (l, t) in buf.iter_mut().zip(&table[code * q..(code + 1) * q]) {
-                            *l += t;
-                        }
-                    }
+                    let rows = its
+                        .iter()
+                        .zip(ys)
+                        .filter(|&(&i, _)| items[i as usize].is_some())
+                        .map(|(&i, &y)| (i as usize * 2 + y as usize) * q);
+                    let n = rows.clone().count();
                     if n == 0 {
                         return None;
                     }
+                    add_rows(&table, rows, zeros, buf);
                     eap_from_loglik(config, n, |k, _| buf[k])
                 },
             )
