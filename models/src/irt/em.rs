@@ -4,7 +4,9 @@
 //!
 //! * fixed quadrature (61 nodes on [−6, 6] by default) with N(μ, σ²) weights;
 //! * slope–intercept internal parameters (a, d, logit c) and `mirt`'s starting values;
-//! * each EM cycle: E-step ([`estep`](super::estep())) at the current estimates, then
+//! * each EM cycle: E-step ([`estep`](super::estep())) at the current estimates (with
+//!   groups of four items tabulated by outcome pattern when at least 128 students answer
+//!   all four, which changes the sums only by rounding), then
 //!   per-item Newton M-steps (parallel over items) and the closed-form update of the
 //!   estimated latent mean/variance;
 //! * convergence when the largest absolute change of the internal parameters (c on the
@@ -20,6 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::estep::{EStepStats, ItemTables, estep, estep_loglik, log_pq, sigmoid};
+use super::groups::ItemGroups;
 use super::mstep::{self, A, D, G, free_indices};
 use super::params::{IrtError, ItemParams, Model, Quadrature, ResponseMatrix, Result};
 use super::priors::{BetaPrior, Priors};
@@ -184,6 +187,8 @@ struct Problem<'a> {
     est_mean: bool,
     est_var: bool,
     fixed_log_prior: Vec<f64>,
+    /// Item groups answered together by many students (E-step shortcut), if any.
+    groups: Option<ItemGroups>,
 }
 
 impl Problem<'_> {
@@ -263,13 +268,31 @@ impl Problem<'_> {
     fn estep(&self, st: &State) -> (EStepStats, ItemTables, Vec<f64>) {
         let tables = self.tables(st);
         let lp = self.log_prior(st);
-        let stats = estep(
-            &self.responses,
-            0..self.responses.n_students(),
-            &tables,
-            &lp,
-        );
+        let stats = match &self.groups {
+            Some(g) => g.estep(&tables, &lp),
+            None => estep(
+                &self.responses,
+                0..self.responses.n_students(),
+                &tables,
+                &lp,
+            ),
+        };
         (stats, tables, lp)
+    }
+
+    /// The log-likelihood of [`estep`](Self::estep) alone.
+    fn loglik(&self, st: &State) -> f64 {
+        let tables = self.tables(st);
+        let lp = self.log_prior(st);
+        match &self.groups {
+            Some(g) => g.loglik(&tables, &lp),
+            None => estep_loglik(
+                &self.responses,
+                0..self.responses.n_students(),
+                &tables,
+                &lp,
+            ),
+        }
     }
 
     fn mstep(&self, st: &State, stats: &EStepStats) -> State {
@@ -464,10 +487,12 @@ pub(crate) fn calibrate_with(
         .iter()
         .map(|w| (w / wsum).ln())
         .collect();
+    let groups = ItemGroups::detect(&used);
     let prob = Problem {
         model,
         config,
         nodes,
+        groups,
         responses: used,
         roles,
         free,
@@ -497,13 +522,7 @@ pub(crate) fn calibrate_with(
         let ll = stats.loglik;
         (Some((stats, tables, lp)), ll)
     } else {
-        let ll = estep_loglik(
-            &prob.responses,
-            0..prob.responses.n_students(),
-            &prob.tables(&st),
-            &prob.log_prior(&st),
-        );
-        (None, ll)
+        (None, prob.loglik(&st))
     };
 
     let (ses, se_method) =

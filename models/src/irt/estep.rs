@@ -117,6 +117,11 @@ impl ItemTables {
         self.n_nodes
     }
 
+    /// All rows, `[(item * 2 + y) * n_nodes + k]`.
+    pub(crate) fn log_p_rows(&self) -> &[f64] {
+        &self.log_p
+    }
+
     /// `ln P(θ_k)` of `item` (correct response).
     pub fn log_p(&self, item: usize, node: usize) -> f64 {
         self.log_p[(item * 2 + 1) * self.n_nodes + node]
@@ -261,20 +266,36 @@ pub(crate) fn student_posterior(
     log_prior: &[f64],
     buf: &mut [f64],
 ) -> Option<(usize, usize, f64)> {
+    let rows = response_rows(responses, s, tables.n_nodes);
+    (rows.len() > 0).then(|| posterior(&tables.log_p, rows, log_prior, buf))
+}
+
+/// The table row starts (`(2·item + y) · q`) of the responses of student `s`.
+#[inline]
+fn response_rows(
+    responses: &ResponseMatrix,
+    s: usize,
+    q: usize,
+) -> impl ExactSizeIterator<Item = usize> + Clone + '_ {
     let (lo, hi) = (responses.row_ptr[s], responses.row_ptr[s + 1]);
-    if lo == hi {
-        return None;
-    }
-    let q = tables.n_nodes;
-    let rows = responses.items[lo..hi]
+    responses.items[lo..hi]
         .iter()
         .zip(&responses.correct[lo..hi])
-        .map(|(&item, &y)| (item as usize * 2 + y as usize) * q);
-    add_rows(&tables.log_p, rows, log_prior, buf);
+        .map(move |(&item, &y)| (item as usize * 2 + y as usize) * q)
+}
+
+/// [`student_posterior`] of a student whose log-likelihood is the sum of the `table` rows
+/// starting at `rows` (at least one).
+#[inline]
+fn posterior<I>(table: &[f64], rows: I, log_prior: &[f64], buf: &mut [f64]) -> (usize, usize, f64)
+where
+    I: Iterator<Item = usize> + Clone,
+{
+    add_rows(table, rows, log_prior, buf);
     let m = buf.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if !m.is_finite() {
         // NaN or all -inf: no usable posterior.
-        return Some((0, 0, if m.is_nan() { f64::NAN } else { m }));
+        return (0, 0, if m.is_nan() { f64::NAN } else { m });
     }
     let cut = m - LOG_CUTOFF;
     let k_lo = buf.iter().position(|&l| l >= cut).unwrap_or(0);
@@ -290,7 +311,7 @@ pub(crate) fn student_posterior(
     for l in win.iter_mut() {
         *l *= inv;
     }
-    Some((k_lo, k_hi, m + sum.ln()))
+    (k_lo, k_hi, m + sum.ln())
 }
 
 /// How many chunks a shard of `n` students is processed in: depends only on `n` and the
@@ -313,82 +334,159 @@ pub(crate) fn chunk_ranges(range: Range<usize>, acc_len: usize) -> Vec<Range<usi
         .collect()
 }
 
-/// Per-chunk accumulator: expected counts by outcome code `2·item + y`, node mass, loglik.
-struct Acc {
-    by_code: Vec<f64>,
-    node_mass: Vec<f64>,
-    loglik: f64,
-    n_students: usize,
+/// E-step sums over a set of students with responses coded as table rows: expected
+/// counts by row (outcome code `2·item + y`, or a pattern of a group of items), node
+/// mass, log-likelihood and number of students.
+pub(crate) struct RowSums {
+    pub by_row: Vec<f64>,
+    pub node_mass: Vec<f64>,
+    pub loglik: f64,
+    pub n_students: usize,
 }
 
-/// Adds `post[..N]` (posterior at the nodes `k0..k0 + N`) to the row of every response of
-/// a student in `by_code`; returns `N`.
+/// Adds `post[..N]` (posterior at the nodes `k0..k0 + N`) to the accumulator rows of a
+/// student's responses; returns `N`.
 #[inline(always)]
-fn scatter<const N: usize>(
-    items: &[u32],
-    correct: &[bool],
-    post: &[f64],
-    q: usize,
-    by_code: &mut [f64],
-    k0: usize,
-) -> usize {
+fn scatter<const N: usize, I>(rows: I, post: &[f64], by_row: &mut [f64], k0: usize) -> usize
+where
+    I: Iterator<Item = usize>,
+{
     let mut p = [0.0; N];
     p.copy_from_slice(&post[..N]);
-    for (&item, &y) in items.iter().zip(correct) {
-        let start = (item as usize * 2 + y as usize) * q + k0;
-        for (a, v) in by_code[start..start + N].iter_mut().zip(&p) {
+    for r in rows {
+        for (a, v) in by_row[r + k0..r + k0 + N].iter_mut().zip(&p) {
             *a += v;
         }
     }
     N
 }
 
-/// The E-step over one chunk of students; with `counts` false only the log-likelihood and
-/// the number of students (the accumulators stay empty).
-fn estep_chunk(
-    responses: &ResponseMatrix,
+/// The E-step over one chunk of students; `rows_of(s)` gives the table row starts of
+/// student `s` (row index × `q`). With `counts` false only the log-likelihood and the
+/// number of students (the accumulators stay empty).
+fn estep_chunk<F, I>(
     students: Range<usize>,
-    tables: &ItemTables,
+    rows_of: &F,
+    table: &[f64],
     log_prior: &[f64],
     counts: bool,
-) -> Acc {
-    let q = tables.n_nodes;
-    let mut acc = Acc {
-        by_code: if counts {
-            vec![0.0; tables.n_items * 2 * q]
-        } else {
-            Vec::new()
-        },
+) -> RowSums
+where
+    F: Fn(usize) -> I,
+    I: ExactSizeIterator<Item = usize> + Clone,
+{
+    let q = log_prior.len();
+    let mut acc = RowSums {
+        by_row: vec![0.0; if counts { table.len() } else { 0 }],
         node_mass: vec![0.0; if counts { q } else { 0 }],
         loglik: 0.0,
         n_students: 0,
     };
     let mut buf = vec![0.0; q];
     for s in students {
-        let Some((k_lo, k_hi, ll)) = student_posterior(responses, s, tables, log_prior, &mut buf)
-        else {
+        let rows = rows_of(s);
+        if rows.len() == 0 {
             continue;
-        };
+        }
+        let (k_lo, k_hi, ll) = posterior(table, rows.clone(), log_prior, &mut buf);
         acc.loglik += ll;
         acc.n_students += 1;
         if !counts || k_lo >= k_hi {
             continue;
         }
         add_into(&mut acc.node_mass[k_lo..k_hi], &buf[k_lo..k_hi]);
-        let (lo, hi) = (responses.row_ptr[s], responses.row_ptr[s + 1]);
-        let (items, correct) = (&responses.items[lo..hi], &responses.correct[lo..hi]);
         let mut k0 = k_lo;
         while k0 < k_hi {
+            let (post, by_row) = (&buf[k0..], &mut acc.by_row);
             k0 += match k_hi - k0 {
-                16.. => scatter::<16>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
-                8.. => scatter::<8>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
-                4.. => scatter::<4>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
-                2.. => scatter::<2>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
-                _ => scatter::<1>(items, correct, &buf[k0..], q, &mut acc.by_code, k0),
+                16.. => scatter::<16, I>(rows.clone(), post, by_row, k0),
+                8.. => scatter::<8, I>(rows.clone(), post, by_row, k0),
+                4.. => scatter::<4, I>(rows.clone(), post, by_row, k0),
+                2.. => scatter::<2, I>(rows.clone(), post, by_row, k0),
+                _ => scatter::<1, I>(rows.clone(), post, by_row, k0),
             };
         }
     }
     acc
+}
+
+/// The E-step sums over `students`, whose responses are the rows `rows_of(s)` (row start
+/// = row index × `q`) of `table` (`n_rows × q` log-probabilities, `q = log_prior.len()`).
+/// Parallel over a fixed set of chunks ([`chunk_ranges`]), summed in chunk order.
+pub(crate) fn estep_rows<F, I>(
+    students: Range<usize>,
+    rows_of: F,
+    table: &[f64],
+    log_prior: &[f64],
+) -> RowSums
+where
+    F: Fn(usize) -> I + Sync,
+    I: ExactSizeIterator<Item = usize> + Clone,
+{
+    let parts: Vec<RowSums> = chunk_ranges(students, table.len())
+        .into_par_iter()
+        .map(|r| estep_chunk(r, &rows_of, table, log_prior, true))
+        .collect();
+    let mut parts = parts.into_iter();
+    let Some(mut total) = parts.next() else {
+        return RowSums {
+            by_row: vec![0.0; table.len()],
+            node_mass: vec![0.0; log_prior.len()],
+            loglik: 0.0,
+            n_students: 0,
+        };
+    };
+    for p in parts {
+        add_into(&mut total.by_row, &p.by_row);
+        add_into(&mut total.node_mass, &p.node_mass);
+        total.loglik += p.loglik;
+        total.n_students += p.n_students;
+    }
+    total
+}
+
+/// The log-likelihood of [`estep_rows`] alone (same chunks, same order, bit-for-bit the
+/// same value), without the posterior scatter.
+pub(crate) fn estep_rows_loglik<F, I>(
+    students: Range<usize>,
+    rows_of: F,
+    table: &[f64],
+    log_prior: &[f64],
+) -> f64
+where
+    F: Fn(usize) -> I + Sync,
+    I: ExactSizeIterator<Item = usize> + Clone,
+{
+    chunk_ranges(students, table.len())
+        .into_par_iter()
+        .map(|r| estep_chunk(r, &rows_of, table, log_prior, false).loglik)
+        .collect::<Vec<f64>>()
+        .into_iter()
+        .fold(0.0, |a, b| a + b)
+}
+
+impl EStepStats {
+    /// The statistics of E-step sums whose first `2 · n_items` rows are the outcome codes
+    /// `2·item + y` (any further rows are ignored).
+    pub(crate) fn from_code_sums(n_items: usize, q: usize, sums: RowSums) -> Self {
+        let mut stats = EStepStats::zeros(n_items, q);
+        for (i, rows) in sums.by_row[..n_items * 2 * q]
+            .chunks_exact(2 * q)
+            .enumerate()
+        {
+            let (wrong, right) = rows.split_at(q);
+            let r1 = &mut stats.r1[i * q..(i + 1) * q];
+            let n = &mut stats.n[i * q..(i + 1) * q];
+            for k in 0..q {
+                r1[k] = right[k];
+                n[k] = right[k] + wrong[k];
+            }
+        }
+        stats.node_mass = sums.node_mass;
+        stats.loglik = sums.loglik;
+        stats.n_students = sums.n_students;
+        stats
+    }
 }
 
 /// One E-step over the students `students` (a shard of the rows of `responses`).
@@ -427,35 +525,13 @@ pub fn estep(
         tables.n_items
     );
     let q = tables.n_nodes;
-    let chunks = chunk_ranges(students, tables.n_items * 2 * q);
-    let parts: Vec<Acc> = chunks
-        .into_par_iter()
-        .map(|r| estep_chunk(responses, r, tables, log_prior, true))
-        .collect();
-    let mut stats = EStepStats::zeros(tables.n_items, q);
-    let mut parts = parts.into_iter();
-    let Some(mut total) = parts.next() else {
-        return stats;
-    };
-    for p in parts {
-        add_into(&mut total.by_code, &p.by_code);
-        add_into(&mut total.node_mass, &p.node_mass);
-        total.loglik += p.loglik;
-        total.n_students += p.n_students;
-    }
-    for (i, rows) in total.by_code.chunks_exact(2 * q).enumerate() {
-        let (wrong, right) = rows.split_at(q);
-        let r1 = &mut stats.r1[i * q..(i + 1) * q];
-        let n = &mut stats.n[i * q..(i + 1) * q];
-        for k in 0..q {
-            r1[k] = right[k];
-            n[k] = right[k] + wrong[k];
-        }
-    }
-    stats.node_mass = total.node_mass;
-    stats.loglik = total.loglik;
-    stats.n_students = total.n_students;
-    stats
+    let sums = estep_rows(
+        students,
+        |s| response_rows(responses, s, q),
+        &tables.log_p,
+        log_prior,
+    );
+    EStepStats::from_code_sums(tables.n_items, q, sums)
 }
 
 /// The marginal log-likelihood `Σ_s ln Σ_k w_k L_s(θ_k)` of [`estep`] alone (same
@@ -468,13 +544,13 @@ pub(crate) fn estep_loglik(
     log_prior: &[f64],
 ) -> f64 {
     assert!(students.end <= responses.n_students() && log_prior.len() == tables.n_nodes);
-    // the same chunks as `estep`, summed in the same order
-    chunk_ranges(students, tables.n_items * 2 * tables.n_nodes)
-        .into_par_iter()
-        .map(|r| estep_chunk(responses, r, tables, log_prior, false).loglik)
-        .collect::<Vec<f64>>()
-        .into_iter()
-        .fold(0.0, |a, b| a + b)
+    let q = tables.n_nodes;
+    estep_rows_loglik(
+        students,
+        |s| response_rows(responses, s, q),
+        &tables.log_p,
+        log_prior,
+    )
 }
 
 #[cfg(test)]

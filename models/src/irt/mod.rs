@@ -6,6 +6,7 @@
 
 pub mod em;
 pub mod estep;
+mod groups;
 pub mod information;
 mod mstep;
 pub mod params;
