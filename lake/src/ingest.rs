@@ -328,7 +328,9 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     None
 }
 
-fn parse_nonneg_int(s: &str) -> Option<i64> {
+/// Parses a non-negative integer (`12`, also `12.0`); `None` for anything else,
+/// negative values included.
+pub fn parse_nonneg_int(s: &str) -> Option<i64> {
     let s = s.trim();
     s.parse::<i64>()
         .ok()
@@ -341,18 +343,29 @@ fn parse_nonneg_int(s: &str) -> Option<i64> {
         .filter(|v| *v >= 0)
 }
 
-/// A validated attempt row.
-struct AttemptRow {
-    attempt_id: String,
-    student_id: String,
-    question_id: String,
-    subject_id: Option<String>,
-    topic_id: Option<String>,
-    session_id: Option<String>,
-    correct: bool,
-    completed_at: i64,
-    time_spent_ms: Option<i64>,
-    hints_used: Option<i64>,
+/// A validated row of the `attempts` table (shared by ingest and the PostgreSQL export).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRow {
+    /// Attempt id.
+    pub attempt_id: String,
+    /// Student id.
+    pub student_id: String,
+    /// Question id.
+    pub question_id: String,
+    /// Subject of the question, if known.
+    pub subject_id: Option<String>,
+    /// Topic of the question, if known.
+    pub topic_id: Option<String>,
+    /// Session id, if any.
+    pub session_id: Option<String>,
+    /// Whether the answer was right.
+    pub correct: bool,
+    /// Completion time, µs since the Unix epoch (UTC).
+    pub completed_at: i64,
+    /// Time spent on the answer, milliseconds (non-negative).
+    pub time_spent_ms: Option<i64>,
+    /// Hints used (non-negative).
+    pub hints_used: Option<i64>,
 }
 
 /// The subject and topic of every question in the lake.
@@ -535,7 +548,7 @@ pub async fn ingest_attempts(lake: &Lake, path: &FsPath) -> Result<AttemptsRepor
         let key = lake.partition_key(catalog::table(ATTEMPTS)?, &key_values)?;
         let mut batches = read_partition_object(lake, &key).await?;
         report.rows_written += new_rows.len();
-        batches.push(attempt_batch(new_rows)?);
+        batches.push(attempt_batch(&new_rows)?);
         lake.write_partition(ATTEMPTS, &key_values, &batches)
             .await?;
         report.partitions_written.push(dt);
@@ -565,7 +578,8 @@ async fn read_partition_object(lake: &Lake, key: &str) -> Result<Vec<RecordBatch
     Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
-fn attempt_batch(rows: Vec<AttemptRow>) -> Result<RecordBatch> {
+/// An `attempts` batch (the catalog's file schema) of `rows`, in order.
+pub fn attempt_batch(rows: &[AttemptRow]) -> Result<RecordBatch> {
     let def = catalog::table(ATTEMPTS)?;
     let s = |f: &dyn Fn(&AttemptRow) -> Option<&str>| -> ArrayRef {
         Arc::new(rows.iter().map(f).collect::<StringArray>())
@@ -592,17 +606,37 @@ fn attempt_batch(rows: Vec<AttemptRow>) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(def.file_schema.clone(), cols)?)
 }
 
-/// A validated question row.
+/// A validated row of the `questions` table (shared by ingest, anchors and the
+/// PostgreSQL export).
 #[derive(Debug, Clone, PartialEq)]
-struct QuestionRow {
-    question_id: String,
-    subject_id: Option<String>,
-    topic_id: Option<String>,
-    tags: Vec<String>,
-    irt_a: Option<f64>,
-    irt_b: Option<f64>,
-    irt_c: Option<f64>,
-    is_anchor: bool,
+pub struct QuestionRow {
+    /// Question id.
+    pub question_id: String,
+    /// Subject id.
+    pub subject_id: Option<String>,
+    /// Topic id.
+    pub topic_id: Option<String>,
+    /// Tags, in source order.
+    pub tags: Vec<String>,
+    /// Known discrimination (anchors).
+    pub irt_a: Option<f64>,
+    /// Known difficulty (anchors).
+    pub irt_b: Option<f64>,
+    /// Known guessing (anchors).
+    pub irt_c: Option<f64>,
+    /// Whether the question is an anchor of the scale.
+    pub is_anchor: bool,
+}
+
+/// Every question in the lake's `questions` table, by id (empty if never written).
+pub async fn read_questions(lake: &Lake) -> Result<BTreeMap<String, QuestionRow>> {
+    let mut rows = BTreeMap::new();
+    for b in lake.read_partition(QUESTIONS, &[]).await? {
+        for r in question_rows(&b) {
+            rows.insert(r.question_id.clone(), r);
+        }
+    }
+    Ok(rows)
 }
 
 /// Splits a tags cell: a JSON array (`["anchor","algebra"]`) or a list separated by
@@ -721,13 +755,7 @@ pub async fn ingest_questions(lake: &Lake, path: &FsPath) -> Result<QuestionsRep
     }
     problems.finish()?;
 
-    let key = lake.partition_key(catalog::table(QUESTIONS)?, &[])?;
-    let mut merged: BTreeMap<String, QuestionRow> = BTreeMap::new();
-    for b in read_partition_object(lake, &key).await? {
-        for r in question_rows(&b) {
-            merged.insert(r.question_id.clone(), r);
-        }
-    }
+    let mut merged = read_questions(lake).await?;
     let mut report = QuestionsReport {
         file: raw.file.clone(),
         rows_read: raw.rows,
@@ -743,13 +771,14 @@ pub async fn ingest_questions(lake: &Lake, path: &FsPath) -> Result<QuestionsRep
     }
     report.total = merged.len();
     if merged != before {
-        let batch = question_batch(merged.into_values().collect())?;
+        let batch = question_batch(&merged.into_values().collect::<Vec<_>>())?;
         lake.write_partition(QUESTIONS, &[], &[batch]).await?;
     }
     Ok(report)
 }
 
-fn question_rows(b: &RecordBatch) -> Vec<QuestionRow> {
+/// The rows of a `questions` batch (the catalog's file schema).
+pub fn question_rows(b: &RecordBatch) -> Vec<QuestionRow> {
     let s = |i: usize| b.column(i).as_string::<i32>();
     let f = |i: usize| b.column(i).as_primitive::<arrow::datatypes::Float64Type>();
     let (q, subj, top, tags, a, bb, c, anc) = (
@@ -784,10 +813,11 @@ fn question_rows(b: &RecordBatch) -> Vec<QuestionRow> {
         .collect()
 }
 
-fn question_batch(rows: Vec<QuestionRow>) -> Result<RecordBatch> {
+/// A `questions` batch (the catalog's file schema) of `rows`, in order.
+pub fn question_batch(rows: &[QuestionRow]) -> Result<RecordBatch> {
     let def = catalog::table(QUESTIONS)?;
     let mut tags = ListBuilder::new(StringBuilder::new());
-    for r in &rows {
+    for r in rows {
         for t in &r.tags {
             tags.values().append_value(t);
         }
@@ -875,13 +905,7 @@ pub async fn set_anchors(
     anchors: &[(String, f64, f64, f64)],
     replace: bool,
 ) -> Result<AnchorUpdate> {
-    let key = lake.partition_key(catalog::table(QUESTIONS)?, &[])?;
-    let mut rows: BTreeMap<String, QuestionRow> = BTreeMap::new();
-    for b in read_partition_object(lake, &key).await? {
-        for r in question_rows(&b) {
-            rows.insert(r.question_id.clone(), r);
-        }
-    }
+    let mut rows = read_questions(lake).await?;
     let wanted: HashMap<&str, (f64, f64, f64)> = anchors
         .iter()
         .map(|(q, a, b, c)| (q.as_str(), (*a, *b, *c)))
@@ -915,7 +939,7 @@ pub async fn set_anchors(
             }
         }
     }
-    let batch = question_batch(rows.into_values().collect())?;
+    let batch = question_batch(&rows.into_values().collect::<Vec<_>>())?;
     lake.write_partition(QUESTIONS, &[], &[batch]).await?;
     Ok(update)
 }
