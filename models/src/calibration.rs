@@ -88,6 +88,18 @@ pub fn calibrate_linked(
         config.fixed = fixed;
     }
     let fit = irt::calibrate(responses, &config)?;
+    // An estimated slope <= 0 means the item works the wrong way round on this data
+    // (miskeyed, drifted, or too sparse): it is excluded from scoring and linking with
+    // its reason; `fit` keeps the raw estimate.
+    let mut items = fit.items.clone();
+    for it in items
+        .iter_mut()
+        .filter(|f| f.excluded.is_none() && !f.fixed)
+    {
+        if !(it.params.a.is_finite() && it.params.a > 0.0) {
+            it.excluded = Some(irt::Exclusion::NonPositiveSlope);
+        }
+    }
     let (constants, n_anchors_used) = match method {
         LinkingMethod::None => (LinkingConstants::IDENTITY, 0),
         LinkingMethod::Fixed => (
@@ -98,14 +110,16 @@ pub fn calibrate_linked(
             anchors.len(),
         ),
         m => {
+            // Excluded anchors (including those with a non-positive slope on this data)
+            // cannot carry the scale: `n_anchors_used` says how many remained.
             let (new, base): (Vec<ItemParams>, Vec<ItemParams>) = anchors
                 .iter()
-                .filter(|(i, _)| fit.items[*i].excluded.is_none())
-                .map(|(i, known)| (fit.items[*i].params, *known))
+                .filter(|(i, _)| items[*i].excluded.is_none())
+                .map(|(i, known)| (items[*i].params, *known))
                 .unzip();
             if new.len() < MIN_ANCHORS_EXPLICIT {
                 return Err(IrtError::InvalidConfig(format!(
-                    "link = {m}: only {} anchor(s) could be estimated (the others were excluded)",
+                    "link = {m}: only {} anchor(s) could be estimated with a positive slope (the others were excluded)",
                     new.len()
                 )));
             }
@@ -116,8 +130,7 @@ pub fn calibrate_linked(
         }
     };
     let transform = !matches!(method, LinkingMethod::None | LinkingMethod::Fixed);
-    let usable: Vec<Option<ItemParams>> = fit
-        .items
+    let usable: Vec<Option<ItemParams>> = items
         .iter()
         .map(|f| f.excluded.is_none().then_some(f.params))
         .collect();
@@ -132,7 +145,6 @@ pub fn calibrate_linked(
         ..ScoringConfig::default()
     };
     let mut scores = irt::score_students(responses, &usable, &scoring)?;
-    let mut items = fit.items.clone();
     if transform {
         for it in items
             .iter_mut()
@@ -365,5 +377,47 @@ mod tests {
             choose_method(Some(LinkingMethod::None), 50).unwrap(),
             LinkingMethod::None
         );
+    }
+
+    #[test]
+    fn an_anchor_that_drifted_to_a_negative_slope_is_left_out_of_the_linking_set() {
+        use crate::sim::responses::{draw_items, draw_thetas, simulate_complete};
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut items = draw_items(30, false, &mut rng);
+        let known: Vec<ItemParams> = items[..8].to_vec();
+        // Item 0 drifted: on this form it discriminates the wrong way round.
+        items[0] = ItemParams {
+            a: -1.2,
+            ..items[0]
+        };
+        let thetas = draw_thetas(3000, 0.0, 1.0, &mut rng);
+        let responses = simulate_complete(&items, &thetas, 12);
+        let anchors: Vec<(usize, ItemParams)> = known.into_iter().enumerate().collect();
+        let cal = calibrate_linked(
+            &responses,
+            FitConfig::new(irt::Model::TwoPl),
+            &anchors,
+            Some(LinkingMethod::StockingLord),
+        )
+        .unwrap();
+        assert!(
+            cal.fit.items[0].params.a < 0.0,
+            "the drifted anchor is estimated negative"
+        );
+        assert_eq!(
+            cal.items[0].excluded,
+            Some(irt::Exclusion::NonPositiveSlope)
+        );
+        assert!(cal.items[1..].iter().all(|f| f.excluded.is_none()));
+        assert_eq!(cal.n_anchors_used, 7);
+        // Same population as the base scale: A = 1, B = 0 up to sampling error
+        // (7 anchors, 3000 students: SE of A and B about 0.03).
+        assert!(
+            (cal.constants.a - 1.0).abs() < 0.1,
+            "A = {}",
+            cal.constants.a
+        );
+        assert!(cal.constants.b.abs() < 0.1, "B = {}", cal.constants.b);
     }
 }

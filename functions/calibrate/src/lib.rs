@@ -153,7 +153,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     )?;
     lake.write_partition(ABILITIES, &part, &[abilities]).await?;
 
-    let n_excluded = fit.items.iter().filter(|f| f.excluded.is_some()).count();
+    let n_excluded = cal.items.iter().filter(|f| f.excluded.is_some()).count();
     let elapsed_ms = started.elapsed().as_millis() as i64;
     let summary = CalibrateOutput {
         status: "calibrated".into(),

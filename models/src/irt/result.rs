@@ -20,15 +20,20 @@ pub enum Exclusion {
         /// The configured minimum.
         min: usize,
     },
+    /// The estimated slope is not positive: the item discriminates the wrong way round
+    /// (e.g. a miskeyed or drifted question), so it is neither scored nor used for linking.
+    /// Set after estimation by `models::calibration::calibrate_linked`.
+    NonPositiveSlope,
 }
 
 impl std::fmt::Display for Exclusion {
-    /// `all_correct`, `all_wrong`, or `too_few_responses (n < min)`.
+    /// `all_correct`, `all_wrong`, `too_few_responses (n < min)` or `non_positive_slope`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Exclusion::AllCorrect => f.write_str("all_correct"),
             Exclusion::AllWrong => f.write_str("all_wrong"),
             Exclusion::TooFewResponses { n, min } => write!(f, "too_few_responses ({n} < {min})"),
+            Exclusion::NonPositiveSlope => f.write_str("non_positive_slope"),
         }
     }
 }
