@@ -5,6 +5,7 @@
 //! One [`Lake`] holds one `object_store` for its whole life; every read and write
 //! of the lake goes through it.
 
+pub mod artifacts;
 pub mod catalog;
 pub mod error;
 pub mod files;
@@ -17,7 +18,7 @@ pub mod uri;
 
 pub use catalog::{TABLES, TableDef};
 pub use error::{LakeError, Result};
-pub use store::{Lake, ObjectInfo, WriteSummary};
+pub use store::{Lake, MAX_URL_EXPIRY, ObjectInfo, WriteSummary};
 pub use uri::{DEFAULT_LAKE_URI, LakeUri};
 
 /// Environment variable naming the lake (`file://…` or `s3://…`).

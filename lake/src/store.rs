@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -37,7 +38,13 @@ pub struct Lake {
     root: Path,
     /// URL under which the store is registered with DataFusion (`file:///` or `s3://bucket/`).
     store_url: Url,
+    /// The same S3 store as `store`, kept concrete for presigning artifact URLs
+    /// (`None` for a local lake).
+    signer: Option<Arc<dyn Signer>>,
 }
+
+/// Longest lifetime of a presigned URL: 7 days, the limit of AWS Signature Version 4.
+pub const MAX_URL_EXPIRY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
 /// What a partition write produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +110,7 @@ impl Lake {
                     store: Arc::new(LocalFileSystem::new()),
                     root,
                     store_url,
+                    signer: None,
                 })
             }
             LakeUri::S3 { bucket, prefix } => {
@@ -114,7 +122,7 @@ impl Lake {
                     })?;
                     builder = builder.with_config(key, *value);
                 }
-                let store = builder.build()?;
+                let store = Arc::new(builder.build()?);
                 let store_url =
                     Url::parse(&format!("s3://{bucket}/")).map_err(|e| LakeError::InvalidUri {
                         uri: uri.to_uri_string(),
@@ -123,9 +131,10 @@ impl Lake {
                 let root = Path::parse(prefix)?;
                 Ok(Self {
                     uri: uri.clone(),
-                    store: Arc::new(store),
+                    store: store.clone(),
                     root,
                     store_url,
+                    signer: Some(store),
                 })
             }
         }
@@ -406,6 +415,70 @@ impl Lake {
             .put(&self.path(key)?, PutPayload::from(bytes))
             .await?;
         Ok(())
+    }
+
+    /// A URL that reads the object at `key` (relative to the lake root) without lake
+    /// credentials: on S3 a presigned `GET` URL (AWS Signature V4 in the query string)
+    /// valid for `expires_in`, which must be between 1 s and [`MAX_URL_EXPIRY`] (7 days);
+    /// on a local lake the object's `file://` URL (no expiry; `expires_in` is still
+    /// checked so a bad setting fails the same way everywhere). The object need not
+    /// exist yet; signing is local (no request is made).
+    pub async fn artifact_url(&self, key: &str, expires_in: std::time::Duration) -> Result<String> {
+        if expires_in < std::time::Duration::from_secs(1) || expires_in > MAX_URL_EXPIRY {
+            return Err(LakeError::InvalidInput(format!(
+                "URL expiry must be between 1 s and 7 days ({} s), got {} s",
+                MAX_URL_EXPIRY.as_secs(),
+                expires_in.as_secs_f64()
+            )));
+        }
+        let path = self.path(key)?;
+        match (&self.uri, &self.signer) {
+            (_, Some(signer)) => {
+                // `http::Method::default()` is GET (object_store takes the `http` crate's
+                // method type, which irtlake does not name directly).
+                let url = signer
+                    .signed_url(Default::default(), &path, expires_in)
+                    .await?;
+                Ok(url.to_string())
+            }
+            (LakeUri::Local(_), None) => {
+                let file = self.local_path(key)?.ok_or_else(|| {
+                    LakeError::InvalidInput(format!("no local path for key {key}"))
+                })?;
+                Url::from_file_path(&file).map(String::from).map_err(|()| {
+                    LakeError::InvalidInput(format!("cannot make a file URL of {}", file.display()))
+                })
+            }
+            (LakeUri::S3 { .. }, None) => Err(LakeError::InvalidInput(
+                "this S3 lake has no signer for presigned URLs".into(),
+            )),
+        }
+    }
+
+    /// The file of `key` on a local lake (`None` on S3). Escaped partition values stay
+    /// escaped in the file name (a `%` in the key is a `%` on disk).
+    pub fn local_path(&self, key: &str) -> Result<Option<std::path::PathBuf>> {
+        let LakeUri::Local(dir) = &self.uri else {
+            return Ok(None);
+        };
+        let rel = Path::parse(key)?;
+        let mut file = dir.clone();
+        for part in rel.parts() {
+            file.push(part.as_ref());
+        }
+        Ok(Some(file))
+    }
+
+    /// Where the object at `key` is, for people: its file path on a local lake,
+    /// `s3://bucket/prefix/key` on S3.
+    pub fn object_location(&self, key: &str) -> Result<String> {
+        match &self.uri {
+            LakeUri::Local(_) => Ok(self
+                .local_path(key)?
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()),
+            LakeUri::S3 { bucket, .. } => Ok(format!("s3://{bucket}/{}", self.path(key)?)),
+        }
     }
 
     /// Reads a whole object.

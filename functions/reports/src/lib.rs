@@ -1,12 +1,71 @@
-//! Stage `reports`: weekly HTML reports per student and for the cohort, stored as
-//! artifacts with URLs in `report_artifacts`.
+//! Stage **reports** → `reports/…/*.html` artifacts and `report_artifacts`.
 //!
-//! (Skeleton: the implementation lands with issue 6.)
+//! # What is written
+//! For one report week (Monday, UTC) and one shard of students:
+//! - one self-contained HTML report per student,
+//!   `reports/week_start=W/student_id=<escaped id>/report.html` (see
+//!   [`lake::artifacts`]): θ trend with SE band and goal, current θ, SE, percentile and
+//!   level; the week's KPIs with explanations and sparklines; topic θ weakest first;
+//!   difficulty of the week's questions against θ; segment; the outlook of the student's
+//!   subject; the linking/equating facts of the calibration;
+//! - by shard 0 only (and not for a single `student`), the cohort (operations) report
+//!   `reports/week_start=W/cohort.html`: calibration health, test information, linking
+//!   constants over time, KPI distributions, Kaplan–Meier retention, segment sizes,
+//!   forecasts with anomalies;
+//! - one `report_artifacts` row per artifact written (partition `week_start`): `key`,
+//!   `bytes`, `sha256` of the HTML, `url` ([`Lake::artifact_url`]: a presigned `GET` URL
+//!   on S3 valid for the stage's URL expiry, default [`DEFAULT_URL_EXPIRY`]; a `file://`
+//!   URL on a local lake), `format` = `html`, `student_id` (null for the cohort report).
+//!   Shards run in parallel, so each updates the partition read–modify–write
+//!   ([`Lake::update_partition`]): rows of the keys it wrote are replaced, all other
+//!   rows are kept.
+//!
+//! # Who gets a report
+//! Students with a `weekly_kpi` row in the report week (at least one attempt in it),
+//! whose shard is this one: `fnv1a64(student_id) mod shards == shard` ([`shard_of`],
+//! FNV-1a 64-bit over the id's UTF-8 bytes — stable across processes and machines,
+//! unlike Rust's seeded hasher). With `student`, exactly that student (sharding is
+//! ignored), also when they were not active that week, as long as the lake knows them.
+//!
+//! # Week and data
+//! `week_start` (any day: its Monday is used) or the week of `run_date`; data is shown
+//! as of `run_date` when it falls inside that week, else as of the week's Sunday. Every
+//! source is the latest run on or before that day (see [`data`]). Each report says
+//! what it could not show (no θ yet, no activity this week, no forecast…) instead of
+//! failing; an empty week (nobody active) writes only the cohort report.
+//!
+//! # Language
+//! `lang` = `en` (default) or `ko`; all text comes from [`labels`].
+//!
+//! # Determinism
+//! With the same lake and the same `run_ts`, a re-run writes the same bytes (students,
+//! topics and series are ordered; the SQL only selects and orders).
 
-use chrono::NaiveDate;
+pub mod charts;
+pub mod data;
+pub mod labels;
+pub mod render;
+pub mod view;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use bytes::Bytes;
+use chrono::{Days, NaiveDate};
+use futures::{StreamExt, TryStreamExt};
 use lake::Lake;
-use lake::runs::StageError;
+use lake::artifacts::{cohort_report_key, student_report_key};
+use lake::catalog::{self, REPORT_ARTIFACTS};
+use lake::runs::{StageError, day_str, week_start};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::labels::Lang;
+use crate::view::RunInfo;
 
 /// The event of the stage (JSON, as sent by the state machine or the CLI).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -26,23 +85,422 @@ pub struct ReportsInput {
     pub student: Option<String>,
     /// Language of the text: `en` (default) or `ko`.
     pub lang: Option<String>,
+    /// Id written on every `report_artifacts` row; default `reports-<as-of day>`.
+    #[serde(default)]
+    pub run_id: Option<String>,
+}
+
+/// An artifact written by the stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// The student (none for the cohort report).
+    pub student_id: Option<String>,
+    /// Object key relative to the lake root.
+    pub key: String,
+    /// Where it is: a file path (local lake) or `s3://bucket/key`.
+    pub location: String,
+    /// URL to open it (presigned on S3).
+    pub url: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the bytes (hex).
+    pub sha256: String,
 }
 
 /// What the stage did.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReportsOutput {
+    /// Run id.
+    #[serde(default)]
+    pub run_id: String,
+    /// Monday of the report week.
+    #[serde(default)]
+    pub week_start: String,
+    /// Day the data is shown as of.
+    #[serde(default)]
+    pub as_of: String,
+    /// Language.
+    #[serde(default)]
+    pub lang: String,
+    /// This shard.
+    #[serde(default)]
+    pub shard: u32,
+    /// Shards.
+    #[serde(default)]
+    pub shards: u32,
+    /// Students active in the week (all shards).
+    #[serde(default)]
+    pub students_in_week: u64,
     /// Student reports written.
     pub student_reports: u64,
+    /// The first student report written (by student id), if any.
+    #[serde(default)]
+    pub first_student_report: Option<Artifact>,
+    /// The cohort report, when this run wrote it.
+    #[serde(default)]
+    pub cohort_report: Option<Artifact>,
+    /// Bytes of HTML written.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Rows of the `report_artifacts` partition after the update.
+    #[serde(default)]
+    pub artifact_rows: u64,
+    /// Wall time (ms).
+    #[serde(default)]
+    pub elapsed_ms: u64,
+    /// Anything the operator should know.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// Default lifetime of presigned report URLs on S3 (7 days).
 pub const DEFAULT_URL_EXPIRY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
+/// Students rendered (in parallel) and written (concurrently) per batch.
+const BATCH: usize = 256;
+/// Concurrent object writes.
+const WRITE_CONCURRENCY: usize = 16;
+
+/// The shard of a student: FNV-1a (64-bit) of the id's UTF-8 bytes modulo `shards`.
+pub fn shard_of(student_id: &str, shards: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in student_id.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h % u64::from(shards.max(1))) as u32
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The report week (Monday) and the as-of day of an input.
+pub fn resolve_week(
+    input: &ReportsInput,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), StageError> {
+    let week = week_start(input.week_start.or(input.run_date).unwrap_or(today));
+    let sunday = week + Days::new(6);
+    let as_of = match input.run_date {
+        Some(d) if d < week => {
+            return Err(StageError::InvalidInput(format!(
+                "run_date {d} is before the report week starting {week}"
+            )));
+        }
+        Some(d) => d.min(sunday),
+        None => sunday,
+    };
+    Ok((week, as_of))
+}
+
+fn render_err(e: render::RenderError) -> StageError {
+    StageError::Model(format!("report template: {e}"))
+}
+
 /// Runs the stage; presigned URLs (S3 lakes) live for `url_expiry`.
 pub async fn run(
-    _lake: &Lake,
-    _input: &ReportsInput,
-    _url_expiry: std::time::Duration,
+    lake: &Lake,
+    input: &ReportsInput,
+    url_expiry: std::time::Duration,
 ) -> Result<ReportsOutput, StageError> {
-    Err(StageError::InvalidInput("not implemented yet".into()))
+    let started = Instant::now();
+    let lang = match input.lang.as_deref() {
+        None => Lang::En,
+        Some(s) => Lang::parse(s)
+            .ok_or_else(|| StageError::InvalidInput(format!("lang must be en or ko, got '{s}'")))?,
+    };
+    let shards = input.shards.unwrap_or(1);
+    let shard = input.shard.unwrap_or(0);
+    if shards == 0 || shard >= shards {
+        return Err(StageError::InvalidInput(format!(
+            "shard must be in 0..shards, got shard {shard} of {shards}"
+        )));
+    }
+    if url_expiry < Duration::from_secs(1) || url_expiry > lake::MAX_URL_EXPIRY {
+        return Err(StageError::InvalidInput(format!(
+            "report URL expiry must be between 1 s and 7 days, got {} s",
+            url_expiry.as_secs_f64()
+        )));
+    }
+    if input.student.as_deref() == Some("") {
+        return Err(StageError::InvalidInput("student may not be empty".into()));
+    }
+    let run_ts = input.run_ts.unwrap_or_else(chrono::Utc::now);
+    let (week, as_of) = resolve_week(input, run_ts.date_naive())?;
+    let run_id = input
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("reports-{}", day_str(as_of)));
+    let week_s = day_str(week);
+
+    let d = data::load(lake, week, as_of).await?;
+    let students: Vec<String> = match &input.student {
+        Some(s) => {
+            let known = d.week_kpis.contains_key(s)
+                || d.abilities.contains_key(s)
+                || d.weekly_theta.contains_key(s)
+                || d.topic_theta.contains_key(s);
+            if !known {
+                return Err(StageError::InvalidInput(format!(
+                    "student '{s}' has no KPIs, θ or topic θ in the lake as of {as_of}"
+                )));
+            }
+            vec![s.clone()]
+        }
+        None => d
+            .week_kpis
+            .keys()
+            .filter(|s| shard_of(s, shards) == shard)
+            .cloned()
+            .collect(),
+    };
+    tracing::info!(week = %week_s, %as_of, shard, shards, students = students.len(), "rendering reports");
+
+    let labels = lang.labels();
+    let run = RunInfo {
+        run_id: run_id.clone(),
+        generated_at: run_ts.format("%Y-%m-%d %H:%M UTC").to_string(),
+    };
+    let mut out = ReportsOutput {
+        run_id: run_id.clone(),
+        week_start: week_s.clone(),
+        as_of: day_str(as_of),
+        lang: lang.tag().to_string(),
+        shard,
+        shards,
+        students_in_week: d.week_kpis.len() as u64,
+        ..Default::default()
+    };
+    if d.calibration.is_none() {
+        out.notes.push(format!(
+            "no calibration of bank all on or before {as_of}: reports have no θ"
+        ));
+    }
+
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut artifacts: Vec<Artifact> = Vec::with_capacity(students.len() + 1);
+    for batch in students.chunks(BATCH) {
+        // Render in parallel (CPU), then write concurrently (I/O).
+        let per = batch.len().div_ceil(threads).max(1);
+        let rendered: Vec<Result<Vec<(String, String)>, StageError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .chunks(per)
+                .map(|part| {
+                    let d = &d;
+                    let run = &run;
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|id| {
+                                let v = view::student_view(labels, lang.tag(), d, run, id);
+                                render::student_html(labels, &v)
+                                    .map(|html| (id.clone(), html))
+                                    .map_err(render_err)
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(StageError::Model("report rendering panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut pages = Vec::with_capacity(batch.len());
+        for r in rendered {
+            pages.extend(r?);
+        }
+        let written: Vec<Artifact> = futures::stream::iter(pages)
+            .map(|(id, html)| {
+                let key = student_report_key(&week_s, &id);
+                async move { write_artifact(lake, key?, Some(id), html, url_expiry).await }
+            })
+            .buffered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        artifacts.extend(written);
+    }
+    out.student_reports = artifacts.len() as u64;
+    out.first_student_report = artifacts.first().cloned();
+
+    if shard == 0 && input.student.is_none() {
+        let v = view::cohort_view(labels, lang.tag(), &d, &run);
+        let html = render::cohort_html(labels, &v).map_err(render_err)?;
+        let a = write_artifact(lake, cohort_report_key(&week_s)?, None, html, url_expiry).await?;
+        out.cohort_report = Some(a.clone());
+        artifacts.push(a);
+    }
+    out.bytes = artifacts.iter().map(|a| a.bytes).sum();
+    if !artifacts.is_empty() {
+        out.artifact_rows = record_artifacts(
+            lake,
+            &week_s,
+            &run_id,
+            run_ts.timestamp_micros(),
+            &artifacts,
+        )
+        .await? as u64;
+    }
+    out.elapsed_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        reports = out.student_reports,
+        bytes = out.bytes,
+        elapsed_ms = out.elapsed_ms,
+        "reports written"
+    );
+    Ok(out)
+}
+
+async fn write_artifact(
+    lake: &Lake,
+    key: String,
+    student_id: Option<String>,
+    html: String,
+    url_expiry: Duration,
+) -> Result<Artifact, StageError> {
+    let bytes = Bytes::from(html.into_bytes());
+    let sha256 = sha256_hex(&bytes);
+    let size = bytes.len() as u64;
+    lake.put_object(&key, bytes).await?;
+    let url = lake.artifact_url(&key, url_expiry).await?;
+    Ok(Artifact {
+        student_id,
+        location: lake.object_location(&key)?,
+        key,
+        url,
+        bytes: size,
+        sha256,
+    })
+}
+
+/// Replaces the rows of `artifacts`' keys in the week's `report_artifacts` partition,
+/// keeping every other row; returns the partition's row count.
+async fn record_artifacts(
+    lake: &Lake,
+    week: &str,
+    run_id: &str,
+    ts: i64,
+    artifacts: &[Artifact],
+) -> Result<usize, StageError> {
+    let def = catalog::table(REPORT_ARTIFACTS)?;
+    let mut sorted: Vec<&Artifact> = artifacts.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    let n = sorted.len();
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![run_id; n])),
+        Arc::new(StringArray::from(
+            sorted
+                .iter()
+                .map(|a| a.student_id.as_deref())
+                .collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(vec!["html"; n])),
+        Arc::new(StringArray::from(
+            sorted.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            sorted.iter().map(|a| a.url.as_str()).collect::<Vec<_>>(),
+        )),
+        Arc::new(Int64Array::from(
+            sorted.iter().map(|a| a.bytes as i64).collect::<Vec<_>>(),
+        )),
+        Arc::new(StringArray::from(
+            sorted.iter().map(|a| a.sha256.as_str()).collect::<Vec<_>>(),
+        )),
+        Arc::new(TimestampMicrosecondArray::from(vec![ts; n]).with_timezone("UTC")),
+    ];
+    let new = RecordBatch::try_new(def.file_schema.clone(), cols)?;
+    let keys: HashSet<&str> = sorted.iter().map(|a| a.key.as_str()).collect();
+    let key_ix = def.file_schema.index_of("key")?;
+    let mut rows = 0;
+    lake.update_partition(REPORT_ARTIFACTS, &[("week_start", week)], |existing| {
+        let mut out = Vec::with_capacity(existing.len() + 1);
+        for b in existing {
+            let k = arrow::array::AsArray::as_string::<i32>(b.column(key_ix));
+            let keep: BooleanArray = (0..b.num_rows())
+                .map(|r| Some(!keys.contains(k.value(r))))
+                .collect();
+            let kept = arrow::compute::filter_record_batch(&b, &keep)?;
+            if kept.num_rows() > 0 {
+                out.push(kept);
+            }
+        }
+        out.push(new.clone());
+        rows = out.iter().map(|b| b.num_rows()).sum();
+        Ok(out)
+    })
+    .await?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_cover_everyone() {
+        // FNV-1a 64 reference values: "" → cbf29ce484222325, "a" → af63dc4c8601ec8c.
+        assert_eq!(
+            shard_of("", u32::MAX),
+            (0xcbf2_9ce4_8422_2325u64 % u64::from(u32::MAX)) as u32
+        );
+        assert_eq!(
+            shard_of("a", u32::MAX),
+            (0xaf63_dc4c_8601_ec8cu64 % u64::from(u32::MAX)) as u32
+        );
+        let ids: Vec<String> = (0..1000).map(|i| format!("s{i:05}")).collect();
+        let mut counts = [0usize; 4];
+        for id in &ids {
+            counts[shard_of(id, 4) as usize] += 1;
+            assert_eq!(shard_of(id, 1), 0);
+        }
+        assert!(counts.iter().all(|c| (200..300).contains(c)), "{counts:?}");
+    }
+
+    #[test]
+    fn weeks_resolve_from_week_start_or_run_date() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap_or_default();
+        let today = d("2026-03-05");
+        let input = |week: Option<&str>, run: Option<&str>| ReportsInput {
+            week_start: week.map(d),
+            run_date: run.map(d),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve_week(&input(None, Some("2026-03-05")), today).ok(),
+            Some((d("2026-03-02"), d("2026-03-05")))
+        );
+        assert_eq!(
+            resolve_week(&input(Some("2026-03-04"), None), today).ok(),
+            Some((d("2026-03-02"), d("2026-03-08")))
+        );
+        assert_eq!(
+            resolve_week(&input(Some("2026-02-23"), Some("2026-03-05")), today).ok(),
+            Some((d("2026-02-23"), d("2026-03-01")))
+        );
+        assert!(resolve_week(&input(Some("2026-03-02"), Some("2026-03-01")), today).is_err());
+        assert!(
+            serde_json::from_str::<ReportsInput>(
+                r#"{"run_date":"2026-03-05","shard":0,"shards":2,"run_ts":"2026-03-06T03:00:00Z"}"#
+            )
+            .is_ok()
+        );
+        assert!(serde_json::from_str::<ReportsInput>(r#"{"nope":1}"#).is_err());
+    }
+
+    #[test]
+    fn sha256_hex_of_abc() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

@@ -1,0 +1,137 @@
+//! HTML rendering with `minijinja` templates (`templates/*.html`, compiled into the
+//! binary).
+//!
+//! Every template name ends in `.html`, so minijinja escapes every value it prints
+//! (`<`, `>`, `&`, quotes, `/`): an id or topic named `<script>…` is shown as text,
+//! in HTML and inside the inline SVG alike. Undefined values are errors
+//! ([`UndefinedBehavior::Strict`]), so a misspelt label cannot render as an empty string.
+//!
+//! The page makes no request of its own: CSS and SVG are inline, and a
+//! Content-Security-Policy (`default-src 'none'`) forbids anything else. The only script
+//! is [`HOOK_SCRIPT`], allowed by its SHA-256 hash; the page does not need it (it reads
+//! the same with JavaScript off).
+
+use std::sync::LazyLock;
+
+use minijinja::{Environment, UndefinedBehavior, context};
+use sha2::{Digest, Sha256};
+
+use crate::labels::Labels;
+use crate::view::{CohortView, StudentView};
+
+/// A check hook for tests and tools, run once the page has loaded: it writes on `<html>`
+/// whether the page is wider than the window (`data-overflow`), how many SVGs it has
+/// (`data-charts`) and how many of them have zero width or height (`data-zero-charts`),
+/// the first element sticking out on the right when it does (`data-overflow-el`), the
+/// page height
+/// (`data-height`) and any script error (`data-js-error`). It changes nothing visible.
+pub const HOOK_SCRIPT: &str = "addEventListener('error',function(e){document.documentElement.setAttribute('data-js-error',String(e.message))});\
+addEventListener('load',function(){var d=document.documentElement,w=window.innerWidth,n=0,z=0,o='';\
+document.querySelectorAll('svg').forEach(function(s){var r=s.getBoundingClientRect();n++;if(!(r.width>0&&r.height>0))z++;});\
+var f=d.scrollWidth>w;if(f)document.querySelectorAll('body *').forEach(function(e){if(!o&&e.getBoundingClientRect().right>w+0.5)o=e.tagName+'.'+(e.getAttribute('class')||'');});\
+d.setAttribute('data-overflow',String(f));d.setAttribute('data-overflow-el',o);\
+d.setAttribute('data-charts',String(n));d.setAttribute('data-zero-charts',String(z));\
+d.setAttribute('data-height',String(Math.ceil(d.scrollHeight)));});";
+
+/// Rendering failed (a template bug, never bad data).
+#[derive(Debug, thiserror::Error)]
+#[error("rendering {template}: {source:#}")]
+pub struct RenderError {
+    /// The template.
+    pub template: &'static str,
+    /// What went wrong.
+    #[source]
+    pub source: minijinja::Error,
+}
+
+static ENV: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock::new(|| {
+    // `Environment::new` is deprecated without minijinja's `serde` feature (the
+    // workspace enables builtins, macros and multi_template only); rendering serde
+    // values works the same in 2.x. Enabling `serde` there removes this allow.
+    #[allow(deprecated)]
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.add_template("base.html", include_str!("../templates/base.html"))?;
+    env.add_template("charts.html", include_str!("../templates/charts.html"))?;
+    env.add_template("student.html", include_str!("../templates/student.html"))?;
+    env.add_template("cohort.html", include_str!("../templates/cohort.html"))?;
+    Ok(env)
+});
+
+static CSP_SCRIPT: LazyLock<String> =
+    LazyLock::new(|| format!("sha256-{}", base64(&Sha256::digest(HOOK_SCRIPT.as_bytes()))));
+
+/// Standard base64 with padding (RFC 4648 §4), for the CSP hash.
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn render(template: &'static str, t: &Labels, r: minijinja::Value) -> Result<String, RenderError> {
+    let err = |source| RenderError { template, source };
+    let env = ENV.as_ref().map_err(|e| {
+        err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("loading the templates: {e:#}"),
+        ))
+    })?;
+    env.get_template(template)
+        .and_then(|tpl| {
+            tpl.render(context! {
+                t => minijinja::Value::from_serialize(t),
+                r => r,
+                hook => HOOK_SCRIPT,
+                csp_script => CSP_SCRIPT.as_str(),
+            })
+        })
+        .map_err(err)
+}
+
+/// The HTML of a student's report.
+pub fn student_html(t: &Labels, view: &StudentView) -> Result<String, RenderError> {
+    render("student.html", t, minijinja::Value::from_serialize(view))
+}
+
+/// The HTML of the cohort report.
+pub fn cohort_html(t: &Labels, view: &CohortView) -> Result<String, RenderError> {
+    render("cohort.html", t, minijinja::Value::from_serialize(view))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), enc);
+        }
+        assert!(CSP_SCRIPT.starts_with("sha256-") && CSP_SCRIPT.len() == 7 + 44);
+    }
+}
