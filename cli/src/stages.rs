@@ -128,7 +128,39 @@ pub async fn invoke(
 ) -> Result<Value, StageFailure> {
     tracing::info!(stage, %payload, lake = %lake.uri(), "stage starts");
     let started = std::time::Instant::now();
-    let result = match stage {
+    // A panic inside a stage or a library it calls (e.g. a decoder meeting a corrupt
+    // file) becomes a `Fatal.Internal` failure of the stage instead of ending the process.
+    let run = std::panic::AssertUnwindSafe(dispatch(lake, env, stage, payload));
+    let result = match futures::FutureExt::catch_unwind(run).await {
+        Ok(r) => r,
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(StageFailure::new(
+                "Fatal.Internal",
+                format!("stage {stage} panicked: {msg}"),
+            ))
+        }
+    };
+    match &result {
+        Ok(s) => {
+            tracing::info!(stage, elapsed_ms = started.elapsed().as_millis() as u64, summary = %s, "stage done")
+        }
+        Err(f) => tracing::warn!(stage, error = %f.error, cause = %f.cause, "stage failed"),
+    }
+    result
+}
+
+async fn dispatch(
+    lake: &Lake,
+    env: &StageEnv,
+    stage: &str,
+    payload: Value,
+) -> Result<Value, StageFailure> {
+    match stage {
         "export_attempts" => {
             let input: export_attempts::ExportInput = event(stage, payload)?;
             let Some(url) = env.database_url.as_deref() else {
@@ -167,12 +199,5 @@ pub async fn invoke(
             "unknown stage {other:?}; stages: {}",
             STAGES.join(", ")
         ))),
-    };
-    match &result {
-        Ok(s) => {
-            tracing::info!(stage, elapsed_ms = started.elapsed().as_millis() as u64, summary = %s, "stage done")
-        }
-        Err(f) => tracing::warn!(stage, error = %f.error, cause = %f.cause, "stage failed"),
     }
-    result
 }

@@ -1,1 +1,217 @@
-//! (placeholder: tests land with issues 6/7)
+//! `irtlake run`: the state machine `infra/statemachine/pipeline.asl.json` executed
+//! locally on a small demo lake: every stage from calibrate on, a retried failure,
+//! a failure that ends the run in `PipelineFailed`, and a stage failing on bad lake
+//! content that leaves no half-written output.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use lake::Lake;
+
+use crate::support::{demo_data, temp_lake};
+
+/// The small demo platform's last day (it starts on 2026-01-05 and runs 28 days).
+const LAST_DAY: &str = "2026-02-01";
+const START_TIME: &str = "2026-02-02T03:00:00Z";
+
+fn small_demo(lake: &Lake, dir: &Path) {
+    demo_data(
+        lake,
+        &dir.join("truth"),
+        &[
+            "--students",
+            "600",
+            "--items",
+            "80",
+            "--days",
+            "28",
+            "--anchors",
+            "12",
+            "--seed",
+            "5",
+        ],
+    );
+}
+
+fn irtlake_run(lake: &Lake, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .args(["--lake", &lake.uri().to_uri_string(), "run"])
+        .args(["--run-date", LAST_DAY, "--start-time", START_TIME])
+        .args(["--retry-delay-scale", "0"])
+        .args(extra)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run irtlake run")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn count(lake: &Lake, sql: &str) -> i64 {
+    let b = lake.sql(sql).await.unwrap();
+    arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(b[0].column(0)).value(0)
+}
+
+#[tokio::test]
+async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
+    let (dir, lake) = temp_lake();
+    small_demo(&lake, dir.path());
+    let out = irtlake_run(
+        &lake,
+        &[
+            "--from",
+            "calibrate",
+            "--all-subjects",
+            "--inject-failure",
+            "kpis=Retryable.LakeIo:1",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // The table: one line per invocation; kpis failed once, then succeeded.
+    for stage in [
+        "calibrate all",
+        "calibrate subject:",
+        "score_topics",
+        "features",
+        "churn",
+        "growth",
+        "forecast",
+        "segments",
+        "reports",
+    ] {
+        assert!(stdout.contains(stage), "{stage} missing:\n{stdout}");
+    }
+    let kpis: Vec<&str> = stdout.lines().filter(|l| l.starts_with("kpis")).collect();
+    assert_eq!(kpis.len(), 2, "{stdout}");
+    assert!(kpis[0].contains("failed: Retryable.LakeIo"), "{stdout}");
+    assert!(!kpis[1].contains("failed"), "{stdout}");
+    assert!(stdout.contains("succeeded"), "{stdout}");
+    assert!(
+        !stdout.contains("export_attempts"),
+        "export is skipped: {stdout}"
+    );
+    // Every table the stages own has rows for this run.
+    let subjects = count(&lake, "SELECT count(DISTINCT subject_id) FROM questions").await;
+    assert_eq!(
+        count(
+            &lake,
+            &format!("SELECT count(*) FROM fit_meta WHERE run_date = '{LAST_DAY}'")
+        )
+        .await,
+        1 + subjects
+    );
+    for table in [
+        "student_topic_theta",
+        "user_segment",
+        "forecasts",
+        "growth_fit",
+        "churn_fit",
+    ] {
+        assert!(
+            count(&lake, &format!("SELECT count(*) FROM {table}")).await > 0,
+            "{table}"
+        );
+    }
+    assert!(
+        count(
+            &lake,
+            "SELECT count(*) FROM weekly_kpi WHERE s IS NOT NULL AND p IS NOT NULL"
+        )
+        .await
+            > 0
+    );
+    // run_ts is the execution's start time.
+    let stamped = count(
+        &lake,
+        &format!(
+            "SELECT count(*) FROM features_topic_daily WHERE computed_at <> TIMESTAMP '{}'",
+            START_TIME.trim_end_matches('Z')
+        ),
+    )
+    .await;
+    assert_eq!(
+        stamped, 0,
+        "every features row carries the execution start time"
+    );
+}
+
+#[tokio::test]
+async fn a_stage_that_keeps_failing_ends_the_run_with_its_error_and_nothing_after_it_runs() {
+    let (dir, lake) = temp_lake();
+    small_demo(&lake, dir.path());
+    let out = irtlake_run(
+        &lake,
+        &[
+            "--from",
+            "calibrate",
+            "--inject-failure",
+            "features=Retryable.Timeout",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "stdout:\n{stdout}");
+    assert!(stderr.contains("PipelineFailed"), "{stderr}");
+    assert!(stderr.contains("Retryable.Timeout"), "{stderr}");
+    // One attempt and three retries, then the Catch: nothing after features ran.
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("features")).count(),
+        4,
+        "{stdout}"
+    );
+    assert!(!stdout.lines().any(|l| l.starts_with("kpis")), "{stdout}");
+    assert!(lake.list("weekly_kpi/").await.unwrap().is_empty());
+    assert!(lake.list("features_topic_daily/").await.unwrap().is_empty());
+    // What ran before the failure is complete.
+    assert_eq!(count(&lake, "SELECT count(*) FROM fit_meta").await, 1);
+}
+
+#[tokio::test]
+async fn a_stage_failing_on_corrupt_input_leaves_no_half_written_output() {
+    let (dir, lake) = temp_lake();
+    small_demo(&lake, dir.path());
+    // Corrupt the questions table: calibrate reads it after the attempts.
+    let questions = lake.list("questions/").await.unwrap();
+    assert!(!questions.is_empty());
+    for q in &questions {
+        let file = dir.path().join("lake").join(&q.key);
+        std::fs::write(&file, b"PAR1 this is not parquet PAR1").unwrap();
+    }
+    let out = irtlake_run(&lake, &["--from", "calibrate"]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "stdout:\n{stdout}");
+    // The Parquet decoder may refuse the file with an error (Fatal.Lake) or, in a debug
+    // build, panic on the bogus footer length (caught: Fatal.Internal); either way the run
+    // ends in PipelineFailed with the stage's error.
+    assert!(
+        stderr.contains("PipelineFailed") && stderr.contains("Fatal."),
+        "{stderr}"
+    );
+    for table in [
+        "item_params/",
+        "abilities/",
+        "fit_meta/",
+        "student_topic_theta/",
+    ] {
+        assert!(
+            lake.list(table).await.unwrap().is_empty(),
+            "{table} was written"
+        );
+    }
+}
+
+#[test]
+fn the_full_pipeline_needs_a_database_url_and_says_so() {
+    let (_dir, lake) = temp_lake();
+    let out = irtlake_run(&lake, &[]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("DATABASE_URL") && stderr.contains("--from calibrate"),
+        "{stderr}"
+    );
+}
