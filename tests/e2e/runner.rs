@@ -40,6 +40,7 @@ fn irtlake_run(lake: &Lake, extra: &[&str]) -> Output {
         .args(["--retry-delay-scale", "0"])
         .args(extra)
         .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_SECRET_ARN")
         .output()
         .expect("run irtlake run")
 }

@@ -264,10 +264,13 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
         args.until
     );
     anyhow::ensure!(args.shards >= 1, "--shards must be at least 1");
-    if from == 0 && std::env::var_os("DATABASE_URL").is_none() {
+    if from == 0
+        && std::env::var_os("DATABASE_URL").is_none()
+        && std::env::var_os("DATABASE_SECRET_ARN").is_none()
+    {
         anyhow::bail!(
-            "the pipeline starts with export_attempts, which needs DATABASE_URL; \
-             set it, or start later with --from calibrate"
+            "the pipeline starts with export_attempts, which needs DATABASE_URL (or \
+             DATABASE_SECRET_ARN); set it, or start later with --from calibrate"
         );
     }
     let start = args.start_time.unwrap_or_else(chrono::Utc::now);
