@@ -22,6 +22,7 @@ export IRTLAKE_VENV := $(VENV)
 
 
 .PHONY: bench-stages
+.PHONY: lambda bench-lambda
 .PHONY: all demo test deps venv system-deps build-test lint bench clean-demo help infra-check
 
 help:
@@ -29,6 +30,7 @@ help:
 	@echo "make test   - install what is missing, then run every test"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 	@echo "make bench  - benchmarks with ratios against peers"
+	@echo "make lambda - build the arm64 Lambda zip (one bootstrap for every stage) and print its size"
 	@echo "make infra-check - parse and check infra/ (HCL, ASL, checkov, terraform fmt/validate when installed)"
 
 # ---------------------------------------------------------------- setup
@@ -103,11 +105,38 @@ bench: $(VENV)/.bench-installed
 	$(PY) bench/girth_peer.py bench-out/complete_5000x60.csv | tee bench-out/girth.jsonl
 	@$(PY) bench/ratio.py bench-out/irtlake.jsonl bench-out/girth.jsonl
 	@$(MAKE) --no-print-directory bench-stages
+	@$(MAKE) --no-print-directory bench-lambda
 
 # Wall time of every stage on the demo platform (a fresh lake under bench-out/).
 bench-stages: $(IRTLAKE_RELEASE)
 	@rm -rf bench-out/lake bench-out/truth
 	@bench/stages.sh $(IRTLAKE_RELEASE) file://$(CURDIR)/bench-out/lake bench-out/truth $(DEMO_START_DATE) $(DEMO_RUN_DATE)
+
+# Lambda cold start of the bootstrap (host build of the same code): process start ->
+# first poll of the Runtime API, median of 20 starts.
+bench-lambda: $(IRTLAKE_RELEASE)
+	@echo "== Lambda cold start (irtlake as bootstrap, STAGE=kpis)"
+	@python3 bench/cold_start.py $(IRTLAKE_RELEASE) file://$(CURDIR)/bench-out/lake 20 | tee bench-out/cold_start.jsonl
+
+# ---------------------------------------------------------------- lambda
+# One zip for every stage: the irtlake binary is the `bootstrap` (it serves the stage
+# named by STAGE when the Lambda runtime starts it). Cross-compiled for arm64
+# (Graviton, provided.al2023) by cargo-lambda with zig, in the `release` profile.
+LAMBDA_ZIP := $(TARGET_DIR)/lambda/irtlake/bootstrap.zip
+LAMBDA_MAX_BYTES := 52428800
+
+$(VENV)/.lambda-installed: tools/requirements-lambda.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tools/requirements-lambda.txt
+	@touch $@
+
+lambda: $(VENV)/.lambda-installed
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --arm64 \
+	  --output-format zip --bin irtlake --locked --lambda-dir $(TARGET_DIR)/lambda
+	@bytes=$$(stat -c %s $(LAMBDA_ZIP)); \
+	  echo "lambda zip: $(LAMBDA_ZIP) $$bytes bytes ($$((bytes / 1048576)) MiB; limit 50 MiB)"; \
+	  test $$bytes -lt $(LAMBDA_MAX_BYTES) || { echo "the zip is over the 50 MB direct-upload limit" >&2; exit 1; }
 
 # ---------------------------------------------------------------- infra
 # Checks of infra/ that run offline (tools/infra_check.py): every .tf parses
