@@ -175,3 +175,228 @@ pub fn demo_data(lake: &Lake, truth: &std::path::Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A private PostgreSQL cluster (Debian `postgresql`, installed by
+/// `tools/install-system-deps.sh`) on a free loopback port with trust authentication,
+/// in a temporary folder; stopped (`pg_ctl stop -m immediate`, else by pid) on drop.
+///
+/// `initdb` and `postgres` refuse to run as root: as root, they run as the `postgres`
+/// user on a folder that user owns; otherwise they run directly.
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    run_as_postgres: bool,
+    /// The port on 127.0.0.1.
+    pub port: u16,
+    /// Time taken by `initdb`.
+    pub initdb_time: Duration,
+    /// Time taken by `pg_ctl start` (until it accepts connections).
+    pub start_time: Duration,
+}
+
+impl PgServer {
+    /// The newest `/usr/lib/postgresql/<version>/bin` (or `$PG_BIN`).
+    fn bin_dir() -> PathBuf {
+        if let Ok(dir) = std::env::var("PG_BIN") {
+            return PathBuf::from(dir);
+        }
+        let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").exists().then_some((v, bin))
+            })
+            .collect();
+        dirs.sort();
+        dirs.pop().map(|(_, b)| b).unwrap_or_else(|| {
+            panic!(
+                "PostgreSQL not found in /usr/lib/postgresql/<version>/bin: run `make test` \
+                 (tools/install-system-deps.sh installs the Debian package postgresql) or set PG_BIN"
+            )
+        })
+    }
+
+    fn id_of(args: &[&str]) -> u32 {
+        let out = Command::new("id").args(args).output().expect("run id");
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("id {args:?}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    /// A command running the server program `prog`, as `postgres` when we are root.
+    fn server_cmd(&self, prog: &str) -> Command {
+        let exe = self.bin.join(prog);
+        let mut cmd = if self.run_as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        cmd.current_dir(self.dir.path());
+        cmd
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `initdb` and starts the server; panics with the server log on failure.
+    pub fn start() -> Self {
+        let bin = Self::bin_dir();
+        let run_as_postgres = Self::id_of(&["-u"]) == 0;
+        let dir = tempfile::tempdir().expect("temp dir");
+        if run_as_postgres {
+            let (uid, gid) = (
+                Self::id_of(&["-u", "postgres"]),
+                Self::id_of(&["-g", "postgres"]),
+            );
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).expect("chown temp dir");
+        }
+        let mut server = Self {
+            dir,
+            bin,
+            run_as_postgres,
+            port: 0,
+            initdb_time: Duration::ZERO,
+            start_time: Duration::ZERO,
+        };
+        let t = Instant::now();
+        let out = server
+            .server_cmd("initdb")
+            .arg("-D")
+            .arg(server.data())
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .output()
+            .expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server.initdb_time = t.elapsed();
+        // A free port can be taken between the probe and the start: try a few.
+        let log = server.dir.path().join("server.log");
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let opts = format!(
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c full_page_writes=off",
+                server.dir.path().display()
+            );
+            let t = Instant::now();
+            let out = server
+                .server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(server.data())
+                .arg("-l")
+                .arg(&log)
+                .args(["-o", &opts, "-w", "-t", "60", "start"])
+                .output()
+                .expect("run pg_ctl start");
+            if out.status.success() {
+                server.port = port;
+                server.start_time = t.elapsed();
+                return server;
+            }
+        }
+        panic!(
+            "PostgreSQL did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+
+    /// URL of database `db` (user `postgres`, trust authentication).
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Runs `sql` (one or more statements, may contain `COPY … FROM STDIN` data) with
+    /// `psql` on database `db`, stopping at the first error; returns the unaligned,
+    /// tuples-only output. Panics with psql's message on failure.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let mut child = Command::new(self.bin.join("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+            ])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-f",
+                "-",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run psql");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "psql failed on {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates database `name`.
+    pub fn create_db(&self, name: &str) {
+        self.psql("postgres", &format!("CREATE DATABASE {name};"));
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let stopped = self
+            .server_cmd("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !stopped {
+            // The first line of postmaster.pid is the server's pid.
+            let pid = std::fs::read_to_string(self.data().join("postmaster.pid"))
+                .ok()
+                .and_then(|s| s.lines().next().map(str::to_string));
+            if let Some(pid) = pid {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        }
+    }
+}

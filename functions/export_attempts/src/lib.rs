@@ -281,7 +281,8 @@ pub async fn run(lake: &Lake, database_url: &str, input: &ExportInput) -> Result
         empty_days.push(day);
         let dt = day.format("%Y-%m-%d").to_string();
         let key = lake.partition_key(def, &[("dt", dt.as_str())])?;
-        if !lake.list(&key).await?.is_empty() {
+        let folder = key.rsplit_once('/').map_or(key.as_str(), |(f, _)| f);
+        if !lake.list(folder).await?.is_empty() {
             tracing::warn!(
                 dt,
                 "the source has no attempts for this day; the lake's earlier export of it was kept"
