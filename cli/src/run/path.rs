@@ -225,9 +225,9 @@ impl Parser<'_> {
 
     fn arg(&mut self) -> Result<Value> {
         let rest = &self.s[self.pos..];
-        if rest.starts_with('\'') {
+        if let Some(quoted) = rest.strip_prefix('\'') {
             let mut out = String::new();
-            let mut chars = rest[1..].char_indices();
+            let mut chars = quoted.char_indices();
             while let Some((i, c)) = chars.next() {
                 match c {
                     '\\' => {
