@@ -16,7 +16,7 @@ use lake::Lake;
 
 use crate::support::{PgServer, temp_lake};
 
-const DB: &str = "platform";
+pub(crate) const DB: &str = "platform";
 
 /// The platform's schema. Its types differ from the lake's on purpose (integer and uuid
 /// ids, smallint `correct`), and `attempt` is a view, as on the platform.
@@ -155,7 +155,7 @@ fn attempts_sql(n: usize) -> String {
 }
 
 /// A server with the platform database loaded.
-fn platform() -> PgServer {
+pub(crate) fn platform() -> PgServer {
     let pg = PgServer::start();
     pg.create_db(DB);
     let t = Instant::now();

@@ -79,7 +79,21 @@ impl Emulator {
 
     /// Starts the irtlake binary as the function serving `stage`.
     fn function(&self, s3: &S3Server, lake_uri: &str, stage: &str, log: &std::path::Path) -> Proc {
+        self.function_with(s3, lake_uri, stage, log, &[])
+    }
+
+    /// As [`Self::function`], with extra environment variables.
+    fn function_with(
+        &self,
+        s3: &S3Server,
+        lake_uri: &str,
+        stage: &str,
+        log: &std::path::Path,
+        extra_env: &[(&str, &str)],
+    ) -> Proc {
         let child = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+            .env_remove("DATABASE_URL")
+            .envs(extra_env.iter().copied())
             .envs(s3_env(s3))
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
@@ -229,6 +243,84 @@ fn a_function_with_an_unknown_stage_refuses_to_start() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(
         text.contains("STAGE=nope") && text.contains("calibrate"),
+        "{text}"
+    );
+}
+
+/// Creates a Secrets Manager secret on the test server (boto3 from the virtualenv, which
+/// moto brings) and returns its ARN.
+fn create_secret(s3: &S3Server, name: &str, value: &str) -> String {
+    let script = "import sys, boto3\n\
+        c = boto3.client('secretsmanager', endpoint_url=sys.argv[1], region_name='us-east-1',\n\
+                         aws_access_key_id='test', aws_secret_access_key='test')\n\
+        print(c.create_secret(Name=sys.argv[2], SecretString=sys.argv[3])['ARN'])\n";
+    let out = Command::new(venv_bin("python"))
+        .args(["-c", script, &s3.endpoint, name, value])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn the_export_function_reads_its_database_url_from_secrets_manager() {
+    let pg = crate::export_pg::platform();
+    let s3 = S3Server::start("export-lake");
+    let uri = "s3://export-lake/lake";
+    let arn = create_secret(&s3, "irtlake/database-url", &pg.url(crate::export_pg::DB));
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start();
+    // The function's environment names the secret, not the URL.
+    let log = dir.path().join("export.log");
+    let f = emulator.function_with(
+        &s3,
+        uri,
+        "export_attempts",
+        &log,
+        &[("DATABASE_SECRET_ARN", &arn)],
+    );
+    let summary = emulator
+        .invoke(r#"{"run_date": "2026-03-05"}"#)
+        .expect("the export succeeds");
+    assert!(summary["attempts"].as_u64().unwrap() > 0, "{summary}");
+    drop(f);
+    let lake = s3.lake(uri);
+    let days = lake.list("attempts/").await.unwrap();
+    assert_eq!(
+        days.len(),
+        2,
+        "the default window: the run date and the day before"
+    );
+    let logs = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logs.contains("postgres://"),
+        "the URL is never logged: {logs}"
+    );
+
+    // A secret that does not exist stops the function before its first event, naming it.
+    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .envs(s3_env(&s3))
+        .env_remove("DATABASE_URL")
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            format!("127.0.0.1:{}", emulator.port),
+        )
+        .env("STAGE", "export_attempts")
+        .env("LAKE_URI", uri)
+        .env(
+            "DATABASE_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("secret:nope") && text.contains("ResourceNotFound"),
         "{text}"
     );
 }
