@@ -69,15 +69,11 @@ demo: $(IRTLAKE_RELEASE)
 	  echo "== generating the demo platform into ./lake"; \
 	  time $(IRTLAKE_RELEASE) --lake $(LAKE) demo-data --students 10000 --items 400 --days 60 --seed 42 --truth-dir truth; \
 	else echo "== ./lake exists: keeping it (make clean-demo to start over)"; fi
-	@echo "== calibrate: the all bank and every subject bank ($(DEMO_RUN_DATE))"
-	time $(IRTLAKE_RELEASE) --lake $(LAKE) calibrate --run-date $(DEMO_RUN_DATE) --bank all --all-subjects
-	@echo "== score_topics, features and kpis over the demo's 60 days"
-	time $(IRTLAKE_RELEASE) --lake $(LAKE) stage score-topics --run-date $(DEMO_RUN_DATE)
-	time $(IRTLAKE_RELEASE) --lake $(LAKE) stage features --run-date $(DEMO_RUN_DATE) --from $(DEMO_START_DATE)
-	time $(IRTLAKE_RELEASE) --lake $(LAKE) stage kpis --run-date $(DEMO_RUN_DATE) --from $(DEMO_START_DATE)
-	@echo "== churn, growth, forecast, segments"
-	@for s in churn growth forecast segments; do \
-	  echo "-- $$s"; time $(IRTLAKE_RELEASE) --lake $(LAKE) stage $$s --run-date $(DEMO_RUN_DATE); done
+	@echo "== the pipeline: irtlake run executes infra/statemachine/pipeline.asl.json locally"
+	@echo "   (from calibrate: the demo has no PostgreSQL; banks: all + every subject;"
+	@echo "    features and kpis backfilled over the demo's 60 days)"
+	time $(IRTLAKE_RELEASE) --lake $(LAKE) run --run-date $(DEMO_RUN_DATE) --from calibrate \
+	  --all-subjects --backfill-from $(DEMO_START_DATE)
 	@echo "== summary"
 	$(IRTLAKE_RELEASE) --lake $(LAKE) status
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql "SELECT dt, count(*) AS attempts FROM attempts GROUP BY dt ORDER BY dt LIMIT 3"
@@ -85,6 +81,9 @@ demo: $(IRTLAKE_RELEASE)
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/02_latest_items.sql
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/05_features_theta_coverage.sql
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/06_it_method_counts.sql
+	@echo "== reports: one HTML report per student active in the week of $(DEMO_RUN_DATE), and the cohort report"
+	@echo "   (its last two lines: a student report and the cohort report to open in a browser)"
+	$(IRTLAKE_RELEASE) --lake $(LAKE) report --week $(DEMO_RUN_DATE) --run-date $(DEMO_RUN_DATE)
 
 # ./lake is also the `lake` crate's folder: remove the table folders, keep the crate.
 clean-demo:

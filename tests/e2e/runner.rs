@@ -67,6 +67,8 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
             "--from",
             "calibrate",
             "--all-subjects",
+            "--backfill-from",
+            "2026-01-05",
             "--inject-failure",
             "kpis=Retryable.LakeIo:1",
         ],
@@ -125,6 +127,15 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
         )
         .await
             > 0
+    );
+    // --backfill-from: features for every day of the platform, KPIs for each of its weeks.
+    assert_eq!(
+        count(&lake, "SELECT count(DISTINCT dt) FROM features_topic_daily").await,
+        28
+    );
+    assert_eq!(
+        count(&lake, "SELECT count(DISTINCT week_start) FROM weekly_kpi").await,
+        4
     );
     // run_ts is the execution's start time.
     let stamped = count(

@@ -6,7 +6,8 @@
 //!
 //! `--from` / `--until` skip the Tasks of stages outside the range (they return
 //! `{"status": "skipped"}` without running), so e.g. `make demo` starts at `calibrate`
-//! without a PostgreSQL source. A progress line per stage goes to stderr; the final
+//! without a PostgreSQL source. `--backfill-from` extends features and kpis back to a
+//! date (the demo's history). A progress line per stage goes to stderr; the final
 //! table (stage, calls, rows, seconds, status) to stdout.
 
 mod asl;
@@ -45,6 +46,11 @@ pub struct RunArgs {
     /// Also calibrate every subject bank found in `questions`.
     #[arg(long)]
     pub all_subjects: bool,
+    /// Backfill: features and kpis also cover the days (weeks) from this date to the run
+    /// date, as `irtlake stage features|kpis --from` would (a local extension: the
+    /// state machine sends only the run date).
+    #[arg(long)]
+    pub backfill_from: Option<chrono::NaiveDate>,
     /// Report shards (the Map over students); default 1.
     #[arg(long, default_value_t = 1)]
     pub shards: u32,
@@ -119,6 +125,7 @@ struct LocalInvoker<'a> {
     from: usize,
     until: usize,
     faults: Vec<Fault>,
+    backfill_from: Option<chrono::NaiveDate>,
     calls: Mutex<Vec<Call>>,
     progress: ProgressBar,
 }
@@ -162,6 +169,13 @@ impl Invoker for LocalInvoker<'_> {
                 && (p < self.from || p > self.until)
             {
                 return Ok(json!({"status": "skipped", "stage": function}));
+            }
+            let mut payload = payload;
+            if let (Some(from), "features" | "kpis", Value::Object(m)) =
+                (self.backfill_from, function, &mut payload)
+            {
+                m.entry("from")
+                    .or_insert_with(|| json!(from.format("%Y-%m-%d").to_string()));
             }
             let label = match payload.get("bank").or(payload.get("shard")) {
                 Some(v) => format!(
@@ -301,6 +315,7 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
         from,
         until,
         faults: args.inject_failure.clone(),
+        backfill_from: args.backfill_from,
         calls: Mutex::new(Vec::new()),
         progress: progress.clone(),
     };
