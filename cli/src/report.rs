@@ -23,6 +23,9 @@ pub struct ReportArgs {
     /// Only this student's report (also when they were not active that week).
     #[arg(long)]
     pub student: Option<String>,
+    /// Also students not active that week (everyone with a θ in the calibration).
+    #[arg(long)]
+    pub all_students: bool,
     /// Language of the text: en or ko.
     #[arg(long, default_value = "en")]
     pub lang: String,
@@ -58,12 +61,13 @@ pub async fn run(lake: &Lake, args: ReportArgs) -> Result<()> {
         student: args.student.clone(),
         lang: Some(args.lang.clone()),
         run_id: args.run_id,
+        all_students: Some(args.all_students),
     };
     let out = reports::run(lake, &input, Duration::from_secs(args.url_expiry_secs))
         .await
         .with_context(|| format!("writing reports on {}", lake.uri()))?;
     println!(
-        "reports for the week of {} (data as of {}, {}): {} student report(s) of {} active student(s){}, {:.1} MB in {:.2} s; {} row(s) in report_artifacts week_start={}",
+        "reports for the week of {} (data as of {}, {}): {} student report(s) ({} student(s) active in the week){}, {:.1} MB in {:.2} s; {} row(s) in report_artifacts week_start={}",
         out.week_start,
         out.as_of,
         out.lang,

@@ -287,10 +287,9 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
     assert_eq!(f["segment"].0, seg["segment_label"].clone().unwrap());
 
     // Self-contained: nothing to fetch, one inline script (the check hook), a CSP.
-    for h in [
-        &html,
-        &String::from_utf8(lake.get_object(&cohort.key).await.unwrap().to_vec()).unwrap(),
-    ] {
+    let cohort_html =
+        String::from_utf8(lake.get_object(&cohort.key).await.unwrap().to_vec()).unwrap();
+    for h in [&html, &cohort_html] {
         for bad in [
             "src=", "href=", "@import", "url(", "<link", "<img", "<iframe",
         ] {
@@ -302,8 +301,7 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
     }
 
     // Cohort report numbers.
-    let c =
-        fields(&String::from_utf8(lake.get_object(&cohort.key).await.unwrap().to_vec()).unwrap());
+    let c = fields(&cohort_html);
     assert_eq!(
         f64_of(&c, "students_active"),
         Some(out.students_in_week as f64)
@@ -358,6 +356,26 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
             shard
         );
     }
+
+    // Every student with a θ, also those not active this week.
+    let every = run_reports(
+        &lake,
+        &ReportsInput {
+            all_students: Some(true),
+            ..event(0, 1)
+        },
+    )
+    .await;
+    assert_eq!(every.student_reports as usize, all.len());
+    let rows = artifact_rows(&lake).await;
+    let inactive = rows
+        .iter()
+        .find(|(_, r)| r.student_id.as_ref().is_some_and(|s| !ids.contains(s)))
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    let html = String::from_utf8(lake.get_object(&inactive).await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("No activity this week"), "{inactive}");
+    assert!(!html.contains("data-field=\"i_t\""));
 
     // Bad events are refused with a clear message.
     for (bad, what) in [

@@ -573,6 +573,8 @@ pub struct Sparkline {
     pub h: f64,
     /// Path of the line (empty with fewer than two values).
     pub d: String,
+    /// Every point (so weeks without neighbours still show).
+    pub points: Vec<(f64, f64)>,
     /// The last point, marked.
     pub last: Option<(f64, f64)>,
     /// Accessible text: the values.
@@ -602,6 +604,7 @@ pub fn sparkline(values: &[Option<f64>], lo: f64, hi: f64, title: String) -> Spa
     let mut d = String::new();
     let mut pen_down = false;
     let mut last = None;
+    let mut points = Vec::new();
     for (i, v) in values.iter().enumerate() {
         match v.filter(|v| v.is_finite()) {
             Some(v) => {
@@ -609,6 +612,7 @@ pub fn sparkline(values: &[Option<f64>], lo: f64, hi: f64, title: String) -> Spa
                 d.push_str(&format!("{}{px} {py}", if pen_down { 'L' } else { 'M' }));
                 pen_down = true;
                 last = Some((px, py));
+                points.push((px, py));
             }
             None => pen_down = false,
         }
@@ -617,6 +621,7 @@ pub fn sparkline(values: &[Option<f64>], lo: f64, hi: f64, title: String) -> Spa
         w,
         h,
         d,
+        points,
         last,
         title,
     }

@@ -21,8 +21,9 @@
 //!   rows are kept.
 //!
 //! # Who gets a report
-//! Students with a `weekly_kpi` row in the report week (at least one attempt in it),
-//! whose shard is this one: `fnv1a64(student_id) mod shards == shard` ([`shard_of`],
+//! Students with a `weekly_kpi` row in the report week (at least one attempt in it) —
+//! with `all_students`, also every student with a θ in the calibration, so that
+//! inactive students (often the ones at risk) get a report too — whose shard is this one: `fnv1a64(student_id) mod shards == shard` ([`shard_of`],
 //! FNV-1a 64-bit over the id's UTF-8 bytes — stable across processes and machines,
 //! unlike Rust's seeded hasher). With `student`, exactly that student (sharding is
 //! ignored), also when they were not active that week, as long as the lake knows them.
@@ -88,6 +89,10 @@ pub struct ReportsInput {
     /// Id written on every `report_artifacts` row; default `reports-<as-of day>`.
     #[serde(default)]
     pub run_id: Option<String>,
+    /// Also report on students not active in the week: everyone with a θ in the
+    /// calibration (default false: only the week's active students).
+    #[serde(default)]
+    pub all_students: Option<bool>,
 }
 
 /// An artifact written by the stage.
@@ -252,12 +257,16 @@ pub async fn run(
             }
             vec![s.clone()]
         }
-        None => d
-            .week_kpis
-            .keys()
-            .filter(|s| shard_of(s, shards) == shard)
-            .cloned()
-            .collect(),
+        None => {
+            let mut all: std::collections::BTreeSet<&String> = d.week_kpis.keys().collect();
+            if input.all_students.unwrap_or(false) {
+                all.extend(d.abilities.keys());
+            }
+            all.into_iter()
+                .filter(|s| shard_of(s, shards) == shard)
+                .cloned()
+                .collect()
+        }
     };
     tracing::info!(week = %week_s, %as_of, shard, shards, students = students.len(), "rendering reports");
 

@@ -118,6 +118,142 @@ pub fn cohort_html(t: &Labels, view: &CohortView) -> Result<String, RenderError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::{Attempted, FitRow, ForecastPoint, ItemRow, KpiRow, TopicTheta, WeekData};
+    use crate::labels::{EN, KO};
+    use crate::view::{RunInfo, cohort_view, student_view};
+    use chrono::{Days, NaiveDate};
+
+    const EVIL: &str = "<script>alert('x')</script>\"&";
+
+    /// A week with one student whose id, topic, subject and segment are hostile.
+    fn week() -> WeekData {
+        let week = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap_or_default();
+        let mut d = WeekData {
+            week,
+            as_of: week + Days::new(3),
+            history_weeks: (0..9).map(|k| week - Days::new(7 * (8 - k))).collect(),
+            ..Default::default()
+        };
+        d.calibration = Some(FitRow {
+            run_date: "2026-03-05".into(),
+            bank: "all".into(),
+            run_id: format!("calibrate-{EVIL}"),
+            model: "2pl".into(),
+            n_students: 2,
+            n_items: 1,
+            n_responses: 10,
+            n_anchors: 1,
+            loglik: Some(-5.0),
+            aic: None,
+            bic: None,
+            iterations: 12,
+            converged: true,
+            linking_method: "stocking-lord".into(),
+            linking_a: Some(1.1),
+            linking_b: Some(-0.2),
+            n_anchors_used: 1,
+        });
+        d.fit_history = d.calibration.iter().cloned().collect();
+        d.items.push(ItemRow {
+            item_id: EVIL.into(),
+            a: Some(1.2),
+            b: Some(0.3),
+            c: Some(0.0),
+            excluded_reason: None,
+        });
+        d.abilities.insert(EVIL.into(), (0.4, 0.3, 10));
+        d.abilities.insert("s2".into(), (-0.4, 0.3, 10));
+        d.sorted_thetas = vec![-0.4, 0.4];
+        d.week_kpis.insert(
+            EVIL.into(),
+            KpiRow {
+                i_t: Some(0.2),
+                a_t: Some(0.4),
+                method: Some("accuracy_delta".into()),
+                n_responses: 5,
+                ..Default::default()
+            },
+        );
+        d.weekly_theta.insert(
+            EVIL.into(),
+            vec![(week - Days::new(7), 0.1, 0.4), (week, 0.4, 0.3)],
+        );
+        d.topic_theta.insert(
+            EVIL.into(),
+            vec![TopicTheta {
+                topic_id: EVIL.into(),
+                theta: 0.1,
+                se: 0.5,
+                n_responses: 4,
+            }],
+        );
+        d.segments.insert(EVIL.into(), EVIL.into());
+        d.attempts.insert(
+            EVIL.into(),
+            vec![Attempted {
+                question_id: EVIL.into(),
+                subject_id: Some(EVIL.into()),
+                correct: true,
+            }],
+        );
+        d.forecasts.insert(
+            format!("{EVIL}:mean_theta"),
+            (1..=3)
+                .map(|k| ForecastPoint {
+                    day: week + Days::new(3 + k),
+                    yhat: 0.1,
+                    lo: 0.0,
+                    hi: 0.2,
+                })
+                .collect(),
+        );
+        d
+    }
+
+    fn run() -> RunInfo {
+        RunInfo {
+            run_id: format!("reports-{EVIL}"),
+            generated_at: "2026-03-06 03:00 UTC".into(),
+        }
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_everywhere_in_both_languages() {
+        let d = week();
+        for (t, lang) in [(&EN, "en"), (&KO, "ko")] {
+            let html = student_html(t, &student_view(t, lang, &d, &run(), EVIL)).unwrap();
+            let cohort = cohort_html(t, &cohort_view(t, lang, &d, &run())).unwrap();
+            for h in [&html, &cohort] {
+                assert_eq!(h.matches("<script").count(), 1, "only the hook");
+                assert!(!h.contains("alert('x')"));
+                assert!(!h.contains(EVIL));
+                assert!(h.contains(&format!("lang=\"{lang}\"")));
+            }
+            let escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt;&quot;&amp;";
+            // id, topic row, topic bullet title, segment, subject, run ids.
+            assert!(html.matches(escaped).count() >= 6, "{lang}");
+            assert!(cohort.contains(escaped), "{lang}: segment and run id");
+        }
+        let ko = student_html(&KO, &student_view(&KO, "ko", &d, &run(), EVIL)).unwrap();
+        assert!(ko.contains("주간 학습 리포트") && ko.contains("정답률 기준"));
+    }
+
+    #[test]
+    fn a_student_without_any_data_still_renders() {
+        let d = WeekData::default();
+        let html = student_html(&EN, &student_view(&EN, "en", &d, &run(), "nobody")).unwrap();
+        for text in [
+            EN.no_theta,
+            EN.kpis_none,
+            EN.topics_empty,
+            EN.segment_none,
+            EN.outlook_none,
+        ] {
+            assert!(html.contains(&text.replace('\'', "&#x27;")), "{text}");
+        }
+        let cohort = cohort_html(&EN, &cohort_view(&EN, "en", &d, &run())).unwrap();
+        assert!(cohort.contains(EN.forecasts_none));
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
