@@ -620,14 +620,32 @@ fn theta_trend(
         .copied()
         .filter(|v| v.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
-    let pts: Vec<(f64, Option<f64>)> = weekly
+    // Weeks without a θ break the line and the band (nothing is drawn across a gap).
+    let by_week: BTreeMap<NaiveDate, (f64, f64)> =
+        weekly.iter().map(|&(w, th, se)| (w, (th, se))).collect();
+    let mut weeks: Vec<NaiveDate> = d.history_weeks.clone();
+    weeks.extend(
+        by_week
+            .keys()
+            .copied()
+            .filter(|w| !d.history_weeks.contains(w)),
+    );
+    weeks.sort();
+    let pts: Vec<(f64, Option<f64>)> = weeks
         .iter()
-        .map(|&(w, th, _)| (dnum(w), Some(th)))
+        .map(|w| (dnum(*w), by_week.get(w).map(|v| v.0)))
         .collect();
-    let band: Vec<(f64, f64, f64)> = weekly
-        .iter()
-        .map(|&(w, th, se)| (dnum(w), th - se, th + se))
-        .collect();
+    let mut runs: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new()];
+    for w in &weeks {
+        match by_week.get(w) {
+            Some(&(th, se)) => {
+                if let Some(run) = runs.last_mut() {
+                    run.push((dnum(*w), th - se, th + se));
+                }
+            }
+            None => runs.push(Vec::new()),
+        }
+    }
     let dots: Vec<(f64, f64, String)> = weekly
         .iter()
         .map(|&(w, th, se)| {
@@ -645,11 +663,13 @@ fn theta_trend(
         (ymin, ymax),
     )
     .x_ticks(date_ticks(first, last, 7))
-    .desc(t.trend_desc)
-    .band(&band, "band")
-    .line(&pts, "theta")
-    .dots(&dots, 3.0, "theta");
+    .desc(t.trend_desc);
+    for run in runs.iter().filter(|r| !r.is_empty()) {
+        f = f.band(run, "band");
+    }
     f = f
+        .line(&pts, "theta")
+        .dots(&dots, 3.0, "theta")
         .legend("theta", t.weekly_theta)
         .legend("band", t.trend_band);
     if let Some(g) = &d.goal {
