@@ -153,6 +153,9 @@ pub struct ReportsOutput {
     /// Wall time (ms).
     #[serde(default)]
     pub elapsed_ms: u64,
+    /// Of which reading the lake (ms).
+    #[serde(default)]
+    pub load_ms: u64,
     /// Anything the operator should know.
     #[serde(default)]
     pub notes: Vec<String>,
@@ -244,6 +247,7 @@ pub async fn run(
     let week_s = day_str(week);
 
     let d = data::load(lake, week, as_of).await?;
+    let load_ms = started.elapsed().as_millis() as u64;
     let students: Vec<String> = match &input.student {
         Some(s) => {
             let known = d.week_kpis.contains_key(s)
@@ -283,6 +287,7 @@ pub async fn run(
         shard,
         shards,
         students_in_week: d.week_kpis.len() as u64,
+        load_ms,
         ..Default::default()
     };
     if d.calibration.is_none() {
