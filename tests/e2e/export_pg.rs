@@ -156,7 +156,11 @@ fn attempts_sql(n: usize) -> String {
 
 /// A server with the platform database loaded.
 pub(crate) fn platform() -> PgServer {
-    let pg = PgServer::start();
+    load_platform(PgServer::start())
+}
+
+/// Loads the platform database into `pg`.
+fn load_platform(pg: PgServer) -> PgServer {
     pg.create_db(DB);
     let t = Instant::now();
     pg.psql(
@@ -635,21 +639,31 @@ async fn bad_inputs_give_clear_errors_and_leave_the_lake_untouched() {
         "{msg}"
     );
 
-    // Bad URL, TLS, and event fields.
+    // Bad URL, TLS required of a server without it, bad sslmode, and event fields.
+    let base = format!("postgres://postgres:secret@127.0.0.1:{}/{DB}", pg.port);
     for (url, needle) in [
-        ("postgres://[::1", "database URL"),
+        ("postgres://[::1".to_string(), "database URL"),
         (
-            &format!(
-                "postgres://postgres@127.0.0.1:{}/{DB}?sslmode=require",
-                pg.port
-            ),
-            "sslmode=require",
+            format!("{base}?sslmode=require"),
+            "the server does not accept TLS, which sslmode=require",
+        ),
+        (
+            format!("{base}?sslmode=verify-full"),
+            "the server does not accept TLS",
+        ),
+        (format!("{base}?sslmode=on"), "sslmode=on is not one of"),
+        (
+            format!("{base}?sslcert=client.pem"),
+            "unknown option `sslcert`",
         ),
     ] {
-        let (name, msg) = export_err(&lake, url, &input).await;
+        let (name, msg) = export_err(&lake, &url, &input).await;
         assert_eq!(name, "Fatal.InvalidInput", "{msg}");
         assert!(msg.contains(needle), "{msg}");
+        assert!(!msg.contains("secret"), "the password leaked: {msg}");
     }
+    // prefer (libpq's default, also when absent) falls back to plain on this server.
+    export(&lake, &format!("{}?sslmode=prefer", pg.url(DB)), &input).await;
     let (name, msg) = export_err(&lake, &pg.url(DB), &window("2026-03-05", "2026-03-04")).await;
     assert_eq!(name, "Fatal.InvalidInput", "{msg}");
     assert!(
@@ -660,6 +674,103 @@ async fn bad_inputs_give_clear_errors_and_leave_the_lake_untouched() {
     assert_eq!(
         objects(&lake).await,
         before,
+        "a failed export touched the lake"
+    );
+}
+
+/// The `sslmode`s against a server that accepts TCP connections with TLS only
+/// (`hostssl`; `hostnossl … reject`), with a certificate for `localhost` and
+/// `127.0.0.1` signed by a test CA: every export that gets in was encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_modes_against_a_server_that_only_accepts_tls() {
+    let pg = load_platform(PgServer::start_with_tls());
+    let ca = pg.ca_file.clone().unwrap();
+    let ca = ca.display();
+    let (_dir, lake) = temp_lake();
+    let (from, to) = ("2026-03-03", "2026-03-04");
+    let input = window(from, to);
+    let base = format!("postgres://postgres:secret@127.0.0.1:{}/{DB}", pg.port);
+
+    // Plain is refused by the server: what follows succeeds only over TLS.
+    let (name, msg) = export_err(&lake, &format!("{base}?sslmode=disable"), &input).await;
+    assert_eq!(name, "Fatal.InvalidInput", "{msg}");
+    assert!(msg.contains("no encryption"), "{msg}");
+    assert!(objects(&lake).await.is_empty(), "a refused export wrote");
+
+    // require: encrypted, the certificate not verified (no root given).
+    let out = export(&lake, &format!("{base}?sslmode=require"), &input).await;
+    assert_eq!(out.days.len(), 2);
+    assert_exact(&pg, &lake, from, to).await;
+    let written = objects(&lake).await;
+
+    // prefer, explicit or by default: TLS when the server offers it.
+    export(&lake, &format!("{base}?sslmode=prefer"), &input).await;
+    export(&lake, &base, &input).await;
+
+    // verify-full against the test CA, by IP (the certificate names 127.0.0.1), by host
+    // name, and in key=value form; verify-ca too; require with the CA verifies the chain.
+    let kv = format!(
+        "host=localhost port={} user=postgres dbname={DB} sslmode=verify-full sslrootcert='{ca}'",
+        pg.port
+    );
+    let by_name = format!(
+        "postgres://postgres@localhost:{}/{DB}?sslmode=verify-full&sslrootcert={ca}",
+        pg.port
+    );
+    for url in [
+        format!("{base}?sslmode=verify-full&sslrootcert={ca}"),
+        by_name,
+        kv,
+        format!("{base}?sslmode=verify-ca&sslrootcert={ca}"),
+        format!("{base}?sslmode=require&sslrootcert={ca}"),
+    ] {
+        export(&lake, &url, &input).await;
+    }
+    assert_eq!(
+        objects(&lake).await,
+        written,
+        "re-runs over TLS changed bytes"
+    );
+
+    // A host name the certificate does not hold: verify-full refuses it, verify-ca (the
+    // chain only) accepts it.
+    let other_name = |mode: &str| {
+        format!(
+            "host=db.example hostaddr=127.0.0.1 port={} user=postgres password=secret \
+             dbname={DB} sslmode={mode} sslrootcert={ca}",
+            pg.port
+        )
+    };
+    let (name, msg) = export_err(&lake, &other_name("verify-full"), &input).await;
+    assert_eq!(name, "Fatal.InvalidInput", "{msg}");
+    assert!(
+        msg.contains("does not name the host") && msg.contains("verify-ca"),
+        "{msg}"
+    );
+    assert!(!msg.contains("secret"), "the password leaked: {msg}");
+    export(&lake, &other_name("verify-ca"), &input).await;
+
+    // verify-full / verify-ca without the test CA: the system roots do not trust it (or,
+    // on a machine without a CA bundle, there are none).
+    for mode in ["verify-full", "verify-ca"] {
+        let (name, msg) = export_err(&lake, &format!("{base}?sslmode={mode}"), &input).await;
+        assert_eq!(name, "Fatal.InvalidInput", "{msg}");
+        assert!(
+            (msg.contains("not signed by a trusted root")
+                || msg.contains("no system root certificates"))
+                && msg.contains("sslrootcert="),
+            "{msg}"
+        );
+        assert!(!msg.contains("secret"), "the password leaked: {msg}");
+    }
+    // A root file that is not there, or not a certificate.
+    let missing = format!("{base}?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem");
+    let (name, msg) = export_err(&lake, &missing, &input).await;
+    assert_eq!(name, "Fatal.InvalidInput", "{msg}");
+    assert!(msg.contains("sslrootcert=/nonexistent/ca.pem"), "{msg}");
+    assert_eq!(
+        objects(&lake).await,
+        written,
         "a failed export touched the lake"
     );
 }

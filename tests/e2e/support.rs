@@ -182,6 +182,10 @@ pub fn demo_data(lake: &Lake, truth: &std::path::Path, args: &[&str]) {
 ///
 /// `initdb` and `postgres` refuse to run as root: as root, they run as the `postgres`
 /// user on a folder that user owns; otherwise they run directly.
+///
+/// [`PgServer::start_with_tls`] starts one that only accepts TLS on TCP, with a server
+/// certificate (for `localhost` and `127.0.0.1`) signed by a test CA made with the
+/// `openssl` command.
 pub struct PgServer {
     dir: tempfile::TempDir,
     bin: PathBuf,
@@ -192,6 +196,8 @@ pub struct PgServer {
     pub initdb_time: Duration,
     /// Time taken by `pg_ctl start` (until it accepts connections).
     pub start_time: Duration,
+    /// The test CA's certificate (PEM) when started with TLS.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl PgServer {
@@ -247,6 +253,122 @@ impl PgServer {
 
     /// Runs `initdb` and starts the server; panics with the server log on failure.
     pub fn start() -> Self {
+        Self::start_inner(false)
+    }
+
+    /// As [`PgServer::start`], with `ssl=on` and a `pg_hba.conf` that accepts TCP
+    /// connections with TLS only (`hostssl … trust`, `hostnossl … reject`): a client that
+    /// gets in over TCP is encrypted. The CA is in [`PgServer::ca_file`].
+    pub fn start_with_tls() -> Self {
+        Self::start_inner(true)
+    }
+
+    /// Makes the test CA and the server's key and certificate in the server's folder;
+    /// returns the `postgres` options that enable TLS.
+    fn make_certificates(&self) -> String {
+        let dir = self.dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl (the openssl command makes the test certificates)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "7",
+                    "-subj",
+                    "/CN=irtlake test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req", "-new"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write server.ext");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "7",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ]);
+        // The server refuses a key others can read; as root, the key must be postgres's.
+        let key = dir.join("server.key");
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod server.key");
+        if self.run_as_postgres {
+            let uid = Self::id_of(&["-u", "postgres"]);
+            for f in ["server.key", "server.crt"] {
+                std::os::unix::fs::chown(dir.join(f), Some(uid), None).expect("chown");
+            }
+        }
+        std::fs::write(
+            self.data().join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n\
+             hostnossl all all 127.0.0.1/32 reject\n",
+        )
+        .expect("write pg_hba.conf");
+        format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            dir.join("server.crt").display(),
+            key.display()
+        )
+    }
+
+    fn start_inner(tls: bool) -> Self {
         let bin = Self::bin_dir();
         let run_as_postgres = Self::id_of(&["-u"]) == 0;
         let dir = tempfile::tempdir().expect("temp dir");
@@ -264,6 +386,7 @@ impl PgServer {
             port: 0,
             initdb_time: Duration::ZERO,
             start_time: Duration::ZERO,
+            ca_file: None,
         };
         let t = Instant::now();
         let out = server
@@ -288,6 +411,13 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         server.initdb_time = t.elapsed();
+        let tls_opts = if tls {
+            let opts = server.make_certificates();
+            server.ca_file = Some(server.dir.path().join("ca.crt"));
+            opts
+        } else {
+            String::new()
+        };
         // A free port can be taken between the probe and the start: try a few.
         let log = server.dir.path().join("server.log");
         for _ in 0..5 {
@@ -297,7 +427,7 @@ impl PgServer {
                 .unwrap()
                 .port();
             let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c full_page_writes=off",
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c full_page_writes=off{tls_opts}",
                 server.dir.path().display()
             );
             let t = Instant::now();

@@ -46,7 +46,9 @@ impl ExportError {
     /// Classifies a driver error; `doing` says what the stage was doing
     /// (e.g. `"reading attempts from db.example:5432/platform"`).
     ///
-    /// - no SQLSTATE (refused, reset, closed, timed out): [`ExportError::Unavailable`];
+    /// - a TLS failure retrying cannot fix (untrusted or mismatched certificate, no TLS on
+    ///   a server that must use it): [`ExportError::InvalidInput`];
+    /// - no SQLSTATE otherwise (refused, reset, closed, timed out): [`ExportError::Unavailable`];
     /// - class 08 (connection), 53 (resources), 57 (operator intervention, statement
     ///   timeout, shutdown), 40 (serialization failure, deadlock): `Unavailable`;
     /// - class 28 (credentials), 3D (no such database), 42 (missing relation or column,
@@ -54,6 +56,9 @@ impl ExportError {
     /// - anything else: [`ExportError::Database`].
     pub(crate) fn from_pg(e: tokio_postgres::Error, doing: &str) -> Self {
         let Some(db) = e.as_db_error() else {
+            if let Some(why) = crate::tls::fatal_tls_error(&e) {
+                return ExportError::InvalidInput(format!("{doing}: {why}"));
+            }
             return ExportError::Unavailable(format!("{doing}: {e}"));
         };
         let code = db.code();

@@ -4,6 +4,7 @@
 //!
 //! - [`meta`]: parsing of `question.meta` (tags, anchor flag, known parameters);
 //! - `source`: connection, session, source schema check, paged reads;
+//! - `tls`: TLS of the connection (libpq's `sslmode` on rustls);
 //! - `questions`: the new `questions` table, merged with the lake's anchors;
 //! - `attempts`: row mapping and one partition per day.
 
@@ -12,6 +13,7 @@ mod error;
 pub mod meta;
 mod questions;
 mod source;
+mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row, Transaction};
+use tokio_postgres::{Client, Config, IsolationLevel, Row, Transaction};
 
 use crate::error::{ExportError, Result};
+use crate::tls::TlsSettings;
 
 const SESSION_SQL: &str = include_str!("../../../sql/export_attempts/session.sql");
 const COLUMNS_SQL: &str = include_str!("../../../sql/export_attempts/columns.sql");
@@ -101,21 +102,21 @@ pub(crate) async fn within<T>(
 
 impl Source {
     /// Parses the URL (`postgres://user:pass@host:port/db?...` or `key=value` form),
-    /// connects without TLS and sets the session up ([`SESSION_SQL`]: UTC).
+    /// connects with TLS as its `sslmode`/`sslrootcert` ask ([`crate::tls`]) and sets the
+    /// session up ([`SESSION_SQL`]: UTC).
     pub(crate) async fn connect(url: &str) -> Result<Self> {
-        let mut cfg: Config = url.parse().map_err(|e| {
+        let (rest, tls) = TlsSettings::split(url)?;
+        let mut cfg: Config = rest.parse().map_err(|e: tokio_postgres::Error| {
+            // The cause names the key (e.g. unknown option `sslcert`), never its value.
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
             ExportError::InvalidInput(format!(
-                "database URL: {e} (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME)"
+                "database URL: {e}{cause} (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME)"
             ))
         })?;
-        if !matches!(cfg.get_ssl_mode(), SslMode::Disable | SslMode::Prefer) {
-            return Err(ExportError::InvalidInput(
-                "database URL: sslmode=require is not supported by this build (no TLS \
-                 library is linked); use sslmode=prefer/disable on a private network, or a \
-                 TLS-terminating proxy"
-                    .into(),
-            ));
-        }
+        cfg.ssl_mode(tls.driver_mode());
+        let connector = tls.connector()?;
         if cfg.get_connect_timeout().is_none() {
             cfg.connect_timeout(DEFAULT_CONNECT_TIMEOUT);
         }
@@ -126,7 +127,7 @@ impl Source {
         let target = describe(&cfg);
         let started = std::time::Instant::now();
         let (client, connection) =
-            within(|| format!("connecting to {target}"), cfg.connect(NoTls)).await?;
+            within(|| format!("connecting to {target}"), cfg.connect(connector)).await?;
         let conn_target = target.clone();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -140,6 +141,7 @@ impl Source {
         .await?;
         tracing::info!(
             %target,
+            sslmode = ?tls.mode,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "connected to PostgreSQL"
         );
