@@ -121,6 +121,7 @@ bench-lambda: $(IRTLAKE_RELEASE)
 # One zip for every stage: the irtlake binary is the `bootstrap` (it serves the stage
 # named by STAGE when the Lambda runtime starts it). Cross-compiled for arm64
 # (Graviton, provided.al2023) by cargo-lambda with zig, in the `release` profile.
+# CA bundles in infra/certs/*.pem (e.g. the RDS bundle) ship in the zip for sslrootcert.
 LAMBDA_ZIP := $(TARGET_DIR)/lambda/irtlake/bootstrap.zip
 LAMBDA_MAX_BYTES := 52428800
 
@@ -132,7 +133,8 @@ $(VENV)/.lambda-installed: tools/requirements-lambda.txt
 lambda: $(VENV)/.lambda-installed
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/cargo-lambda lambda build --release --arm64 \
-	  --output-format zip --bin irtlake --locked --lambda-dir $(TARGET_DIR)/lambda
+	  --output-format zip --bin irtlake --locked --lambda-dir $(TARGET_DIR)/lambda \
+	  $(if $(wildcard infra/certs/*.pem),--include infra/certs)
 	@bytes=$$(stat -c %s $(LAMBDA_ZIP)); \
 	  echo "lambda zip: $(LAMBDA_ZIP) $$bytes bytes ($$((bytes / 1048576)) MiB; limit 50 MiB)"; \
 	  test $$bytes -lt $(LAMBDA_MAX_BYTES) || { echo "the zip is over the 50 MB direct-upload limit" >&2; exit 1; }

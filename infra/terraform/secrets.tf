@@ -2,7 +2,9 @@
 # start (DATABASE_SECRET_ARN). Terraform creates the secret, never its value: set it
 # once with
 #   aws secretsmanager put-secret-value --secret-id <database_secret_arn output> \
-#     --secret-string 'postgres://user:password@host:5432/db?sslmode=require'
+#     --secret-string 'postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/var/task/certs/rds-global-bundle.pem'
+# (sslmode and sslrootcert as libpq reads them; the RDS CA bundle is shipped in the zip
+# by `make lambda` when it is in infra/certs/; see infra/README.md).
 
 resource "aws_secretsmanager_secret" "database_url" {
   #checkov:skip=CKV2_AWS_57:Rotation of the database credentials belongs to the database's owner (a rotation function for that database); the pipeline reads the current value at every start.
