@@ -2,7 +2,7 @@
 # start (DATABASE_SECRET_ARN). Terraform creates the secret, never its value: set it
 # once with
 #   aws secretsmanager put-secret-value --secret-id <database_secret_arn output> \
-#     --secret-string 'postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/var/task/certs/rds-global-bundle.pem'
+#     --secret-string 'postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/var/task/infra/certs/rds-global-bundle.pem'
 # (sslmode and sslrootcert as libpq reads them; the RDS CA bundle is shipped in the zip
 # by `make lambda` when it is in infra/certs/; see infra/README.md).
 
