@@ -55,9 +55,66 @@ pub enum LakeError {
 }
 
 impl LakeError {
-    /// True for failures worth retrying (storage and network), false for bad input or contracts.
+    /// True for failures worth retrying, false for bad input or contracts: storage and
+    /// network errors, and Parquet reads that found a file shorter or different than
+    /// listed. The latter happens when a writer replaces a partition object between a
+    /// reader's listing and its ranged reads (e.g. churn updating `weekly_kpi` while
+    /// segments reads it): the reader uses the old size, so the footer it finds is not a
+    /// footer. A re-run reads the new object. A file that is really corrupt fails again
+    /// after the retries, with the same message.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, LakeError::Store(_) | LakeError::Io(_))
+        match self {
+            LakeError::Store(_) | LakeError::Io(_) => true,
+            LakeError::DataFusion(e) => datafusion_retryable(e),
+            LakeError::Parquet(e) => parquet_retryable(e),
+            _ => false,
+        }
+    }
+}
+
+fn datafusion_retryable(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as E;
+    match e.find_root() {
+        E::ObjectStore(_) | E::IoError(_) => true,
+        E::ParquetError(p) => parquet_retryable(p),
+        E::External(x) => {
+            x.downcast_ref::<object_store::Error>().is_some()
+                || x.downcast_ref::<std::io::Error>().is_some()
+                || x.downcast_ref::<parquet::errors::ParquetError>()
+                    .is_some_and(parquet_retryable)
+        }
+        _ => false,
+    }
+}
+
+fn parquet_retryable(e: &parquet::errors::ParquetError) -> bool {
+    use parquet::errors::ParquetError as P;
+    match e {
+        P::EOF(_) | P::NeedMoreData(_) | P::NeedMoreDataRange(_) => true,
+        P::External(x) => {
+            x.downcast_ref::<object_store::Error>().is_some()
+                || x.downcast_ref::<std::io::Error>().is_some()
+        }
+        P::General(msg) => msg.contains("Corrupt footer") || msg.contains("Invalid Parquet file"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaced_objects_and_storage_failures_are_retryable_bad_contracts_are_not() {
+        let footer =
+            parquet::errors::ParquetError::General("Invalid Parquet file. Corrupt footer".into());
+        let df = datafusion::error::DataFusionError::ParquetError(Box::new(footer));
+        assert!(LakeError::DataFusion(df.context("reading weekly_kpi")).is_retryable());
+        let eof = parquet::errors::ParquetError::EOF("file too short".into());
+        assert!(LakeError::Parquet(eof).is_retryable());
+        let plan = datafusion::error::DataFusionError::Plan("no column x".into());
+        assert!(!LakeError::DataFusion(plan).is_retryable());
+        assert!(!LakeError::InvalidInput("bad".into()).is_retryable());
     }
 }
 

@@ -6,9 +6,9 @@
 //! defines them (reference: the Amazon States Language specification).
 //!
 //! Tasks call an [`Invoker`]; the local runner's invoker runs the stage libraries
-//! in-process. Differences from AWS, on purpose: Map iterations and Parallel branches
-//! run as concurrent futures on one thread (stages are CPU-bound, so locally they
-//! effectively run one after another and results are deterministic); `TimeoutSeconds`
+//! in-process. Differences from AWS, on purpose: Map iterations run as concurrent
+//! futures on one thread (up to `MaxConcurrency`); Parallel branches run one after
+//! another in their order, so a run is repeatable; `TimeoutSeconds`
 //! only fires when the stage yields; retry waits are multiplied by
 //! [`Options::retry_delay_scale`] (1 by default).
 
@@ -622,16 +622,14 @@ impl<'a> Exec<'a> {
             .get("Branches")
             .and_then(Value::as_array)
             .ok_or_else(|| ExecError::runtime("Parallel without Branches"))?;
-        let results = futures::future::join_all(
-            branches
-                .iter()
-                .map(|b| self.run_scope(b, input.clone(), None)),
-        )
-        .await;
-        results
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array)
+        // One branch after another, in order: in AWS they run side by side, and readers
+        // of a table another branch rewrites (segments reading weekly_kpi while churn
+        // updates it) rely on Retry; locally the order makes runs repeatable.
+        let mut results = Vec::with_capacity(branches.len());
+        for b in branches {
+            results.push(self.run_scope(b, input.clone(), None).await?);
+        }
+        Ok(Value::Array(results))
     }
 }
 
