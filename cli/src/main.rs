@@ -181,17 +181,46 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
+/// A closed stdout (e.g. `irtlake sql ... | head -1`) ends the process quietly, as
+/// SIGPIPE does for other tools, instead of `println!` panicking with "Broken pipe".
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> Result<()> {
     if lambda::started_by_lambda() {
         return lambda::main();
     }
+    exit_quietly_on_broken_pipe();
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(cli))
+    let result = runtime.block_on(run(cli));
+    let broken_pipe = |e: &anyhow::Error| {
+        e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        })
+    };
+    match result {
+        Err(e) if broken_pipe(&e) => std::process::exit(141),
+        other => other,
+    }
 }
 
 async fn run(cli: Cli) -> Result<()> {
