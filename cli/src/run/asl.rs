@@ -25,25 +25,10 @@ use super::path;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// An error as Step Functions names it: `Error` (e.g. `Retryable.LakeIo`,
-/// `States.Runtime`) and `Cause`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{error}: {cause}")]
-pub struct ExecError {
-    /// The error name matched by `ErrorEquals`.
-    pub error: String,
-    /// The message.
-    pub cause: String,
-}
+/// `States.Runtime`) and `Cause`; the same type a stage fails with.
+pub use crate::stages::StageFailure as ExecError;
 
 impl ExecError {
-    /// An error with this name and cause.
-    pub fn new(error: &str, cause: impl std::fmt::Display) -> Self {
-        ExecError {
-            error: error.to_string(),
-            cause: cause.to_string(),
-        }
-    }
-
     fn runtime(cause: impl std::fmt::Display) -> Self {
         Self::new("States.Runtime", cause)
     }

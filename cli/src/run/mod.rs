@@ -219,7 +219,7 @@ impl Invoker for LocalInvoker<'_> {
                         seconds,
                         status: format!("failed: {}", f.error),
                     });
-                    Err(ExecError::new(&f.error, f.cause))
+                    Err(f)
                 }
             }
         })
