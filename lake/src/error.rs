@@ -100,6 +100,9 @@ fn parquet_retryable(e: &parquet::errors::ParquetError) -> bool {
     }
 }
 
+/// Result alias of the lake crate.
+pub type Result<T, E = LakeError> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +120,3 @@ mod tests {
         assert!(!LakeError::InvalidInput("bad".into()).is_retryable());
     }
 }
-
-/// Result alias of the lake crate.
-pub type Result<T, E = LakeError> = std::result::Result<T, E>;
