@@ -2,6 +2,7 @@
 # Installs the Debian packages the tests need when they are missing:
 #   postgresql  - a private cluster for the export test (initdb, pg_ctl, postgres)
 #   chromium    - headless rendering of the HTML reports
+#   openssl     - a test CA and server certificate for the PostgreSQL TLS test
 # Runs apt-get only when something is missing; needs root (or sudo) for that.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ if [ -z "$(pg_bin)" ] || [ ! -x "$(pg_bin)/initdb" ]; then missing+=(postgresql)
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
   missing+=(chromium)
 fi
+if ! command -v openssl >/dev/null 2>&1; then missing+=(openssl); fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
