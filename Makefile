@@ -138,6 +138,7 @@ lambda: $(VENV)/.lambda-installed
 	@bytes=$$(stat -c %s $(LAMBDA_ZIP)); \
 	  echo "lambda zip: $(LAMBDA_ZIP) $$bytes bytes ($$((bytes / 1048576)) MiB; limit 50 MiB)"; \
 	  test $$bytes -lt $(LAMBDA_MAX_BYTES) || { echo "the zip is over the 50 MB direct-upload limit" >&2; exit 1; }
+	@echo "deploy: terraform -chdir=infra/terraform apply -var lambda_zip=$(LAMBDA_ZIP)"
 
 # ---------------------------------------------------------------- infra
 # Checks of infra/ that run offline (tools/infra_check.py): every .tf parses
