@@ -71,6 +71,8 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
             "2026-01-05",
             "--inject-failure",
             "kpis=Retryable.LakeIo:1",
+            "--inject-failure",
+            "calibrate=Retryable.LakeIo:1",
         ],
     );
     let (stdout, stderr) = text(&out);
@@ -94,12 +96,23 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
     assert!(kpis[0].contains("failed: Retryable.LakeIo"), "{stdout}");
     assert!(!kpis[1].contains("failed"), "{stdout}");
     assert!(stdout.contains("succeeded"), "{stdout}");
+    // Inside the Map over banks: one bank's call fails once and is retried, once.
+    let subjects = count(&lake, "SELECT count(DISTINCT subject_id) FROM questions").await;
+    let cal: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("calibrate"))
+        .collect();
+    assert_eq!(cal.len() as i64, 1 + subjects + 1, "{stdout}");
+    assert_eq!(
+        cal.iter().filter(|l| l.contains("failed")).count(),
+        1,
+        "{stdout}"
+    );
     assert!(
         !stdout.contains("export_attempts"),
         "export is skipped: {stdout}"
     );
     // Every table the stages own has rows for this run.
-    let subjects = count(&lake, "SELECT count(DISTINCT subject_id) FROM questions").await;
     assert_eq!(
         count(
             &lake,

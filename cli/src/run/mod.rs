@@ -112,6 +112,9 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
 /// One stage invocation as the final table shows it.
 #[derive(Debug, Clone)]
 struct Call {
+    /// The stage (function) called.
+    function: String,
+    /// What the table shows: the stage and its bank or shard.
     stage: String,
     rows: u64,
     seconds: f64,
@@ -146,7 +149,7 @@ impl LocalInvoker<'_> {
         let fault = self.faults.iter().find(|f| f.stage == stage)?;
         let failed = calls
             .iter()
-            .filter(|c| c.stage == stage && c.status.starts_with("failed"))
+            .filter(|c| c.function == stage && c.status.starts_with("failed"))
             .count() as u32;
         (failed < fault.times).then(|| {
             ExecError::new(
@@ -188,6 +191,7 @@ impl Invoker for LocalInvoker<'_> {
             let started = Instant::now();
             if let Some(err) = self.injected(function) {
                 self.record(Call {
+                    function: function.to_string(),
                     stage: label,
                     rows: 0,
                     seconds: started.elapsed().as_secs_f64(),
@@ -205,6 +209,7 @@ impl Invoker for LocalInvoker<'_> {
                         .unwrap_or("ok")
                         .to_string();
                     self.record(Call {
+                        function: function.to_string(),
                         stage: label,
                         rows: stages::rows_written(function, &summary),
                         seconds,
@@ -214,6 +219,7 @@ impl Invoker for LocalInvoker<'_> {
                 }
                 Err(f) => {
                     self.record(Call {
+                        function: function.to_string(),
                         stage: label,
                         rows: 0,
                         seconds,

@@ -178,6 +178,8 @@ pub(crate) struct DayWriter<'l> {
     ids: HashSet<String>,
     read_in_day: u64,
     rejected_in_day: BTreeMap<&'static str, u64>,
+    /// The day's first rejections (the error when too many of the day are rejected).
+    rejected_examples_in_day: Vec<String>,
     /// Partitions written.
     pub(crate) written: Vec<DayWritten>,
     /// Rows read from the source.
@@ -203,6 +205,7 @@ impl<'l> DayWriter<'l> {
             ids: HashSet::new(),
             read_in_day: 0,
             rejected_in_day: BTreeMap::new(),
+            rejected_examples_in_day: Vec::new(),
             written: Vec::new(),
             read: 0,
             duplicates: 0,
@@ -234,6 +237,9 @@ impl<'l> DayWriter<'l> {
                     .rejected_by_reason
                     .entry(r.reason.to_string())
                     .or_default() += 1;
+                if self.rejected_examples_in_day.len() < 10 {
+                    self.rejected_examples_in_day.push(r.message.clone());
+                }
                 self.rejected.push(r.message);
             }
             Ok(c) => {
@@ -285,7 +291,7 @@ impl<'l> DayWriter<'l> {
                 self.read_in_day,
                 reasons.join(", "),
                 self.max_share,
-                self.rejected.examples.join("\n  ")
+                self.rejected_examples_in_day.join("\n  ")
             )));
         }
         let batches = std::mem::take(&mut self.batches);
@@ -315,6 +321,7 @@ impl<'l> DayWriter<'l> {
         self.ids.clear();
         self.read_in_day = 0;
         self.rejected_in_day.clear();
+        self.rejected_examples_in_day.clear();
     }
 }
 
