@@ -60,7 +60,7 @@ async fn configure() -> Result<Function> {
         );
     }
     let lake = Lake::open_from_env().context("opening the lake named by LAKE_URI")?;
-    let env = StageEnv::from_env(stage == "export_attempts").await?;
+    let env = StageEnv::from_env()?;
     Ok(Function { stage, lake, env })
 }
 

@@ -27,31 +27,53 @@ pub const STAGES: &[&str] = &[
 /// Configuration read once from the environment (per process / Lambda cold start).
 #[derive(Debug, Clone, Default)]
 pub struct StageEnv {
-    /// PostgreSQL URL of the platform database (export_attempts only).
+    /// PostgreSQL URL of the platform database (`DATABASE_URL`; export_attempts only).
     pub database_url: Option<String>,
+    /// Secrets Manager secret holding that URL (`DATABASE_SECRET_ARN`), read at every
+    /// export, so a rotated password is picked up and a failed read is retried.
+    pub database_secret_arn: Option<String>,
     /// Lifetime of presigned report URLs (reports only).
     pub report_url_expiry: Option<Duration>,
 }
 
 impl StageEnv {
-    /// Reads the configuration from the process environment: the database URL when
-    /// `needs_database` (see [`crate::secrets::database_url`]) and
-    /// `REPORT_URL_EXPIRY_SECS` (seconds).
-    pub async fn from_env(needs_database: bool) -> anyhow::Result<Self> {
+    /// Reads the configuration from the process environment: `DATABASE_URL`,
+    /// `DATABASE_SECRET_ARN` and `REPORT_URL_EXPIRY_SECS` (seconds).
+    pub fn from_env() -> anyhow::Result<Self> {
         use anyhow::Context;
-        let mut env = StageEnv::default();
-        if needs_database {
-            env.database_url = crate::secrets::database_url()
-                .await
-                .context("reading the database URL")?;
-        }
-        if let Ok(secs) = std::env::var("REPORT_URL_EXPIRY_SECS") {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut env = StageEnv {
+            database_url: var("DATABASE_URL"),
+            database_secret_arn: var("DATABASE_SECRET_ARN"),
+            ..StageEnv::default()
+        };
+        if let Some(secs) = var("REPORT_URL_EXPIRY_SECS") {
             let secs: u64 = secs.parse().with_context(|| {
                 format!("REPORT_URL_EXPIRY_SECS={secs} is not a number of seconds")
             })?;
             env.report_url_expiry = Some(Duration::from_secs(secs));
         }
         Ok(env)
+    }
+
+    /// The database URL: `DATABASE_URL`, else the secret's current value. A secret that
+    /// cannot be reached is `Retryable.Timeout`; one that is refused or empty,
+    /// `Fatal.InvalidInput`.
+    pub async fn resolve_database_url(&self) -> Result<String, StageFailure> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        let Some(arn) = &self.database_secret_arn else {
+            return Err(StageFailure::invalid_input(
+                "export_attempts needs DATABASE_URL (or DATABASE_SECRET_ARN in AWS)",
+            ));
+        };
+        crate::secrets::secret_string(arn).await.map_err(|e| {
+            StageFailure::new(
+                e.error_name(),
+                format!("reading the secret {arn} (DATABASE_SECRET_ARN): {e}"),
+            )
+        })
     }
 }
 
@@ -163,12 +185,8 @@ async fn dispatch(
     match stage {
         "export_attempts" => {
             let input: export_attempts::ExportInput = event(stage, payload)?;
-            let Some(url) = env.database_url.as_deref() else {
-                return Err(StageFailure::invalid_input(
-                    "export_attempts needs DATABASE_URL (or DATABASE_SECRET_ARN in AWS)",
-                ));
-            };
-            match export_attempts::run(lake, url, &input).await {
+            let url = env.resolve_database_url().await?;
+            match export_attempts::run(lake, &url, &input).await {
                 Ok(out) => summary(out),
                 Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
             }

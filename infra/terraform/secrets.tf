@@ -1,5 +1,5 @@
 # The PostgreSQL connection URL of the platform database, read by export_attempts at
-# start (DATABASE_SECRET_ARN). Terraform creates the secret, never its value: set it
+# every run (DATABASE_SECRET_ARN). Terraform creates the secret, never its value: set it
 # once with
 #   aws secretsmanager put-secret-value --secret-id <database_secret_arn output> \
 #     --secret-string 'postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/var/task/infra/certs/rds-global-bundle.pem'
@@ -7,7 +7,7 @@
 # by `make lambda` when it is in infra/certs/; see infra/README.md).
 
 resource "aws_secretsmanager_secret" "database_url" {
-  #checkov:skip=CKV2_AWS_57:Rotation of the database credentials belongs to the database's owner (a rotation function for that database); the pipeline reads the current value at every start.
+  #checkov:skip=CKV2_AWS_57:Rotation of the database credentials belongs to the database's owner (a rotation function for that database); the export reads the current value at every run.
   name                    = "${var.name_prefix}/database-url"
   description             = "PostgreSQL URL (SecretString) of the platform database read by export_attempts"
   kms_key_id              = aws_kms_key.main.arn

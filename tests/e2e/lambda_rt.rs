@@ -301,26 +301,24 @@ async fn the_export_function_reads_its_database_url_from_secrets_manager() {
         "the URL is never logged: {logs}"
     );
 
-    // A secret that does not exist stops the function before its first event, naming it.
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .envs(s3_env(&s3))
-        .env_remove("DATABASE_URL")
-        .env(
-            "AWS_LAMBDA_RUNTIME_API",
-            format!("127.0.0.1:{}", emulator.port),
-        )
-        .env("STAGE", "export_attempts")
-        .env("LAKE_URI", uri)
-        .env(
+    // The secret is read at every export (a rotated password is picked up): a secret
+    // that does not exist fails the invocation with a fatal error naming it.
+    let f = emulator.function_with(
+        &s3,
+        uri,
+        "export_attempts",
+        &dir.path().join("bad.log"),
+        &[(
             "DATABASE_SECRET_ARN",
             "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope",
-        )
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        text.contains("secret:nope") && text.contains("ResourceNotFound"),
-        "{text}"
+        )],
     );
+    let err = emulator
+        .invoke(r#"{"run_date": "2026-03-05"}"#)
+        .unwrap_err();
+    assert!(
+        err.contains("Fatal.InvalidInput") && err.contains("secret:nope"),
+        "{err}"
+    );
+    drop(f);
 }

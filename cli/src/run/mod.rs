@@ -317,7 +317,7 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
     progress.enable_steady_tick(Duration::from_millis(120));
     let invoker = LocalInvoker {
         lake,
-        env: StageEnv::from_env(from == 0).await?,
+        env: StageEnv::from_env()?,
         from,
         until,
         faults: args.inject_failure.clone(),
