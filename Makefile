@@ -81,9 +81,8 @@ demo: $(IRTLAKE_RELEASE)
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/02_latest_items.sql
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/05_features_theta_coverage.sql
 	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/06_it_method_counts.sql
-	@echo "== reports: one HTML report per student active in the week of $(DEMO_RUN_DATE), and the cohort report"
-	@echo "   (its last two lines: a student report and the cohort report to open in a browser)"
-	$(IRTLAKE_RELEASE) --lake $(LAKE) report --week $(DEMO_RUN_DATE) --run-date $(DEMO_RUN_DATE)
+	@echo "== reports (written by the run's reports stage): a student report and the cohort report to open"
+	$(IRTLAKE_RELEASE) --lake $(LAKE) sql -f sql/checks/08_report_links.sql
 
 # ./lake is also the `lake` crate's folder: remove the table folders, keep the crate.
 clean-demo:
