@@ -51,6 +51,11 @@ impl StageEnv {
             let secs: u64 = secs.parse().with_context(|| {
                 format!("REPORT_URL_EXPIRY_SECS={secs} is not a number of seconds")
             })?;
+            anyhow::ensure!(
+                (1..=lake::MAX_URL_EXPIRY.as_secs()).contains(&secs),
+                "REPORT_URL_EXPIRY_SECS={secs}: presigned URLs live 1 s to {} s (7 days)",
+                lake::MAX_URL_EXPIRY.as_secs()
+            );
             env.report_url_expiry = Some(Duration::from_secs(secs));
         }
         Ok(env)

@@ -162,7 +162,7 @@ pub struct ReportsOutput {
 }
 
 /// Default lifetime of presigned report URLs on S3 (7 days).
-pub const DEFAULT_URL_EXPIRY: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+pub const DEFAULT_URL_EXPIRY: std::time::Duration = lake::MAX_URL_EXPIRY;
 
 /// Students rendered (in parallel) and written (concurrently) per batch.
 const BATCH: usize = 256;
