@@ -545,8 +545,7 @@ pub async fn ingest_attempts(lake: &Lake, path: &FsPath) -> Result<AttemptsRepor
     }
     for (dt, new_rows) in by_dt {
         let key_values = [("dt", dt.as_str())];
-        let key = lake.partition_key(catalog::table(ATTEMPTS)?, &key_values)?;
-        let mut batches = read_partition_object(lake, &key).await?;
+        let mut batches = lake.read_partition(ATTEMPTS, &key_values).await?;
         report.rows_written += new_rows.len();
         batches.push(attempt_batch(&new_rows)?);
         lake.write_partition(ATTEMPTS, &key_values, &batches)
@@ -565,17 +564,6 @@ async fn existing_attempt_ids(lake: &Lake) -> Result<HashSet<String>> {
         out.extend((0..a.len()).map(|i| a.value(i).to_string()));
     }
     Ok(out)
-}
-
-/// The batches of one partition object, or none if it does not exist yet.
-async fn read_partition_object(lake: &Lake, key: &str) -> Result<Vec<RecordBatch>> {
-    let bytes = match lake.get_object(key).await {
-        Ok(b) => b,
-        Err(LakeError::Store(object_store::Error::NotFound { .. })) => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
-    Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 /// An `attempts` batch (the catalog's file schema) of `rows`, in order.
