@@ -5,14 +5,11 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int64Type};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use lake::runs::StageInput;
 
+use crate::support::day;
 use crate::support::{ATTEMPTS_CSV, QUESTIONS_CSV, temp_lake, write_file};
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
 
 fn input(run_date: &str, from: Option<&str>) -> StageInput {
     StageInput {

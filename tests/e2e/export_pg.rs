@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
-use chrono::{NaiveDate, TimeDelta, TimeZone, Utc};
+use chrono::{TimeDelta, TimeZone, Utc};
 use export_attempts::{ExportInput, ExportOutput};
 use lake::Lake;
 
+use crate::support::day;
 use crate::support::{PgServer, temp_lake};
 
 pub(crate) const DB: &str = "platform";
@@ -174,10 +175,6 @@ fn load_platform(pg: PgServer) -> PgServer {
         t.elapsed().as_secs_f64()
     );
     pg
-}
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
 }
 
 fn window(from: &str, to: &str) -> ExportInput {

@@ -1,16 +1,10 @@
 //! Ingest: happy paths (CSV and Parquet, idempotence) and every bad input of the
 //! contract, each leaving the lake exactly as it was.
 
-use arrow::array::AsArray;
-use arrow::datatypes::Int64Type;
 use lake::ingest::{ingest_attempts, ingest_questions};
 
+use crate::support::count;
 use crate::support::{ATTEMPTS_CSV, QUESTIONS_CSV, temp_lake, write_file};
-
-async fn count(lake: &lake::Lake, sql: &str) -> i64 {
-    let b = lake.sql(sql).await.unwrap();
-    b[0].column(0).as_primitive::<Int64Type>().value(0)
-}
 
 #[tokio::test]
 async fn csv_ingest_partitions_by_day_fills_topics_and_is_idempotent() {

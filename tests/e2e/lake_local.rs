@@ -4,12 +4,8 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use lake::catalog::ITEM_PARAMS;
 
+use crate::support::count;
 use crate::support::{item_params_batch, temp_lake};
-
-async fn count(lake: &lake::Lake, sql: &str) -> i64 {
-    let b = lake.sql(sql).await.unwrap();
-    b[0].column(0).as_primitive::<Int64Type>().value(0)
-}
 
 #[tokio::test]
 async fn write_read_overwrite_without_duplicates() {

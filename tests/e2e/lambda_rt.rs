@@ -220,12 +220,11 @@ async fn the_binary_serves_stages_under_the_lambda_runtime_api_against_s3() {
     drop(f);
 
     let lake = s3.lake(uri);
-    let rows = lake
-        .sql("SELECT count(*) FROM student_topic_theta WHERE run_date = '2026-01-25'")
-        .await
-        .unwrap();
-    let n = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(rows[0].column(0))
-        .value(0);
+    let n = crate::support::count(
+        &lake,
+        "SELECT count(*) FROM student_topic_theta WHERE run_date = '2026-01-25'",
+    )
+    .await;
     assert_eq!(n as u64, summary["rows"].as_u64().unwrap());
     let fit = lake.list("fit_meta/").await.unwrap();
     assert_eq!(fit.len(), 1, "one fit_meta object for (run_date, bank)");

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use lake::Lake;
 
+use crate::support::count;
 use crate::support::{demo_data, temp_lake};
 
 /// The small demo platform's last day (it starts on 2026-01-05 and runs 28 days).
@@ -50,11 +51,6 @@ fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-async fn count(lake: &Lake, sql: &str) -> i64 {
-    let b = lake.sql(sql).await.unwrap();
-    arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(b[0].column(0)).value(0)
 }
 
 #[tokio::test]

@@ -7,15 +7,12 @@ use std::time::Instant;
 
 use arrow::array::{AsArray, Float64Array, RecordBatch};
 use arrow::datatypes::Float64Type;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use lake::Lake;
 use lake::runs::StageInput;
 
+use crate::support::{day, render, values};
 use crate::support::{temp_lake, write_file};
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
 
 fn input(run_date: &str, from: Option<&str>) -> StageInput {
     StageInput {
@@ -24,31 +21,6 @@ fn input(run_date: &str, from: Option<&str>) -> StageInput {
         from: from.map(day),
         ..Default::default()
     }
-}
-
-/// The rows of a query rendered as text (for before/after comparisons).
-async fn render(lake: &Lake, sql: &str) -> String {
-    let b = lake.sql(sql).await.unwrap();
-    arrow::util::pretty::pretty_format_batches(&b)
-        .unwrap()
-        .to_string()
-}
-
-/// `(student_id, value)` pairs of a two-column query (nulls left out).
-async fn values(lake: &Lake, sql: &str) -> HashMap<String, f64> {
-    let mut m = HashMap::new();
-    for b in lake.sql(sql).await.unwrap() {
-        let (s, v) = (
-            b.column(0).as_string::<i32>(),
-            b.column(1).as_primitive::<Float64Type>(),
-        );
-        for r in 0..b.num_rows() {
-            if !arrow::array::Array::is_null(v, r) {
-                m.insert(s.value(r).to_string(), v.value(r));
-            }
-        }
-    }
-    m
 }
 
 /// AUC: probability that a random positive scores above a random negative (ties ½).

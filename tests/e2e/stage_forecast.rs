@@ -6,18 +6,15 @@ use std::time::Instant;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Date32Type, Float64Type, Int64Type};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use lake::Lake;
 use lake::runs::StageInput;
 
+pub use crate::support::day;
 use crate::support::{QUESTIONS_CSV, temp_lake, write_file};
 
 /// Last day of the demo lake (day 41 from 2026-01-05).
 pub const DEMO_LAST_DAY: &str = "2026-02-15";
-
-pub fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
 
 /// The input of a stage run on `run_date` with a fixed `run_ts`.
 pub fn input(run_date: &str, from: Option<&str>) -> StageInput {

@@ -5,17 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Array, AsArray, Float64Array, RecordBatch};
-use arrow::datatypes::Float64Type;
-use chrono::{DateTime, NaiveDate, Utc};
-use lake::Lake;
+use arrow::array::{Float64Array, RecordBatch};
+use chrono::{DateTime, Utc};
 use lake::runs::StageInput;
 
 use crate::support::{ATTEMPTS_CSV, QUESTIONS_CSV, temp_lake, write_file};
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
+use crate::support::{day, render, values};
 
 fn input(run_date: &str) -> StageInput {
     StageInput {
@@ -23,30 +18,6 @@ fn input(run_date: &str) -> StageInput {
         run_ts: Some("2026-02-16T03:00:00Z".parse::<DateTime<Utc>>().unwrap()),
         ..Default::default()
     }
-}
-
-async fn render(lake: &Lake, sql: &str) -> String {
-    let b = lake.sql(sql).await.unwrap();
-    arrow::util::pretty::pretty_format_batches(&b)
-        .unwrap()
-        .to_string()
-}
-
-/// `(key, value)` pairs of a two-column query (nulls left out).
-async fn values(lake: &Lake, sql: &str) -> HashMap<String, f64> {
-    let mut m = HashMap::new();
-    for b in lake.sql(sql).await.unwrap() {
-        let (s, v) = (
-            b.column(0).as_string::<i32>(),
-            b.column(1).as_primitive::<Float64Type>(),
-        );
-        for r in 0..b.num_rows() {
-            if !v.is_null(r) {
-                m.insert(s.value(r).to_string(), v.value(r));
-            }
-        }
-    }
-    m
 }
 
 /// 4,000 students over 42 days (2026-01-05 .. 2026-02-15, six weeks), calibrated at the

@@ -530,3 +530,43 @@ impl Drop for PgServer {
         }
     }
 }
+
+/// A date from `YYYY-MM-DD`.
+pub fn day(s: &str) -> chrono::NaiveDate {
+    s.parse().unwrap()
+}
+
+/// The single integer of a `SELECT count(*) …` query.
+pub async fn count(lake: &Lake, sql: &str) -> i64 {
+    use arrow::array::AsArray;
+    let b = lake.sql(sql).await.unwrap();
+    b[0].column(0)
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .value(0)
+}
+
+/// The rows of a query rendered as text (for before/after comparisons).
+pub async fn render(lake: &Lake, sql: &str) -> String {
+    let b = lake.sql(sql).await.unwrap();
+    arrow::util::pretty::pretty_format_batches(&b)
+        .unwrap()
+        .to_string()
+}
+
+/// `(key, value)` pairs of a two-column query (string key, float value; nulls left out).
+pub async fn values(lake: &Lake, sql: &str) -> std::collections::HashMap<String, f64> {
+    use arrow::array::{Array, AsArray};
+    let mut m = std::collections::HashMap::new();
+    for b in lake.sql(sql).await.unwrap() {
+        let (s, v) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_primitive::<arrow::datatypes::Float64Type>(),
+        );
+        for r in 0..b.num_rows() {
+            if !v.is_null(r) {
+                m.insert(s.value(r).to_string(), v.value(r));
+            }
+        }
+    }
+    m
+}
