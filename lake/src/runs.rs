@@ -124,7 +124,10 @@ pub struct CalibrationRef {
     pub items: HashMap<String, (f64, f64, f64)>,
 }
 
-async fn collect(
+/// Runs one SQL statement with positional parameters (`$1`, `$2`, …) and collects its
+/// batches. Engine errors come back as [`LakeError::DataFusion`], so a stage's error name
+/// follows [`LakeError::is_retryable`].
+pub async fn query(
     ctx: &SessionContext,
     sql: &str,
     params: Vec<ScalarValue>,
@@ -146,7 +149,7 @@ pub async fn latest_calibration(
     on_or_before: NaiveDate,
 ) -> Result<Option<CalibrationRef>> {
     let utf8 = |s: String| ScalarValue::Utf8(Some(s));
-    let meta = collect(
+    let meta = query(
         ctx,
         "SELECT run_date, run_id, linking_a, linking_b FROM fit_meta \
          WHERE bank = $1 AND run_date <= $2 ORDER BY run_date DESC LIMIT 1",
@@ -162,7 +165,7 @@ pub async fn latest_calibration(
     let b = m.column(3).as_primitive::<Float64Type>();
     let latent_sd = if a.is_null(0) { 1.0 } else { a.value(0) };
     let latent_mean = if b.is_null(0) { 0.0 } else { b.value(0) };
-    let rows = collect(
+    let rows = query(
         ctx,
         "SELECT item_id, a, b, c FROM item_params \
          WHERE run_date = $1 AND bank = $2 AND excluded_reason IS NULL AND a IS NOT NULL",
@@ -198,7 +201,7 @@ pub async fn latest_run_date(
     on_or_before: NaiveDate,
 ) -> Result<Option<String>> {
     crate::catalog::table(table)?;
-    let b = collect(
+    let b = query(
         ctx,
         &format!("SELECT max(run_date) FROM {table} WHERE run_date <= $1"),
         vec![ScalarValue::Utf8(Some(day_str(on_or_before)))],

@@ -32,6 +32,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FIT_META, ITEM_PARAMS};
+use lake::runs::query;
 use models::calibration::{MIN_ANCHORS_AUTO, calibrate_linked};
 use models::irt::{self, FitConfig, ItemFit, ItemParams, Quadrature, ResponseMatrix};
 use models::linking::LinkingMethod;
@@ -283,19 +284,6 @@ fn item_params_batch(
             Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
         ],
     )?)
-}
-
-async fn query(
-    ctx: &SessionContext,
-    sql: &str,
-    params: Vec<ScalarValue>,
-) -> Result<Vec<RecordBatch>> {
-    Ok(ctx
-        .sql(sql)
-        .await?
-        .with_param_values(params)?
-        .collect()
-        .await?)
 }
 
 /// Reads the observations and the bank's questions; `None` when the window is empty.

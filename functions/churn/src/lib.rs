@@ -87,6 +87,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, CHURN_FIT, WEEKLY_KPI};
+use lake::runs::query;
 use lake::runs::{StageError, StageInput, day_str, latest_calibration, week_start};
 use models::survival::{
     Covariates, CoxConfig, CoxFit, KaplanMeier, SurvivalError, Ties, cox_ph, kaplan_meier,
@@ -402,20 +403,6 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ChurnOutput, StageEr
         "churn fitted"
     );
     Ok(out)
-}
-
-/// Runs a query and returns its batches.
-async fn query(
-    ctx: &SessionContext,
-    sql: &str,
-    params: Vec<ScalarValue>,
-) -> Result<Vec<RecordBatch>, StageError> {
-    Ok(ctx
-        .sql(sql)
-        .await?
-        .with_param_values(params)?
-        .collect()
-        .await?)
 }
 
 /// A `(student_id, value)` query as a map (null values left out).

@@ -183,18 +183,8 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
     };
     let mut params = window();
     params.push(ScalarValue::Utf8(Some(day_str(week_start(from)))));
-    let active = ctx
-        .sql(ACTIVE_SQL)
-        .await?
-        .with_param_values(params)?
-        .collect()
-        .await?;
-    let theta = ctx
-        .sql(THETA_SQL)
-        .await?
-        .with_param_values(window())?
-        .collect()
-        .await?;
+    let active = lake::runs::query(&ctx, ACTIVE_SQL, params).await?;
+    let theta = lake::runs::query(&ctx, THETA_SQL, window()).await?;
     let series = build_series(&active, &theta, epoch_day(rc.run_date))?;
     if series.is_empty() {
         out.status = "no_activity".into();

@@ -262,12 +262,7 @@ async fn query(
         .iter()
         .map(|p| ScalarValue::Utf8(Some((*p).to_string())))
         .collect();
-    Ok(ctx
-        .sql(sql)
-        .await?
-        .with_param_values(params)?
-        .collect()
-        .await?)
+    Ok(lake::runs::query(ctx, sql, params).await?)
 }
 
 /// Typed access to the columns of a result batch (cast where the engine's type differs).
