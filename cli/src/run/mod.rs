@@ -189,45 +189,29 @@ impl Invoker for LocalInvoker<'_> {
             };
             self.progress.set_message(label.clone());
             let started = Instant::now();
-            if let Some(err) = self.injected(function) {
-                self.record(Call {
-                    function: function.to_string(),
-                    stage: label,
-                    rows: 0,
-                    seconds: started.elapsed().as_secs_f64(),
-                    status: format!("failed: {}", err.error),
-                });
-                return Err(err);
-            }
-            let result = stages::invoke(self.lake, &self.env, function, payload).await;
-            let seconds = started.elapsed().as_secs_f64();
-            match result {
-                Ok(summary) => {
-                    let status = summary
+            let result = match self.injected(function) {
+                Some(err) => Err(err),
+                None => stages::invoke(self.lake, &self.env, function, payload).await,
+            };
+            let (rows, status) = match &result {
+                Ok(summary) => (
+                    stages::rows_written(function, summary),
+                    summary
                         .get("status")
                         .and_then(Value::as_str)
                         .unwrap_or("ok")
-                        .to_string();
-                    self.record(Call {
-                        function: function.to_string(),
-                        stage: label,
-                        rows: stages::rows_written(function, &summary),
-                        seconds,
-                        status,
-                    });
-                    Ok(summary)
-                }
-                Err(f) => {
-                    self.record(Call {
-                        function: function.to_string(),
-                        stage: label,
-                        rows: 0,
-                        seconds,
-                        status: format!("failed: {}", f.error),
-                    });
-                    Err(f)
-                }
-            }
+                        .to_string(),
+                ),
+                Err(f) => (0, format!("failed: {}", f.error)),
+            };
+            self.record(Call {
+                function: function.to_string(),
+                stage: label,
+                rows,
+                seconds: started.elapsed().as_secs_f64(),
+                status,
+            });
+            result
         })
     }
 
