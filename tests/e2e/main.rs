@@ -21,3 +21,8 @@ mod stage_forecast;
 mod stage_growth;
 mod stage_segments;
 mod support;
+
+#[path = "../../models/tests/data/lsat7.rs"]
+mod lsat7_data;
+#[path = "../reference.rs"]
+mod reference;
