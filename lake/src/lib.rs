@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod partition;
 pub mod query;
 pub mod runs;
+pub mod s3;
 pub mod store;
 pub mod uri;
 
