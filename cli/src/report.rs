@@ -35,7 +35,8 @@ pub struct ReportArgs {
     /// Number of shards.
     #[arg(long, default_value_t = 1)]
     pub shards: u32,
-    /// Lifetime of presigned URLs on S3, in seconds (at most 7 days).
+    /// Lifetime of presigned URLs on S3, in seconds: default 1 day
+    /// (`lake::DEFAULT_URL_EXPIRY`), at most 7 days.
     #[arg(long, env = "REPORT_URL_EXPIRY_SECS", default_value_t = reports::DEFAULT_URL_EXPIRY.as_secs())]
     pub url_expiry_secs: u64,
     /// Id written on every report_artifacts row (default reports-<as-of day>).

@@ -68,7 +68,7 @@ variable "lake_prefix" {
 }
 
 variable "report_url_expiry_seconds" {
-  description = "Lifetime of the presigned report URLs written to report_artifacts (REPORT_URL_EXPIRY_SECS of the reports function). SigV4 allows at most 7 days; a URL signed with the function's temporary credentials also stops working when those credentials expire."
+  description = "Lifetime of the presigned report URLs written to report_artifacts (REPORT_URL_EXPIRY_SECS of the reports function). The default, 1 day, is the one default of irtlake: lake::DEFAULT_URL_EXPIRY in lake/src/artifacts.rs (a test keeps the two equal). SigV4 allows at most 7 days; a URL signed with the function's temporary credentials also stops working when those credentials expire."
   type        = number
   default     = 86400
 

@@ -6,9 +6,37 @@
 //!
 //! - `reports/week_start=YYYY-MM-DD/student_id=<escaped id>/report.html`
 //! - `reports/week_start=YYYY-MM-DD/cohort.html`
+//!
+//! On S3 a report is stored with [`HTML_CONTENT_TYPE`] and [`REPORT_CACHE_CONTROL`]
+//! ([`Lake::put_html`]), so a browser opening its presigned URL shows the page instead
+//! of downloading `binary/octet-stream`. Presigned URLs live [`DEFAULT_URL_EXPIRY`]
+//! unless the caller says otherwise.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::{Attribute, Attributes, PutOptions, PutPayload};
 
 use crate::error::{LakeError, Result};
 use crate::partition;
+use crate::store::Lake;
+use crate::uri::LakeUri;
+
+/// Default lifetime of a presigned artifact URL: 1 day — the one default of the CLI
+/// (`irtlake report`, `irtlake run`), the reports function (`REPORT_URL_EXPIRY_SECS`
+/// unset) and Terraform (`report_url_expiry_seconds`). Not the SigV4 maximum of 7 days
+/// ([`crate::MAX_URL_EXPIRY`]): a URL signed with a Lambda's temporary credentials stops
+/// working when those expire (hours, not days), so a 7-day promise would not hold in
+/// AWS, and a link that leaks ages out sooner. The pipeline signs new links every run.
+pub const DEFAULT_URL_EXPIRY: Duration = Duration::from_secs(24 * 3600);
+
+/// `Content-Type` of HTML reports on S3 (a local file has none).
+pub const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
+/// `Cache-Control` of HTML reports on S3: `private` (a report holds one student's data:
+/// no shared cache or CDN may keep it), `max-age=300` (a re-run replaces the report at
+/// the same key; a browser shows the new one within 5 minutes).
+pub const REPORT_CACHE_CONTROL: &str = "private, max-age=300";
 
 /// Prefix of every report artifact.
 pub const REPORTS_PREFIX: &str = "reports";
@@ -41,6 +69,29 @@ pub fn cohort_report_key(week_start: &str) -> Result<String> {
         "{REPORTS_PREFIX}/{}/{COHORT_REPORT_FILE}",
         segment("week_start", week_start)?
     ))
+}
+
+impl Lake {
+    /// Stores an HTML artifact at `key` with one atomic put: on S3 with
+    /// `Content-Type: text/html; charset=utf-8` and `Cache-Control: private,
+    /// max-age=300`; on a local lake as a plain file (files have no content type).
+    pub async fn put_html(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let attributes = match self.uri() {
+            LakeUri::Local(_) => Attributes::new(),
+            LakeUri::S3 { .. } => Attributes::from_iter([
+                (Attribute::ContentType, HTML_CONTENT_TYPE),
+                (Attribute::CacheControl, REPORT_CACHE_CONTROL),
+            ]),
+        };
+        let opts = PutOptions {
+            attributes,
+            ..PutOptions::default()
+        };
+        self.store()
+            .put_opts(&self.path(key)?, PutPayload::from(bytes), opts)
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -34,14 +34,23 @@ pub enum LakeError {
     /// Input data failed validation; nothing was written.
     #[error("{0}")]
     InvalidInput(String),
-    /// Object store failure (file system or S3).
-    #[error("lake storage: {0}")]
+    /// Object store failure (file system or S3). A permanent S3 failure (no bucket,
+    /// access denied, wrong keys or region) starts with what to fix ([`crate::s3`]).
+    #[error("lake storage: {}", crate::s3::describe(.0))]
     Store(#[from] object_store::Error),
+    /// An S3 lake with no way to get credentials.
+    #[error("no AWS credentials found for {uri} ({reason})")]
+    NoCredentials {
+        /// The lake URI.
+        uri: String,
+        /// Where the chain looked and what to set.
+        reason: String,
+    },
     /// Object path failure.
     #[error("lake path: {0}")]
     Path(#[from] object_store::path::Error),
-    /// Query engine failure.
-    #[error("query: {0}")]
+    /// Query engine failure (storage failures inside it are described as for `Store`).
+    #[error("query: {}", describe_datafusion(.0))]
     DataFusion(#[from] datafusion::error::DataFusionError),
     /// Arrow failure.
     #[error("arrow: {0}")]
@@ -55,8 +64,10 @@ pub enum LakeError {
 }
 
 impl LakeError {
-    /// True for failures worth retrying, false for bad input or contracts: storage and
-    /// network errors, and Parquet reads that found a file shorter or different than
+    /// True for failures worth retrying, false for bad input or contracts: transient
+    /// storage and network errors (throttling, 5xx, timeouts, dropped connections — not
+    /// a missing bucket, denied access, wrong keys or region, see [`crate::s3`]), and
+    /// Parquet reads that found a file shorter or different than
     /// listed. The latter happens when a writer replaces a partition object between a
     /// reader's listing and its ranged reads (e.g. churn updating `weekly_kpi` while
     /// segments reads it): the reader uses the old size, so the footer it finds is not a
@@ -64,7 +75,8 @@ impl LakeError {
     /// after the retries, with the same message.
     pub fn is_retryable(&self) -> bool {
         match self {
-            LakeError::Store(_) | LakeError::Io(_) => true,
+            LakeError::Store(e) => crate::s3::classify(e).is_transient(),
+            LakeError::Io(_) => true,
             LakeError::DataFusion(e) => datafusion_retryable(e),
             LakeError::Parquet(e) => parquet_retryable(e),
             _ => false,
@@ -72,14 +84,44 @@ impl LakeError {
     }
 }
 
-fn datafusion_retryable(e: &datafusion::error::DataFusionError) -> bool {
+/// The object store failure at the root of a query failure, if that is what it is.
+fn store_error_of(e: &datafusion::error::DataFusionError) -> Option<&object_store::Error> {
     use datafusion::error::DataFusionError as E;
     match e.find_root() {
-        E::ObjectStore(_) | E::IoError(_) => true,
+        E::ObjectStore(os) => Some(&**os),
+        E::External(x) => {
+            x.downcast_ref::<object_store::Error>().or_else(|| match x
+                .downcast_ref::<parquet::errors::ParquetError>()
+            {
+                Some(parquet::errors::ParquetError::External(p)) => p.downcast_ref(),
+                _ => None,
+            })
+        }
+        E::ParquetError(p) => match p.as_ref() {
+            parquet::errors::ParquetError::External(x) => x.downcast_ref(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn describe_datafusion(e: &datafusion::error::DataFusionError) -> String {
+    match store_error_of(e).map(crate::s3::classify) {
+        Some(crate::s3::StoreFailure::Permanent(fix)) => format!("{fix} ({e})"),
+        _ => e.to_string(),
+    }
+}
+
+fn datafusion_retryable(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as E;
+    if let Some(os) = store_error_of(e) {
+        return crate::s3::classify(os).is_transient();
+    }
+    match e.find_root() {
+        E::IoError(_) => true,
         E::ParquetError(p) => parquet_retryable(p),
         E::External(x) => {
-            x.downcast_ref::<object_store::Error>().is_some()
-                || x.downcast_ref::<std::io::Error>().is_some()
+            x.downcast_ref::<std::io::Error>().is_some()
                 || x.downcast_ref::<parquet::errors::ParquetError>()
                     .is_some_and(parquet_retryable)
         }
@@ -92,7 +134,8 @@ fn parquet_retryable(e: &parquet::errors::ParquetError) -> bool {
     match e {
         P::EOF(_) | P::NeedMoreData(_) | P::NeedMoreDataRange(_) => true,
         P::External(x) => {
-            x.downcast_ref::<object_store::Error>().is_some()
+            x.downcast_ref::<object_store::Error>()
+                .is_some_and(|os| crate::s3::classify(os).is_transient())
                 || x.downcast_ref::<std::io::Error>().is_some()
         }
         P::General(msg) => msg.contains("Corrupt footer") || msg.contains("Invalid Parquet file"),
@@ -118,5 +161,43 @@ mod tests {
         let plan = datafusion::error::DataFusionError::Plan("no column x".into());
         assert!(!LakeError::DataFusion(plan).is_retryable());
         assert!(!LakeError::InvalidInput("bad".into()).is_retryable());
+    }
+
+    #[test]
+    fn a_missing_bucket_is_permanent_also_inside_a_query() {
+        #[derive(Debug)]
+        struct Text(&'static str);
+        impl std::fmt::Display for Text {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Text {}
+        let missing = || object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(Text(
+                "Error performing list request: Server returned non-2xx status code: \
+                 404 Not Found: <Error><Code>NoSuchBucket</Code><BucketName>nb</BucketName></Error>",
+            )),
+        };
+        let store = LakeError::Store(missing());
+        assert!(!store.is_retryable());
+        assert!(
+            store.to_string().contains("bucket 'nb' does not exist"),
+            "{store}"
+        );
+        let df = datafusion::error::DataFusionError::ObjectStore(Box::new(missing()));
+        let q = LakeError::DataFusion(df.context("listing attempts"));
+        assert!(!q.is_retryable());
+        assert!(q.to_string().contains("bucket 'nb' does not exist"), "{q}");
+        let slow = datafusion::error::DataFusionError::ObjectStore(Box::new(
+            object_store::Error::Generic {
+                store: "S3",
+                source: Box::new(Text(
+                    "Server returned non-2xx status code: 503 Service Unavailable: <Code>SlowDown</Code>",
+                )),
+            },
+        ));
+        assert!(LakeError::DataFusion(slow).is_retryable());
     }
 }

@@ -13,9 +13,11 @@ pub mod ingest;
 pub mod partition;
 pub mod query;
 pub mod runs;
+pub mod s3;
 pub mod store;
 pub mod uri;
 
+pub use artifacts::DEFAULT_URL_EXPIRY;
 pub use catalog::{TABLES, TableDef};
 pub use error::{LakeError, Result};
 pub use store::{Lake, MAX_URL_EXPIRY, ObjectInfo, WriteSummary};

@@ -277,7 +277,8 @@ impl StageError {
         StageError::Model(e.to_string())
     }
 
-    /// `Retryable.LakeIo` for storage failures, `Fatal.*` otherwise.
+    /// `Retryable.LakeIo` for transient storage failures ([`LakeError::is_retryable`]),
+    /// `Fatal.*` otherwise (`Fatal.Lake` for a missing bucket, refused credentials, …).
     pub fn error_name(&self) -> &'static str {
         match self {
             StageError::Lake(e) if e.is_retryable() => "Retryable.LakeIo",

@@ -122,6 +122,7 @@ impl Lake {
                     })?;
                     builder = builder.with_config(key, *value);
                 }
+                crate::s3::check_credentials(&builder, &uri.to_uri_string())?;
                 let store = Arc::new(builder.build()?);
                 let store_url =
                     Url::parse(&format!("s3://{bucket}/")).map_err(|e| LakeError::InvalidUri {

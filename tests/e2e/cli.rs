@@ -136,3 +136,32 @@ fn operator_checks_run_on_a_young_lake() {
         }
     }
 }
+
+/// One default lifetime of presigned report URLs: the lake's constant, the reports
+/// function's default, Terraform's `report_url_expiry_seconds` and the CLI's help.
+#[test]
+fn presigned_urls_have_one_default_expiry_everywhere() {
+    let secs = lake::DEFAULT_URL_EXPIRY.as_secs();
+    assert_eq!(reports::DEFAULT_URL_EXPIRY, lake::DEFAULT_URL_EXPIRY);
+    let tf =
+        std::fs::read_to_string(workspace_root().join("infra/terraform/variables.tf")).unwrap();
+    let block = &tf[tf
+        .find("variable \"report_url_expiry_seconds\"")
+        .expect("report_url_expiry_seconds in variables.tf")..];
+    let default: u64 = block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("default"))
+        .and_then(|v| v.trim().trim_start_matches('=').trim().parse().ok())
+        .expect("a numeric default");
+    assert_eq!(
+        default, secs,
+        "Terraform's default differs from lake::DEFAULT_URL_EXPIRY"
+    );
+    let help = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .args(["report", "--help"])
+        .env_remove("REPORT_URL_EXPIRY_SECS")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains(&format!("[default: {secs}]")), "{help}");
+}

@@ -805,6 +805,12 @@ async fn reports_render_in_headless_chromium() {
 
 /// `GET url` over plain HTTP/1.0 (the test server is on loopback): status and body.
 fn http_get(url: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = http_get_with_head(url);
+    (status, body)
+}
+
+/// `GET url`: status, the response head (lower-cased) and body.
+fn http_get_with_head(url: &str) -> (u16, String, Vec<u8>) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap());
     let mut s = TcpStream::connect(host).unwrap();
@@ -814,7 +820,11 @@ fn http_get(url: &str) -> (u16, Vec<u8>) {
     let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = String::from_utf8_lossy(&resp[..split]).to_string();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, resp[split + 4..].to_vec())
+    (
+        status,
+        head.to_ascii_lowercase(),
+        resp[split + 4..].to_vec(),
+    )
 }
 
 fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
@@ -839,12 +849,59 @@ async fn presigned_urls_on_s3_return_the_report_and_expire() {
         .await
         .unwrap();
     assert!(out.student_reports > 100);
+    assert_eq!(out.cohort_reports, 1);
+    // The summary (what Step Functions keeps in its execution history) holds counts,
+    // no URLs, signatures or keys: those are in report_artifacts.
+    let summary = serde_json::to_string(&out).unwrap();
+    for leak in [
+        "http",
+        "X-Amz",
+        "url",
+        "report.html",
+        "cohort.html",
+        "s3://",
+    ] {
+        assert!(!summary.contains(leak), "{leak} in the summary: {summary}");
+    }
     let rows = artifact_rows(&lake).await;
     assert_eq!(rows.len() as u64, out.student_reports + 1);
     let cohort = out.cohort_report.unwrap();
     let first = out.first_student_report.unwrap();
     for key in [&cohort.key, &first.key] {
         let row = &rows[key];
+        // Stored as HTML: a signed HEAD through the S3 API, and the presigned GET.
+        let head = lake
+            .store()
+            .get_opts(
+                &lake.path(key).unwrap(),
+                object_store::GetOptions {
+                    head: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let attr = |a: object_store::Attribute| {
+            head.attributes
+                .get(&a)
+                .map(|v| v.as_ref().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            attr(object_store::Attribute::ContentType),
+            "text/html; charset=utf-8",
+            "{key}"
+        );
+        assert_eq!(
+            attr(object_store::Attribute::CacheControl),
+            "private, max-age=300",
+            "{key}"
+        );
+        let (_, response_head, _) = http_get_with_head(&row.url);
+        assert!(
+            response_head.contains("content-type: text/html; charset=utf-8"),
+            "{response_head}"
+        );
         assert!(
             row.url.starts_with(&format!(
                 "{}/irtlake-reports/lake/reports/",
@@ -869,6 +926,16 @@ async fn presigned_urls_on_s3_return_the_report_and_expire() {
         assert_eq!(digest.split_whitespace().next(), Some(row.sha256.as_str()));
         assert_eq!(row.bytes, body.len() as i64);
     }
+    // A browser opens the presigned URL as a page, not a download.
+    let url = &rows[&first.key].url;
+    let (dom, _) = run_chromium(&["--dump-dom".into(), url.clone()]);
+    assert!(
+        dom.contains("data-field=\"student_id\""),
+        "Chromium did not show the report at its presigned URL: {dom}"
+    );
+    browser_check(url, &artifacts_dir().join("student-s3-presigned.png"), 1024)
+        .assert_clean("student report from its presigned S3 URL");
+
     // The HTML stored on S3 is what a local run writes.
     assert_eq!(
         lake.get_object(&cohort.key).await.unwrap().len() as u64,

@@ -1,5 +1,6 @@
-//! Test harness: temporary lakes, fixture batches, and an S3-protocol server
-//! (`moto_server` from the Makefile's virtualenv) on 127.0.0.1, stopped on drop.
+//! Test harness: temporary lakes, fixture batches, an S3-protocol server
+//! (`moto_server` from the Makefile's virtualenv) on 127.0.0.1, stopped on drop, and a
+//! fake S3 that answers every request with one failure.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -81,16 +82,60 @@ pub struct S3Server {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
+    /// Keys of a server started with [`S3Server::start_with_auth`].
+    pub auth: Option<S3Keys>,
 }
+
+/// Access keys issued by a server that checks them ([`S3Server::start_with_auth`]).
+#[derive(Debug, Clone)]
+pub struct S3Keys {
+    /// A user allowed `s3:*`.
+    pub key_id: String,
+    /// Its secret.
+    pub secret: String,
+    /// A user with no policy: every S3 request is `AccessDenied`.
+    pub denied_key_id: String,
+    /// Its secret.
+    pub denied_secret: String,
+}
+
+/// Creates, with the first unauthenticated actions of a moto server that checks
+/// credentials, a user allowed `s3:*` and one with no policy (5 actions), then the
+/// bucket as the allowed user. Prints the four keys, one a line.
+const MOTO_AUTH_SETUP: &str = "import sys, json, boto3\n\
+ep, bucket = sys.argv[1], sys.argv[2]\n\
+iam = boto3.client('iam', endpoint_url=ep, region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x')\n\
+iam.create_user(UserName='lake')\n\
+iam.put_user_policy(UserName='lake', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))\n\
+k = iam.create_access_key(UserName='lake')['AccessKey']\n\
+iam.create_user(UserName='nobody')\n\
+d = iam.create_access_key(UserName='nobody')['AccessKey']\n\
+boto3.client('s3', endpoint_url=ep, region_name='us-east-1', aws_access_key_id=k['AccessKeyId'], aws_secret_access_key=k['SecretAccessKey']).create_bucket(Bucket=bucket)\n\
+print(k['AccessKeyId']); print(k['SecretAccessKey']); print(d['AccessKeyId']); print(d['SecretAccessKey'])\n";
 
 impl S3Server {
     /// Starts `moto_server` and creates `bucket`. Fails with a clear message if the
     /// virtualenv is missing (`make test` installs it).
     pub fn start(bucket: &str) -> Self {
-        let venv = std::env::var("IRTLAKE_VENV")
+        Self::start_inner(bucket, false)
+    }
+
+    /// As [`S3Server::start`], but the server checks credentials like S3 (moto's
+    /// `INITIAL_NO_AUTH_ACTION_COUNT`): unknown keys are `InvalidAccessKeyId`, a wrong
+    /// secret `SignatureDoesNotMatch`, a user without a policy `AccessDenied`. The keys
+    /// are in [`S3Server::auth`]; [`S3Server::config`] uses the allowed user's.
+    pub fn start_with_auth(bucket: &str) -> Self {
+        Self::start_inner(bucket, true)
+    }
+
+    fn venv() -> PathBuf {
+        std::env::var("IRTLAKE_VENV")
             .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace_root().join(".venv"));
-        let bin = venv.join("bin/moto_server");
+            .unwrap_or_else(|_| workspace_root().join(".venv"))
+    }
+
+    fn start_inner(bucket: &str, auth: bool) -> Self {
+        let bin = Self::venv().join("bin/moto_server");
         assert!(
             bin.exists(),
             "{} not found: run `make test` (it installs the S3 test server into the virtualenv)",
@@ -101,15 +146,18 @@ impl S3Server {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut cmd = Command::new(&bin);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server");
-        let server = Self {
+            .stderr(Stdio::null());
+        if auth {
+            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "5");
+        }
+        let child = cmd.spawn().expect("start moto_server");
+        let mut server = Self {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
+            auth: None,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -118,6 +166,27 @@ impl S3Server {
                 "moto_server did not start on port {port}"
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+        if auth {
+            let out = Command::new(Self::venv().join("bin/python"))
+                .args(["-c", MOTO_AUTH_SETUP, &server.endpoint, bucket])
+                .output()
+                .expect("run the virtualenv's python");
+            assert!(
+                out.status.success(),
+                "setting up users on moto: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let keys: Vec<&str> = text.lines().map(str::trim).collect();
+            assert_eq!(keys.len(), 4, "{text}");
+            server.auth = Some(S3Keys {
+                key_id: keys[0].into(),
+                secret: keys[1].into(),
+                denied_key_id: keys[2].into(),
+                denied_secret: keys[3].into(),
+            });
+            return server;
         }
         // Create the bucket (moto accepts an unsigned CreateBucket).
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -137,11 +206,15 @@ impl S3Server {
 
     /// object_store settings that reach this server.
     pub fn config(&self) -> Vec<(&'static str, String)> {
+        let (key, secret) = match &self.auth {
+            Some(k) => (k.key_id.clone(), k.secret.clone()),
+            None => ("test".into(), "test".into()),
+        };
         vec![
             ("aws_endpoint", self.endpoint.clone()),
             ("aws_region", "us-east-1".into()),
-            ("aws_access_key_id", "test".into()),
-            ("aws_secret_access_key", "test".into()),
+            ("aws_access_key_id", key),
+            ("aws_secret_access_key", secret),
             ("aws_allow_http", "true".into()),
         ]
     }
@@ -158,6 +231,124 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What [`FakeS3`] answers to every request.
+#[derive(Debug, Clone, Copy)]
+pub enum FakeReply {
+    /// This HTTP status with an S3 error document carrying this `<Code>`.
+    Error(u16, &'static str),
+    /// Reads the request, then closes the connection without an answer.
+    Hangup,
+}
+
+/// A stand-in for S3 on a loopback port that answers every request the same way: the
+/// failures the real test server cannot produce on demand (moto does not check
+/// signatures, is never throttled, never drops a connection). Counts the requests;
+/// stopped on drop.
+pub struct FakeS3 {
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeS3 {
+    /// Starts the server.
+    pub fn start(reply: FakeReply) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (n, halt) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if halt.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut s) = conn else { continue };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                // The request head, then as many body bytes as it announces.
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(p + 4);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+                n.fetch_add(1, Ordering::SeqCst);
+                match reply {
+                    FakeReply::Hangup => drop(s),
+                    FakeReply::Error(status, code) => {
+                        let body = format!(
+                            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+                             <Message>fake S3 says {code}</Message><RequestId>1</RequestId></Error>"
+                        );
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/xml\r\n\
+                             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                    }
+                }
+            }
+        });
+        Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            requests,
+            stop,
+            port,
+            thread: Some(thread),
+        }
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// object_store settings that reach this server (test keys, as for [`S3Server`]).
+    pub fn config(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("aws_endpoint", self.endpoint.clone()),
+            ("aws_region", "us-east-1".into()),
+            ("aws_access_key_id", "test".into()),
+            ("aws_secret_access_key", "test".into()),
+            ("aws_allow_http", "true".into()),
+        ]
+    }
+}
+
+impl Drop for FakeS3 {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

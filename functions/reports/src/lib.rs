@@ -16,6 +16,13 @@
 //!   `bytes`, `sha256` of the HTML, `url` ([`Lake::artifact_url`]: a presigned `GET` URL
 //!   on S3 valid for the stage's URL expiry, default [`DEFAULT_URL_EXPIRY`]; a `file://`
 //!   URL on a local lake), `format` = `html`, `student_id` (null for the cohort report).
+//!   On S3 the HTML is stored as `text/html; charset=utf-8` ([`Lake::put_html`]), so the
+//!   URL opens in a browser.
+//!
+//! # Summary
+//! [`ReportsOutput`] as JSON (what the state machine records in its execution history)
+//! holds counts, the week and timings — no URLs, keys of students or signatures; the
+//! URLs are in `report_artifacts`.
 //!   Shards run in parallel, so each updates the partition read–modify–write
 //!   ([`Lake::update_partition`]): rows of the keys it wrote are replaced, all other
 //!   rows are kept.
@@ -138,11 +145,17 @@ pub struct ReportsOutput {
     pub students_in_week: u64,
     /// Student reports written.
     pub student_reports: u64,
-    /// The first student report written (by student id), if any.
+    /// Cohort reports written (1 by shard 0 of a whole-week run, else 0).
     #[serde(default)]
+    pub cohort_reports: u64,
+    /// The first student report written (by student id), if any. Not in the JSON
+    /// summary: the summary goes to the state machine's execution history, which must
+    /// hold counts, not (presigned) URLs; the URLs are in `report_artifacts`.
+    #[serde(skip)]
     pub first_student_report: Option<Artifact>,
-    /// The cohort report, when this run wrote it.
-    #[serde(default)]
+    /// The cohort report, when this run wrote it. Not in the JSON summary (see
+    /// `first_student_report`).
+    #[serde(skip)]
     pub cohort_report: Option<Artifact>,
     /// Bytes of HTML written.
     #[serde(default)]
@@ -161,8 +174,8 @@ pub struct ReportsOutput {
     pub notes: Vec<String>,
 }
 
-/// Default lifetime of presigned report URLs on S3 (7 days).
-pub const DEFAULT_URL_EXPIRY: std::time::Duration = lake::MAX_URL_EXPIRY;
+/// Default lifetime of presigned report URLs on S3: [`lake::DEFAULT_URL_EXPIRY`] (1 day).
+pub const DEFAULT_URL_EXPIRY: std::time::Duration = lake::DEFAULT_URL_EXPIRY;
 
 /// Students rendered (in parallel) and written (concurrently) per batch.
 const BATCH: usize = 256;
@@ -350,6 +363,7 @@ pub async fn run(
         let html = render::cohort_html(labels, &v).map_err(render_err)?;
         let a = write_artifact(lake, cohort_report_key(&week_s)?, None, html, url_expiry).await?;
         out.cohort_report = Some(a.clone());
+        out.cohort_reports = 1;
         artifacts.push(a);
     }
     out.bytes = artifacts.iter().map(|a| a.bytes).sum();
@@ -383,7 +397,7 @@ async fn write_artifact(
     let bytes = Bytes::from(html.into_bytes());
     let sha256 = sha256_hex(&bytes);
     let size = bytes.len() as u64;
-    lake.put_object(&key, bytes).await?;
+    lake.put_html(&key, bytes).await?;
     let url = lake.artifact_url(&key, url_expiry).await?;
     Ok(Artifact {
         student_id,
