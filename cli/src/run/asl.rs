@@ -553,12 +553,14 @@ impl<'a> Exec<'a> {
             }
             attempts[i] += 1;
             // A definition's huge or NaN interval must not panic the runner: clamp to
-            // 0..=MAX_RETRY_WAIT_SECONDS (NaN.max(0) is 0).
-            let wait = Duration::from_secs_f64(
-                (wait * self.options.retry_delay_scale)
-                    .max(0.0)
-                    .min(MAX_RETRY_WAIT_SECONDS),
-            );
+            // 0..=MAX_RETRY_WAIT_SECONDS, NaN as 0.
+            let secs = wait * self.options.retry_delay_scale;
+            let secs = if secs.is_nan() {
+                0.0
+            } else {
+                secs.clamp(0.0, MAX_RETRY_WAIT_SECONDS)
+            };
+            let wait = Duration::from_secs_f64(secs);
             self.invoker.retrying(name, &err, attempts[i], wait);
             tokio::time::sleep(wait).await;
         }
