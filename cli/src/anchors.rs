@@ -10,8 +10,8 @@ use models::irt::ItemParams;
 /// Options of `irtlake anchors tag`.
 #[derive(Debug, clap::Args)]
 pub struct TagArgs {
-    /// How many anchors the bank should hold.
-    #[arg(long, default_value_t = 50)]
+    /// How many anchors the bank should hold (1 to 100,000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 100_000), default_value_t = 50)]
     pub max_candidates: usize,
     /// Drop the existing anchors and choose all anew.
     #[arg(long)]

@@ -23,23 +23,23 @@ use models::sim::platform::{Platform, PlatformConfig, SimAttempt, simulate_platf
 /// Options of `irtlake demo-data`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Number of students.
-    #[arg(long, default_value_t = 10_000)]
+    /// Number of students (1 to 10,000,000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 10_000_000), default_value_t = 10_000)]
     pub students: usize,
-    /// Number of questions.
-    #[arg(long, default_value_t = 400)]
+    /// Number of questions (1 to 100,000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 100_000), default_value_t = 400)]
     pub items: usize,
-    /// Number of days of activity.
-    #[arg(long, default_value_t = 60)]
+    /// Number of days of activity (1 to 3660).
+    #[arg(long, value_parser = crate::bounds::u32_in(1, 3660), default_value_t = 60)]
     pub days: u32,
     /// Random seed (same seed, same platform).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Number of anchor questions (tagged `anchor`, with known parameters).
-    #[arg(long, default_value_t = 50)]
+    /// Number of anchor questions (tagged `anchor`, with known parameters), 0 to --items.
+    #[arg(long, value_parser = crate::bounds::usize_in(0, 100_000), default_value_t = 50)]
     pub anchors: usize,
     /// Date of day 0 (UTC).
-    #[arg(long, default_value = "2026-01-05")]
+    #[arg(long, value_parser = crate::bounds::date, default_value = "2026-01-05")]
     pub start_date: NaiveDate,
     /// Folder for the true parameters and abilities (not a lake table).
     #[arg(long, default_value = "truth")]

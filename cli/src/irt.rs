@@ -41,17 +41,17 @@ pub struct FitArgs {
     /// Prior on c for 3PL: none or beta:A,B (default beta:5,17).
     #[arg(long)]
     pub prior_c: Option<String>,
-    /// Quadrature points on [-6, 6].
-    #[arg(long, default_value_t = 61)]
+    /// Quadrature points on [-6, 6] (5 to 301).
+    #[arg(long, value_parser = crate::bounds::usize_in(5, 301), default_value_t = 61)]
     pub quadpts: usize,
-    /// Convergence tolerance (largest parameter change).
-    #[arg(long, default_value_t = 1e-4)]
+    /// Convergence tolerance (largest parameter change) (1e-12 to 1).
+    #[arg(long, value_parser = crate::bounds::f64_in(1e-12, 1.0), default_value_t = 1e-4)]
     pub tol: f64,
-    /// Most EM cycles.
-    #[arg(long, default_value_t = 2000)]
+    /// Most EM cycles (1 to 100,000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 100_000), default_value_t = 2000)]
     pub max_iter: usize,
-    /// Items with fewer responses are excluded.
-    #[arg(long, default_value_t = 20)]
+    /// Items with fewer responses are excluded (at least 1).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 10_000_000), default_value_t = 20)]
     pub min_responses: usize,
     /// Output folder (items.csv, scores.csv, fit.json).
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! `irtlake`: the command line of the irtlake IRT analytics pipeline.
 
 mod anchors;
+mod bounds;
 mod demo;
 mod export;
 mod fit;
@@ -44,16 +45,19 @@ enum Command {
         /// The file (.csv or .parquet).
         file: PathBuf,
     },
-    /// Run SQL over every lake table (DataFusion).
+    /// Read-only SQL over every lake table (DataFusion): queries, EXPLAIN, SHOW, DESCRIBE.
     Sql {
         /// The statement(s); or use -f.
         query: Option<String>,
         /// Read the SQL from a file (several statements separated by ';').
         #[arg(short = 'f', long = "file", conflicts_with = "query")]
         file: Option<PathBuf>,
-        /// Output format.
+        /// Output format (parquet needs --out).
         #[arg(long, value_enum, default_value_t = output::Format::Table)]
         format: output::Format,
+        /// Write the result of the one statement to this local file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Print what the lake holds: rows per table, attempt dates, anchors.
     Status,
@@ -84,7 +88,7 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct CalibrateArgs {
     /// Last day of the window (UTC); default today.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::date)]
     run_date: Option<chrono::NaiveDate>,
     /// rasch, 2pl (default) or 3pl.
     #[arg(long)]
@@ -92,23 +96,23 @@ struct CalibrateArgs {
     /// all (default), subject:<id> or topic:<id>; repeat for several banks.
     #[arg(long)]
     bank: Vec<String>,
-    /// Days in the window (default 60).
-    #[arg(long)]
+    /// Days in the window (default 60) (1 to 3660).
+    #[arg(long, value_parser = crate::bounds::u32_in(1, 3660))]
     lookback_days: Option<u32>,
-    /// Most recent observations kept (default 500000).
-    #[arg(long)]
+    /// Most recent observations kept (default 500000) (1 to 50,000,000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 50_000_000))]
     max_obs: Option<usize>,
     /// none, mean-mean, mean-sigma, stocking-lord, haebara, fixed (default: stocking-lord with >= 5 anchors).
     #[arg(long)]
     link: Option<String>,
-    /// Quadrature points (default 61).
-    #[arg(long)]
+    /// Quadrature points (default 61) (5 to 301).
+    #[arg(long, value_parser = crate::bounds::usize_in(5, 301))]
     quadpts: Option<usize>,
-    /// EM tolerance (default 1e-4).
-    #[arg(long)]
+    /// EM tolerance (default 1e-4) (1e-12 to 1).
+    #[arg(long, value_parser = crate::bounds::f64_in(1e-12, 1.0))]
     tol: Option<f64>,
-    /// EM cycles at most (default 2000).
-    #[arg(long)]
+    /// EM cycles at most (default 2000) (1 to 100,000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 100_000))]
     max_iter: Option<usize>,
     /// Prior on c for 3PL: none or beta:A,B (default beta:5,17).
     #[arg(long)]
@@ -124,19 +128,19 @@ struct StageArgs {
     /// The stage.
     stage: StageName,
     /// The day the run is for (UTC); default today.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::date)]
     run_date: Option<chrono::NaiveDate>,
     /// First day of a backfill range (features: days; kpis: weeks touching it).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::date)]
     from: Option<chrono::NaiveDate>,
     /// Last day of a backfill range (default: the run date).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::date)]
     to: Option<chrono::NaiveDate>,
     /// Id written on every row (default <stage>-<run_date>).
     #[arg(long)]
     run_id: Option<String>,
-    /// Days of attempts looked back over (default 60).
-    #[arg(long)]
+    /// Days of attempts looked back over (default 60) (1 to 3660).
+    #[arg(long, value_parser = crate::bounds::u32_in(1, 3660))]
     lookback_days: Option<u32>,
 }
 
@@ -229,7 +233,23 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Fit(cmd) => return fit::run(cmd),
         other => other,
     };
-    let lake = Lake::open(&cli.lake).with_context(|| format!("opening lake {}", cli.lake))?;
+    if let Command::Run(args) = &command {
+        run::validate(args)?;
+    }
+    let lake = if creates_lake(&command) {
+        Lake::open(&cli.lake).with_context(|| format!("opening lake {}", cli.lake))?
+    } else {
+        Lake::open_existing(&cli.lake)
+            .await
+            .with_context(|| format!("opening lake {}", cli.lake))?
+            .with_context(|| {
+                format!(
+                    "no irtlake lake at {}: no table holds data there (check the URI; \
+                     `irtlake demo-data`, `irtlake ingest` or `irtlake export` create a lake)",
+                    cli.lake
+                )
+            })?
+    };
     match command {
         Command::Ingest { kind, file } => {
             let summary = match kind {
@@ -250,6 +270,7 @@ async fn run(cli: Cli) -> Result<()> {
             query,
             file,
             format,
+            out,
         } => {
             let text = match (query, file) {
                 (Some(q), None) => q,
@@ -257,7 +278,12 @@ async fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("reading SQL from {}", f.display()))?,
                 _ => anyhow::bail!("give a query or -f FILE"),
             };
-            sql::run_sql(&lake, &text, format, &mut std::io::stdout()).await?;
+            let mut stdout = std::io::stdout();
+            let sink = match &out {
+                Some(path) => sql::Sink::File(path),
+                None => sql::Sink::Writer(&mut stdout),
+            };
+            sql::run_sql(&lake, &text, format, sink).await?;
         }
         Command::Status => status::print_status(&lake).await?,
         Command::DemoData(args) => demo::demo_data(&lake, &args).await?,
@@ -270,6 +296,17 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Irt(_) | Command::Fit(_) => unreachable!("handled before opening the lake"),
     }
     Ok(())
+}
+
+/// True for the commands that may create the lake (`demo-data`, `ingest`, `export`, and
+/// `run` when its range starts with the export stage); every other command needs an
+/// existing lake (see `lake::presence`) and creates nothing.
+fn creates_lake(command: &Command) -> bool {
+    match command {
+        Command::Ingest { .. } | Command::DemoData(_) | Command::Export(_) => true,
+        Command::Run(args) => run::starts_with_export(args),
+        _ => false,
+    }
 }
 
 /// `subject:<id>` for every subject in `questions`, sorted.

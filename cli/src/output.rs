@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use clap::ValueEnum;
 
 /// How results are printed.
@@ -15,10 +16,17 @@ pub enum Format {
     Csv,
     /// A JSON array of row objects.
     Json,
+    /// A Parquet file (only with `--out FILE`).
+    Parquet,
 }
 
-/// Writes `batches` to `out` in `format`.
-pub fn write_batches(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> Result<()> {
+/// Writes `batches` (of `schema`) to `out` in `format`.
+pub fn write_batches(
+    batches: &[RecordBatch],
+    schema: &SchemaRef,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<()> {
     match format {
         Format::Table => {
             writeln!(
@@ -48,6 +56,17 @@ pub fn write_batches(batches: &[RecordBatch], format: Format, out: &mut dyn Writ
             w.finish()?;
             drop(w);
             writeln!(out)?;
+        }
+        Format::Parquet => {
+            // The writer needs a `Send` sink: encode into memory, then copy.
+            let mut buf = Vec::new();
+            let mut w =
+                datafusion::parquet::arrow::ArrowWriter::try_new(&mut buf, schema.clone(), None)?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.close()?;
+            out.write_all(&buf)?;
         }
     }
     Ok(())

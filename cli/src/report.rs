@@ -14,11 +14,11 @@ use lake::Lake;
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
     /// The report week: its Monday, or any day of it. Default: the week of --run-date.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::date)]
     pub week: Option<chrono::NaiveDate>,
     /// Show data as of this day (inside the week). Default: the week's Sunday, or today
     /// when neither option is given.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::date)]
     pub run_date: Option<chrono::NaiveDate>,
     /// Only this student's report (also when they were not active that week).
     #[arg(long)]
@@ -29,15 +29,15 @@ pub struct ReportArgs {
     /// Language of the text: en or ko.
     #[arg(long, default_value = "en")]
     pub lang: String,
-    /// This shard (students whose FNV-1a id hash modulo --shards is this number).
-    #[arg(long, default_value_t = 0)]
+    /// This shard (students whose FNV-1a id hash modulo --shards is this number) (0 to --shards − 1).
+    #[arg(long, value_parser = crate::bounds::u32_in(0, 9_999), default_value_t = 0)]
     pub shard: u32,
-    /// Number of shards.
-    #[arg(long, default_value_t = 1)]
+    /// Number of shards (1 to 10,000).
+    #[arg(long, value_parser = crate::bounds::u32_in(1, 10_000), default_value_t = 1)]
     pub shards: u32,
     /// Lifetime of presigned URLs on S3, in seconds: default 1 day
     /// (`lake::DEFAULT_URL_EXPIRY`), at most 7 days.
-    #[arg(long, env = "REPORT_URL_EXPIRY_SECS", default_value_t = reports::DEFAULT_URL_EXPIRY.as_secs())]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=lake::MAX_URL_EXPIRY.as_secs()), env = "REPORT_URL_EXPIRY_SECS", default_value_t = reports::DEFAULT_URL_EXPIRY.as_secs())]
     pub url_expiry_secs: u64,
     /// Id written on every report_artifacts row (default reports-<as-of day>).
     #[arg(long)]

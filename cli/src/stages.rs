@@ -127,9 +127,18 @@ impl StageFailure {
     }
 }
 
+/// Decodes a stage event; the error names the field (`run_date: "2026-02-30" is not a
+/// date (YYYY-MM-DD)`).
 fn event<T: DeserializeOwned>(stage: &str, payload: Value) -> Result<T, StageFailure> {
-    serde_json::from_value(payload)
-        .map_err(|e| StageFailure::invalid_input(format!("event of stage {stage}: {e}")))
+    serde_path_to_error::deserialize(payload).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            StageFailure::invalid_input(format!("event of stage {stage}: {inner}"))
+        } else {
+            StageFailure::invalid_input(format!("event of stage {stage}: {path}: {inner}"))
+        }
+    })
 }
 
 fn summary<T: serde::Serialize>(out: T) -> Result<Value, StageFailure> {
@@ -190,6 +199,10 @@ async fn dispatch(
     match stage {
         "export_attempts" => {
             let input: export_attempts::ExportInput = event(stage, payload)?;
+            // A bad event is refused before the database secret is read.
+            input
+                .window()
+                .map_err(|e| StageFailure::new(e.error_name(), format!("{e:#}")))?;
             let url = env.resolve_database_url().await?;
             match export_attempts::run(lake, &url, &input).await {
                 Ok(out) => summary(out),
@@ -222,5 +235,81 @@ async fn dispatch(
             "unknown stage {other:?}; stages: {}",
             STAGES.join(", ")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    async fn fails(stage: &str, payload: Value) -> StageFailure {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        invoke(&lake, &StageEnv::default(), stage, payload)
+            .await
+            .unwrap_err()
+    }
+
+    #[tokio::test]
+    async fn event_fields_out_of_range_are_invalid_input_naming_the_field() {
+        for (stage, payload, needle) in [
+            (
+                "kpis",
+                json!({"run_date": "2026-02-30"}),
+                r#"run_date: "2026-02-30" is not a date"#,
+            ),
+            (
+                "calibrate",
+                json!({"run_date": "2026-13-01"}),
+                r#"run_date: "2026-13-01" is not a date"#,
+            ),
+            (
+                "reports",
+                json!({"week_start": "x"}),
+                r#"week_start: "x" is not a date"#,
+            ),
+            (
+                "calibrate",
+                json!({"run_date": "2026-03-05", "quadpts": 100_000_000}),
+                "quadpts must be between 5 and 301",
+            ),
+            (
+                "calibrate",
+                json!({"run_date": "2026-03-05", "min_responses": 0}),
+                "min_responses must be between 1",
+            ),
+            (
+                "features",
+                json!({"run_date": "2026-03-05", "lookback_days": 0}),
+                "lookback_days must be between 1",
+            ),
+            (
+                "features",
+                json!({"lookback_days": 1e10}),
+                "lookback_days: invalid",
+            ),
+            (
+                "score_topics",
+                json!({"run_date": "0001-01-01"}),
+                "run_date 0001-01-01 is out of range",
+            ),
+            (
+                "reports",
+                json!({"run_date": "2026-03-05", "shards": 4_000_000_000u32}),
+                "shards must be between 1 and 10000",
+            ),
+            (
+                "export_attempts",
+                json!({"from": "0001-01-01", "to": "0001-01-02"}),
+                "from 0001-01-01 is out of range",
+            ),
+        ] {
+            let f = fails(stage, payload.clone()).await;
+            assert_eq!(f.error, "Fatal.InvalidInput", "{stage} {payload}: {f}");
+            assert!(f.cause.contains(needle), "{stage} {payload}: {}", f.cause);
+        }
     }
 }

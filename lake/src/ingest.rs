@@ -417,6 +417,8 @@ pub async fn ingest_attempts(lake: &Lake, path: &FsPath) -> Result<AttemptsRepor
     );
     let mut problems = Problems::new(&raw.file);
     let mut rows = Vec::with_capacity(raw.rows);
+    // A time outside this window would become a `dt=0001-…` or `dt=2999-…` partition.
+    let time_window = crate::bounds::row_time_window(Utc::now());
     for i in 0..raw.rows {
         let rn = || raw.row_name(i);
         let need = |name: &str, c: Option<&StringArray>, problems: &mut Problems| {
@@ -458,7 +460,18 @@ pub async fn ingest_attempts(lake: &Lake, path: &FsPath) -> Result<AttemptsRepor
                         rn()
                     ));
                 }
-                v
+                match v {
+                    Some(t) if !time_window.contains(&t) => {
+                        problems.push(format!(
+                            "{}, column 'completed_at': '{s}' is outside {} .. {} (from 2000 to a day after now)",
+                            rn(),
+                            time_window.start().to_rfc3339(),
+                            time_window.end().to_rfc3339()
+                        ));
+                        None
+                    }
+                    v => v,
+                }
             }
         };
         let mut int = |name: &str, c: Option<&StringArray>| match value(c, i) {

@@ -6,12 +6,15 @@
 //! of the lake goes through it.
 
 pub mod artifacts;
+pub mod bounds;
 pub mod catalog;
 pub mod error;
 pub mod files;
 pub mod ingest;
 pub mod partition;
+pub mod presence;
 pub mod query;
+pub mod readonly;
 pub mod runs;
 pub mod s3;
 pub mod store;

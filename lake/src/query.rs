@@ -22,11 +22,22 @@ impl Lake {
     ///
     /// Registration does no I/O: files are listed when a query runs.
     pub fn session(&self) -> Result<SessionContext> {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .with_default_catalog_and_schema("lake", "public");
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config(Self::session_config());
         ctx.register_object_store(self.store_url(), self.store().clone());
+        self.register_tables(&ctx)?;
+        Ok(ctx)
+    }
+
+    /// The session's configuration: `information_schema` on, default schema
+    /// `lake.public`.
+    pub(crate) fn session_config() -> SessionConfig {
+        SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("lake", "public")
+    }
+
+    /// Registers every catalog table in `ctx` (see [`Lake::session`]).
+    pub(crate) fn register_tables(&self, ctx: &SessionContext) -> Result<()> {
         for def in TABLES.iter() {
             let url = ListingTableUrl::parse(self.table_url(def.name))?;
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
@@ -42,7 +53,7 @@ impl Lake {
                 .with_schema(def.file_schema.clone());
             ctx.register_table(def.name, Arc::new(ListingTable::try_new(config)?))?;
         }
-        Ok(ctx)
+        Ok(())
     }
 
     /// Runs one SQL statement over the lake and collects the result.

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{LakeError, Result};
 
 /// The event of a downstream stage (`score_topics`, `features`, `kpis`, …).
-/// Unknown fields are refused.
+/// Unknown fields are refused; the ranges of the fields are in [`crate::bounds`].
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageInput {
     /// The day the run is for (UTC), `YYYY-MM-DD`. Default: today.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::opt_date")]
     pub run_date: Option<NaiveDate>,
     /// Id written on every output row. Default `<stage>-<run_date>`.
     #[serde(default)]
@@ -29,12 +29,12 @@ pub struct StageInput {
     #[serde(default)]
     pub run_ts: Option<DateTime<Utc>>,
     /// First day of a backfill range (inclusive). Default: the run date (its week for kpis).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::opt_date")]
     pub from: Option<NaiveDate>,
     /// Last day of a backfill range (inclusive). Default: the run date.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::opt_date")]
     pub to: Option<NaiveDate>,
-    /// Days of attempts a stage looks back over (e.g. score_topics). Default 60.
+    /// Days of attempts a stage looks back over (e.g. score_topics), 1 to 3660. Default 60.
     #[serde(default)]
     pub lookback_days: Option<u32>,
 }
@@ -60,13 +60,21 @@ pub struct RunContext {
 
 impl StageInput {
     /// Applies the defaults for `stage` and checks the range.
+    /// Every field is checked against its range first ([`StageInput::check_bounds`]).
     pub fn context(&self, stage: &'static str) -> Result<RunContext> {
+        self.check_bounds()?;
         let run_date = self.run_date.unwrap_or_else(|| Utc::now().date_naive());
         let from = self.from.unwrap_or(run_date);
         let to = self.to.unwrap_or(run_date);
         if from > to {
             return Err(LakeError::InvalidInput(format!(
                 "from ({from}) is after to ({to})"
+            )));
+        }
+        if (to - from).num_days() >= crate::bounds::MAX_RANGE_DAYS {
+            return Err(LakeError::InvalidInput(format!(
+                "from {from} .. to {to} spans more than {} days; run it in parts",
+                crate::bounds::MAX_RANGE_DAYS
             )));
         }
         let lookback_days = self.lookback_days.unwrap_or(60);

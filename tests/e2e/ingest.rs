@@ -114,6 +114,21 @@ async fn bad_input_is_refused_and_lake_unchanged() {
             &["'completed_at'", "05/03/2026"],
         ),
         (
+            "year1.csv",
+            format!("{head}x1,s,q1,1,0001-01-01T00:00:00Z,1\n"),
+            &[
+                "row 1 (line 2)",
+                "'completed_at'",
+                "0001-01-01",
+                "outside 2000-01-01",
+            ],
+        ),
+        (
+            "future.csv",
+            format!("{head}x1,s,q1,1,2999-03-05T10:00:00Z,1\n"),
+            &["'completed_at'", "2999-03-05", "outside"],
+        ),
+        (
             "type.csv",
             format!("{head}x1,s,q1,1,2026-03-05T10:00:00Z,fast\n"),
             &["'time_spent_ms'", "'fast'"],

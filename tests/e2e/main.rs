@@ -10,6 +10,7 @@ mod cli;
 mod downstream;
 mod export_pg;
 mod fit_cli;
+mod guards;
 mod ingest;
 mod lake_local;
 mod lake_s3;

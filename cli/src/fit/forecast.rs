@@ -23,14 +23,14 @@ pub struct ForecastArgs {
     /// Value column (numeric).
     #[arg(long)]
     pub y: String,
-    /// Days to forecast after the last date.
-    #[arg(long)]
+    /// Days to forecast after the last date (1 to 3660).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 3_660))]
     pub horizon: usize,
     /// Coverage of the forecast intervals, in (0, 1).
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, value_parser = crate::bounds::f64_between(0.0, 1.0), default_value_t = 0.8)]
     pub interval: f64,
     /// Coverage of the in-sample interval outside which a day is an anomaly, in (0, 1).
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, value_parser = crate::bounds::f64_between(0.0, 1.0), default_value_t = 0.99)]
     pub anomaly_interval: f64,
     /// Seed of the simulated paths behind the forecast intervals.
     #[arg(long, default_value_t = 0)]

@@ -64,37 +64,37 @@ pub struct GrowthArgs {
     #[arg(long)]
     pub group: String,
     /// Goal: p_goal is the posterior probability that the group's mean reaches it.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::bounds::f64_in(-1e6, 1e6), allow_negative_numbers = true)]
     pub goal: f64,
     /// Time at which the goal is judged.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::bounds::f64_in(-1e6, 1e6), allow_negative_numbers = true)]
     pub target_time: f64,
-    /// Chains (run in parallel).
-    #[arg(long, default_value_t = 4)]
+    /// Chains (run in parallel), 1 to 64.
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 64), default_value_t = 4)]
     pub chains: usize,
-    /// Kept draws per chain.
-    #[arg(long, default_value_t = 1000)]
+    /// Kept draws per chain (1 to 100,000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 100_000), default_value_t = 1000)]
     pub draws: usize,
-    /// Warm-up iterations per chain (discarded).
-    #[arg(long, default_value_t = 1000)]
+    /// Warm-up iterations per chain (discarded), 1 to 100,000.
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 100_000), default_value_t = 1000)]
     pub warmup: usize,
     /// Seed (results are a deterministic function of it).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Prior mean of the intercept β₀.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::bounds::f64_in(-1e6, 1e6), default_value_t = 0.0, allow_negative_numbers = true)]
     pub prior_intercept_mean: f64,
-    /// Prior SD of β₀.
-    #[arg(long, default_value_t = 1.0)]
+    /// Prior SD of β₀ (> 0).
+    #[arg(long, value_parser = crate::bounds::f64_between(0.0, 1e6), default_value_t = 1.0)]
     pub prior_intercept_sd: f64,
     /// Prior mean of the slope β₁.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, value_parser = crate::bounds::f64_in(-1e6, 1e6), default_value_t = 0.0, allow_negative_numbers = true)]
     pub prior_slope_mean: f64,
-    /// Prior SD of β₁.
-    #[arg(long, default_value_t = 0.5)]
+    /// Prior SD of β₁ (> 0).
+    #[arg(long, value_parser = crate::bounds::f64_between(0.0, 1e6), default_value_t = 0.5)]
     pub prior_slope_sd: f64,
-    /// Half-Cauchy scale of the three SDs (random intercept, random slope, residual).
-    #[arg(long, default_value_t = 1.0)]
+    /// Half-Cauchy scale of the three SDs (random intercept, random slope, residual) (> 0).
+    #[arg(long, value_parser = crate::bounds::f64_between(0.0, 1e6), default_value_t = 1.0)]
     pub prior_sd_scale: f64,
     /// Output folder: summary.csv (parameter, mean, sd, rhat, ess), groups.csv
     /// (group, p_goal, mean_at_target), fit.json.

@@ -29,20 +29,20 @@ pub struct KMeansArgs {
     /// Feature columns, comma-separated (numeric).
     #[arg(long, value_delimiter = ',', required = true)]
     pub features: Vec<String>,
-    /// Number of clusters; default: chosen by the silhouette over --k-min..=--k-max.
-    #[arg(long)]
+    /// Number of clusters; default: chosen by the silhouette over --k-min..=--k-max (1 to 1000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 1_000))]
     pub k: Option<usize>,
-    /// Smallest k tried when --k is not given.
-    #[arg(long, default_value_t = 4)]
+    /// Smallest k tried when --k is not given (1 to 1000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 1_000), default_value_t = 4)]
     pub k_min: usize,
-    /// Largest k tried when --k is not given.
-    #[arg(long, default_value_t = 8)]
+    /// Largest k tried when --k is not given (1 to 1000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 1_000), default_value_t = 8)]
     pub k_max: usize,
     /// Seed of the k-means++ seeding (and of the silhouette sample above 3000 rows).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// k-means++ restarts; the run with the smallest inertia wins.
-    #[arg(long, default_value_t = 10)]
+    /// k-means++ restarts; the run with the smallest inertia wins (1 to 1000).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, 1_000), default_value_t = 10)]
     pub restarts: usize,
     /// Cluster z-scores (each feature minus its mean, divided by its sample SD) instead
     /// of the original units.

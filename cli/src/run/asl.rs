@@ -59,6 +59,10 @@ pub trait Invoker {
     fn retrying(&self, _state: &str, _error: &ExecError, _attempt: u32, _wait: Duration) {}
 }
 
+/// Longest wait between retries: Step Functions' limit on `MaxDelaySeconds` (366 days
+/// and 1 s).
+pub const MAX_RETRY_WAIT_SECONDS: f64 = 31_622_401.0;
+
 /// How the interpreter runs.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -548,7 +552,15 @@ impl<'a> Exec<'a> {
                 wait = wait.min(cap);
             }
             attempts[i] += 1;
-            let wait = Duration::from_secs_f64((wait * self.options.retry_delay_scale).max(0.0));
+            // A definition's huge or NaN interval must not panic the runner: clamp to
+            // 0..=MAX_RETRY_WAIT_SECONDS, NaN as 0.
+            let secs = wait * self.options.retry_delay_scale;
+            let secs = if secs.is_nan() {
+                0.0
+            } else {
+                secs.clamp(0.0, MAX_RETRY_WAIT_SECONDS)
+            };
+            let wait = Duration::from_secs_f64(secs);
             self.invoker.retrying(name, &err, attempts[i], wait);
             tokio::time::sleep(wait).await;
         }

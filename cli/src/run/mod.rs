@@ -32,7 +32,7 @@ const PIPELINE_ASL: &str = include_str!("../../../infra/statemachine/pipeline.as
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// The day the run is for (UTC); default: the execution's start (today).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::date)]
     pub run_date: Option<chrono::NaiveDate>,
     /// First stage to run; earlier stages are skipped (e.g. calibrate: no export).
     #[arg(long, value_parser = parse_stage)]
@@ -49,10 +49,10 @@ pub struct RunArgs {
     /// Backfill: features and kpis also cover the days (weeks) from this date to the run
     /// date, as `irtlake stage features|kpis --from` would (a local extension: the
     /// state machine sends only the run date).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::date)]
     pub backfill_from: Option<chrono::NaiveDate>,
-    /// Report shards (the Map over students); default 1.
-    #[arg(long, default_value_t = 1)]
+    /// Report shards (the Map over students); default 1 (1 to 10,000).
+    #[arg(long, value_parser = crate::bounds::u32_in(1, MAX_SHARDS as u64), default_value_t = 1)]
     pub shards: u32,
     /// The execution's start time (RFC 3339, UTC), written on every output row;
     /// default now. Re-running with the same value writes the same bytes.
@@ -61,8 +61,8 @@ pub struct RunArgs {
     /// Another state-machine file (ASL JSON) instead of the built-in pipeline.
     #[arg(long)]
     pub definition: Option<PathBuf>,
-    /// Multiplies Retry waits (1 = as in AWS: 5 s, 10 s, 20 s; 0 = retry at once).
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiplies Retry waits (1 = as in AWS: 5 s, 10 s, 20 s; 0 = retry at once) (0 to 100).
+    #[arg(long, value_parser = crate::bounds::f64_in(0.0, MAX_RETRY_DELAY_SCALE), default_value_t = 1.0)]
     pub retry_delay_scale: f64,
     /// Print the execution's final state (JSON) instead of the table.
     #[arg(long)]
@@ -238,6 +238,65 @@ async fn banks(lake: &Lake, args: &RunArgs) -> Result<Vec<String>> {
     Ok(banks)
 }
 
+/// Most report shards `--shards` accepts (the Map over students).
+pub const MAX_SHARDS: u32 = 10_000;
+
+/// Largest `--retry-delay-scale`: Retry waits up to 100 times AWS's (5 s → 500 s).
+pub const MAX_RETRY_DELAY_SCALE: f64 = 100.0;
+
+/// Positions in [`STAGES`] of `--from` and `--until` (defaults: first and last stage).
+fn range(args: &RunArgs) -> (usize, usize) {
+    let position = |s: &Option<String>, default: usize| {
+        s.as_deref()
+            .and_then(|s| STAGES.iter().position(|x| *x == s))
+            .unwrap_or(default)
+    };
+    (
+        position(&args.from, 0),
+        position(&args.until, STAGES.len() - 1),
+    )
+}
+
+/// True when the run starts with the export stage, i.e. it may create the lake.
+pub fn starts_with_export(args: &RunArgs) -> bool {
+    range(args).0 == 0
+}
+
+/// Checks the options of `irtlake run` before anything runs (or a lake is opened):
+/// `--from` not after `--until`, `--shards` in 1..=[`MAX_SHARDS`],
+/// `--retry-delay-scale` finite in 0..=[`MAX_RETRY_DELAY_SCALE`], and a PostgreSQL
+/// source when the run starts with export_attempts. Returns the stage range.
+pub fn validate(args: &RunArgs) -> Result<(usize, usize)> {
+    let (from, until) = range(args);
+    anyhow::ensure!(
+        from <= until,
+        "--from {} comes after --until {}",
+        STAGES[from],
+        STAGES[until]
+    );
+    anyhow::ensure!(
+        (1..=MAX_SHARDS).contains(&args.shards),
+        "--shards {} is out of range: give 1 to {MAX_SHARDS}",
+        args.shards
+    );
+    anyhow::ensure!(
+        args.retry_delay_scale.is_finite()
+            && (0.0..=MAX_RETRY_DELAY_SCALE).contains(&args.retry_delay_scale),
+        "--retry-delay-scale {} is out of range: give a number from 0 to {MAX_RETRY_DELAY_SCALE}",
+        args.retry_delay_scale
+    );
+    if from == 0
+        && std::env::var_os("DATABASE_URL").is_none()
+        && std::env::var_os("DATABASE_SECRET_ARN").is_none()
+    {
+        anyhow::bail!(
+            "the pipeline starts with export_attempts, which needs DATABASE_URL (or \
+             DATABASE_SECRET_ARN); set it, or start later with --from calibrate"
+        );
+    }
+    Ok((from, until))
+}
+
 /// Runs `irtlake run`.
 pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
     let text = match &args.definition {
@@ -252,31 +311,7 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
     })
     .map_err(|e| anyhow::anyhow!("{e}"))
     .context("loading the state machine definition")?;
-    let position = |s: &Option<String>, default: usize| {
-        s.as_deref()
-            .and_then(|s| STAGES.iter().position(|x| *x == s))
-            .unwrap_or(default)
-    };
-    let (from, until) = (
-        position(&args.from, 0),
-        position(&args.until, STAGES.len() - 1),
-    );
-    anyhow::ensure!(
-        from <= until,
-        "--from {:?} comes after --until {:?}",
-        args.from,
-        args.until
-    );
-    anyhow::ensure!(args.shards >= 1, "--shards must be at least 1");
-    if from == 0
-        && std::env::var_os("DATABASE_URL").is_none()
-        && std::env::var_os("DATABASE_SECRET_ARN").is_none()
-    {
-        anyhow::bail!(
-            "the pipeline starts with export_attempts, which needs DATABASE_URL (or \
-             DATABASE_SECRET_ARN); set it, or start later with --from calibrate"
-        );
-    }
+    let (from, until) = validate(&args)?;
     let start = args.start_time.unwrap_or_else(chrono::Utc::now);
     let start_text = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut input = json!({

@@ -69,11 +69,24 @@ impl std::fmt::Display for Bank {
     }
 }
 
-/// The stage event. Unknown fields are refused. Defaults are given per field.
+/// Most observations a calibration keeps (`max_obs`).
+pub const MAX_OBS: usize = 50_000_000;
+/// Most quadrature points (`quadpts`): the E-step holds students × points.
+pub const MAX_QUADPTS: usize = 301;
+/// `theta_min` and `theta_max` lie in ±this.
+pub const THETA_LIMIT: f64 = 20.0;
+/// Most EM cycles (`max_iter`).
+pub const MAX_ITER: usize = 100_000;
+/// Largest `min_responses`.
+pub const MAX_MIN_RESPONSES: usize = 10_000_000;
+
+/// The stage event. Unknown fields are refused. Defaults and ranges are given per
+/// field; a value out of range is `Fatal.InvalidInput` naming the field.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrateInput {
-    /// Last day of the window (UTC), `YYYY-MM-DD`. Required.
+    /// Last day of the window (UTC), `YYYY-MM-DD`, 2000-01-01 to 2099-12-31. Required.
+    #[serde(deserialize_with = "lake::bounds::date")]
     pub run_date: NaiveDate,
     /// Id written on every output row. Default `calibrate-<run_date>-<bank>`.
     #[serde(default)]
@@ -84,32 +97,32 @@ pub struct CalibrateInput {
     /// `all` (default), `subject:<id>` or `topic:<id>`.
     #[serde(default)]
     pub bank: Option<Bank>,
-    /// Days in the window, ending on `run_date`. Default 60.
+    /// Days in the window, ending on `run_date`, 1 to 3660. Default 60.
     #[serde(default)]
     pub lookback_days: Option<u32>,
-    /// Most recent observations kept. Default 500,000.
+    /// Most observations kept, 1 to [`MAX_OBS`]. Default 500,000.
     #[serde(default)]
     pub max_obs: Option<usize>,
     /// `none`, `mean-mean`, `mean-sigma`, `stocking-lord`, `haebara`, `fixed`. Default:
     /// `stocking-lord` with ≥ 5 anchors with known parameters in the bank, else `none`.
     #[serde(default)]
     pub link: Option<String>,
-    /// Quadrature points. Default 61.
+    /// Quadrature points, 5 to [`MAX_QUADPTS`]. Default 61.
     #[serde(default)]
     pub quadpts: Option<usize>,
-    /// Quadrature range lower end (θ). Default −6.
+    /// Quadrature range lower end (θ), within ±[`THETA_LIMIT`]. Default −6.
     #[serde(default)]
     pub theta_min: Option<f64>,
-    /// Quadrature range upper end (θ). Default 6.
+    /// Quadrature range upper end (θ), within ±[`THETA_LIMIT`], above `theta_min`. Default 6.
     #[serde(default)]
     pub theta_max: Option<f64>,
-    /// EM convergence tolerance (largest parameter change). Default 1e-4.
+    /// EM convergence tolerance (largest parameter change), 1e-12 to 1. Default 1e-4.
     #[serde(default)]
     pub tol: Option<f64>,
-    /// EM cycles at most. Default 2000.
+    /// EM cycles at most, 1 to [`MAX_ITER`]. Default 2000.
     #[serde(default)]
     pub max_iter: Option<usize>,
-    /// Items with fewer responses are excluded. Default 20.
+    /// Items with fewer responses are excluded, 1 to [`MAX_MIN_RESPONSES`]. Default 20.
     #[serde(default)]
     pub min_responses: Option<usize>,
     /// Prior on c (3PL): `none` or `beta:A,B`. Default `beta:5,17`.
@@ -152,14 +165,16 @@ impl CalibrateInput {
                     .map_err(|e| bad(format!("link: {e}")))?,
             ),
         };
-        let lookback_days = self.lookback_days.unwrap_or(60);
-        if lookback_days == 0 {
-            return Err(bad("lookback_days must be at least 1".into()));
-        }
-        let max_obs = self.max_obs.unwrap_or(500_000);
-        if max_obs == 0 {
-            return Err(bad("max_obs must be at least 1".into()));
-        }
+        use lake::bounds::check_range;
+        lake::bounds::check_date("run_date", self.run_date).map_err(bad)?;
+        let lookback_days = check_range(
+            "lookback_days",
+            self.lookback_days.unwrap_or(60),
+            1..=lake::bounds::MAX_LOOKBACK_DAYS,
+        )
+        .map_err(bad)?;
+        let max_obs =
+            check_range("max_obs", self.max_obs.unwrap_or(500_000), 1..=MAX_OBS).map_err(bad)?;
         let prior_c = match self.prior_c.as_deref() {
             None => None,
             Some(p) => Some(parse_prior_c(p).map_err(|e| bad(format!("prior_c: {e}")))?),
@@ -188,24 +203,18 @@ impl CalibrateInput {
             min_responses: self.min_responses.unwrap_or(20),
             prior_c,
         };
-        if v.quadpts < 5 {
+        check_range("quadpts", v.quadpts, 5..=MAX_QUADPTS).map_err(bad)?;
+        check_range("theta_min", v.theta_min, -THETA_LIMIT..=THETA_LIMIT).map_err(bad)?;
+        check_range("theta_max", v.theta_max, -THETA_LIMIT..=THETA_LIMIT).map_err(bad)?;
+        if v.theta_min >= v.theta_max {
             return Err(bad(format!(
-                "quadpts must be at least 5, got {}",
-                v.quadpts
-            )));
-        }
-        if !(v.theta_min.is_finite() && v.theta_max.is_finite() && v.theta_min < v.theta_max) {
-            return Err(bad(format!(
-                "theta range [{}, {}] must be finite and increasing",
+                "theta range [{}, {}] must be increasing (theta_min < theta_max)",
                 v.theta_min, v.theta_max
             )));
         }
-        if !(v.tol.is_finite() && v.tol > 0.0) {
-            return Err(bad(format!("tol must be > 0, got {}", v.tol)));
-        }
-        if v.max_iter == 0 {
-            return Err(bad("max_iter must be at least 1".into()));
-        }
+        check_range("tol", v.tol, 1e-12..=1.0).map_err(bad)?;
+        check_range("max_iter", v.max_iter, 1..=MAX_ITER).map_err(bad)?;
+        check_range("min_responses", v.min_responses, 1..=MAX_MIN_RESPONSES).map_err(bad)?;
         if v.window_start_checked().is_none() {
             return Err(bad("lookback_days reaches before the calendar".into()));
         }
@@ -255,5 +264,54 @@ impl ValidInput {
     /// First day of the window (inclusive).
     pub fn window_start(&self) -> NaiveDate {
         self.window_start_checked().unwrap_or(NaiveDate::MIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn refused(event: serde_json::Value) -> String {
+        let input: CalibrateInput = serde_json::from_value(event).unwrap();
+        match input.validate() {
+            Err(CalibrateError::InvalidInput(m)) => m,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_numeric_field_out_of_range_is_refused_naming_it() {
+        let d = "2026-03-05";
+        for (field, value) in [
+            ("quadpts", serde_json::json!(100_000_000)),
+            ("quadpts", serde_json::json!(4)),
+            ("min_responses", serde_json::json!(0)),
+            ("max_iter", serde_json::json!(0)),
+            ("max_obs", serde_json::json!(0)),
+            ("lookback_days", serde_json::json!(0)),
+            ("lookback_days", serde_json::json!(100_000)),
+            ("tol", serde_json::json!(0.0)),
+            ("tol", serde_json::json!(1e300)),
+            ("theta_min", serde_json::json!(-1e300)),
+            ("theta_max", serde_json::json!(1e300)),
+        ] {
+            let m = refused(serde_json::json!({"run_date": d, field: value}));
+            assert!(m.starts_with(field), "{field}={value}: {m}");
+        }
+        let m = refused(serde_json::json!({"run_date": "1999-12-31"}));
+        assert!(m.starts_with("run_date 1999-12-31 is out of range"), "{m}");
+        let e =
+            serde_json::from_value::<CalibrateInput>(serde_json::json!({"run_date": "2026-02-30"}))
+                .unwrap_err();
+        assert!(
+            e.to_string().contains("\"2026-02-30\" is not a date"),
+            "{e}"
+        );
+        assert!(
+            CalibrateInput::new(NaiveDate::from_ymd_opt(2026, 3, 5).unwrap())
+                .validate()
+                .is_ok()
+        );
     }
 }

@@ -44,13 +44,13 @@ pub const MAX_EXAMPLES: usize = 10;
 pub struct ExportInput {
     /// The day the run is for (UTC); default today. The default window is the day before
     /// and this day.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lake::bounds::opt_date")]
     pub run_date: Option<NaiveDate>,
     /// First day to export (UTC, inclusive); default `run_date − 1`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lake::bounds::opt_date")]
     pub from: Option<NaiveDate>,
     /// Last day to export (UTC, inclusive); default `run_date`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lake::bounds::opt_date")]
     pub to: Option<NaiveDate>,
     /// Rows per page fetched from the database (1 to 100000); default 10000. Changes
     /// memory use and round trips, never the output.
@@ -95,6 +95,17 @@ impl ExportInput {
                 .ok_or_else(|| bad(format!("run_date {run_date} is out of range")))?,
         };
         let to = self.to.unwrap_or(run_date);
+        // Rows of the window become `dt` partitions: the window lies in the times a row
+        // may carry (lake::bounds::row_time_window), never e.g. year 0001.
+        let latest = today.checked_add_days(Days::new(1)).unwrap_or(today);
+        for (field, d) in [("run_date", run_date), ("from", from), ("to", to)] {
+            if d < lake::bounds::MIN_DATE || d > latest {
+                return Err(bad(format!(
+                    "{field} {d} is out of range: export days run from {} to {latest} (today + 1)",
+                    lake::bounds::MIN_DATE
+                )));
+            }
+        }
         if from > to {
             return Err(bad(format!("from ({from}) is after to ({to})")));
         }
@@ -115,6 +126,7 @@ impl ExportInput {
             .max_rejected_share
             .unwrap_or(DEFAULT_MAX_REJECTED_SHARE);
         if !(0.0..=1.0).contains(&share) {
+            // (NaN is in no range)
             return Err(bad(format!(
                 "max_rejected_share must be between 0 and 1, got {share}"
             )));
@@ -392,6 +404,28 @@ mod tests {
                     ..Default::default()
                 },
                 "more than 366",
+            ),
+            (
+                ExportInput {
+                    from: Some(d("0001-01-01")),
+                    to: Some(d("0001-01-02")),
+                    ..Default::default()
+                },
+                "from 0001-01-01 is out of range",
+            ),
+            (
+                ExportInput {
+                    to: Some(d("2026-03-07")),
+                    ..Default::default()
+                },
+                "to 2026-03-07 is out of range",
+            ),
+            (
+                ExportInput {
+                    max_rejected_share: Some(f64::NAN),
+                    ..Default::default()
+                },
+                "max_rejected_share",
             ),
         ];
         for (input, needle) in cases {

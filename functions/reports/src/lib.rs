@@ -80,14 +80,16 @@ use crate::view::RunInfo;
 #[serde(deny_unknown_fields)]
 pub struct ReportsInput {
     /// The day the run is for (UTC); the report week is the week containing it unless `week_start` is given.
+    #[serde(default, deserialize_with = "lake::bounds::opt_date")]
     pub run_date: Option<NaiveDate>,
     /// Time written on every output row (RFC 3339); default now.
     pub run_ts: Option<chrono::DateTime<chrono::Utc>>,
     /// Monday of the report week.
+    #[serde(default, deserialize_with = "lake::bounds::opt_date")]
     pub week_start: Option<NaiveDate>,
     /// This shard's number in `0..shards` (students whose id hash modulo `shards` is `shard`).
     pub shard: Option<u32>,
-    /// Number of shards (default 1).
+    /// Number of shards, 1 to [`MAX_SHARDS`] (default 1).
     pub shards: Option<u32>,
     /// Only this student.
     pub student: Option<String>,
@@ -200,6 +202,32 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// Most shards a reports run may be split into.
+pub const MAX_SHARDS: u32 = 10_000;
+
+/// Dates, times and `shards` within their ranges (see `lake::bounds`); errors name the field.
+fn check_bounds(input: &ReportsInput) -> Result<(), StageError> {
+    let bad = StageError::InvalidInput;
+    for (field, d) in [
+        ("run_date", input.run_date),
+        ("week_start", input.week_start),
+    ] {
+        if let Some(d) = d {
+            lake::bounds::check_date(field, d).map_err(bad)?;
+        }
+    }
+    if let Some(t) = input.run_ts {
+        lake::bounds::check_event_time("run_ts", t).map_err(bad)?;
+    }
+    if let Some(n) = input.shards {
+        lake::bounds::check_range("shards", n, 1..=MAX_SHARDS).map_err(bad)?;
+    }
+    if input.run_id.as_deref() == Some("") {
+        return Err(bad("run_id may not be empty".into()));
+    }
+    Ok(())
+}
+
 /// The report week (Monday) and the as-of day of an input.
 pub fn resolve_week(
     input: &ReportsInput,
@@ -237,6 +265,7 @@ pub async fn run(
     };
     let shards = input.shards.unwrap_or(1);
     let shard = input.shard.unwrap_or(0);
+    check_bounds(input)?;
     if shards == 0 || shard >= shards {
         return Err(StageError::InvalidInput(format!(
             "shard must be in 0..shards, got shard {shard} of {shards}"
