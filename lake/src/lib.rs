@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod error;
 pub mod files;
 pub mod ingest;
+pub mod local;
 pub mod partition;
 pub mod query;
 pub mod runs;

@@ -11,6 +11,7 @@ mod downstream;
 mod export_pg;
 mod fit_cli;
 mod ingest;
+mod integrity;
 mod lake_local;
 mod lake_s3;
 mod lambda_rt;
