@@ -10,7 +10,9 @@
 //!
 //! Deviations from DESIGN.md §3, on purpose: `fit_meta` is partitioned by `run_date`
 //! **and** `bank`, so calibrations of several banks in parallel (a Step Functions Map)
-//! each own their partition and never overwrite one another.
+//! each own their partition and never overwrite one another; its column `bank_id` holds
+//! the full bank id, because a partition value longer than 120 bytes escaped is
+//! shortened in the path and so in the `bank` column (see [`crate::partition`]).
 
 use std::sync::{Arc, LazyLock};
 
@@ -182,6 +184,9 @@ pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
             name: FIT_META,
             file_schema: schema(vec![
                 utf8("run_id", false),
+                // the full bank id: the `bank` partition value is shortened when long
+                // (see `partition`)
+                utf8("bank_id", false),
                 utf8("model", false),
                 i64f("n_students", false),
                 i64f("n_items", false),

@@ -61,6 +61,45 @@ pub enum LakeError {
     /// Local I/O failure.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// A write of several partitions as one unit stopped: `committed` partitions hold
+    /// the new data, `not_committed` ones are as they were. Every partition is staged
+    /// before the first is committed, so a failure while staging commits nothing.
+    /// Re-running the same write converges (writers re-read what is committed).
+    #[error("{}", commit_message(table, committed, not_committed, source))]
+    Commit {
+        /// Table written to.
+        table: String,
+        /// Partitions (`column=value`) committed before the failure.
+        committed: Vec<String>,
+        /// Partitions left as they were.
+        not_committed: Vec<String>,
+        /// What failed.
+        source: Box<LakeError>,
+    },
+}
+
+fn commit_message(
+    table: &str,
+    committed: &[String],
+    not_committed: &[String],
+    source: &LakeError,
+) -> String {
+    if committed.is_empty() {
+        format!(
+            "{table}: nothing was written ({} partition(s) staged, none committed: {}): {source}",
+            not_committed.len(),
+            not_committed.join(", ")
+        )
+    } else {
+        format!(
+            "{table}: stopped part-way: committed {} ({}); not committed {} ({}): {source}; \
+             re-run the same command to finish",
+            committed.len(),
+            committed.join(", "),
+            not_committed.len(),
+            not_committed.join(", ")
+        )
+    }
 }
 
 impl LakeError {
@@ -79,6 +118,7 @@ impl LakeError {
             LakeError::Io(_) => true,
             LakeError::DataFusion(e) => datafusion_retryable(e),
             LakeError::Parquet(e) => parquet_retryable(e),
+            LakeError::Commit { source, .. } => source.is_retryable(),
             _ => false,
         }
     }

@@ -8,7 +8,12 @@
 //! attempts whose question is not in `questions` (reported with examples).
 //!
 //! Attempts are partitioned by `dt`, the UTC date of `completed_at`; each touched
-//! partition is merged with what the lake already holds and rewritten atomically.
+//! partition is merged with what the lake already holds and rewritten atomically, all
+//! of a file's days as one unit ([`Lake::update_partitions`]): every day is merged and
+//! staged before the first is committed, so a failure while staging (a full disk)
+//! leaves every day as it was, and a failure while committing is an error listing the
+//! days committed and those not. A re-run of the same file converges: rows already in
+//! the lake are dropped as duplicates.
 //! Questions are upserted by `question_id` (the file wins) and the table rewritten.
 //! A question whose tags contain `anchor` (any case) is an anchor; its `irt_a`,
 //! `irt_b`, `irt_c` are its known parameters (`irt_c` defaults to 0) and must be
@@ -556,14 +561,44 @@ pub async fn ingest_attempts(lake: &Lake, path: &FsPath) -> Result<AttemptsRepor
             "attempts for questions not in the lake were skipped"
         );
     }
-    for (dt, new_rows) in by_dt {
-        let key_values = [("dt", dt.as_str())];
-        let mut batches = lake.read_partition(ATTEMPTS, &key_values).await?;
-        report.rows_written += new_rows.len();
-        batches.push(attempt_batch(&new_rows)?);
-        lake.write_partition(ATTEMPTS, &key_values, &batches)
-            .await?;
-        report.partitions_written.push(dt);
+    // Every day is merged and staged before the first is committed (see the module docs).
+    let dts: Vec<String> = by_dt.keys().cloned().collect();
+    let new_rows: Vec<Vec<AttemptRow>> = by_dt.into_values().collect();
+    let values: Vec<[(&str, &str); 1]> = dts.iter().map(|d| [("dt", d.as_str())]).collect();
+    let parts: Vec<&[(&str, &str)]> = values.iter().map(|v| &v[..]).collect();
+    let mut added = vec![0usize; dts.len()];
+    let written = lake
+        .update_partitions(ATTEMPTS, &parts, |i, mut current| {
+            // Rows the partition already holds (written by a concurrent ingest since the
+            // duplicate check) are not added twice.
+            let add: Vec<AttemptRow> = {
+                let present: HashSet<&str> = current
+                    .iter()
+                    .flat_map(|b| {
+                        let ids = b.column(0).as_string::<i32>();
+                        (0..ids.len()).map(move |r| ids.value(r))
+                    })
+                    .collect();
+                new_rows[i]
+                    .iter()
+                    .filter(|r| !present.contains(r.attempt_id.as_str()))
+                    .cloned()
+                    .collect()
+            };
+            added[i] = add.len();
+            if add.is_empty() {
+                return Ok(None);
+            }
+            current.push(attempt_batch(&add)?);
+            Ok(Some(current))
+        })
+        .await?;
+    for (i, dt) in dts.into_iter().enumerate() {
+        report.duplicates_dropped += new_rows[i].len() - added[i];
+        if written[i].is_some() {
+            report.rows_written += added[i];
+            report.partitions_written.push(dt);
+        }
     }
     Ok(report)
 }

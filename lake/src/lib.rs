@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod error;
 pub mod files;
 pub mod ingest;
+pub mod local;
 pub mod partition;
 pub mod presence;
 pub mod query;

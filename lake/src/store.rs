@@ -19,11 +19,8 @@ use url::Url;
 
 use crate::catalog::{self, TableDef};
 use crate::error::{LakeError, Result};
-use crate::partition;
 use crate::uri::LakeUri;
-
-/// Serialises read–modify–write updates of a local lake within the process.
-static LOCAL_UPDATE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+use crate::{local, partition};
 
 /// Name of the one Parquet object inside each partition. Deterministic, so a re-run
 /// replaces the object instead of adding a second one.
@@ -41,6 +38,17 @@ pub struct Lake {
     /// The same S3 store as `store`, kept concrete for presigning artifact URLs
     /// (`None` for a local lake).
     signer: Option<Arc<dyn Signer>>,
+    /// The same local store as `store`, kept concrete to map object paths to files
+    /// (`None` on S3): local writes go through [`crate::local`].
+    local: Option<Arc<LocalFileSystem>>,
+}
+
+/// One partition's new object, encoded and ready to store.
+struct Prepared {
+    bytes: Bytes,
+    rows: usize,
+    /// What the write is conditional on (S3): the version read, `None` = create only.
+    version: Option<UpdateVersion>,
 }
 
 /// Longest lifetime of a presigned URL: 7 days, the limit of AWS Signature Version 4.
@@ -105,12 +113,14 @@ impl Lake {
                     uri: uri.to_uri_string(),
                     reason: e.to_string(),
                 })?;
+                let local = Arc::new(LocalFileSystem::new());
                 Ok(Self {
                     uri: LakeUri::Local(dir),
-                    store: Arc::new(LocalFileSystem::new()),
+                    store: local.clone(),
                     root,
                     store_url,
                     signer: None,
+                    local: Some(local),
                 })
             }
             LakeUri::S3 { bucket, prefix } => {
@@ -136,6 +146,7 @@ impl Lake {
                     root,
                     store_url,
                     signer: Some(store),
+                    local: None,
                 })
             }
         }
@@ -220,8 +231,10 @@ impl Lake {
     ///
     /// The batches must match the table's file schema (same column names and types in
     /// order; no nulls in non-nullable columns). The object is built in memory and
-    /// stored with one atomic put (local: temporary file + rename; S3: single PUT), so a
-    /// reader sees the old partition or the new one, never half of one.
+    /// stored with one atomic put (S3: single PUT; local: staged under a hidden name,
+    /// `fsync`ed and renamed under the partition's folder lock, see [`crate::local`]), so
+    /// a reader — irtlake or any other engine — sees the old partition or the new one,
+    /// never half of one nor a staging file.
     pub async fn write_partition(
         &self,
         table: &str,
@@ -232,17 +245,53 @@ impl Lake {
         let key = self.partition_key(def, values)?;
         let checked = conform(def, batches)?;
         let rows = checked.iter().map(|b| b.num_rows()).sum();
-        let bytes = encode_parquet(&def.file_schema, &checked)?;
+        let bytes = Bytes::from(encode_parquet(&def.file_schema, &checked)?);
         let size = bytes.len();
-        self.store
-            .put(&self.path(&key)?, PutPayload::from(bytes))
-            .await?;
+        self.put_atomic(&key, bytes).await?;
         tracing::debug!(table, key, rows, bytes = size, "wrote partition");
         Ok(WriteSummary {
             key,
             rows,
             bytes: size,
         })
+    }
+
+    /// Where a local lake stages its writes (see [`crate::local`]).
+    fn staging_dir(&self) -> std::path::PathBuf {
+        match &self.uri {
+            LakeUri::Local(dir) => dir.join(local::STAGING_DIR),
+            LakeUri::S3 { .. } => std::path::PathBuf::from(local::STAGING_DIR),
+        }
+    }
+
+    /// The file of an object path on a local lake (`None` on S3).
+    fn local_file(&self, path: &Path) -> Result<Option<std::path::PathBuf>> {
+        match &self.local {
+            Some(fs) => Ok(Some(fs.path_to_filesystem(path)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores `bytes` at `key` with one atomic put: on S3 a single PUT; on a local lake
+    /// under the folder lock, sweeping crashed writers' staging files, staged, `fsync`ed
+    /// and renamed (see [`crate::local`]).
+    async fn put_atomic(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let path = self.path(key)?;
+        match self.local_file(&path)? {
+            Some(file) => {
+                let staging = self.staging_dir();
+                local::blocking(move || {
+                    let _lock = local::lock_dir(local_dir(&file)?)?;
+                    local::sweep(&file, &staging)?;
+                    local::stage(&file, &staging, &bytes)?.commit()
+                })
+                .await?;
+            }
+            None => {
+                self.store.put(&path, PutPayload::from(bytes)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The batches of one partition, or none if it was never written.
@@ -275,9 +324,11 @@ impl Lake {
     /// Read–modify–write of one partition that never loses a concurrent update: `f` gets
     /// the partition's current batches and returns the new ones. On S3 the write is
     /// conditional on the object being unchanged since the read (`If-Match` / create-only);
-    /// on a conflict the whole cycle runs again (up to 10 times). A local lake serialises
-    /// updates within the process. Used where several stages own different columns of one
-    /// table (`weekly_kpi`: the KPI columns, `s`, `p`/`sigma`).
+    /// on a conflict the whole cycle runs again (up to 10 times). A local lake holds an
+    /// exclusive lock on the partition's folder for the whole cycle, which serialises
+    /// updates of every process on the machine (see [`crate::local`]). Used where several
+    /// stages own different columns of one table (`weekly_kpi`: the KPI columns, `s`,
+    /// `p`/`sigma`).
     pub async fn update_partition<F>(
         &self,
         table: &str,
@@ -304,56 +355,217 @@ impl Lake {
     where
         F: FnMut(Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
     {
+        let mut out = self
+            .update_partitions(table, &[values], |_, current| f(current))
+            .await?;
+        Ok(out.pop().flatten())
+    }
+
+    /// Read–modify–write of several partitions of one table as one unit: `f(i, current)`
+    /// gets the current batches of partition `partitions[i]` and returns its new ones
+    /// (`None`: leave it). Every partition is prepared and staged before the first is
+    /// committed, so invalid data or a failure while staging (a full disk) writes
+    /// nothing; a failure while committing is a [`LakeError::Commit`] naming the
+    /// partitions committed and those left as they were.
+    ///
+    /// Concurrency: on a local lake the partitions' folders are locked (in key order, so
+    /// two writers cannot deadlock) for the whole cycle, across processes; on S3 each put
+    /// is conditional on the object being unchanged since the read, and a partition
+    /// whose put meets a concurrent update is read and prepared again (up to 10 times).
+    /// Either way no concurrent update is lost. `f` may therefore run more than once
+    /// for a partition and must not assume its earlier results were written.
+    ///
+    /// Returns one summary per partition, in order (`None` where `f` wrote nothing).
+    pub async fn update_partitions<F>(
+        &self,
+        table: &str,
+        partitions: &[&[(&str, &str)]],
+        mut f: F,
+    ) -> Result<Vec<Option<WriteSummary>>>
+    where
+        F: FnMut(usize, Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
+    {
         let def = catalog::table(table)?;
-        let key = self.partition_key(def, values)?;
-        let path = self.path(&key)?;
-        let local = matches!(self.uri, LakeUri::Local(_));
-        // A local store has no conditional put: serialise the whole cycle instead.
-        let _guard = if local {
-            Some(LOCAL_UPDATE_LOCK.lock().await)
-        } else {
-            None
+        let keys = partitions
+            .iter()
+            .map(|v| self.partition_key(def, v))
+            .collect::<Result<Vec<_>>>()?;
+        let labels: Vec<String> = partitions
+            .iter()
+            .map(|v| partition_label(table, v))
+            .collect();
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != keys.len() {
+            return Err(LakeError::BadPartition {
+                table: table.to_string(),
+                reason: "the same partition is listed twice in one update".into(),
+            });
+        }
+        let files = keys
+            .iter()
+            .map(|k| self.local_file(&self.path(k)?))
+            .collect::<Result<Option<Vec<_>>>>()?;
+        // Local: hold every folder lock for the whole cycle (taken in key order).
+        let _locks = match &files {
+            Some(files) => {
+                let mut dirs = files
+                    .iter()
+                    .map(|f| local_dir(f).map(std::path::Path::to_path_buf))
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                dirs.sort();
+                Some(
+                    local::blocking(move || {
+                        dirs.iter()
+                            .map(|d| local::lock_dir(d))
+                            .collect::<std::io::Result<Vec<_>>>()
+                    })
+                    .await?,
+                )
+            }
+            None => None,
         };
-        for attempt in 0..10u32 {
-            let (current, version) = self.read_versioned(&key).await?;
-            let Some(new) = f(current)? else {
-                return Ok(None);
-            };
-            let new = conform(def, &new)?;
-            let rows = new.iter().map(|b| b.num_rows()).sum();
-            let bytes = encode_parquet(&def.file_schema, &new)?;
-            let size = bytes.len();
-            let mode = match version {
-                _ if local => PutMode::Overwrite,
-                Some(v) => PutMode::Update(v),
-                None => PutMode::Create,
-            };
-            match self
-                .store
-                .put_opts(&path, PutPayload::from(bytes), mode.into())
-                .await
-            {
-                Ok(_) => {
-                    return Ok(Some(WriteSummary {
-                        key,
-                        rows,
-                        bytes: size,
-                    }));
+        let mut prepared = Vec::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            prepared.push(self.prepare(def, key, |c| f(i, c)).await?);
+        }
+        let pending: Vec<usize> = (0..keys.len()).filter(|&i| prepared[i].is_some()).collect();
+        let names = |ix: &[usize]| ix.iter().map(|&i| labels[i].clone()).collect::<Vec<_>>();
+        let fail = |done: &[usize], rest: &[usize], e: LakeError| {
+            if pending.len() <= 1 {
+                return e;
+            }
+            LakeError::Commit {
+                table: table.to_string(),
+                committed: names(done),
+                not_committed: names(rest),
+                source: Box::new(e),
+            }
+        };
+        let mut out: Vec<Option<WriteSummary>> = vec![None; keys.len()];
+        let summary = |i: usize, p: &Prepared| WriteSummary {
+            key: keys[i].clone(),
+            rows: p.rows,
+            bytes: p.bytes.len(),
+        };
+        if let Some(files) = files {
+            // Stage every partition, then commit them in order.
+            let jobs: Vec<(usize, std::path::PathBuf, Bytes)> = pending
+                .iter()
+                .filter_map(|&i| {
+                    prepared[i]
+                        .as_ref()
+                        .map(|p| (i, files[i].clone(), p.bytes.clone()))
+                })
+                .collect();
+            let staging = self.staging_dir();
+            let (done, err) = local::blocking(move || {
+                let mut staged = Vec::with_capacity(jobs.len());
+                // First what crashed writers left in every partition, then the new objects.
+                for (_, file, _) in &jobs {
+                    if let Err(e) = local::sweep(file, &staging) {
+                        return Ok((Vec::new(), Some(e)));
+                    }
                 }
-                Err(
-                    object_store::Error::Precondition { .. }
-                    | object_store::Error::AlreadyExists { .. },
-                ) => {
-                    tracing::debug!(key, attempt, "concurrent update, retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5)))
-                        .await;
+                for (i, file, bytes) in &jobs {
+                    match local::stage(file, &staging, bytes) {
+                        Ok(s) => staged.push((*i, s)),
+                        Err(e) => return Ok((Vec::new(), Some(e))),
+                    }
                 }
-                Err(e) => return Err(e.into()),
+                let mut done = Vec::with_capacity(staged.len());
+                for (i, s) in staged {
+                    match s.commit() {
+                        Ok(()) => done.push(i),
+                        Err(e) => return Ok((done, Some(e))),
+                    }
+                }
+                Ok((done, None))
+            })
+            .await?;
+            for &i in &done {
+                out[i] = prepared[i].as_ref().map(|p| summary(i, p));
+            }
+            if let Some(e) = err {
+                let rest: Vec<usize> = pending
+                    .iter()
+                    .copied()
+                    .filter(|i| !done.contains(i))
+                    .collect();
+                return Err(fail(&done, &rest, e.into()));
+            }
+            return Ok(out);
+        }
+        // S3: conditional puts, one partition after the other.
+        let mut done = Vec::with_capacity(pending.len());
+        for (pos, &i) in pending.iter().enumerate() {
+            let path = self.path(&keys[i])?;
+            let mut current = prepared[i].take();
+            let mut attempt = 0u32;
+            while let Some(p) = current.take() {
+                let mode = match &p.version {
+                    Some(v) => PutMode::Update(v.clone()),
+                    None => PutMode::Create,
+                };
+                let res = self
+                    .store
+                    .put_opts(&path, PutPayload::from(p.bytes.clone()), mode.into())
+                    .await;
+                match res {
+                    Ok(_) => {
+                        out[i] = Some(summary(i, &p));
+                        done.push(i);
+                    }
+                    Err(
+                        object_store::Error::Precondition { .. }
+                        | object_store::Error::AlreadyExists { .. },
+                    ) if attempt < 9 => {
+                        tracing::debug!(key = keys[i], attempt, "concurrent update, retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5)))
+                            .await;
+                        attempt += 1;
+                        current = match self.prepare(def, &keys[i], |c| f(i, c)).await {
+                            Ok(p) => p,
+                            Err(e) => return Err(fail(&done, &pending[pos..], e)),
+                        };
+                    }
+                    Err(
+                        object_store::Error::Precondition { .. }
+                        | object_store::Error::AlreadyExists { .. },
+                    ) => {
+                        let e = LakeError::InvalidInput(format!(
+                            "partition {} kept changing during 10 update attempts",
+                            keys[i]
+                        ));
+                        return Err(fail(&done, &pending[pos..], e));
+                    }
+                    Err(e) => return Err(fail(&done, &pending[pos..], e.into())),
+                }
             }
         }
-        Err(LakeError::InvalidInput(format!(
-            "partition {key} kept changing during 10 update attempts"
-        )))
+        Ok(out)
+    }
+
+    /// Reads a partition, applies `f` and encodes the result (`None`: nothing to write).
+    async fn prepare(
+        &self,
+        def: &TableDef,
+        key: &str,
+        f: impl FnOnce(Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
+    ) -> Result<Option<Prepared>> {
+        let (current, version) = self.read_versioned(key).await?;
+        let Some(new) = f(current)? else {
+            return Ok(None);
+        };
+        let new = conform(def, &new)?;
+        let rows = new.iter().map(|b| b.num_rows()).sum();
+        let bytes = Bytes::from(encode_parquet(&def.file_schema, &new)?);
+        Ok(Some(Prepared {
+            bytes,
+            rows,
+            version,
+        }))
     }
 
     /// Sets the Float64 `columns` of the rows of an existing partition, matching rows by
@@ -410,12 +622,10 @@ impl Lake {
         Ok(set)
     }
 
-    /// Stores an artifact (e.g. a report) at `key` with one atomic put.
+    /// Stores an artifact (e.g. a report) at `key` with one atomic put (on a local lake
+    /// staged, `fsync`ed and renamed like a partition object).
     pub async fn put_object(&self, key: &str, bytes: Bytes) -> Result<()> {
-        self.store
-            .put(&self.path(key)?, PutPayload::from(bytes))
-            .await?;
-        Ok(())
+        self.put_atomic(key, bytes).await
     }
 
     /// A URL that reads the object at `key` (relative to the lake root) without lake
@@ -488,7 +698,9 @@ impl Lake {
     }
 
     /// Lists every object under `prefix` (a key relative to the lake root; `""` for all),
-    /// sorted by key.
+    /// sorted by key. Hidden paths (a segment starting with `.` or `_`, such as a writer's
+    /// staging file) are not objects of the lake and are left out, as Hive-style readers
+    /// leave them out.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let p = if prefix.is_empty() {
             self.root.clone()
@@ -502,11 +714,37 @@ impl Lake {
                 key: self.key_of(&m.location),
                 size: m.size,
             })
+            .try_filter(|o| {
+                let hidden = o.key.split('/').any(|s| s.starts_with(['.', '_']));
+                futures::future::ready(!hidden)
+            })
             .try_collect()
             .await?;
         out.sort();
         Ok(out)
     }
+}
+
+/// The folder of a local object file.
+fn local_dir(file: &std::path::Path) -> std::io::Result<&std::path::Path> {
+    file.parent().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("no folder for {}", file.display()),
+        )
+    })
+}
+
+/// A partition as people name it: `column=value/…` (the table name when unpartitioned).
+fn partition_label(table: &str, values: &[(&str, &str)]) -> String {
+    if values.is_empty() {
+        return table.to_string();
+    }
+    values
+        .iter()
+        .map(|(c, v)| format!("{c}={v}"))
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Checks batches against the table's file schema and returns them carrying exactly

@@ -12,6 +12,7 @@ mod export_pg;
 mod fit_cli;
 mod guards;
 mod ingest;
+mod integrity;
 mod lake_local;
 mod lake_s3;
 mod lambda_rt;

@@ -206,6 +206,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         catalog::table(FIT_META)?.file_schema.clone(),
         vec![
             Arc::new(StringArray::from(vec![cfg.run_id.as_str()])) as ArrayRef,
+            Arc::new(StringArray::from(vec![bank.as_str()])),
             Arc::new(StringArray::from(vec![cfg.model.as_str()])),
             Arc::new(Int64Array::from(vec![summary.n_students as i64])),
             Arc::new(Int64Array::from(vec![summary.n_items as i64])),
