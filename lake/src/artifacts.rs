@@ -77,7 +77,8 @@ impl Lake {
     /// max-age=300`; on a local lake as a plain file (files have no content type).
     pub async fn put_html(&self, key: &str, bytes: Bytes) -> Result<()> {
         let attributes = match self.uri() {
-            LakeUri::Local(_) => Attributes::new(),
+            // local files carry no attributes: the lake's own staged, fsynced write
+            LakeUri::Local(_) => return self.put_object(key, bytes).await,
             LakeUri::S3 { .. } => Attributes::from_iter([
                 (Attribute::ContentType, HTML_CONTENT_TYPE),
                 (Attribute::CacheControl, REPORT_CACHE_CONTROL),
