@@ -8,7 +8,7 @@ use arrow::datatypes::{Float64Type, Int64Type};
 use calibrate::{CalibrateInput, run};
 use chrono::NaiveDate;
 
-use crate::support::{temp_lake, workspace_root, write_file};
+use crate::support::{temp_lake, write_file};
 
 /// Writes a small demo platform into `lake` (via the binary) and returns the truth dir.
 fn small_demo(lake: &lake::Lake, dir: &std::path::Path, anchors: usize) -> std::path::PathBuf {
