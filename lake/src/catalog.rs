@@ -10,7 +10,12 @@
 //!
 //! Deviations from DESIGN.md §3, on purpose: `fit_meta` is partitioned by `run_date`
 //! **and** `bank`, so calibrations of several banks in parallel (a Step Functions Map)
-//! each own their partition and never overwrite one another.
+//! each own their partition and never overwrite one another. `fit_meta` also records
+//! the fit sample and the scoring (`n_students_fit`, `n_students_scored`,
+//! `n_responses_fit`, `n_responses_scored`, `sample`: the sampling rule, e.g.
+//! `student_bucket<1024/4096 seed=0`); `n_students` and `n_responses` are those of the
+//! fit, as before. These five columns are nullable: calibrations written before they
+//! existed read them as null.
 
 use std::sync::{Arc, LazyLock};
 
@@ -196,6 +201,11 @@ pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
                 f64f("linking_a", true),
                 f64f("linking_b", true),
                 i64f("n_anchors_used", false),
+                i64f("n_students_fit", true),
+                i64f("n_students_scored", true),
+                i64f("n_responses_fit", true),
+                i64f("n_responses_scored", true),
+                utf8("sample", true),
                 i64f("elapsed_ms", false),
                 utf8("model_spec", false),
                 tsf("fitted_at", false),
