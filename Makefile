@@ -21,7 +21,7 @@ IRTLAKE_RELEASE := $(TARGET_DIR)/$(DEMO_PROFILE)/irtlake
 export IRTLAKE_VENV := $(VENV)
 
 
-.PHONY: bench-stages
+.PHONY: bench-stages bench-scale
 .PHONY: lambda bench-lambda
 .PHONY: all demo test deps venv system-deps build-test lint bench clean-demo help infra-check
 
@@ -30,6 +30,7 @@ help:
 	@echo "make test   - install what is missing, then run every test"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 	@echo "make bench  - benchmarks with ratios against peers"
+	@echo "make bench-scale - calibrate at 10k and 100k students (SCALE_STUDENTS=...): wall, peak RSS, students with θ, A/B capped vs uncapped"
 	@echo "make lambda - build the arm64 Lambda zip (one bootstrap for every stage) and print its size"
 	@echo "make infra-check - parse and check infra/ (HCL, ASL, checkov, terraform fmt/validate when installed)"
 
@@ -109,6 +110,13 @@ bench: $(VENV)/.bench-installed
 bench-stages: $(IRTLAKE_RELEASE)
 	@rm -rf bench-out/lake bench-out/truth
 	@bench/stages.sh $(IRTLAKE_RELEASE) file://$(CURDIR)/bench-out/lake bench-out/truth $(DEMO_START_DATE) $(DEMO_RUN_DATE)
+
+# Calibrate at platform size (issue 11): lakes of SCALE_STUDENTS students under
+# bench-out/ (generated once, kept), calibrate capped and uncapped under /usr/bin/time.
+SCALE_STUDENTS ?= 10000 100000
+bench-scale: $(IRTLAKE_RELEASE)
+	@echo "== calibrate at scale (release, $$(nproc) cores): 2000 questions, 60 days, run date $(DEMO_RUN_DATE)"
+	@bench/scale.sh $(IRTLAKE_RELEASE) bench-out $(DEMO_RUN_DATE) $(SCALE_STUDENTS)
 
 # Lambda cold start of the bootstrap (host build of the same code): process start ->
 # first poll of the Runtime API, median of 20 starts.

@@ -99,9 +99,13 @@ struct CalibrateArgs {
     /// Days in the window (default 60) (1 to 3660).
     #[arg(long, value_parser = crate::bounds::u32_in(1, 3660))]
     lookback_days: Option<u32>,
-    /// Most recent observations kept (default 500000) (1 to 50,000,000).
+    /// Attempts at most in the fit sample, a seeded random sample of students (default
+    /// 500000) (1 to 50,000,000); every student of the window is scored whatever this value.
     #[arg(long, value_parser = crate::bounds::usize_in(1, 50_000_000))]
     max_obs: Option<usize>,
+    /// Seed of the fit sample, student_bucket(student_id, seed) (default 0).
+    #[arg(long)]
+    sample_seed: Option<u64>,
     /// none, mean-mean, mean-sigma, stocking-lord, haebara, fixed (default: stocking-lord with >= 5 anchors).
     #[arg(long)]
     link: Option<String>,
@@ -342,6 +346,7 @@ async fn calibrate_banks(lake: &Lake, args: CalibrateArgs) -> Result<()> {
         input.model = args.model.clone();
         input.lookback_days = args.lookback_days;
         input.max_obs = args.max_obs;
+        input.sample_seed = args.sample_seed;
         input.link = args.link.clone();
         input.quadpts = args.quadpts;
         input.tol = args.tol;

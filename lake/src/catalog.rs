@@ -13,6 +13,12 @@
 //! each own their partition and never overwrite one another; its column `bank_id` holds
 //! the full bank id, because a partition value longer than 120 bytes escaped is
 //! shortened in the path and so in the `bank` column (see [`crate::partition`]).
+//! `fit_meta` also records the fit sample and the scoring (`n_students_fit`,
+//! `n_students_scored`, `n_responses_fit`, `n_responses_scored`, `sample`: the sampling
+//! rule, e.g. `student_bucket<1024/4096 seed=0`); `n_students` and `n_responses` are
+//! those of the fit, as before. These five columns and `bank_id` are nullable:
+//! calibrations written before they existed read them as null (readers take
+//! `coalesce(bank_id, bank)`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -186,7 +192,7 @@ pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
                 utf8("run_id", false),
                 // the full bank id: the `bank` partition value is shortened when long
                 // (see `partition`)
-                utf8("bank_id", false),
+                utf8("bank_id", true),
                 utf8("model", false),
                 i64f("n_students", false),
                 i64f("n_items", false),
@@ -201,6 +207,11 @@ pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
                 f64f("linking_a", true),
                 f64f("linking_b", true),
                 i64f("n_anchors_used", false),
+                i64f("n_students_fit", true),
+                i64f("n_students_scored", true),
+                i64f("n_responses_fit", true),
+                i64f("n_responses_scored", true),
+                utf8("sample", true),
                 i64f("elapsed_ms", false),
                 utf8("model_spec", false),
                 tsf("fitted_at", false),

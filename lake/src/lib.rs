@@ -1,6 +1,7 @@
 //! The irtlake data lake: a lake URI (`file://` or `s3://`), the table catalog,
 //! a DataFusion session with every table registered, atomic partition writes,
-//! artifacts, and ingest of attempts and questions.
+//! artifacts, ingest of attempts and questions, and the student-bucket hash that samples
+//! and shards students ([`shard`]).
 //!
 //! One [`Lake`] holds one `object_store` for its whole life; every read and write
 //! of the lake goes through it.
@@ -18,6 +19,7 @@ pub mod query;
 pub mod readonly;
 pub mod runs;
 pub mod s3;
+pub mod shard;
 pub mod store;
 pub mod uri;
 

@@ -19,6 +19,7 @@ impl Lake {
     /// table over its folder, with its declared schema and declared Hive partition
     /// columns (nothing is inferred). A table with no data yet is registered empty, so
     /// queries never fail on a young lake. `information_schema` is on (`SHOW TABLES`).
+    /// The SQL function `student_bucket(student_id, seed)` ([`crate::shard`]) is registered.
     ///
     /// Registration does no I/O: files are listed when a query runs.
     pub fn session(&self) -> Result<SessionContext> {
@@ -38,6 +39,7 @@ impl Lake {
 
     /// Registers every catalog table in `ctx` (see [`Lake::session`]).
     pub(crate) fn register_tables(&self, ctx: &SessionContext) -> Result<()> {
+        ctx.register_udf(crate::shard::student_bucket_udf());
         for def in TABLES.iter() {
             let url = ListingTableUrl::parse(self.table_url(def.name))?;
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))

@@ -11,6 +11,9 @@
 //!    For `fixed` the fit is already on the anchor scale and (A, B) = (latent SD,
 //!    latent mean) are reported.
 //! 3. Score every student by EAP with the calibration's latent distribution as prior.
+//!    Students outside the calibration sample are scored the same way, with the same
+//!    items, prior and transformation, by [`LinkedCalibration::score`]: a student's θ does
+//!    not depend on whether they were in the sample the items were fitted on.
 //!
 //! Automatic choice (`link = None`): Stocking–Lord with at least [`MIN_ANCHORS_AUTO`]
 //! anchors, else unlinked.
@@ -41,12 +44,34 @@ pub struct LinkedCalibration {
     pub items: Vec<ItemFit>,
     /// EAP score per student on the final scale (`None`: no usable response).
     pub scores: Vec<Option<Score>>,
+    /// Scoring prior and nodes (the calibration's latent distribution, fit scale).
+    scoring: ScoringConfig,
+    /// Usable items on the fit scale (`None`: excluded), as scored.
+    usable: Vec<Option<ItemParams>>,
+    /// Whether scores are mapped θ* = Aθ + B after scoring.
+    transform: bool,
 }
 
 impl LinkedCalibration {
     /// Whether the result is on the anchor scale.
     pub fn linked(&self) -> bool {
         self.method != LinkingMethod::None
+    }
+
+    /// EAP scores on the final scale of any students' responses to this calibration's
+    /// items (`responses.n_items` must equal the number of calibrated items, item `i`
+    /// being the calibration's item `i`), exactly as the calibrated students were scored:
+    /// same prior, nodes, excluded items and linking. `None` for a student without a
+    /// response to an estimated item.
+    pub fn score(&self, responses: &ResponseMatrix) -> Result<Vec<Option<Score>>> {
+        let mut scores = irt::score_students(responses, &self.usable, &self.scoring)?;
+        if self.transform {
+            for s in scores.iter_mut().flatten() {
+                s.theta = self.constants.theta(s.theta);
+                s.se = self.constants.se(s.se);
+            }
+        }
+        Ok(scores)
     }
 }
 
@@ -144,7 +169,6 @@ pub fn calibrate_linked(
         ),
         ..ScoringConfig::default()
     };
-    let mut scores = irt::score_students(responses, &usable, &scoring)?;
     if transform {
         for it in items
             .iter_mut()
@@ -157,19 +181,20 @@ pub fn calibrate_linked(
                 c: s.c,
             });
         }
-        for s in scores.iter_mut().flatten() {
-            s.theta = constants.theta(s.theta);
-            s.se = constants.se(s.se);
-        }
     }
-    Ok(LinkedCalibration {
+    let mut cal = LinkedCalibration {
         fit,
         method,
         constants,
         n_anchors_used,
         items,
-        scores,
-    })
+        scores: Vec::new(),
+        scoring,
+        usable,
+        transform,
+    };
+    cal.scores = cal.score(responses)?;
+    Ok(cal)
 }
 
 /// Parses a prior on c as written on the command line and in stage events:
@@ -377,6 +402,55 @@ mod tests {
             choose_method(Some(LinkingMethod::None), 50).unwrap(),
             LinkingMethod::None
         );
+    }
+
+    #[test]
+    fn students_outside_the_calibration_are_scored_as_its_own_students() {
+        use crate::sim::responses::{draw_items, draw_thetas, simulate_complete};
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let items = draw_items(20, false, &mut rng);
+        let thetas = draw_thetas(1200, 0.3, 1.2, &mut rng);
+        let all = simulate_complete(&items, &thetas, 3);
+        let rows = |lo: usize, hi: usize| {
+            let mut t = Vec::new();
+            for s in lo..hi {
+                let (its, ys) = all.row(s);
+                t.extend(its.iter().zip(ys).map(|(&i, &y)| ((s - lo) as u32, i, y)));
+            }
+            ResponseMatrix::from_triplets(hi - lo, all.n_items, &t).unwrap()
+        };
+        let (fit_part, rest) = (rows(0, 1000), rows(1000, 1200));
+        let anchors: Vec<(usize, ItemParams)> = items[..6].iter().copied().enumerate().collect();
+        let cal = calibrate_linked(
+            &fit_part,
+            FitConfig::new(irt::Model::TwoPl),
+            &anchors,
+            Some(LinkingMethod::StockingLord),
+        )
+        .unwrap();
+        // Re-scoring the calibrated students reproduces their scores exactly…
+        assert_eq!(cal.score(&fit_part).unwrap(), cal.scores);
+        // …and other students land on the same (linked) scale as their θ.
+        let scores = cal.score(&rest).unwrap();
+        let est: Vec<f64> = scores.iter().map(|s| s.unwrap().theta).collect();
+        let mean = est.iter().sum::<f64>() / est.len() as f64;
+        // true mean 0.3; 200 students with SD 1.2: SE of the mean ≈ 0.09
+        assert!((mean - 0.3).abs() < 0.3, "mean θ of the others {mean}");
+        let identity = calibrate_linked(
+            &fit_part,
+            FitConfig::new(irt::Model::TwoPl),
+            &anchors,
+            Some(LinkingMethod::None),
+        )
+        .unwrap();
+        let raw = identity.score(&rest).unwrap();
+        // The linked scores are the unlinked ones mapped by θ* = Aθ + B.
+        for (l, r) in scores.iter().zip(&raw) {
+            let (l, r) = (l.unwrap(), r.unwrap());
+            assert!((l.theta - cal.constants.theta(r.theta)).abs() < 1e-9);
+            assert!((l.se - cal.constants.se(r.se)).abs() < 1e-9);
+        }
     }
 
     #[test]

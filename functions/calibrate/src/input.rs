@@ -100,9 +100,15 @@ pub struct CalibrateInput {
     /// Days in the window, ending on `run_date`, 1 to 3660. Default 60.
     #[serde(default)]
     pub lookback_days: Option<u32>,
-    /// Most observations kept, 1 to [`MAX_OBS`]. Default 500,000.
+    /// Attempts in the window at most in the fit sample, 1 to [`MAX_OBS`]: a seeded random
+    /// sample of students with all their first attempts (see the crate docs); every
+    /// student is scored whatever its size. Default 500,000.
     #[serde(default)]
     pub max_obs: Option<usize>,
+    /// Seed of the fit sample (`student_bucket(student_id, seed)`). Default 0: the same
+    /// students every day, so day-to-day changes of the estimates are not sampling noise.
+    #[serde(default)]
+    pub sample_seed: Option<u64>,
     /// `none`, `mean-mean`, `mean-sigma`, `stocking-lord`, `haebara`, `fixed`. Default:
     /// `stocking-lord` with ≥ 5 anchors with known parameters in the bank, else `none`.
     #[serde(default)]
@@ -140,6 +146,7 @@ impl CalibrateInput {
             bank: None,
             lookback_days: None,
             max_obs: None,
+            sample_seed: None,
             link: None,
             quadpts: None,
             theta_min: None,
@@ -194,6 +201,7 @@ impl CalibrateInput {
             bank,
             lookback_days,
             max_obs,
+            sample_seed: self.sample_seed.unwrap_or(0),
             link,
             quadpts: self.quadpts.unwrap_or(61),
             theta_min: self.theta_min.unwrap_or(-6.0),
@@ -235,8 +243,10 @@ pub struct ValidInput {
     pub bank: Bank,
     /// Window length in days.
     pub lookback_days: u32,
-    /// Most recent observations kept.
+    /// Attempts at most in the fit sample.
     pub max_obs: usize,
+    /// Seed of the fit sample.
+    pub sample_seed: u64,
     /// Requested linking (`None` = automatic).
     pub link: Option<LinkingMethod>,
     /// Quadrature points.

@@ -1,13 +1,62 @@
 //! Stage **calibrate**: item parameters, abilities and linking for one bank.
 //!
-//! For `(run_date, bank)` the stage reads the observations of the window
-//! `[run_date − lookback_days + 1, run_date]` — the **first** attempt of each student on
-//! each question (later attempts are practice, not fresh measurement; see
-//! `sql/calibrate/observations.sql`), keeping the most recent `max_obs` — fits the IRT
-//! model by marginal maximum likelihood (`models::irt::calibrate`), links it to the
-//! anchor scale, scores every student by EAP, and writes `item_params`, `abilities`
-//! and `fit_meta` for `(run_date, bank)`. `fit_meta` is written last: a run is
-//! complete when its `fit_meta` row exists.
+//! For `(run_date, bank)` the stage works on the window
+//! `[run_date − lookback_days + 1, run_date]` and its observations: the **first**
+//! attempt of each student on each question (later attempts are practice, not fresh
+//! measurement; see `sql/calibrate/observations.sql`). It fits the IRT model by
+//! marginal maximum likelihood (`models::irt::calibrate`) on a **random sample of
+//! students**, links it to the anchor scale, scores **every** student of the window by
+//! EAP, and writes `item_params`, `abilities` and `fit_meta` for `(run_date, bank)`.
+//! `fit_meta` is written last: a run is complete when its `fit_meta` row exists.
+//!
+//! ## The fit sample
+//!
+//! The likelihood's unit is the student (their response vector), so the sample is a
+//! sample of students, each with all their first attempts in the window; a sample of
+//! rows (e.g. the most recent) would over-weight the students active at one time and
+//! bias the item parameters and the linking constants. Students are chosen by the
+//! stable hash `student_bucket(student_id, sample_seed)` into 4096 buckets
+//! (`lake::shard`, whose docs give its exact definition):
+//!
+//! 1. one aggregation pass counts the window's attempts per bucket (4096 groups) and
+//!    lists its questions (`sql/calibrate/bucket_counts.sql`);
+//! 2. the fit sample is the students of buckets `0..k`, `k` the largest number of
+//!    buckets whose attempts add up to at most `max_obs` (the sampled fraction grows
+//!    bucket by bucket until `max_obs`; see [`sample`]). Attempts bound first attempts,
+//!    so the fit uses at most `max_obs` responses (one bucket more only if the first
+//!    non-empty bucket alone holds more). When the window holds at most `max_obs`
+//!    attempts, every student is in the sample;
+//! 3. the fit query selects those students with `student_bucket(..) BETWEEN 0 AND k−1`
+//!    in the scan's `WHERE` clause, before the window function that finds first
+//!    attempts: no sort or window over the whole lake.
+//!
+//! The seed (`sample_seed`, default 0) keeps the same students in the sample from day to
+//! day, so changes of the estimates between runs are not sampling noise; any other
+//! seed draws another, equally random, sample. The rule is recorded in `fit_meta.sample`
+//! (`student_bucket<k/4096 seed=S`) and in `model_spec.sample`.
+//!
+//! **Items.** Every question with attempts in the window is an item of the calibration
+//! and has a row in `item_params`, whether or not the sample reached it: an item with
+//! fewer than `min_responses` responses **in the sample** (zero included) is excluded
+//! with the reason `too_few_responses (n < min)` in `item_params.excluded_reason`, with
+//! `n_responses` counted in the sample. Anchors are items like the others: an anchor
+//! excluded in the sample is left out of the linking (`fit_meta.n_anchors_used`).
+//!
+//! ## Scoring every student
+//!
+//! The fit sample is scored from the calibration itself; the other buckets `k..4096` are
+//! then read in batches of consecutive buckets of at most `max_obs` attempts each, each
+//! batch's first attempts scored by EAP with the same estimated items, prior (the
+//! calibration's latent distribution) and linking (`LinkedCalibration::score`), and only
+//! the θ rows are kept. So every query ranks at most about `max_obs` attempts and the
+//! stage's memory follows `max_obs`, not the platform, apart from the output rows (one
+//! per student, ~50 bytes). A student without a response to an estimated item gets no θ.
+//! `abilities.n_responses` counts the student's responses that entered their θ.
+//! `fit_meta` records `n_students_fit`, `n_responses_fit` (= `n_students`,
+//! `n_responses`: the fit) and `n_students_scored`, `n_responses_scored` (the rows of
+//! `abilities` and the sum of their `n_responses`).
+//!
+//! ## Linking
 //!
 //! Linking (`link`): by default Stocking–Lord when the bank holds ≥ 5 anchors with known
 //! parameters among the calibrated items, else none (said in the summary and in
@@ -16,32 +65,27 @@
 //! b* = Ab + B); `fixed` holds the anchors at their known values inside EM and reports
 //! the estimated latent mean and SD as B and A.
 
+mod data;
 mod input;
 mod output;
+pub mod sample;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::Float64Type;
-use datafusion::prelude::SessionContext;
-use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FIT_META, ITEM_PARAMS};
-use lake::runs::query;
 use models::calibration::{MIN_ANCHORS_AUTO, calibrate_linked};
-use models::irt::{self, FitConfig, ItemFit, ItemParams, Quadrature, ResponseMatrix};
+use models::irt::{self, FitConfig, ItemFit, Quadrature, Score};
 use models::linking::LinkingMethod;
 
 pub use input::{Bank, CalibrateInput, ValidInput};
 pub use output::{CalibrateOutput, LinkingSummary};
-
-const OBSERVATIONS_SQL: &str = include_str!("../../../sql/calibrate/observations.sql");
-const QUESTIONS_SQL: &str = include_str!("../../../sql/calibrate/questions.sql");
 
 /// Errors of the calibrate stage.
 #[derive(Debug, thiserror::Error)]
@@ -80,14 +124,56 @@ impl CalibrateError {
 /// Result alias of the stage.
 pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
 
-/// The observations and question metadata of one bank and window.
-struct BankData {
+/// Attempts per scoring batch at most, as a multiple of `max_obs`: every query of the
+/// stage ranks at most about `max_obs` attempts, so its memory follows `max_obs`, never
+/// the platform.
+const SCORE_BATCH_PER_MAX_OBS: u64 = 1;
+
+/// Scores of one batch of students, on the final scale.
+struct Scored {
     students: Vec<String>,
-    items: Vec<String>,
-    matrix: ResponseMatrix,
-    /// Known parameters of the anchors among `items` (index into `items`).
-    anchors: Vec<(usize, ItemParams)>,
-    is_anchor: Vec<bool>,
+    theta: Vec<f64>,
+    se: Vec<f64>,
+    n: Vec<i64>,
+}
+
+impl Scored {
+    fn new() -> Self {
+        Self {
+            students: Vec::new(),
+            theta: Vec::new(),
+            se: Vec::new(),
+            n: Vec::new(),
+        }
+    }
+
+    fn push_all(&mut self, students: Vec<String>, scores: &[Option<Score>]) {
+        for (id, score) in students.into_iter().zip(scores) {
+            if let Some(sc) = score {
+                self.students.push(id);
+                self.theta.push(sc.theta);
+                self.se.push(sc.se);
+                self.n.push(sc.n_responses as i64);
+            }
+        }
+    }
+
+    /// The `abilities` rows of this batch.
+    fn batch(self, cfg: &ValidInput, now: i64) -> Result<RecordBatch> {
+        let n = self.students.len();
+        Ok(RecordBatch::try_new(
+            catalog::table(ABILITIES)?.file_schema.clone(),
+            vec![
+                Arc::new(StringArray::from(vec![cfg.run_id.as_str(); n])) as ArrayRef,
+                Arc::new(StringArray::from(self.students)),
+                Arc::new(Float64Array::from(self.theta)),
+                Arc::new(Float64Array::from(self.se)),
+                Arc::new(Int64Array::from(self.n)),
+                Arc::new(StringArray::from(vec!["eap"; n])),
+                Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
+            ],
+        )?)
+    }
 }
 
 /// Runs the stage for one bank (see the crate docs).
@@ -95,11 +181,26 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     let started = Instant::now();
     let cfg = input.validate()?;
     let ctx = lake.session()?;
-    let Some(data) = load(&ctx, &cfg).await? else {
+    let window = data::window(&ctx, &cfg).await?;
+    if window.attempts() == 0 || window.items.is_empty() {
         let out = CalibrateOutput::empty(&cfg);
         tracing::info!(bank = %cfg.bank, run_date = %cfg.run_date, "no observations in the window: nothing written");
         return Ok(out);
-    };
+    }
+    let max_obs = u64::try_from(cfg.max_obs).unwrap_or(u64::MAX);
+    let k = sample::fit_prefix(&window.counts, max_obs);
+    let buckets = window.counts.len();
+    let rule = sample::rule(k, buckets, cfg.sample_seed);
+    let attempts_fit: u64 = window.counts[..k].iter().sum();
+    let item_ix: HashMap<&str, u32> = window
+        .items
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.as_str(), i as u32))
+        .collect();
+
+    let sample = data::observations(&ctx, &cfg, 0..k, &item_ix).await?;
+    let (is_anchor, anchors) = data::anchors(&ctx, &cfg, &item_ix).await?;
     let mut config = FitConfig::new(cfg.model);
     config.quadrature = Quadrature::new(cfg.quadpts, cfg.theta_min, cfg.theta_max)?;
     config.tol = cfg.tol;
@@ -110,11 +211,11 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     }
     let priors = config.priors;
     tracing::info!(
-        bank = %cfg.bank, students = data.students.len(), items = data.items.len(),
-        responses = data.matrix.n_responses(), model = %cfg.model,
+        bank = %cfg.bank, sample = %rule, students = sample.students.len(), items = window.items.len(),
+        responses = sample.matrix.n_responses(), attempts_in_window = window.attempts(), model = %cfg.model,
         "calibrating"
     );
-    let cal = calibrate_linked(&data.matrix, config, &data.anchors, cfg.link)?;
+    let cal = calibrate_linked(&sample.matrix, config, &anchors, cfg.link)?;
     let (fit, method, constants) = (&cal.fit, cal.method, cal.constants);
     let now = chrono::Utc::now().timestamp_micros();
     let run_date = cfg.run_date.format("%Y-%m-%d").to_string();
@@ -122,37 +223,46 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     let part = [("run_date", run_date.as_str()), ("bank", bank.as_str())];
     let linked = !matches!(method, LinkingMethod::None);
 
-    let items_batch = item_params_batch(&cfg, &data, &cal.items, linked, now)?;
+    // Scores: the fit sample from the calibration, then every other student of the
+    // window, batch by batch of buckets, with the same items, prior and linking.
+    let mut unknown_items = sample.unknown_items;
+    let mut scored = Scored::new();
+    scored.push_all(sample.students, &cal.scores);
+    drop(sample.matrix);
+    let mut abilities = vec![scored.batch(&cfg, now)?];
+    let budget = max_obs.saturating_mul(SCORE_BATCH_PER_MAX_OBS);
+    let batches = sample::batches(&window.counts, k, budget);
+    for range in &batches {
+        let obs = data::observations(&ctx, &cfg, range.clone(), &item_ix).await?;
+        unknown_items += obs.unknown_items;
+        let scores = cal.score(&obs.matrix)?;
+        let mut scored = Scored::new();
+        scored.push_all(obs.students, &scores);
+        tracing::debug!(buckets = ?range, students = scored.students.len(), "scored a batch");
+        abilities.push(scored.batch(&cfg, now)?);
+    }
+    if unknown_items > 0 {
+        tracing::warn!(
+            unknown_items,
+            "first attempts at questions that appeared after the window was counted were not used"
+        );
+    }
+    let n_students_scored: usize = abilities.iter().map(|b| b.num_rows()).sum();
+    let n_responses_scored: i64 = abilities
+        .iter()
+        .map(|b| {
+            b.column(4)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .iter()
+                .sum::<i64>()
+        })
+        .sum();
+
+    let items_batch = item_params_batch(&cfg, &window.items, &is_anchor, &cal.items, linked, now)?;
     lake.write_partition(ITEM_PARAMS, &part, &[items_batch])
         .await?;
-
-    let mut ab_students = Vec::new();
-    let mut ab_theta = Vec::new();
-    let mut ab_se = Vec::new();
-    let mut ab_n = Vec::new();
-    for (s, score) in cal.scores.iter().enumerate() {
-        if let Some(sc) = score {
-            let (t, se) = (sc.theta, sc.se);
-            ab_students.push(data.students[s].as_str());
-            ab_theta.push(t);
-            ab_se.push(se);
-            ab_n.push(sc.n_responses as i64);
-        }
-    }
-    let n_scored = ab_students.len();
-    let abilities = RecordBatch::try_new(
-        catalog::table(ABILITIES)?.file_schema.clone(),
-        vec![
-            Arc::new(StringArray::from(vec![cfg.run_id.as_str(); n_scored])) as ArrayRef,
-            Arc::new(StringArray::from(ab_students)),
-            Arc::new(Float64Array::from(ab_theta)),
-            Arc::new(Float64Array::from(ab_se)),
-            Arc::new(Int64Array::from(ab_n)),
-            Arc::new(StringArray::from(vec!["eap"; n_scored])),
-            Arc::new(TimestampMicrosecondArray::from(vec![now; n_scored]).with_timezone("UTC")),
-        ],
-    )?;
-    lake.write_partition(ABILITIES, &part, &[abilities]).await?;
+    lake.write_partition(ABILITIES, &part, &abilities).await?;
 
     let n_excluded = cal.items.iter().filter(|f| f.excluded.is_some()).count();
     let elapsed_ms = started.elapsed().as_millis() as i64;
@@ -164,10 +274,13 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         model: cfg.model.to_string(),
         n_students: fit.n_students_used,
         n_students_excluded: fit.n_students_excluded,
-        n_items: data.items.len() - n_excluded,
+        n_students_scored,
+        n_items: window.items.len() - n_excluded,
         n_items_excluded: n_excluded,
         n_responses: fit.n_responses_used,
-        n_anchors: data.anchors.len(),
+        n_responses_scored: n_responses_scored as usize,
+        sample: rule.clone(),
+        n_anchors: anchors.len(),
         loglik: fit.loglik,
         aic: fit.aic,
         bic: fit.bic,
@@ -181,7 +294,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
             n_anchors_used: cal.n_anchors_used,
         },
         elapsed_ms,
-        message: summary_message(method, data.anchors.len(), &cfg),
+        message: summary_message(method, anchors.len(), &cfg),
     };
     let spec = serde_json::json!({
         "model": cfg.model.as_str(),
@@ -195,6 +308,17 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         "window": {"from": cfg.window_start().to_string(), "to": run_date, "lookback_days": cfg.lookback_days},
         "max_obs": cfg.max_obs,
         "observations": "first attempt per student and question in the window",
+        "sample": {
+            "rule": rule,
+            "unit": "students (all their first attempts in the window)",
+            "hash": "student_bucket(student_id, seed), lake::shard",
+            "seed": cfg.sample_seed,
+            "buckets_fit": k,
+            "buckets": buckets,
+            "attempts_in_window": window.attempts(),
+            "attempts_in_sample": attempts_fit,
+            "score_batches": batches.len(),
+        },
         "scoring": "eap",
         "se": fit.se_method,
         "latent": {"mean": fit.latent_mean, "sd": fit.latent_sd},
@@ -221,13 +345,18 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
             Arc::new(Float64Array::from(vec![linked.then_some(constants.a)])),
             Arc::new(Float64Array::from(vec![linked.then_some(constants.b)])),
             Arc::new(Int64Array::from(vec![cal.n_anchors_used as i64])),
+            Arc::new(Int64Array::from(vec![Some(summary.n_students as i64)])),
+            Arc::new(Int64Array::from(vec![Some(n_students_scored as i64)])),
+            Arc::new(Int64Array::from(vec![Some(summary.n_responses as i64)])),
+            Arc::new(Int64Array::from(vec![Some(n_responses_scored)])),
+            Arc::new(StringArray::from(vec![Some(summary.sample.as_str())])),
             Arc::new(Int64Array::from(vec![elapsed_ms])),
             Arc::new(StringArray::from(vec![spec.to_string()])),
             Arc::new(TimestampMicrosecondArray::from(vec![now]).with_timezone("UTC")),
         ],
     )?;
     lake.write_partition(FIT_META, &part, &[meta]).await?;
-    tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, elapsed_ms, "calibrated");
+    tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, n_students_scored, elapsed_ms, "calibrated");
     Ok(summary)
 }
 
@@ -243,12 +372,13 @@ fn summary_message(method: LinkingMethod, n_anchors: usize, cfg: &ValidInput) ->
 
 fn item_params_batch(
     cfg: &ValidInput,
-    data: &BankData,
+    item_ids: &[String],
+    is_anchor: &[bool],
     items: &[ItemFit],
     linked: bool,
     now: i64,
 ) -> Result<RecordBatch> {
-    let n = data.items.len();
+    let n = item_ids.len();
     let est = |f: &dyn Fn(&ItemFit) -> Option<f64>| -> ArrayRef {
         Arc::new(
             items
@@ -265,7 +395,7 @@ fn item_params_batch(
         catalog::table(ITEM_PARAMS)?.file_schema.clone(),
         vec![
             Arc::new(StringArray::from(vec![cfg.run_id.as_str(); n])) as ArrayRef,
-            Arc::new(StringArray::from_iter_values(data.items.iter())),
+            Arc::new(StringArray::from_iter_values(item_ids.iter())),
             Arc::new(StringArray::from(vec![cfg.model.as_str(); n])),
             est(&|f| Some(f.params.a)),
             est(&|f| Some(f.params.b)),
@@ -279,127 +409,10 @@ fn item_params_batch(
             Arc::new(Float64Array::from_iter_values(
                 items.iter().map(|f| f.p_correct),
             )),
-            Arc::new(BooleanArray::from(data.is_anchor.clone())),
+            Arc::new(BooleanArray::from(is_anchor.to_vec())),
             Arc::new(BooleanArray::from(vec![linked; n])),
             Arc::new(StringArray::from(reasons)),
             Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
         ],
     )?)
-}
-
-/// Reads the observations and the bank's questions; `None` when the window is empty.
-async fn load(ctx: &SessionContext, cfg: &ValidInput) -> Result<Option<BankData>> {
-    let (kind, id) = cfg.bank.sql_params();
-    let utf8 = |s: &str| ScalarValue::Utf8(Some(s.to_string()));
-    let obs = query(
-        ctx,
-        OBSERVATIONS_SQL,
-        vec![
-            utf8(&cfg.window_start().format("%Y-%m-%d").to_string()),
-            utf8(&cfg.run_date.format("%Y-%m-%d").to_string()),
-            utf8(kind),
-            utf8(id),
-        ],
-    )
-    .await?;
-    let mut student_ix: HashMap<String, u32> = HashMap::new();
-    let mut item_ix: HashMap<String, u32> = HashMap::new();
-    let mut triplets: Vec<(u32, u32, bool)> = Vec::new();
-    'batches: for batch in &obs {
-        let st = batch.column(0).as_string::<i32>();
-        let q = batch.column(1).as_string::<i32>();
-        let ok = batch.column(2).as_boolean();
-        for r in 0..batch.num_rows() {
-            if triplets.len() >= cfg.max_obs {
-                break 'batches;
-            }
-            let n = student_ix.len() as u32;
-            let s = *student_ix.entry(st.value(r).to_string()).or_insert(n);
-            let n = item_ix.len() as u32;
-            let i = *item_ix.entry(q.value(r).to_string()).or_insert(n);
-            triplets.push((s, i, ok.value(r)));
-        }
-    }
-    if triplets.is_empty() {
-        return Ok(None);
-    }
-    // Sorted ids give a deterministic layout whatever order the query returned.
-    let mut students: Vec<String> = student_ix.keys().cloned().collect();
-    students.sort_unstable();
-    let mut items: Vec<String> = item_ix.keys().cloned().collect();
-    items.sort_unstable();
-    let s_new: HashMap<&str, u32> = students
-        .iter()
-        .enumerate()
-        .map(|(k, s)| (s.as_str(), k as u32))
-        .collect();
-    let i_new: HashMap<&str, u32> = items
-        .iter()
-        .enumerate()
-        .map(|(k, s)| (s.as_str(), k as u32))
-        .collect();
-    let s_map: Vec<u32> = {
-        let mut v = vec![0; students.len()];
-        for (id, old) in &student_ix {
-            v[*old as usize] = s_new[id.as_str()];
-        }
-        v
-    };
-    let i_map: Vec<u32> = {
-        let mut v = vec![0; items.len()];
-        for (id, old) in &item_ix {
-            v[*old as usize] = i_new[id.as_str()];
-        }
-        v
-    };
-    for t in &mut triplets {
-        *t = (s_map[t.0 as usize], i_map[t.1 as usize], t.2);
-    }
-    let matrix = ResponseMatrix::from_triplets(students.len(), items.len(), &triplets)?;
-
-    let qs = query(ctx, QUESTIONS_SQL, vec![utf8(kind), utf8(id)]).await?;
-    let mut anchors = Vec::new();
-    let mut is_anchor = vec![false; items.len()];
-    for batch in &qs {
-        let q = batch.column(0).as_string::<i32>();
-        let anc = batch.column(1).as_boolean();
-        let (a, b, c) = (
-            batch.column(2).as_primitive::<Float64Type>(),
-            batch.column(3).as_primitive::<Float64Type>(),
-            batch.column(4).as_primitive::<Float64Type>(),
-        );
-        for r in 0..batch.num_rows() {
-            let Some(&i) = i_new.get(q.value(r)) else {
-                continue;
-            };
-            if !anc.value(r) {
-                continue;
-            }
-            is_anchor[i as usize] = true;
-            if a.is_null(r) || b.is_null(r) {
-                continue;
-            }
-            let p = ItemParams {
-                a: a.value(r),
-                b: b.value(r),
-                c: if c.is_null(r) { 0.0 } else { c.value(r) },
-            };
-            if p.validate(i as usize).is_ok() {
-                anchors.push((i as usize, p));
-            } else {
-                tracing::warn!(
-                    question = q.value(r),
-                    "anchor with invalid known parameters ignored"
-                );
-            }
-        }
-    }
-    anchors.sort_by_key(|(i, _)| *i);
-    Ok(Some(BankData {
-        students,
-        items,
-        matrix,
-        anchors,
-        is_anchor,
-    }))
 }

@@ -30,16 +30,23 @@ pub struct CalibrateOutput {
     pub bank: String,
     /// Model.
     pub model: String,
-    /// Students calibrated.
+    /// Students calibrated: the fit sample's students with a usable response.
     pub n_students: usize,
-    /// Students without a usable response.
+    /// Students of the fit sample without a usable response.
     pub n_students_excluded: usize,
+    /// Students with a θ in `abilities`: every student of the window with a response to
+    /// an estimated item, in the fit sample or not.
+    pub n_students_scored: usize,
     /// Items estimated.
     pub n_items: usize,
     /// Items excluded (see `item_params.excluded_reason`).
     pub n_items_excluded: usize,
-    /// Responses used.
+    /// Responses the fit used (first attempts of the fit sample at estimated items).
     pub n_responses: usize,
+    /// Responses behind the θ of `abilities` (sum of `abilities.n_responses`).
+    pub n_responses_scored: usize,
+    /// The fit sample's rule, `student_bucket<k/B seed=S` (see `sample`).
+    pub sample: String,
     /// Anchors with known parameters among the bank's calibrated items.
     pub n_anchors: usize,
     /// Marginal log-likelihood.
@@ -73,9 +80,12 @@ impl CalibrateOutput {
             model: cfg.model.to_string(),
             n_students: 0,
             n_students_excluded: 0,
+            n_students_scored: 0,
             n_items: 0,
             n_items_excluded: 0,
             n_responses: 0,
+            n_responses_scored: 0,
+            sample: String::new(),
             n_anchors: 0,
             loglik: 0.0,
             aic: 0.0,

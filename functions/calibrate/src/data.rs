@@ -1,0 +1,317 @@
+//! What the stage reads: attempts per student bucket and the window's questions
+//! (`sql/calibrate/bucket_counts.sql`), the first attempts of a bucket range
+//! (`sql/calibrate/observations.sql`, streamed) and the bank's anchors
+//! (`sql/calibrate/questions.sql`).
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+use lake::LakeError;
+use lake::runs::query;
+use lake::shard::STUDENT_BUCKETS;
+use models::irt::{ItemParams, ResponseMatrix};
+
+use crate::{CalibrateError, Result, ValidInput};
+
+const BUCKET_COUNTS_SQL: &str = include_str!("../../../sql/calibrate/bucket_counts.sql");
+const OBSERVATIONS_SQL: &str = include_str!("../../../sql/calibrate/observations.sql");
+const QUESTIONS_SQL: &str = include_str!("../../../sql/calibrate/questions.sql");
+
+fn utf8(s: &str) -> ScalarValue {
+    ScalarValue::Utf8(Some(s.to_string()))
+}
+
+/// `$1..$4` of the stage queries: window and bank.
+fn window_params(cfg: &ValidInput) -> Vec<ScalarValue> {
+    let (kind, id) = cfg.bank.sql_params();
+    vec![
+        utf8(&cfg.window_start().format("%Y-%m-%d").to_string()),
+        utf8(&cfg.run_date.format("%Y-%m-%d").to_string()),
+        utf8(kind),
+        utf8(id),
+    ]
+}
+
+/// The seed as bound into `student_bucket(student_id, seed)`: its two's-complement bits.
+fn seed_param(seed: u64) -> ScalarValue {
+    ScalarValue::Int64(Some(seed as i64))
+}
+
+/// The window of one bank, counted.
+pub(crate) struct Window {
+    /// Attempts per student bucket (`STUDENT_BUCKETS` entries).
+    pub counts: Vec<u64>,
+    /// The questions with attempts in the window, sorted: the calibration's items.
+    pub items: Vec<String>,
+}
+
+impl Window {
+    /// Attempts in the window.
+    pub fn attempts(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+}
+
+/// Counts the window's attempts per student bucket and lists its questions (one scan).
+pub(crate) async fn window(ctx: &SessionContext, cfg: &ValidInput) -> Result<Window> {
+    let mut params = window_params(cfg);
+    params.push(seed_param(cfg.sample_seed));
+    let batches = query(ctx, BUCKET_COUNTS_SQL, params).await?;
+    let mut counts = vec![0u64; STUDENT_BUCKETS as usize];
+    let mut items = Vec::new();
+    for b in &batches {
+        let bucket = b.column(0).as_primitive::<Int64Type>();
+        let question = b.column(1).as_string::<i32>();
+        let n = b.column(2).as_primitive::<Int64Type>();
+        for r in 0..b.num_rows() {
+            let n = u64::try_from(n.value(r)).unwrap_or(0);
+            if bucket.is_valid(r) {
+                let slot = usize::try_from(bucket.value(r))
+                    .ok()
+                    .and_then(|i| counts.get_mut(i))
+                    .ok_or_else(|| {
+                        CalibrateError::InvalidInput(format!(
+                            "student_bucket returned {} (expected 0..{STUDENT_BUCKETS})",
+                            bucket.value(r)
+                        ))
+                    })?;
+                *slot += n;
+            } else if question.is_valid(r) {
+                items.push(question.value(r).to_string());
+            }
+        }
+    }
+    items.sort_unstable();
+    items.dedup();
+    Ok(Window { counts, items })
+}
+
+/// First attempts of the students of a bucket range, as a response matrix over the
+/// window's items.
+pub(crate) struct Observations {
+    /// Student ids, sorted; row `s` of `matrix` is `students[s]`.
+    pub students: Vec<String>,
+    /// Responses; item `i` is the window's item `i`.
+    pub matrix: ResponseMatrix,
+    /// First attempts at questions that are not among the window's items (the lake
+    /// changed between the count and this query); not used.
+    pub unknown_items: usize,
+}
+
+/// Streams the first attempts of the students in `buckets` (see `observations.sql`) into
+/// a response matrix; `item_ix` maps a question id to its item index.
+pub(crate) async fn observations(
+    ctx: &SessionContext,
+    cfg: &ValidInput,
+    buckets: Range<usize>,
+    item_ix: &HashMap<&str, u32>,
+) -> Result<Observations> {
+    let mut params = window_params(cfg);
+    params.push(seed_param(cfg.sample_seed));
+    params.push(ScalarValue::Int64(Some(buckets.start as i64)));
+    params.push(ScalarValue::Int64(Some(buckets.end as i64 - 1)));
+    // Engine errors go through `LakeError`, so the error name follows `is_retryable`.
+    let lake_err = |e| CalibrateError::Lake(LakeError::from(e));
+    let mut stream = ctx
+        .sql(OBSERVATIONS_SQL)
+        .await
+        .and_then(|df| df.with_param_values(params))
+        .map_err(lake_err)?
+        .execute_stream()
+        .await
+        .map_err(lake_err)?;
+    let mut student_ix: HashMap<String, u32> = HashMap::new();
+    let mut triplets: Vec<(u32, u32, bool)> = Vec::new();
+    let mut unknown_items = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(lake_err)?;
+        let st = batch.column(0).as_string::<i32>();
+        let q = batch.column(1).as_string::<i32>();
+        let ok = batch.column(2).as_boolean();
+        for r in 0..batch.num_rows() {
+            let Some(&i) = item_ix.get(q.value(r)) else {
+                unknown_items += 1;
+                continue;
+            };
+            let id = st.value(r);
+            let s = match student_ix.get(id) {
+                Some(&s) => s,
+                None => {
+                    let s = student_ix.len() as u32;
+                    student_ix.insert(id.to_string(), s);
+                    s
+                }
+            };
+            triplets.push((s, i, ok.value(r)));
+        }
+    }
+    // Sorted ids give a deterministic layout whatever order the query returned.
+    let mut students: Vec<(String, u32)> = student_ix.into_iter().collect();
+    students.sort_unstable();
+    let mut s_map = vec![0u32; students.len()];
+    for (new, (_, old)) in students.iter().enumerate() {
+        s_map[*old as usize] = new as u32;
+    }
+    for t in &mut triplets {
+        t.0 = s_map[t.0 as usize];
+    }
+    let matrix = ResponseMatrix::from_triplets(students.len(), item_ix.len(), &triplets)?;
+    Ok(Observations {
+        students: students.into_iter().map(|(id, _)| id).collect(),
+        matrix,
+        unknown_items,
+    })
+}
+
+/// The bank's anchors among `items`: `(is_anchor per item, known parameters of the
+/// anchors that have them, by item index)`.
+pub(crate) async fn anchors(
+    ctx: &SessionContext,
+    cfg: &ValidInput,
+    item_ix: &HashMap<&str, u32>,
+) -> Result<(Vec<bool>, Vec<(usize, ItemParams)>)> {
+    let (kind, id) = cfg.bank.sql_params();
+    let qs = query(ctx, QUESTIONS_SQL, vec![utf8(kind), utf8(id)]).await?;
+    let mut anchors = Vec::new();
+    let mut is_anchor = vec![false; item_ix.len()];
+    for batch in &qs {
+        let q = batch.column(0).as_string::<i32>();
+        let anc = batch.column(1).as_boolean();
+        let (a, b, c) = (
+            batch.column(2).as_primitive::<Float64Type>(),
+            batch.column(3).as_primitive::<Float64Type>(),
+            batch.column(4).as_primitive::<Float64Type>(),
+        );
+        for r in 0..batch.num_rows() {
+            let Some(&i) = item_ix.get(q.value(r)) else {
+                continue;
+            };
+            if !anc.value(r) {
+                continue;
+            }
+            is_anchor[i as usize] = true;
+            if a.is_null(r) || b.is_null(r) {
+                continue;
+            }
+            let p = ItemParams {
+                a: a.value(r),
+                b: b.value(r),
+                c: if c.is_null(r) { 0.0 } else { c.value(r) },
+            };
+            if p.validate(i as usize).is_ok() {
+                anchors.push((i as usize, p));
+            } else {
+                tracing::warn!(
+                    question = q.value(r),
+                    "anchor with invalid known parameters ignored"
+                );
+            }
+        }
+    }
+    anchors.sort_by_key(|(i, _)| *i);
+    Ok((is_anchor, anchors))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
+    use lake::shard::student_bucket;
+
+    use super::*;
+    use crate::CalibrateInput;
+
+    /// 60 students × 3 questions on 2026-02-01, plus a later, correct second attempt of
+    /// every student at q1 (practice: not an observation).
+    async fn lake_with_attempts() -> (tempfile::TempDir, lake::Lake) {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake::Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        let (mut id, mut st, mut q, mut ok, mut ts) = (vec![], vec![], vec![], vec![], vec![]);
+        let t0 = 1_769_904_000_000_000i64; // 2026-02-01T00:00:00Z
+        for s in 0..60 {
+            for (k, question) in ["q1", "q2", "q3", "q1"].iter().enumerate() {
+                id.push(format!("a{s}-{k}"));
+                st.push(format!("s{s:03}"));
+                q.push(question.to_string());
+                ok.push(k == 3 || (s + k).is_multiple_of(2));
+                ts.push(t0 + (s as i64 * 10 + k as i64) * 1_000_000);
+            }
+        }
+        let n = id.len();
+        let def = lake::catalog::table(lake::catalog::ATTEMPTS).unwrap();
+        let batch = RecordBatch::try_new(
+            def.file_schema.clone(),
+            vec![
+                Arc::new(StringArray::from(id)) as ArrayRef,
+                Arc::new(StringArray::from(st)),
+                Arc::new(StringArray::from(q)),
+                Arc::new(StringArray::from(vec![Some("subj-1"); n])),
+                Arc::new(StringArray::from(vec![Some("topic-1"); n])),
+                Arc::new(StringArray::from(vec![Some("sess"); n])),
+                Arc::new(BooleanArray::from(ok)),
+                Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+                Arc::new(Int64Array::from(vec![Some(1000); n])),
+                Arc::new(Int64Array::from(vec![Some(0); n])),
+            ],
+        )
+        .unwrap();
+        lake.write_partition(lake::catalog::ATTEMPTS, &[("dt", "2026-02-01")], &[batch])
+            .await
+            .unwrap();
+        (dir, lake)
+    }
+
+    #[tokio::test]
+    async fn counts_per_bucket_and_first_attempts_of_a_bucket_range() {
+        let (_dir, lake) = lake_with_attempts().await;
+        let ctx = lake.session().unwrap();
+        let mut input = CalibrateInput::new("2026-02-01".parse().unwrap());
+        input.sample_seed = Some(3);
+        let cfg = input.validate().unwrap();
+        let w = window(&ctx, &cfg).await.unwrap();
+        assert_eq!(w.items, ["q1", "q2", "q3"]);
+        assert_eq!(w.attempts(), 240);
+        for s in 0..60 {
+            let b = student_bucket(&format!("s{s:03}"), 3) as usize;
+            assert!(w.counts[b] >= 4, "bucket {b} of s{s:03} counted");
+        }
+        // The students of buckets [0, 2048): their first attempts only.
+        let item_ix: HashMap<&str, u32> = w
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.as_str(), i as u32))
+            .collect();
+        let obs = observations(&ctx, &cfg, 0..2048, &item_ix).await.unwrap();
+        let expected: Vec<String> = (0..60)
+            .map(|s| format!("s{s:03}"))
+            .filter(|id| student_bucket(id, 3) < 2048)
+            .collect();
+        assert!(!expected.is_empty() && expected.len() < 60);
+        assert_eq!(obs.students, expected);
+        assert_eq!(obs.matrix.n_responses(), 3 * expected.len());
+        assert_eq!(obs.unknown_items, 0);
+        for (row, id) in expected.iter().enumerate() {
+            let s: usize = id[1..].parse().unwrap();
+            let (items, ys) = obs.matrix.row(row);
+            assert_eq!(items, [0, 1, 2]);
+            // q1's first attempt, not the later correct practice attempt
+            assert_eq!(ys[0], s.is_multiple_of(2), "{id}");
+        }
+        let sum: u64 = w.counts[..2048].iter().sum();
+        assert_eq!(sum, 4 * expected.len() as u64);
+        // the other half of the buckets holds the other students
+        let rest = observations(&ctx, &cfg, 2048..4096, &item_ix)
+            .await
+            .unwrap();
+        assert_eq!(rest.students.len() + expected.len(), 60);
+    }
+}

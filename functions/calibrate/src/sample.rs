@@ -1,0 +1,125 @@
+//! The fit sample and the scoring batches, as ranges of student buckets
+//! (`lake::shard`): pure arithmetic on the attempts counted per bucket.
+//!
+//! - **Fit sample** ([`fit_prefix`]): the students of buckets `0..k`, with `k` the
+//!   largest number of buckets whose attempts in the window add up to at most `max_obs`
+//!   (the fraction of students grows bucket by bucket until `max_obs` would be passed).
+//!   When even the first non-empty bucket holds more than `max_obs` attempts, the fit
+//!   takes it whole (the only case in which the sample exceeds `max_obs`).
+//! - **Scoring batches** ([`batches`]): the buckets `k..B` cut into consecutive ranges of
+//!   at most `budget` attempts each (a single bucket above the budget is its own range);
+//!   ranges without attempts are skipped.
+//!
+//! Attempts, not first attempts, are counted (the count is one cheap aggregation with
+//! one group per bucket; first attempts would need every (student, question) pair in
+//! memory), so the fit sample's first attempts are at most `max_obs`, typically a little
+//! fewer.
+
+use std::ops::Range;
+
+/// `k`: the fit sample is the students of buckets `0..k` (see the module docs).
+/// `counts[b]` are the attempts of bucket `b`. `k == counts.len()` takes every student.
+pub fn fit_prefix(counts: &[u64], max_obs: u64) -> usize {
+    let mut total = 0u64;
+    let mut k = 0;
+    for &c in counts {
+        match total.checked_add(c) {
+            Some(t) if t <= max_obs => {
+                total = t;
+                k += 1;
+            }
+            _ => break,
+        }
+    }
+    if total == 0 {
+        // Nothing fits under the cap: take buckets up to the first non-empty one.
+        if let Some(first) = counts.iter().position(|&c| c > 0) {
+            return first + 1;
+        }
+    }
+    k
+}
+
+/// Consecutive bucket ranges covering `from..counts.len()` with at most `budget`
+/// attempts each (a bucket above the budget alone); ranges without attempts are left out.
+pub fn batches(counts: &[u64], from: usize, budget: u64) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = from;
+    let mut sum = 0u64;
+    for (b, &c) in counts.iter().enumerate().skip(from) {
+        if sum > 0 && c > 0 && sum.saturating_add(c) > budget {
+            out.push(start..b);
+            start = b;
+            sum = 0;
+        }
+        sum = sum.saturating_add(c);
+    }
+    if sum > 0 {
+        out.push(start..counts.len());
+    }
+    out
+}
+
+/// The sampling rule as recorded in `fit_meta.sample`: `student_bucket<k/B seed=S`.
+pub fn rule(k: usize, buckets: usize, seed: u64) -> String {
+    format!("student_bucket<{k}/{buckets} seed={seed}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fit_prefix_grows_until_max_obs_would_be_passed() {
+        let counts = [10, 0, 20, 5, 30, 0];
+        assert_eq!(
+            fit_prefix(&counts, 9),
+            1,
+            "first bucket alone above the cap"
+        );
+        assert_eq!(fit_prefix(&counts, 10), 2, "an empty bucket costs nothing");
+        assert_eq!(fit_prefix(&counts, 29), 2);
+        assert_eq!(fit_prefix(&counts, 30), 3);
+        assert_eq!(fit_prefix(&counts, 35), 4);
+        assert_eq!(fit_prefix(&counts, 64), 4);
+        assert_eq!(fit_prefix(&counts, 65), 6, "everything");
+        assert_eq!(fit_prefix(&counts, u64::MAX), 6);
+        assert_eq!(fit_prefix(&[0, 0, 7, 1], 3), 3, "leading empty buckets");
+        assert_eq!(fit_prefix(&[0, 0], 3), 2, "no attempts at all");
+        for max in 0..70 {
+            let k = fit_prefix(&counts, max);
+            let sum: u64 = counts[..k].iter().sum();
+            assert!(sum <= max || k == 1, "max {max}: k {k}, sum {sum}");
+            if k < counts.len() {
+                assert!(
+                    sum + counts[k] > max,
+                    "max {max}: bucket {k} would still fit"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scoring_batches_cover_the_rest_within_the_budget() {
+        let counts = [10, 0, 20, 5, 30, 0, 0, 4, 0];
+        assert_eq!(batches(&counts, 1, 25), vec![1..4, 4..7, 7..9]);
+        assert_eq!(batches(&counts, 1, 24), vec![1..3, 3..4, 4..7, 7..9]);
+        assert_eq!(batches(&counts, 0, 1000), vec![0..9]);
+        assert_eq!(batches(&counts, 9, 10), Vec::<Range<usize>>::new());
+        assert_eq!(batches(&[0, 0, 0], 0, 10), Vec::<Range<usize>>::new());
+        // every non-empty bucket in exactly one batch, none above the budget unless alone
+        let b = batches(&counts, 2, 20);
+        let mut covered = vec![0; counts.len()];
+        for r in &b {
+            let sum: u64 = counts[r.clone()].iter().sum();
+            assert!(sum <= 20 || r.clone().filter(|&i| counts[i] > 0).count() == 1);
+            for i in r.clone() {
+                covered[i] += 1;
+            }
+        }
+        for (i, &c) in counts.iter().enumerate().skip(2) {
+            assert!(c == 0 || covered[i] == 1, "bucket {i}");
+        }
+        assert_eq!(rule(1024, 4096, 7), "student_bucket<1024/4096 seed=7");
+    }
+}

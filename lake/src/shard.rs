@@ -1,0 +1,202 @@
+//! Student buckets: a stable hash of `student_id` into [`STUDENT_BUCKETS`] buckets, the
+//! unit of a seeded random sample of students and of a student shard (DESIGN.md §7).
+//!
+//! Every lake session registers it as the SQL function
+//! `student_bucket(student_id, seed) -> BIGINT` (see [`student_bucket_udf`]), so a query
+//! can restrict itself to a range of buckets in its `WHERE` clause, evaluated while the
+//! Parquet files are scanned, before any sort, window or join:
+//!
+//! ```sql
+//! SELECT count(*) FROM attempts WHERE student_bucket(student_id, 0) < 256
+//! ```
+//!
+//! **Definition** (fixed: changing it changes every sample and shard, so it is written
+//! here and pinned by unit tests on fixed values). All arithmetic is on unsigned 64-bit
+//! integers, wrapping:
+//!
+//! ```text
+//! mix(z)  = z ^= z >> 30; z *= 0xbf58476d1ce4e5b9;      (SplitMix64 finaliser)
+//!           z ^= z >> 27; z *= 0x94d049bb133111eb; z ^ (z >> 31)
+//! h       = 0xcbf29ce484222325 ^ mix(seed)                (FNV-1a offset basis, seeded)
+//! for each byte x of the UTF-8 encoding of student_id:
+//!           h = (h ^ x) * 0x100000001b3                   (FNV-1a 64)
+//! bucket  = mix(h) >> 52                                  (top 12 bits: 0 ..= 4095)
+//! ```
+//!
+//! `seed` is a 64-bit integer; in SQL it is a `BIGINT` read as its two's-complement bits
+//! (so `-1` is seed `0xffff…ffff`). The result depends only on the bytes of the id and
+//! the seed: not on the platform, the byte order, the Rust version or the order of rows.
+//! For a fixed seed, ids fall into buckets independently and uniformly (up to the
+//! hash's quality), so the students of buckets `0..k` are a random sample of `k / 4096`
+//! of the students, of any sub-population, and of any day.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArrayType};
+use arrow::datatypes::DataType;
+use datafusion::common::{ScalarValue, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+
+/// Number of student buckets (`student_bucket` returns `0 ..= STUDENT_BUCKETS − 1`).
+/// 4096 buckets sample a platform in steps of 1/4096 (≈ 0.024 %) of its students.
+pub const STUDENT_BUCKETS: u64 = 4096;
+
+/// Name of the SQL function.
+pub const STUDENT_BUCKET_FN: &str = "student_bucket";
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// The SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijection of `u64` whose
+/// output bits each depend on every input bit.
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The 64-bit seeded hash of a student id (see the module docs).
+pub fn student_hash(student_id: &str, seed: u64) -> u64 {
+    let mut h = FNV_OFFSET ^ mix64(seed);
+    for &x in student_id.as_bytes() {
+        h = (h ^ u64::from(x)).wrapping_mul(FNV_PRIME);
+    }
+    mix64(h)
+}
+
+/// The bucket of a student id, `0 ..= STUDENT_BUCKETS − 1` (see the module docs).
+pub fn student_bucket(student_id: &str, seed: u64) -> u64 {
+    student_hash(student_id, seed) >> (64 - STUDENT_BUCKETS.trailing_zeros())
+}
+
+/// The SQL function `student_bucket(student_id VARCHAR, seed BIGINT) -> BIGINT`
+/// (immutable; `NULL` in, `NULL` out). Registered in every lake session.
+pub fn student_bucket_udf() -> ScalarUDF {
+    ScalarUDF::from(StudentBucket::new())
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct StudentBucket {
+    signature: Signature,
+}
+
+impl StudentBucket {
+    fn new() -> Self {
+        let sig = |t: DataType| TypeSignature::Exact(vec![t, DataType::Int64]);
+        Self {
+            signature: Signature::one_of(
+                vec![
+                    sig(DataType::Utf8),
+                    sig(DataType::Utf8View),
+                    sig(DataType::LargeUtf8),
+                ],
+                Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+fn buckets<'a, S: StringArrayType<'a>>(ids: S, seeds: &Int64Array) -> Int64Array {
+    (0..ids.len())
+        .map(|r| {
+            (ids.is_valid(r) && seeds.is_valid(r))
+                .then(|| student_bucket(ids.value(r), seeds.value(r) as u64) as i64)
+        })
+        .collect()
+}
+
+impl ScalarUDFImpl for StudentBucket {
+    fn name(&self) -> &str {
+        STUDENT_BUCKET_FN
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [ids, seeds] = arrays.as_slice() else {
+            return exec_err!("{STUDENT_BUCKET_FN} takes 2 arguments (student_id, seed)");
+        };
+        let Some(seeds) = seeds.as_primitive_opt::<arrow::datatypes::Int64Type>() else {
+            return exec_err!("{STUDENT_BUCKET_FN}: seed must be BIGINT");
+        };
+        let out = match ids.data_type() {
+            DataType::Utf8 => buckets(ids.as_string::<i32>(), seeds),
+            DataType::LargeUtf8 => buckets(ids.as_string::<i64>(), seeds),
+            DataType::Utf8View => buckets(ids.as_string_view(), seeds),
+            other => {
+                return exec_err!("{STUDENT_BUCKET_FN}: student_id must be a string, got {other}");
+            }
+        };
+        let out: ArrayRef = Arc::new(out);
+        if all_scalar {
+            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+        }
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition is pinned: these values must never change (they decide which
+    /// students every past sample held). Expected values from an independent Python
+    /// implementation of the definition in the module docs.
+    #[test]
+    fn bucket_hash_is_pinned_to_fixed_values() {
+        assert_eq!(mix64(0), 0);
+        assert_eq!(mix64(1), 0x5692_161d_100b_05e5);
+        for (id, seed, hash, bucket) in [
+            ("", 0, 0xf52a_15e9_a9b5_e89b_u64, 3922),
+            ("s00001", 0, 0x10fd_4083_738a_2ada, 271),
+            ("s00001", 1, 0x9dfa_4066_327d_8496, 2527),
+            ("student-42", 7, 0xcd27_db1f_5c86_6068, 3282),
+            ("\u{e9}l\u{e8}ve-\u{fc}", 0, 0x9568_5556_1fc0_77e4, 2390),
+            ("s00001", u64::MAX, 0x2f35_8405_c44f_fd28, 755),
+        ] {
+            assert_eq!(student_hash(id, seed), hash, "{id:?} seed {seed}");
+            assert_eq!(student_bucket(id, seed), bucket, "{id:?} seed {seed}");
+        }
+    }
+
+    #[test]
+    fn buckets_are_uniform_enough_to_sample_students() {
+        let n = 200_000;
+        let mut counts = vec![0u32; STUDENT_BUCKETS as usize];
+        for s in 0..n {
+            counts[student_bucket(&format!("s{s:06}"), 0) as usize] += 1;
+        }
+        // A quarter of the buckets holds a quarter of the students: binomial SD of the
+        // share is sqrt(0.25 * 0.75 / 200000) ≈ 0.001, so 0.01 is ten SDs.
+        let first_quarter: u32 = counts[..1024].iter().sum();
+        let share = f64::from(first_quarter) / f64::from(n);
+        assert!((share - 0.25).abs() < 0.01, "share {share}");
+        // Every bucket is used; none holds more than twice the mean (48.8).
+        assert!(counts.iter().all(|&c| c > 0 && c < 100), "{counts:?}");
+        // Another seed draws another sample.
+        let same = (0..1000)
+            .filter(|s| {
+                let id = format!("s{s:06}");
+                (student_bucket(&id, 0) < 1024) == (student_bucket(&id, 1) < 1024)
+            })
+            .count();
+        assert!(same < 800, "{same} of 1000 agree across seeds");
+    }
+}
