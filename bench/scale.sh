@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Calibrate at platform size: for each number of students, a demo lake (generated once
 # under OUT/scale-N, 2000 questions, 60 days, seed 42), then `calibrate` of bank `all`
-# with the default cap (max_obs 500,000) and uncapped (--max-obs 100000000), each under
+# with the default cap (max_obs 500,000) and uncapped (--max-obs 50000000, the largest allowed), each under
 # /usr/bin/time -v. Prints wall time, peak RSS, students with a θ / students in the
 # window, and the Stocking–Lord constants A, B of both runs.
 # Usage: scale.sh IRTLAKE OUT RUN_DATE N [N ...]
@@ -22,7 +22,7 @@ for n in "$@"; do
   in_window=$(q "$lake" "SELECT count(DISTINCT student_id) FROM attempts WHERE dt <= '$run'")
   for mode in capped uncapped; do
     extra=()
-    if [ "$mode" = uncapped ]; then extra=(--max-obs 100000000); fi
+    if [ "$mode" = uncapped ]; then extra=(--max-obs 50000000); fi
     /usr/bin/time -v -o "$dir/time-$mode.txt" \
       "$bin" --lake "$lake" calibrate --run-date "$run" "${extra[@]}" >"$dir/out-$mode.json"
     wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$dir/time-$mode.txt" |

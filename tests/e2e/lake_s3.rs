@@ -101,17 +101,20 @@ fn a_missing_bucket_fails_the_run_as_fatal_with_a_fix_and_is_not_retried() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stdout}\n{stderr}");
-    // One calibrate call, failed as Fatal: the state machine's Retry does not match it.
+    // The CLI refuses the lake before the run when opening it (`no irtlake lake` check,
+    // lake/src/presence.rs) finds the bucket missing; a stage that gets that far (as in
+    // Lambda) fails once as Fatal: the state machine's Retry does not match it.
     let calls: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("calibrate"))
         .collect();
-    assert_eq!(calls.len(), 1, "retried:\n{stdout}\n{stderr}");
-    assert!(calls[0].contains("failed: Fatal.Lake"), "{stdout}");
+    assert!(calls.len() <= 1, "retried:\n{stdout}\n{stderr}");
+    if let Some(call) = calls.first() {
+        assert!(call.contains("failed: Fatal.Lake"), "{stdout}");
+    }
     assert!(!stderr.contains("— retry"), "{stderr}");
     assert!(
-        stderr.contains("Fatal.Lake")
-            && stderr.contains("bucket 'nosuchbucket' does not exist")
+        stderr.contains("bucket 'nosuchbucket' does not exist")
             && stderr.contains("check the bucket in the lake URI"),
         "{stderr}"
     );
