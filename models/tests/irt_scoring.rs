@@ -47,10 +47,13 @@ fn column(header: &[String], name: &str) -> usize {
         .unwrap_or_else(|| panic!("column '{name}' not in header {header:?}"))
 }
 
+/// mirt's 2PL items, the responses, and mirt's (θ, SE) per student.
+type MirtLsat7 = (Vec<ItemParams>, ResponseMatrix, Vec<(f64, f64)>);
+
 /// LSAT7 from the reference folder: mirt's 2PL items, the responses as a CSR matrix,
 /// and mirt's (θ, SE) per student, in student order; `None` (the test is skipped, see
 /// `tests/reference.rs`) when the folder is absent.
-fn mirt_lsat7() -> Option<(Vec<ItemParams>, ResponseMatrix, Vec<(f64, f64)>)> {
+fn mirt_lsat7() -> Option<MirtLsat7> {
     let dir = reference::reference_dir("lsat7")?;
     let (h, rows) = read_csv(&dir, "mirt_2pl_items.csv");
     let (ci, ca, cb, cc) = (
