@@ -125,13 +125,18 @@ impl Lake {
             }
             LakeUri::S3 { bucket, prefix } => {
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let mut retry = S3Retry::from_env(&uri.to_uri_string())?;
                 for (key, value) in s3_config {
+                    if retry.set(key, value, &uri.to_uri_string())? {
+                        continue;
+                    }
                     let key = key.parse().map_err(|_| LakeError::InvalidUri {
                         uri: uri.to_uri_string(),
                         reason: format!("unknown S3 setting '{key}'"),
                     })?;
                     builder = builder.with_config(key, *value);
                 }
+                builder = builder.with_retry(retry.config());
                 crate::s3::check_credentials(&builder, &uri.to_uri_string())?;
                 let store = Arc::new(builder.build()?);
                 let store_url =
@@ -809,4 +814,83 @@ fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>
     }
     writer.close()?;
     Ok(buf)
+}
+
+/// Environment variable: how many times an S3 request that failed in a retryable way
+/// (throttling, 5xx, timeout, dropped connection) is retried inside one call, 0 to 20
+/// (default 10, object_store's). Setting `max_retries` in `Lake::open_with` does the same.
+pub const S3_MAX_RETRIES_ENV: &str = "IRTLAKE_S3_MAX_RETRIES";
+/// Environment variable: seconds after the first attempt of an S3 request past which it is
+/// no longer retried, 1 to 600 (default 180, object_store's); `retry_timeout_secs` in
+/// `Lake::open_with`. With `AWS_TIMEOUT` (one attempt's timeout, e.g. `5s`) it bounds how
+/// long a call can hang on an unresponsive (paused) server before it fails as
+/// `Retryable.LakeIo`, leaving the retry to Step Functions.
+pub const S3_RETRY_TIMEOUT_ENV: &str = "IRTLAKE_S3_RETRY_TIMEOUT_SECS";
+
+/// The retry policy of the lake's S3 client (see [`S3_MAX_RETRIES_ENV`] and
+/// [`S3_RETRY_TIMEOUT_ENV`]).
+struct S3Retry {
+    max_retries: usize,
+    retry_timeout_secs: u64,
+}
+
+impl S3Retry {
+    fn from_env(uri: &str) -> Result<Self> {
+        let defaults = object_store::RetryConfig::default();
+        let mut retry = Self {
+            max_retries: defaults.max_retries,
+            retry_timeout_secs: defaults.retry_timeout.as_secs(),
+        };
+        for (env, key) in [
+            (S3_MAX_RETRIES_ENV, "max_retries"),
+            (S3_RETRY_TIMEOUT_ENV, "retry_timeout_secs"),
+        ] {
+            if let Ok(value) = std::env::var(env) {
+                retry
+                    .set(key, &value, uri)
+                    .map_err(|_| LakeError::InvalidUri {
+                        uri: uri.to_string(),
+                        reason: format!("{env}={value:?} is out of range (see its docs)"),
+                    })?;
+            }
+        }
+        Ok(retry)
+    }
+
+    /// Takes `key` if it is one of the retry settings (`Ok(true)`); refuses a value out
+    /// of range.
+    fn set(&mut self, key: &str, value: &str, uri: &str) -> Result<bool> {
+        let bad = |range: &str| LakeError::InvalidUri {
+            uri: uri.to_string(),
+            reason: format!("S3 setting {key} = {value:?} must be an integer in {range}"),
+        };
+        match key {
+            "max_retries" => {
+                self.max_retries = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n <= 20)
+                    .ok_or_else(|| bad("0..=20"))?;
+            }
+            "retry_timeout_secs" => {
+                self.retry_timeout_secs = value
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=600).contains(n))
+                    .ok_or_else(|| bad("1..=600"))?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn config(&self) -> object_store::RetryConfig {
+        object_store::RetryConfig {
+            max_retries: self.max_retries,
+            retry_timeout: std::time::Duration::from_secs(self.retry_timeout_secs),
+            ..object_store::RetryConfig::default()
+        }
+    }
 }

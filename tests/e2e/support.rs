@@ -219,6 +219,25 @@ impl S3Server {
         ]
     }
 
+    /// Pauses the server process (`SIGSTOP`): connections are still accepted by the
+    /// kernel, but no request is answered — an S3 endpoint that hangs.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Resumes a paused server (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {sig} moto_server");
+    }
+
     /// Opens a lake on this server.
     pub fn lake(&self, uri: &str) -> Lake {
         let cfg = self.config();
@@ -229,6 +248,7 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
+        // a paused process is killed too (SIGKILL needs no SIGCONT)
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
