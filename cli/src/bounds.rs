@@ -12,17 +12,10 @@ pub fn f64_in(
     lo: f64,
     hi: f64,
 ) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
-    move |s: &str| {
-        let v: f64 = s
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{s}' is not a number"))?;
-        if v.is_finite() && (lo..=hi).contains(&v) {
-            Ok(v)
-        } else {
-            Err(format!("must be between {lo} and {hi}"))
-        }
-    }
+    finite_f64(
+        move |v| (lo..=hi).contains(&v),
+        format!("must be between {lo} and {hi}"),
+    )
 }
 
 /// A finite `f64` strictly between `lo` and `hi`.
@@ -30,15 +23,26 @@ pub fn f64_between(
     lo: f64,
     hi: f64,
 ) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    finite_f64(
+        move |v| v > lo && v < hi,
+        format!("must be strictly between {lo} and {hi}"),
+    )
+}
+
+/// A finite `f64` for which `ok` holds, else `refusal`.
+fn finite_f64(
+    ok: impl Fn(f64) -> bool + Clone + Send + Sync + 'static,
+    refusal: String,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
     move |s: &str| {
         let v: f64 = s
             .trim()
             .parse()
             .map_err(|_| format!("'{s}' is not a number"))?;
-        if v.is_finite() && v > lo && v < hi {
+        if v.is_finite() && ok(v) {
             Ok(v)
         } else {
-            Err(format!("must be strictly between {lo} and {hi}"))
+            Err(refusal.clone())
         }
     }
 }

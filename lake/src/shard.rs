@@ -58,13 +58,25 @@ pub fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// FNV-1a 64 of `bytes` from the state `h` (Fowler–Noll–Vo; `h` = the offset basis
+/// `0xcbf29ce484222325` for the plain hash): stable across builds and platforms.
+pub fn fnv1a64_from(h: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(h, |h, &x| (h ^ u64::from(x)).wrapping_mul(FNV_PRIME))
+}
+
+/// Plain FNV-1a 64 of `bytes` (the report shards and forecast seeds use it).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    fnv1a64_from(FNV_OFFSET, bytes)
+}
+
 /// The 64-bit seeded hash of a student id (see the module docs).
 pub fn student_hash(student_id: &str, seed: u64) -> u64 {
-    let mut h = FNV_OFFSET ^ mix64(seed);
-    for &x in student_id.as_bytes() {
-        h = (h ^ u64::from(x)).wrapping_mul(FNV_PRIME);
-    }
-    mix64(h)
+    mix64(fnv1a64_from(
+        FNV_OFFSET ^ mix64(seed),
+        student_id.as_bytes(),
+    ))
 }
 
 /// The bucket of a student id, `0 ..= STUDENT_BUCKETS − 1` (see the module docs).

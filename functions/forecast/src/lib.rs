@@ -139,9 +139,7 @@ impl Series {
 
 /// FNV-1a of the series name: a seed that is stable across builds and platforms.
 fn series_seed(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    lake::shard::fnv1a64(name.as_bytes())
 }
 
 fn epoch_day(d: NaiveDate) -> i64 {

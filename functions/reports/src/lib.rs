@@ -186,12 +186,7 @@ const WRITE_CONCURRENCY: usize = 16;
 
 /// The shard of a student: FNV-1a (64-bit) of the id's UTF-8 bytes modulo `shards`.
 pub fn shard_of(student_id: &str, shards: u32) -> u32 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in student_id.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (h % u64::from(shards.max(1))) as u32
+    (lake::shard::fnv1a64(student_id.as_bytes()) % u64::from(shards.max(1))) as u32
 }
 
 /// SHA-256 of `bytes`, lower-case hex.
