@@ -8,10 +8,13 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use std::num::NonZeroUsize;
 
 use crate::catalog::TABLES;
-use crate::error::Result;
+use crate::error::{LakeError, Result};
 use crate::store::Lake;
 
 impl Lake {
@@ -22,8 +25,12 @@ impl Lake {
     /// The SQL function `student_bucket(student_id, seed)` ([`crate::shard`]) is registered.
     ///
     /// Registration does no I/O: files are listed when a query runs.
+    ///
+    /// Queries run in a bounded memory pool that spills sorts, aggregations and joins to
+    /// the temporary directory ([`Lake::runtime_builder`]).
     pub fn session(&self) -> Result<SessionContext> {
-        let ctx = SessionContext::new_with_config(Self::session_config());
+        let runtime = Self::runtime_builder()?.build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(Self::session_config(), runtime);
         ctx.register_object_store(self.store_url(), self.store().clone());
         self.register_tables(&ctx)?;
         Ok(ctx)
@@ -35,6 +42,17 @@ impl Lake {
         SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("lake", "public")
+    }
+
+    /// The runtime of every lake session: a fair spilling memory pool of
+    /// [`query_memory_bytes`] (operators that can spill — sorts, grouped aggregations,
+    /// joins — write to the OS temporary directory, a Lambda's `/tmp` ephemeral storage,
+    /// once their share is used; an operator that cannot spill fails with "Resources
+    /// exhausted" instead of growing the process past the pool).
+    pub(crate) fn runtime_builder() -> Result<RuntimeEnvBuilder> {
+        let pool = FairSpillPool::new(query_memory_bytes()?);
+        let pool = TrackConsumersPool::new(pool, NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN));
+        Ok(RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool)))
     }
 
     /// Registers every catalog table in `ctx` (see [`Lake::session`]).
@@ -63,4 +81,31 @@ impl Lake {
         let ctx = self.session()?;
         Ok(ctx.sql(sql).await?.collect().await?)
     }
+}
+
+/// Environment variable bounding the memory of one lake session's queries, in MiB
+/// (64 to 65,536). Default [`DEFAULT_QUERY_MEMORY_MB`].
+pub const QUERY_MEMORY_ENV: &str = "IRTLAKE_QUERY_MEMORY_MB";
+
+/// Default query memory pool, MiB: room for the sorts and aggregations of one
+/// 100k-student shard in memory, within a 2 GB Lambda with the stage's own data.
+pub const DEFAULT_QUERY_MEMORY_MB: usize = 1024;
+
+/// The query memory pool in bytes: [`QUERY_MEMORY_ENV`] if set, else
+/// [`DEFAULT_QUERY_MEMORY_MB`].
+pub fn query_memory_bytes() -> Result<usize> {
+    let mb = match std::env::var(QUERY_MEMORY_ENV) {
+        Ok(v) => {
+            let mb: usize = v.trim().parse().map_err(|_| {
+                LakeError::InvalidInput(format!(
+                    "{QUERY_MEMORY_ENV} must be a whole number of MiB, got {v:?}"
+                ))
+            })?;
+            crate::bounds::check_range(QUERY_MEMORY_ENV, mb, 64..=65_536)
+                .map_err(LakeError::InvalidInput)?;
+            mb
+        }
+        Err(_) => DEFAULT_QUERY_MEMORY_MB,
+    };
+    Ok(mb << 20)
 }

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use datafusion::execution::object_store::ObjectStoreRegistry;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -42,7 +41,7 @@ impl Lake {
             lake: self.uri().to_uri_string(),
             store,
         });
-        let runtime = RuntimeEnvBuilder::new()
+        let runtime = Self::runtime_builder()?
             .with_object_store_registry(registry)
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(Self::session_config(), runtime);

@@ -37,6 +37,13 @@ pub struct StageInput {
     /// Days of attempts a stage looks back over (e.g. score_topics), 1 to 3660. Default 60.
     #[serde(default)]
     pub lookback_days: Option<u32>,
+    /// This invocation's shard of the students, `0 .. shards` (with `shards`). Default 0.
+    #[serde(default)]
+    pub shard: Option<u32>,
+    /// Number of student shards of the run, 1 to [`crate::shard::MAX_SHARDS`]
+    /// (see [`crate::shard::Shard`]). Default 1: the whole platform in one invocation.
+    #[serde(default)]
+    pub shards: Option<u32>,
 }
 
 /// A stage run with its defaults applied.
@@ -56,6 +63,8 @@ pub struct RunContext {
     pub to: NaiveDate,
     /// Days of history a stage may look back over.
     pub lookback_days: u32,
+    /// The students this invocation reads and writes.
+    pub shard: crate::shard::Shard,
 }
 
 impl StageInput {
@@ -83,6 +92,7 @@ impl StageInput {
                 "lookback_days must be at least 1".into(),
             ));
         }
+        let shard = self.shard()?;
         let run_id = self
             .run_id
             .clone()
@@ -95,7 +105,14 @@ impl StageInput {
             from,
             to,
             lookback_days,
+            shard,
         })
+    }
+
+    /// The shard of `shard`/`shards` (both default: the whole platform).
+    pub fn shard(&self) -> Result<crate::shard::Shard> {
+        crate::shard::Shard::new(self.shard.unwrap_or(0), self.shards.unwrap_or(1))
+            .map_err(LakeError::InvalidInput)
     }
 }
 

@@ -84,6 +84,109 @@ pub fn student_bucket(student_id: &str, seed: u64) -> u64 {
     student_hash(student_id, seed) >> (64 - STUDENT_BUCKETS.trailing_zeros())
 }
 
+/// Seed of the student buckets that shard the stages (a shard is a range of buckets of
+/// this seed). Fixed: changing it moves every student to another shard.
+pub const SHARD_SEED: u64 = 0;
+
+/// Most shards a stage run may be split into (a shard holds at least 4 buckets).
+pub const MAX_SHARDS: u32 = 1024;
+
+/// One shard of the students: shard `index` of `count` holds the students whose
+/// [`student_bucket`] under [`SHARD_SEED`] lies in
+/// `[index · 4096 / count, (index + 1) · 4096 / count)` (integer division), so the
+/// shards of one count partition the students, each holds `1/count` of them up to
+/// sampling, and a student's shard depends only on its id and the count.
+///
+/// A sharded stage reads only its shard's students (the SQL predicate
+/// `student_bucket(student_id, 0) >= lo AND student_bucket(student_id, 0) < hi`,
+/// [`Shard::bucket_range`]) and writes its rows as its own object of each partition,
+/// [`Shard::object_name`], so the shards of a run never rewrite each other
+/// (DESIGN.md §7, [`crate::Lake::write_partition_shard`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Shard {
+    /// This shard, `0 .. count`.
+    pub index: u32,
+    /// Number of shards of the run, `1 ..= MAX_SHARDS`.
+    pub count: u32,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self::WHOLE
+    }
+}
+
+impl Shard {
+    /// The whole platform as one shard (an unsharded run).
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Shard `index` of `count`; an error names what is out of range.
+    pub fn new(index: u32, count: u32) -> Result<Self, String> {
+        if !(1..=MAX_SHARDS).contains(&count) {
+            return Err(format!("shards must be in 1..={MAX_SHARDS}, got {count}"));
+        }
+        if index >= count {
+            return Err(format!("shard must be in 0..shards, got shard {index} of {count}"));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether this is the only shard of its run.
+    pub fn is_whole(&self) -> bool {
+        self.count == 1
+    }
+
+    /// The student buckets of this shard, `lo .. hi` (under [`SHARD_SEED`]).
+    pub fn bucket_range(&self) -> std::ops::Range<u64> {
+        let edge = |i: u32| u64::from(i) * STUDENT_BUCKETS / u64::from(self.count);
+        edge(self.index)..edge(self.index + 1)
+    }
+
+    /// `[lo, hi)` of [`Shard::bucket_range`] as SQL parameters (`BIGINT`), for the
+    /// predicate `student_bucket(student_id, 0) >= $lo AND student_bucket(student_id, 0) < $hi`.
+    pub fn sql_params(&self) -> [ScalarValue; 2] {
+        let r = self.bucket_range();
+        [
+            ScalarValue::Int64(Some(r.start as i64)),
+            ScalarValue::Int64(Some(r.end as i64)),
+        ]
+    }
+
+    /// Whether `student_id` belongs to this shard.
+    pub fn contains(&self, student_id: &str) -> bool {
+        self.bucket_range()
+            .contains(&student_bucket(student_id, SHARD_SEED))
+    }
+
+    /// Name of this shard's object inside a partition: `part-0.parquet` for a whole run
+    /// (the name every unsharded write uses), else `part-KKKK-of-NNNN.parquet`.
+    pub fn object_name(&self) -> String {
+        if self.is_whole() {
+            crate::store::PARTITION_OBJECT.to_string()
+        } else {
+            format!("part-{:04}-of-{:04}.parquet", self.index, self.count)
+        }
+    }
+
+    /// Whether an object named `name` (the last segment of its key) was written by a run
+    /// with another shard count than this one's: what a write of this layout sweeps.
+    pub fn is_other_layout(&self, name: &str) -> bool {
+        if !name.ends_with(".parquet") {
+            return false;
+        }
+        if self.is_whole() {
+            return name != crate::store::PARTITION_OBJECT;
+        }
+        let suffix = format!("-of-{:04}.parquet", self.count);
+        !(name.starts_with("part-") && name.ends_with(&suffix))
+    }
+
+    /// `"shard K of N"`, for logs and errors.
+    pub fn label(&self) -> String {
+        format!("shard {} of {}", self.index, self.count)
+    }
+}
+
 /// The SQL function `student_bucket(student_id VARCHAR, seed BIGINT) -> BIGINT`
 /// (immutable; `NULL` in, `NULL` out). Registered in every lake session.
 pub fn student_bucket_udf() -> ScalarUDF {
@@ -185,6 +288,38 @@ mod tests {
         ] {
             assert_eq!(student_hash(id, seed), hash, "{id:?} seed {seed}");
             assert_eq!(student_bucket(id, seed), bucket, "{id:?} seed {seed}");
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_buckets_and_name_their_objects() {
+        for count in [1u32, 2, 3, 7, 8, 32, MAX_SHARDS] {
+            let mut next = 0;
+            for index in 0..count {
+                let r = Shard::new(index, count).unwrap().bucket_range();
+                assert_eq!(r.start, next, "{index} of {count}");
+                assert!(r.end > r.start, "{index} of {count} is empty");
+                next = r.end;
+            }
+            assert_eq!(next, STUDENT_BUCKETS);
+        }
+        assert!(Shard::new(0, 0).is_err());
+        assert!(Shard::new(3, 3).is_err());
+        assert!(Shard::new(0, MAX_SHARDS + 1).is_err());
+        let s = Shard::new(2, 8).unwrap();
+        assert_eq!(s.object_name(), "part-0002-of-0008.parquet");
+        assert_eq!(Shard::WHOLE.object_name(), "part-0.parquet");
+        assert!(s.is_other_layout("part-0.parquet"));
+        assert!(s.is_other_layout("part-0001-of-0004.parquet"));
+        assert!(!s.is_other_layout("part-0005-of-0008.parquet"));
+        assert!(!s.is_other_layout("notes.txt"));
+        assert!(Shard::WHOLE.is_other_layout("part-0001-of-0004.parquet"));
+        assert!(!Shard::WHOLE.is_other_layout("part-0.parquet"));
+        // Every student is in exactly one shard of a count.
+        for id in ["s00001", "", "student-42", "\u{e9}l\u{e8}ve"] {
+            let n = (0..8).filter(|&k| Shard::new(k, 8).unwrap().contains(id)).count();
+            assert_eq!(n, 1, "{id:?}");
+            assert!(Shard::WHOLE.contains(id));
         }
     }
 

@@ -18,6 +18,7 @@ use parquet::file::properties::WriterProperties;
 use url::Url;
 
 use crate::catalog::{self, TableDef};
+use crate::shard::Shard;
 use crate::error::{LakeError, Result};
 use crate::uri::LakeUri;
 use crate::{local, partition};
@@ -202,6 +203,17 @@ impl Lake {
     /// `values` are `(column, value)` pairs naming exactly the table's partition columns
     /// in order; values are escaped (see [`partition::escape_value`]).
     pub fn partition_key(&self, table: &TableDef, values: &[(&str, &str)]) -> Result<String> {
+        self.shard_partition_key(table, values, Shard::WHOLE)
+    }
+
+    /// Key of `shard`'s object of a partition ([`Shard::object_name`]); for
+    /// [`Shard::WHOLE`] the same as [`Lake::partition_key`].
+    pub fn shard_partition_key(
+        &self,
+        table: &TableDef,
+        values: &[(&str, &str)],
+        shard: Shard,
+    ) -> Result<String> {
         let bad = |reason: String| LakeError::BadPartition {
             table: table.name.to_string(),
             reason,
@@ -227,7 +239,7 @@ impl Lake {
             key.push_str(&partition::segment(col, value));
         }
         key.push('/');
-        key.push_str(PARTITION_OBJECT);
+        key.push_str(&shard.object_name());
         Ok(key)
     }
 
@@ -246,14 +258,35 @@ impl Lake {
         values: &[(&str, &str)],
         batches: &[RecordBatch],
     ) -> Result<WriteSummary> {
+        self.write_partition_shard(table, values, Shard::WHOLE, batches)
+            .await
+    }
+
+    /// Writes `batches` as `shard`'s object of a partition ([`Shard::object_name`]),
+    /// replacing what a previous run of the same shard wrote there and never touching
+    /// the objects of the other shards of its count, so the shards of one run write
+    /// side by side. Then the objects a run with another shard count left in the
+    /// partition are deleted ([`Lake::sweep_other_layouts`]). A reader sees every shard
+    /// written so far; between the first and the last shard of a run that changed the
+    /// shard count of an existing partition, the students of shards not yet written are
+    /// missing (a re-run with the same count replaces objects one by one and is never
+    /// missing rows). Atomicity of each object as in [`Lake::write_partition`].
+    pub async fn write_partition_shard(
+        &self,
+        table: &str,
+        values: &[(&str, &str)],
+        shard: Shard,
+        batches: &[RecordBatch],
+    ) -> Result<WriteSummary> {
         let def = catalog::table(table)?;
-        let key = self.partition_key(def, values)?;
+        let key = self.shard_partition_key(def, values, shard)?;
         let checked = conform(def, batches)?;
         let rows = checked.iter().map(|b| b.num_rows()).sum();
         let bytes = Bytes::from(encode_parquet(&def.file_schema, &checked)?);
         let size = bytes.len();
         self.put_atomic(&key, bytes).await?;
-        tracing::debug!(table, key, rows, bytes = size, "wrote partition");
+        self.sweep_other_layouts(&key, shard).await?;
+        tracing::debug!(table, key, rows, bytes = size, shard = %shard.label(), "wrote partition");
         Ok(WriteSummary {
             key,
             rows,
@@ -385,6 +418,66 @@ impl Lake {
         &self,
         table: &str,
         partitions: &[&[(&str, &str)]],
+        f: F,
+    ) -> Result<Vec<Option<WriteSummary>>>
+    where
+        F: FnMut(usize, Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
+    {
+        self.update_partitions_shard(table, partitions, Shard::WHOLE, f)
+            .await
+    }
+
+    /// Read–modify–write of `shard`'s object of one partition ([`Shard::object_name`]):
+    /// [`Lake::update_partition`] for a sharded stage. `f` gets the rows this shard wrote
+    /// before (none after a change of shard count) and the other shards' objects are
+    /// never touched; objects of another shard count are swept after the write
+    /// ([`Lake::sweep_other_layouts`]).
+    pub async fn update_partition_shard<F>(
+        &self,
+        table: &str,
+        values: &[(&str, &str)],
+        shard: Shard,
+        mut f: F,
+    ) -> Result<WriteSummary>
+    where
+        F: FnMut(Vec<RecordBatch>) -> Result<Vec<RecordBatch>>,
+    {
+        let mut out = self
+            .update_partitions_shard(table, &[values], shard, |_, current| {
+                f(current).map(Some)
+            })
+            .await?;
+        out.pop()
+            .flatten()
+            .ok_or_else(|| LakeError::InvalidInput("update wrote nothing".into()))
+    }
+
+    /// [`Lake::update_partitions`] of `shard`'s objects; objects of another shard count
+    /// in the written partitions are swept after the commit.
+    pub async fn update_partitions_shard<F>(
+        &self,
+        table: &str,
+        partitions: &[&[(&str, &str)]],
+        shard: Shard,
+        mut f: F,
+    ) -> Result<Vec<Option<WriteSummary>>>
+    where
+        F: FnMut(usize, Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
+    {
+        let out = self
+            .update_partitions_of(table, partitions, shard, |i, c| f(i, c))
+            .await?;
+        for w in out.iter().flatten() {
+            self.sweep_other_layouts(&w.key, shard).await?;
+        }
+        Ok(out)
+    }
+
+    async fn update_partitions_of<F>(
+        &self,
+        table: &str,
+        partitions: &[&[(&str, &str)]],
+        shard: Shard,
         mut f: F,
     ) -> Result<Vec<Option<WriteSummary>>>
     where
@@ -393,7 +486,7 @@ impl Lake {
         let def = catalog::table(table)?;
         let keys = partitions
             .iter()
-            .map(|v| self.partition_key(def, v))
+            .map(|v| self.shard_partition_key(def, v, shard))
             .collect::<Result<Vec<_>>>()?;
         let labels: Vec<String> = partitions
             .iter()
@@ -700,6 +793,30 @@ impl Lake {
     /// Reads a whole object.
     pub async fn get_object(&self, key: &str) -> Result<Bytes> {
         Ok(self.store.get(&self.path(key)?).await?.bytes().await?)
+    }
+
+    /// Deletes the Parquet objects of the partition of `key` (the key of one of its
+    /// objects) that a run with another shard count than `shard`'s wrote
+    /// ([`Shard::is_other_layout`]). Returns how many were deleted.
+    pub async fn sweep_other_layouts(&self, key: &str, shard: Shard) -> Result<usize> {
+        let Some((folder, _)) = key.rsplit_once('/') else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        for o in self.list(&format!("{folder}/")).await? {
+            let Some((dir, name)) = o.key.rsplit_once('/') else {
+                continue;
+            };
+            if dir != folder || !shard.is_other_layout(name) {
+                continue;
+            }
+            match self.store.delete(&self.path(&o.key)?).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => deleted += 1,
+                Err(e) => return Err(e.into()),
+            }
+            tracing::info!(key = %o.key, shard = %shard.label(), "deleted an object of another shard count");
+        }
+        Ok(deleted)
     }
 
     /// Lists every object under `prefix` (a key relative to the lake root; `""` for all),

@@ -230,7 +230,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<GrowthOutput, StageE
         lmm_ms: 0,
         bayes_ms: 0,
     };
-    let thetas = kpis::weekly_thetas(lake, rc.run_date, weeks).await?;
+    let thetas = kpis::weekly_thetas(lake, rc.run_date, weeks, rc.shard).await?;
     let finish = |mut out: GrowthOutput, status: &str, message: String| {
         tracing::warn!(status, %message, "growth not fitted");
         out.status = status.into();

@@ -337,11 +337,13 @@ pub struct WeeklyTheta {
 
 /// Every student's weekly θ over the `weeks` weeks ending with the run date's week
 /// (only student-weeks with a θ: ≥ [`MIN_WEEK_RESPONSES`] calibrated responses), sorted
-/// by student and week. Empty without a calibration. Used by the growth stage.
+/// by student and week, of the students of `shard` only. Empty without a calibration.
+/// Used by the growth and reports stages.
 pub async fn weekly_thetas(
     lake: &Lake,
     run_date: NaiveDate,
     weeks: u32,
+    shard: lake::shard::Shard,
 ) -> Result<Vec<WeeklyTheta>, StageError> {
     let ctx = lake.session()?;
     let Some(cal) = latest_calibration(&ctx, "all", run_date).await? else {
@@ -376,6 +378,9 @@ pub async fn weekly_thetas(
             let Ok(d) = dt.value(r).parse::<NaiveDate>() else {
                 continue;
             };
+            if !shard.contains(st.value(r)) {
+                continue;
+            }
             groups
                 .entry((st.value(r).to_string(), week_start(d)))
                 .or_default()

@@ -511,7 +511,7 @@ pub async fn load(lake: &Lake, week: NaiveDate, as_of: NaiveDate) -> Result<Week
 
     // Weekly θ: the kpis stage's definition (EAP of each week's first responses with
     // the calibration held fixed).
-    for w in kpis::weekly_thetas(lake, as_of, HISTORY_WEEKS).await? {
+    for w in kpis::weekly_thetas(lake, as_of, HISTORY_WEEKS, lake::shard::Shard::WHOLE).await? {
         d.weekly_theta.entry(w.student_id).or_default().push((
             w.week_start,
             w.theta.value,
