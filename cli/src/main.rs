@@ -369,6 +369,8 @@ async fn run_stage(lake: &Lake, args: StageArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         lookback_days: args.lookback_days,
+        shard: None,
+        shards: None,
     };
     let name = args
         .stage
