@@ -9,5 +9,6 @@ pub mod growth;
 pub mod irt;
 pub mod kpi;
 pub mod linking;
+pub mod sample;
 pub mod sim;
 pub mod survival;

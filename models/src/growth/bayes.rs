@@ -760,6 +760,13 @@ impl BayesFit {
         self.data.n_groups()
     }
 
+    /// The response shift of the fitted data ([`GrowthData::y_shift`]): build data to
+    /// forecast with [`GrowthData::with_shift`] and this value to reproduce the fitted
+    /// groups' forecasts exactly ([`BayesFit::forecast_data`]).
+    pub fn y_shift(&self) -> f64 {
+        self.data.y_shift
+    }
+
     /// Per-group posterior of the mean θ at `target_time`,
     /// μᵢ = β₀ + u₀ᵢ + (β₁ + u₁ᵢ)·target_time, and P(μᵢ ≥ `goal`), in group-index order.
     ///
@@ -769,14 +776,33 @@ impl BayesFit {
     /// come from the law of total variance. Deterministic (no random numbers); a
     /// non-finite `target_time` or `goal` gives NaN fields.
     pub fn forecast(&self, target_time: f64, goal: f64) -> Vec<GroupForecast> {
+        self.forecast_data(&self.data, target_time, goal)
+    }
+
+    /// [`BayesFit::forecast`] for the groups of `data`, which need not be the fitted
+    /// data: each group's μᵢ is conditional on this fit's posterior draws of the
+    /// hyperparameters and on the group's own rows only (the random effects are
+    /// independent given the hyperparameters). This is how a fit on a sample of the
+    /// groups is applied to every group: a group's forecast does not depend on which
+    /// other groups are in `data`, and when `data` is built with this fit's shift
+    /// ([`GrowthData::with_shift`] with [`BayesFit::y_shift`]) a group that is also in
+    /// the fitted data gets exactly, bit for bit, its [`BayesFit::forecast`]. For a group
+    /// outside the fitted data this is the posterior predictive given the fitted
+    /// hyperparameters, leaving out the (negligible for a large fit) information its
+    /// own rows would add to them. In group-index order of `data`.
+    pub fn forecast_data(
+        &self,
+        data: &GrowthData,
+        target_time: f64,
+        goal: f64,
+    ) -> Vec<GroupForecast> {
         if !(target_time.is_finite() && goal.is_finite()) {
-            return vec![NAN_FORECAST; self.data.n_groups()];
+            return vec![NAN_FORECAST; data.n_groups()];
         }
         let draws: Vec<&PosteriorDraw> = self.draws.iter().flatten().collect();
         let nd = draws.len() as f64;
         let h = [1.0, target_time];
-        let per_pattern: Vec<Vec<(usize, GroupForecast)>> = self
-            .data
+        let per_pattern: Vec<Vec<(usize, GroupForecast)>> = data
             .patterns
             .par_iter()
             .map(|p| {
@@ -788,11 +814,11 @@ impl BayesFit {
                     let ph = sym_vec(&pm, &h);
                     let v = s2 * (h[0] * ph[0] + h[1] * ph[1]);
                     let sd = v.max(0.0).sqrt();
-                    let beta = [d.beta0 - self.data.y_shift, d.beta1];
+                    let beta = [d.beta0 - data.y_shift, d.beta1];
                     let ab = sym_vec(&p.a, &beta);
                     let base = d.beta0 + d.beta1 * target_time;
                     for (k, &i) in p.members.iter().enumerate() {
-                        let c = self.data.groups[i].c();
+                        let c = data.groups[i].c();
                         let b = [c[0] - ab[0], c[1] - ab[1]];
                         let u = sym_vec(&pm, &b);
                         let m = base + ph[0] * b[0] + ph[1] * b[1];
@@ -836,7 +862,7 @@ impl BayesFit {
                     .collect()
             })
             .collect();
-        let mut out = vec![NAN_FORECAST; self.data.n_groups()];
+        let mut out = vec![NAN_FORECAST; data.n_groups()];
         for (i, f) in per_pattern.into_iter().flatten() {
             out[i] = f;
         }

@@ -99,6 +99,26 @@ impl GrowthData {
     /// Errors ([`GrowthError::InvalidInput`]): slices of different lengths, no rows,
     /// a non-finite time or response (the row is named), a group index without rows.
     pub fn new(group: &[usize], time: &[f64], y: &[f64]) -> Result<Self> {
+        Self::build(group, time, y, None)
+    }
+
+    /// Like [`GrowthData::new`], but the responses are shifted by `y_shift` instead of
+    /// their own mean. Results do not depend on the shift mathematically; a group's
+    /// statistics do bit for bit. Data that a fit of *other* data is applied to (e.g.
+    /// [`BayesFit::forecast_data`](super::BayesFit::forecast_data) on one shard of the
+    /// students, with the fit's [`GrowthData::y_shift`]) therefore give every group
+    /// exactly the numbers it gets inside the fitted data. Errors as
+    /// [`GrowthData::new`], and a non-finite `y_shift`.
+    pub fn with_shift(group: &[usize], time: &[f64], y: &[f64], y_shift: f64) -> Result<Self> {
+        if !y_shift.is_finite() {
+            return Err(GrowthError::InvalidInput(format!(
+                "y_shift is not finite ({y_shift})"
+            )));
+        }
+        Self::build(group, time, y, Some(y_shift))
+    }
+
+    fn build(group: &[usize], time: &[f64], y: &[f64], shift: Option<f64>) -> Result<Self> {
         if group.len() != time.len() || group.len() != y.len() {
             return Err(GrowthError::InvalidInput(format!(
                 "group, time and y must have the same length, got {}, {}, {}",
@@ -124,7 +144,7 @@ impl GrowthData {
         }
         let n_groups = group.iter().max().map_or(0, |g| g + 1);
         let n_obs = y.len();
-        let y_shift = y.iter().sum::<f64>() / n_obs as f64;
+        let y_shift = shift.unwrap_or_else(|| y.iter().sum::<f64>() / n_obs as f64);
         let mut groups = vec![GroupStats::default(); n_groups];
         let mut first_time = vec![f64::NAN; n_groups];
         let mut varies = vec![false; n_groups];
@@ -202,18 +222,26 @@ impl GrowthData {
         time: &[f64],
         y: &[f64],
     ) -> Result<(Self, Vec<K>)> {
-        let mut index: HashMap<&K, usize> = HashMap::new();
-        let mut keys = Vec::new();
-        let group: Vec<usize> = ids
-            .iter()
-            .map(|k| {
-                *index.entry(k).or_insert_with(|| {
-                    keys.push(k.clone());
-                    keys.len() - 1
-                })
-            })
-            .collect();
+        let (group, keys) = dense_groups(ids);
         Ok((Self::new(&group, time, y)?, keys))
+    }
+
+    /// [`GrowthData::from_ids`] with the responses shifted by `y_shift`
+    /// ([`GrowthData::with_shift`]).
+    pub fn from_ids_with_shift<K: Eq + Hash + Clone>(
+        ids: &[K],
+        time: &[f64],
+        y: &[f64],
+        y_shift: f64,
+    ) -> Result<(Self, Vec<K>)> {
+        let (group, keys) = dense_groups(ids);
+        Ok((Self::with_shift(&group, time, y, y_shift)?, keys))
+    }
+
+    /// The shift subtracted from every response: the mean response for
+    /// [`GrowthData::new`], the given value for [`GrowthData::with_shift`].
+    pub fn y_shift(&self) -> f64 {
+        self.y_shift
     }
 
     /// Number of groups.
@@ -260,4 +288,20 @@ impl GrowthData {
         }
         Ok(())
     }
+}
+
+/// Dense group indices of `ids` in order of first appearance, and the keys in index order.
+fn dense_groups<K: Eq + Hash + Clone>(ids: &[K]) -> (Vec<usize>, Vec<K>) {
+    let mut index: HashMap<&K, usize> = HashMap::new();
+    let mut keys = Vec::new();
+    let group: Vec<usize> = ids
+        .iter()
+        .map(|k| {
+            *index.entry(k).or_insert_with(|| {
+                keys.push(k.clone());
+                keys.len() - 1
+            })
+        })
+        .collect();
+    (group, keys)
 }
