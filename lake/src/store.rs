@@ -18,8 +18,8 @@ use parquet::file::properties::WriterProperties;
 use url::Url;
 
 use crate::catalog::{self, TableDef};
-use crate::shard::Shard;
 use crate::error::{LakeError, Result};
+use crate::shard::Shard;
 use crate::uri::LakeUri;
 use crate::{local, partition};
 
@@ -443,9 +443,7 @@ impl Lake {
         F: FnMut(Vec<RecordBatch>) -> Result<Vec<RecordBatch>>,
     {
         let mut out = self
-            .update_partitions_shard(table, &[values], shard, |_, current| {
-                f(current).map(Some)
-            })
+            .update_partitions_shard(table, &[values], shard, |_, current| f(current).map(Some))
             .await?;
         out.pop()
             .flatten()
@@ -666,16 +664,20 @@ impl Lake {
         }))
     }
 
-    /// Sets the Float64 `columns` of the rows of an existing partition, matching rows by
-    /// the string column `key_column`: a row whose key is in `values` gets those values
-    /// (in `columns` order), every other row gets nulls; all other columns stay as they
-    /// are. Writes nothing when the partition does not exist. Returns the rows whose first
-    /// column is now non-null. Used by stages that own a few columns of a shared table
+    /// Sets the Float64 `columns` of the rows of `shard`'s object of an existing
+    /// partition ([`Shard::object_name`]; [`Shard::WHOLE`]: the one object of an
+    /// unsharded partition), matching rows by the string column `key_column`: a row whose
+    /// key is in `values` gets those values (in `columns` order), every other row gets
+    /// nulls; all other columns stay as they are. Writes nothing when that object does
+    /// not exist or is empty (e.g. the partition was written with another shard count:
+    /// it is then left as it is, not swept). Returns the rows whose first column is now
+    /// non-null. Used by stages that own a few columns of a shared table
     /// (`weekly_kpi.s` for churn; `p`, `sigma` for growth).
     pub async fn set_float_columns(
         &self,
         table: &str,
         partition: &[(&str, &str)],
+        shard: Shard,
         key_column: &str,
         columns: &[&str],
         values: &std::collections::HashMap<String, Vec<Option<f64>>>,
@@ -687,7 +689,7 @@ impl Lake {
             .map(|c| schema.index_of(c))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let mut set = 0;
-        self.update_partition_if(table, partition, |existing| {
+        self.update_partitions_shard(table, &[partition], shard, |_, existing| {
             if existing.iter().all(|b| b.num_rows() == 0) {
                 return Ok(None);
             }
