@@ -18,6 +18,7 @@ mod lake_s3;
 mod lambda_rt;
 mod reports;
 mod runner;
+mod shards_churn_growth;
 mod stage_churn;
 mod stage_forecast;
 mod stage_growth;
