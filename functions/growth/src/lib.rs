@@ -91,13 +91,21 @@
 //! # Memory per invocation
 //! The bucket count runs in the lake session's bounded DataFusion pool
 //! (`IRTLAKE_QUERY_MEMORY_MB`, default 1 GiB; plain aggregations that spill). The
-//! weekly θ of the fit sample and of the shard come from [`kpis::weekly_thetas`]
-//! (bounded by what that function holds for a bucket range: the attempts of the range's
-//! students over the weeks). The models hold per-student 2 × 2 statistics (≈ 0.2 KB
-//! per student: ≈ 10 MB for the 50,000-student sample) and the kept draws (4 × 1000 ×
-//! 48 bytes); the forecasts are computed per design pattern. So an invocation holds
-//! the pool, the weekly θ inputs of two bucket ranges (the sample and the shard) and a
-//! few tens of MB, whatever the platform.
+//! weekly θ of the fit sample and of the shard come from [`kpis::weekly_thetas`] for
+//! their bucket ranges — read once when one range holds the other (an unsharded run
+//! holds every sample), else twice — and what that function holds for a range (the
+//! range's attempts over the weeks) is the stage's largest item. The models hold
+//! per-student 2 × 2 statistics (≈ 0.2 KB per student: ≈ 10 MB for the 50,000-student
+//! sample) and the kept draws (4 × 1000 × 48 bytes); the forecasts are computed per
+//! design pattern. Measured peak RSS (dev build, local lake, 100,000 students × 2,000
+//! items × 60 days, 5.1 M attempts; 77,663 students with two weeks of attempts, sample
+//! = buckets 0..2048, 38,671 modelled): **2.24 GB** unsharded (was 2.33 GB), **1.1 GB**
+//! for one shard of 8 (≈ 9,700 modelled students) — nearly all of it the weekly θ of
+//! the fit sample, whose attempts `kpis::weekly_thetas` collects before filtering them
+//! by bucket. With that function filtering in its scan and streaming per student, the
+//! bound is the sample's and the shard's weekly θ rows (tens of MB) plus the pool:
+//! ≤ 1.5 GB per invocation whatever the platform, the 50,000-student fit sample
+//! included.
 //!
 //! # Degenerate input
 //! No calibration or no weekly θ in the sample (`no_thetas`), fewer than
@@ -346,9 +354,7 @@ pub async fn run_with(
     let sample = fit_sample(&counts, cfg.max_fit_students);
     let k = sample.bucket_range().end;
     out.fit_sample = format!("student_bucket<{k}/{STUDENT_BUCKETS} seed=0");
-    let thetas = kpis::weekly_thetas(lake, rc.run_date, weeks, sample).await?;
-    let sampled = Panel::new(&thetas, week);
-    drop(thetas);
+    let (sampled, own) = load_panels(lake, &rc, weeks, week, sample).await?;
     let finish = |mut out: GrowthOutput, status: &str, message: String| {
         tracing::warn!(status, %message, "growth not fitted");
         out.status = status.into();
@@ -415,7 +421,7 @@ pub async fn run_with(
             let sample_forecasts = (shard_zero || same).then(|| fit.forecast(TARGET_WEEKS, goal));
             let (shard_keys, forecasts) = match (&sample_forecasts, same) {
                 (Some(f), true) => (keys.clone(), f.clone()),
-                _ => shard_forecasts(lake, &rc, weeks, week, &fit, goal).await?,
+                _ => shard_forecasts(&own, &fit, goal)?,
             };
             out.scored = shard_keys.len();
             let published = publish(&mut out, &fit, &bayes_cfg, &shard_keys, &forecasts);
@@ -555,26 +561,55 @@ fn set_goal(out: &mut GrowthOutput, fit: &BayesFit) -> f64 {
     goal
 }
 
-/// The shard's students with two weekly θ and their forecasts under the sample's fit
-/// (built with the fit's response shift, so a student also in the sample gets exactly
-/// its forecast there).
-async fn shard_forecasts(
+/// Whether the buckets of `outer` include those of `inner`.
+fn covers(outer: Shard, inner: Shard) -> bool {
+    let (o, i) = (outer.bucket_range(), inner.bucket_range());
+    o.start <= i.start && i.end <= o.end
+}
+
+/// The weekly θ rows of the fit sample and of the shard; one read of weekly θ when one
+/// of the two holds the other (an unsharded run holds every sample).
+async fn load_panels(
     lake: &Lake,
     rc: &RunContext,
     weeks: u32,
     week: NaiveDate,
+    sample: Shard,
+) -> Result<(Panel, Panel), StageError> {
+    let read = |part: Shard| kpis::weekly_thetas(lake, rc.run_date, weeks, part);
+    let shard = rc.shard;
+    if covers(shard, sample) {
+        let t = read(shard).await?;
+        Ok((
+            Panel::new(&t, week, |id| sample.contains(id)),
+            Panel::new(&t, week, |_| true),
+        ))
+    } else if covers(sample, shard) {
+        let t = read(sample).await?;
+        Ok((
+            Panel::new(&t, week, |_| true),
+            Panel::new(&t, week, |id| shard.contains(id)),
+        ))
+    } else {
+        let sampled = Panel::new(&read(sample).await?, week, |_| true);
+        let own = Panel::new(&read(shard).await?, week, |_| true);
+        Ok((sampled, own))
+    }
+}
+
+/// The shard's students with two weekly θ and their forecasts under the sample's fit
+/// (built with the fit's response shift, so a student also in the sample gets exactly
+/// its forecast there).
+fn shard_forecasts(
+    own: &Panel,
     fit: &BayesFit,
     goal: f64,
 ) -> Result<(Vec<String>, Vec<GroupForecast>), StageError> {
-    let thetas = kpis::weekly_thetas(lake, rc.run_date, weeks, rc.shard).await?;
-    let shard = Panel::new(&thetas, week);
-    drop(thetas);
-    if shard.ids.is_empty() {
+    if own.ids.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    let (data, keys) =
-        GrowthData::from_ids_with_shift(&shard.ids, &shard.time, &shard.y, fit.y_shift())
-            .map_err(StageError::model)?;
+    let (data, keys) = GrowthData::from_ids_with_shift(&own.ids, &own.time, &own.y, fit.y_shift())
+        .map_err(StageError::model)?;
     Ok((keys, fit.forecast_data(&data, TARGET_WEEKS, goal)))
 }
 

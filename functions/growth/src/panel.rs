@@ -63,13 +63,11 @@ pub(crate) struct Panel {
 }
 
 impl Panel {
-    /// The rows of `thetas` (sorted by student and week, as [`kpis::weekly_thetas`]
-    /// returns them).
-    pub fn new(thetas: &[WeeklyTheta], week: NaiveDate) -> Self {
-        let mut p = Panel {
-            only_week: thetas.first().map(|t| t.week_start),
-            ..Panel::default()
-        };
+    /// The rows of the students of `thetas` (sorted by student and week, as
+    /// [`kpis::weekly_thetas`] returns them) that `keep` keeps.
+    pub fn new(thetas: &[WeeklyTheta], week: NaiveDate, keep: impl Fn(&str) -> bool) -> Self {
+        let mut p = Panel::default();
+        let mut first = true;
         let mut start = 0;
         while start < thetas.len() {
             let id = &thetas[start].student_id;
@@ -79,6 +77,14 @@ impl Panel {
                     .take_while(|t| &t.student_id == id)
                     .count();
             let rows = &thetas[start..end];
+            start = end;
+            if !keep(id) {
+                continue;
+            }
+            if first {
+                p.only_week = Some(rows[0].week_start);
+                first = false;
+            }
             for t in rows {
                 if t.week_start == week {
                     p.current.push(t.theta.value);
@@ -96,7 +102,6 @@ impl Panel {
                     p.y.push(t.theta.value);
                 }
             }
-            start = end;
         }
         p
     }
@@ -128,6 +133,13 @@ mod tests {
     #[test]
     fn students_with_two_weeks_become_rows_with_week_offsets() {
         let week: NaiveDate = "2026-02-09".parse().expect("date");
+        let all = [
+            wt("a", "2026-01-26", 0.1),
+            wt("a", "2026-02-09", 0.5),
+            wt("b", "2026-02-09", 1.0),
+            wt("c", "2026-02-02", -0.2),
+            wt("c", "2026-02-09", 0.0),
+        ];
         let p = Panel::new(
             &[
                 wt("a", "2026-01-26", 0.1),
@@ -137,6 +149,7 @@ mod tests {
                 wt("c", "2026-02-09", 0.0),
             ],
             week,
+            |_| true,
         );
         assert_eq!(p.ids, ["a", "a", "c", "c"]);
         assert_eq!(p.time, [-2.0, 0.0, -1.0, 0.0]);
@@ -147,11 +160,23 @@ mod tests {
         let one = Panel::new(
             &[wt("a", "2026-02-02", 0.1), wt("b", "2026-02-02", 0.2)],
             week,
+            |_| true,
         );
         assert_eq!(
             (one.ids.len(), one.single_week, one.current_mean()),
             (0, 2, None)
         );
         assert_eq!(one.only_week, "2026-02-02".parse().ok());
+        // a subset of the students: their rows only, counted as if read alone
+        let bc = Panel::new(&all, week, |id| id != "a");
+        assert_eq!((bc.ids.len(), bc.single_week), (2, 1));
+        assert_eq!(bc.current_mean(), Some(0.5));
+        let b = Panel::new(&all, week, |id| id == "b");
+        assert_eq!((b.ids.len(), b.only_week), (0, "2026-02-09".parse().ok()));
+        let none = Panel::new(&all, week, |_| false);
+        assert_eq!(
+            (none.ids.len(), none.single_week, none.only_week),
+            (0, 0, None)
+        );
     }
 }
