@@ -457,13 +457,13 @@ impl Lake {
         table: &str,
         partitions: &[&[(&str, &str)]],
         shard: Shard,
-        mut f: F,
+        f: F,
     ) -> Result<Vec<Option<WriteSummary>>>
     where
         F: FnMut(usize, Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
     {
         let out = self
-            .update_partitions_of(table, partitions, shard, |i, c| f(i, c))
+            .update_partitions_of(table, partitions, shard, f)
             .await?;
         for w in out.iter().flatten() {
             self.sweep_other_layouts(&w.key, shard).await?;
