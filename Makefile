@@ -30,7 +30,8 @@ help:
 	@echo "make test   - install what is missing, then run every test"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
 	@echo "make bench  - benchmarks with ratios against peers"
-	@echo "make bench-scale - calibrate at 10k and 100k students (SCALE_STUDENTS=...): wall, peak RSS, students with θ, A/B capped vs uncapped"
+	@echo "make bench-scale - calibrate at 10k and 100k students (SCALE_STUDENTS=...): wall, peak RSS, students with θ, A/B capped vs uncapped;"
+	@echo "                   then every stage per shard at 10k and 100k students, 8 shards (SCALE_PIPELINE=\"10000:8 100000:8 400000:32\" adds 400k)"
 	@echo "make lambda - build the arm64 Lambda zip (one bootstrap for every stage) and print its size"
 	@echo "make infra-check - parse and check infra/ (HCL, ASL, checkov, terraform fmt/validate when installed)"
 
@@ -114,9 +115,14 @@ bench-stages: $(IRTLAKE_RELEASE)
 # Calibrate at platform size (issue 11): lakes of SCALE_STUDENTS students under
 # bench-out/ (generated once, kept), calibrate capped and uncapped under /usr/bin/time.
 SCALE_STUDENTS ?= 10000 100000
+# The whole pipeline at scale (bench/pipeline-scale.sh): STUDENTS:SHARDS per run; the
+# 400k × 32 shards run takes most of an hour on 2 cores, so it is asked for explicitly.
+SCALE_PIPELINE ?= 10000:8 100000:8
 bench-scale: $(IRTLAKE_RELEASE)
 	@echo "== calibrate at scale (release, $$(nproc) cores): 2000 questions, 60 days, run date $(DEMO_RUN_DATE)"
 	@bench/scale.sh $(IRTLAKE_RELEASE) bench-out $(DEMO_RUN_DATE) $(SCALE_STUDENTS)
+	@echo "== the pipeline at scale, one process per stage invocation (STUDENTS:SHARDS: $(SCALE_PIPELINE))"
+	@bench/pipeline-scale.sh $(IRTLAKE_RELEASE) bench-out $(DEMO_RUN_DATE) $(SCALE_PIPELINE)
 
 # Lambda cold start of the bootstrap (host build of the same code): process start ->
 # first poll of the Runtime API, median of 20 starts.
