@@ -21,14 +21,14 @@ IRTLAKE_RELEASE := $(TARGET_DIR)/$(DEMO_PROFILE)/irtlake
 export IRTLAKE_VENV := $(VENV)
 
 
-.PHONY: bench-stages bench-scale
-.PHONY: lambda bench-lambda
-.PHONY: all demo test deps venv system-deps build-test lint bench clean-demo help infra-check
+.PHONY: help deps system-deps venv test lint ci demo clean-demo bench bench-stages bench-scale
+.PHONY: bench-lambda lambda infra-check
 
 help:
 	@echo "make demo   - build (release), generate the demo platform into ./lake, run every stage, print a summary"
 	@echo "make test   - install what is missing, then run every test"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
+	@echo "make ci     - make test, then make lint (what CI runs)"
 	@echo "make bench  - benchmarks with ratios against peers"
 	@echo "make bench-scale - calibrate at 10k and 100k students (SCALE_STUDENTS=...): wall, peak RSS, students with θ, A/B capped vs uncapped;"
 	@echo "                   then every stage per shard at 10k and 100k students, 8 shards (SCALE_PIPELINE=\"10000:8 100000:8 400000:32\" adds 400k)"
@@ -57,6 +57,9 @@ test: deps infra-check
 	else \
 	  $(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
+
+# What CI runs (.ci/run runs the two in this order): every test, then the lint bar.
+ci: test lint
 
 lint:
 	$(CARGO) fmt --all -- --check
