@@ -386,7 +386,10 @@ async fn run_stage(lake: &Lake, args: StageArgs) -> Result<()> {
     let ctx = || format!("stage {name} on {}", lake.uri());
     if args.stage == StageName::Plan {
         anyhow::ensure!(
-            args.shard.is_none() && args.from.is_none() && args.to.is_none() && args.run_id.is_none(),
+            args.shard.is_none()
+                && args.from.is_none()
+                && args.to.is_none()
+                && args.run_id.is_none(),
             "stage plan takes --run-date, --lookback-days, --shards and --students-per-shard only"
         );
         let input = lake::plan::PlanInput {
@@ -395,7 +398,9 @@ async fn run_stage(lake: &Lake, args: StageArgs) -> Result<()> {
             students_per_shard: args.students_per_shard,
             lookback_days: args.lookback_days,
         };
-        let out = lake::plan::plan_shards(lake, &input).await.with_context(ctx)?;
+        let out = lake::plan::plan_shards(lake, &input)
+            .await
+            .with_context(ctx)?;
         println!("{}", serde_json::to_string(&out)?);
         return Ok(());
     }

@@ -370,7 +370,11 @@ mod tests {
     #[tokio::test]
     async fn terraform_the_state_machine_and_the_registry_name_the_same_stages_in_order() {
         let cli: Vec<String> = STAGES.iter().map(|s| s.to_string()).collect();
-        assert_eq!(terraform_stages(), cli, "infra/terraform/locals.tf local.stages");
+        assert_eq!(
+            terraform_stages(),
+            cli,
+            "infra/terraform/locals.tf local.stages"
+        );
         assert_eq!(asl_stages(), cli, "placeholders of pipeline.asl.json");
         // Every stage dispatches (an unknown one is refused by name, not by its event).
         for stage in STAGES {

@@ -198,7 +198,12 @@ mod tests {
         assert_eq!(shard_count(10, 0), 10, "a size of 0 reads as 1");
         let items = shard_items(3);
         assert_eq!(items.len(), 3);
-        assert!(items.iter().enumerate().all(|(i, it)| it.shard as usize == i && it.shards == 3));
+        assert!(
+            items
+                .iter()
+                .enumerate()
+                .all(|(i, it)| it.shard as usize == i && it.shards == 3)
+        );
     }
 
     #[test]
@@ -208,13 +213,41 @@ mod tests {
             assert_eq!(e.error_name(), "Fatal.InvalidInput");
             assert!(e.to_string().contains(needle), "{e}");
         };
-        refused(PlanInput { shards: Some(0), ..Default::default() }, "shards");
-        refused(PlanInput { shards: Some(MAX_SHARDS + 1), ..Default::default() }, "shards");
         refused(
-            PlanInput { students_per_shard: Some(99), ..Default::default() },
+            PlanInput {
+                shards: Some(0),
+                ..Default::default()
+            },
+            "shards",
+        );
+        refused(
+            PlanInput {
+                shards: Some(MAX_SHARDS + 1),
+                ..Default::default()
+            },
+            "shards",
+        );
+        refused(
+            PlanInput {
+                students_per_shard: Some(99),
+                ..Default::default()
+            },
             "students_per_shard",
         );
-        refused(PlanInput { lookback_days: Some(0), ..Default::default() }, "lookback_days");
-        assert!(PlanInput { shards: Some(MAX_SHARDS), ..Default::default() }.check().is_ok());
+        refused(
+            PlanInput {
+                lookback_days: Some(0),
+                ..Default::default()
+            },
+            "lookback_days",
+        );
+        assert!(
+            PlanInput {
+                shards: Some(MAX_SHARDS),
+                ..Default::default()
+            }
+            .check()
+            .is_ok()
+        );
     }
 }

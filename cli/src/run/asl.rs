@@ -170,15 +170,23 @@ fn map_mode(name: &str, s: &Value) -> Result<MapMode, ExecError> {
         }
     };
     if let Some(c) = config.and_then(Value::as_object)
-        && let Some(field) = c.keys().find(|k| !["Mode", "ExecutionType"].contains(&k.as_str()))
+        && let Some(field) = c
+            .keys()
+            .find(|k| !["Mode", "ExecutionType"].contains(&k.as_str()))
     {
-        return Err(refuse(&format!("ItemProcessor.ProcessorConfig.{field}"), "not implemented"));
+        return Err(refuse(
+            &format!("ItemProcessor.ProcessorConfig.{field}"),
+            "not implemented",
+        ));
     }
     let execution_type = config.and_then(|c| c.get("ExecutionType"));
     match (mode, execution_type.and_then(Value::as_str)) {
         (MapMode::Inline, None) => {}
         (MapMode::Inline, Some(_)) => {
-            return Err(refuse("ProcessorConfig.ExecutionType", "only a DISTRIBUTED Map has one"));
+            return Err(refuse(
+                "ProcessorConfig.ExecutionType",
+                "only a DISTRIBUTED Map has one",
+            ));
         }
         (MapMode::Distributed, Some("STANDARD" | "EXPRESS")) => {}
         (MapMode::Distributed, other) => {
@@ -790,9 +798,9 @@ impl<'a> Exec<'a> {
             .ok()
             .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
         let results = match &shared {
-            Some(h) => {
-                tokio::task::block_in_place(|| self.run_children(name, processor, inputs, limit, Some(h)))
-            }
+            Some(h) => tokio::task::block_in_place(|| {
+                self.run_children(name, processor, inputs, limit, Some(h))
+            }),
             None => self.run_children(name, processor, inputs, limit, None),
         };
         let total = inputs.len();
@@ -847,12 +855,18 @@ impl<'a> Exec<'a> {
         let worker = || {
             let own = match shared {
                 Some(_) => None,
-                None => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                None => match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
                     Ok(rt) => Some(rt),
                     Err(e) => {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         if i < n {
-                            store(i, Err(ExecError::runtime(format!("starting a runtime: {e}"))));
+                            store(
+                                i,
+                                Err(ExecError::runtime(format!("starting a runtime: {e}"))),
+                            );
                         }
                         return;
                     }
@@ -1050,20 +1064,29 @@ mod tests {
             calls[6].1,
             json!({"run_date": "2026-03-05", "run_ts": START, "shard": 1, "shards": 2})
         );
-        assert_eq!(calls[13].1, json!({"run_date": "2026-03-05", "run_ts": START}));
-        assert_eq!(calls[16].1["shard"], 1);
-        assert_eq!(calls[16].1["shards"], 2);
+        assert_eq!(
+            calls[13].1,
+            json!({"run_date": "2026-03-05", "run_ts": START})
+        );
+        assert_eq!(calls[17].1["shard"], 1);
+        assert_eq!(calls[17].1["shards"], 2);
         assert_eq!(out["run_date"], "2026-03-05");
         assert_eq!(
             out["results"]["calibrate"][1]["summary"]["payload"]["bank"],
             "subject:math"
         );
-        assert_eq!(out["results"]["models"]["growth"], json!({"shards": 2, "failed": []}));
+        assert_eq!(
+            out["results"]["models"]["growth"],
+            json!({"shards": 2, "failed": []})
+        );
         assert_eq!(
             out["results"]["models"]["forecast"]["summary"]["stage"],
             "forecast"
         );
-        assert_eq!(out["results"]["reports"], json!({"shards": 2, "failed": []}));
+        assert_eq!(
+            out["results"]["reports"],
+            json!({"shards": 2, "failed": []})
+        );
     }
 
     #[tokio::test]
@@ -1081,21 +1104,42 @@ mod tests {
         );
         let rep = calls_of(&fake, "reports");
         assert_eq!(rep.len(), 1);
-        assert_eq!((&rep[0]["shard"], &rep[0]["shards"]), (&json!(0), &json!(1)));
+        assert_eq!(
+            (&rep[0]["shard"], &rep[0]["shards"]),
+            (&json!(0), &json!(1))
+        );
 
         let fake = Fake::default();
-        execute(&fake, json!({"run_date": "2026-03-05", "shards": 3, "students_per_shard": 500}))
-            .await
-            .unwrap();
+        execute(
+            &fake,
+            json!({"run_date": "2026-03-05", "shards": 3, "students_per_shard": 500}),
+        )
+        .await
+        .unwrap();
         assert_eq!(
             calls_of(&fake, "plan"),
             [json!({"run_date": "2026-03-05", "shards": 3, "students_per_shard": 500})]
         );
-        for stage in ["score_topics", "features", "kpis", "churn", "growth", "segments", "reports"] {
-            let shards: Vec<Value> = calls_of(&fake, stage).iter().map(|p| p["shard"].clone()).collect();
+        for stage in [
+            "score_topics",
+            "features",
+            "kpis",
+            "churn",
+            "growth",
+            "segments",
+            "reports",
+        ] {
+            let shards: Vec<Value> = calls_of(&fake, stage)
+                .iter()
+                .map(|p| p["shard"].clone())
+                .collect();
             assert_eq!(shards, [json!(0), json!(1), json!(2)], "{stage}");
         }
-        assert_eq!(calls_of(&fake, "forecast").len(), 1, "forecast stays one task");
+        assert_eq!(
+            calls_of(&fake, "forecast").len(),
+            1,
+            "forecast stays one task"
+        );
     }
 
     #[tokio::test]
@@ -1261,7 +1305,10 @@ mod tests {
                 if let Some((k, wait)) = self.barrier
                     && !self.wait_for_others(k, wait)
                 {
-                    return Err(ExecError::new("Test.NotParallel", "the children ran one at a time"));
+                    return Err(ExecError::new(
+                        "Test.NotParallel",
+                        "the children ran one at a time",
+                    ));
                 }
                 match self.faults.get(&i) {
                     Some((error, times)) if n < *times => {
@@ -1273,7 +1320,12 @@ mod tests {
         }
     }
 
-    async fn run_distributed(def: &Value, items: &Items, n: u64, max_parallel: usize) -> Result<Value, ExecError> {
+    async fn run_distributed(
+        def: &Value,
+        items: &Items,
+        n: u64,
+        max_parallel: usize,
+    ) -> Result<Value, ExecError> {
         let machine = StateMachine::parse(&def.to_string(), |_| None)?;
         let opts = Options {
             retry_delay_scale: 0.0,
@@ -1289,13 +1341,24 @@ mod tests {
     async fn a_failing_child_fails_the_distributed_map_and_no_new_child_starts() {
         let mut items = Items::default();
         items.faults.insert(1, ("Fatal.Model".into(), u32::MAX));
-        let out = run_distributed(&distributed(json!({})), &items, 5, 1).await.unwrap();
+        let out = run_distributed(&distributed(json!({})), &items, 5, 1)
+            .await
+            .unwrap();
         // As in AWS: the Map fails with States.ExceedToleratedFailureThreshold (caught
         // here); the local cause names the child and its own error.
         assert_eq!(out["error"]["Error"], EXCEED_TOLERATED_FAILURE);
         let cause = out["error"]["Cause"].as_str().unwrap();
-        assert!(cause.contains("child 1 of 5") && cause.contains("Fatal.Model: item 1 failed"), "{cause}");
-        let called: Vec<Value> = items.calls.lock().unwrap().iter().map(|p| p["i"].clone()).collect();
+        assert!(
+            cause.contains("child 1 of 5") && cause.contains("Fatal.Model: item 1 failed"),
+            "{cause}"
+        );
+        let called: Vec<Value> = items
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p["i"].clone())
+            .collect();
         assert_eq!(called, [json!(0), json!(1)], "children 2..4 never start");
 
         // Without a Catch the execution ends with that error.
@@ -1311,8 +1374,14 @@ mod tests {
     async fn a_child_failing_once_with_a_retryable_error_is_retried_and_the_map_succeeds() {
         let mut items = Items::default();
         items.faults.insert(2, ("Retryable.LakeIo".into(), 1));
-        let out = run_distributed(&distributed(json!({})), &items, 4, 4).await.unwrap();
-        assert_eq!(out, json!([{"i": 0}, {"i": 1}, {"i": 2}, {"i": 3}]), "in item order");
+        let out = run_distributed(&distributed(json!({})), &items, 4, 4)
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            json!([{"i": 0}, {"i": 1}, {"i": 2}, {"i": 3}]),
+            "in item order"
+        );
         let calls = items.calls.lock().unwrap();
         assert_eq!(calls.len(), 5);
         assert_eq!(calls.iter().filter(|p| p["i"] == 2).count(), 2);
@@ -1355,7 +1424,10 @@ mod tests {
             ..Items::default()
         };
         let def = distributed(json!({"Catch": null}));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let out = rt.block_on(run_distributed(&def, &items, 2, 2)).unwrap();
         assert_eq!(out.as_array().unwrap().len(), 2);
     }
@@ -1368,16 +1440,43 @@ mod tests {
             p
         };
         for (extra, needle) in [
-            (json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject"}}), "ItemReader"),
-            (json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject"}}), "ResultWriter"),
-            (json!({"ItemBatcher": {"MaxItemsPerBatch": 10}}), "ItemBatcher"),
-            (json!({"ToleratedFailureCount": 1}), "ToleratedFailureCount 1"),
-            (json!({"ToleratedFailurePercentage": 10}), "ToleratedFailurePercentage 10"),
-            (json!({"ToleratedFailurePercentagePath": "$.p"}), "ToleratedFailurePercentagePath"),
+            (
+                json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject"}}),
+                "ItemReader",
+            ),
+            (
+                json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject"}}),
+                "ResultWriter",
+            ),
+            (
+                json!({"ItemBatcher": {"MaxItemsPerBatch": 10}}),
+                "ItemBatcher",
+            ),
+            (
+                json!({"ToleratedFailureCount": 1}),
+                "ToleratedFailureCount 1",
+            ),
+            (
+                json!({"ToleratedFailurePercentage": 10}),
+                "ToleratedFailurePercentage 10",
+            ),
+            (
+                json!({"ToleratedFailurePercentagePath": "$.p"}),
+                "ToleratedFailurePercentagePath",
+            ),
             (json!({"MaxConcurrencyPath": "$.n"}), "MaxConcurrencyPath"),
-            (json!({"ItemProcessor": processor(json!({"Mode": "DISTRIBUTED"}))}), "ExecutionType"),
-            (json!({"ItemProcessor": processor(json!({"Mode": "SHARDED"}))}), "Mode \"SHARDED\""),
-            (json!({"ItemProcessor": processor(json!({"Mode": "INLINE"}))}), "ToleratedFailurePercentage"),
+            (
+                json!({"ItemProcessor": processor(json!({"Mode": "DISTRIBUTED"}))}),
+                "ExecutionType",
+            ),
+            (
+                json!({"ItemProcessor": processor(json!({"Mode": "SHARDED"}))}),
+                "Mode \"SHARDED\"",
+            ),
+            (
+                json!({"ItemProcessor": processor(json!({"Mode": "INLINE"}))}),
+                "ToleratedFailurePercentage",
+            ),
         ] {
             let def = distributed(extra.clone());
             let err = StateMachine::parse(&def.to_string(), |_| None).unwrap_err();
@@ -1389,8 +1488,16 @@ mod tests {
             );
         }
         // The supported form loads, as does EXPRESS; ToleratedFailureCount 0 is fine.
-        assert!(StateMachine::parse(&distributed(json!({"ToleratedFailureCount": 0})).to_string(), |_| None).is_ok());
-        let express = distributed(json!({"ItemProcessor": processor(json!({"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}))}));
+        assert!(
+            StateMachine::parse(
+                &distributed(json!({"ToleratedFailureCount": 0})).to_string(),
+                |_| None
+            )
+            .is_ok()
+        );
+        let express = distributed(
+            json!({"ItemProcessor": processor(json!({"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}))}),
+        );
         assert!(StateMachine::parse(&express.to_string(), |_| None).is_ok());
     }
 }

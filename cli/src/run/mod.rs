@@ -131,8 +131,6 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
 /// One stage invocation as the final table shows it.
 #[derive(Debug, Clone)]
 struct Call {
-    /// The stage (function) called.
-    function: String,
     /// What the table shows: the stage and its bank or shard.
     stage: String,
     rows: u64,
@@ -227,7 +225,6 @@ impl Invoker for LocalInvoker<'_> {
                 Err(f) => (0, format!("failed: {}", f.error)),
             };
             self.record(Call {
-                function: function.to_string(),
                 stage: label,
                 rows,
                 seconds: started.elapsed().as_secs_f64(),

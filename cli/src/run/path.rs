@@ -50,10 +50,7 @@ fn parse_steps(path: &str) -> Result<Vec<Step>> {
                     .map(|e| e + i)
                     .ok_or_else(|| PathError(format!("unclosed [ in path {path:?}")))?;
                 let inner = rest[i + 1..end].trim();
-                if let Some(field) = inner
-                    .strip_prefix("?(@")
-                    .and_then(|f| f.strip_suffix(')'))
-                {
+                if let Some(field) = inner.strip_prefix("?(@").and_then(|f| f.strip_suffix(')')) {
                     let sub = parse_steps(&format!("${field}"))?;
                     let plain = |s: &Step| match s {
                         Step::Key(k) => k
@@ -103,7 +100,11 @@ pub fn get(path: &str, input: &Value, context: &Value) -> Result<Value> {
         if let Step::Has(sub) = step {
             // An indefinite path: always an array, empty when nothing matches.
             let hits = match cur {
-                Value::Array(a) => a.iter().filter(|v| walk(sub, v).is_some()).cloned().collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter(|v| walk(sub, v).is_some())
+                    .cloned()
+                    .collect(),
                 _ => Vec::new(),
             };
             return Ok(Value::Array(hits));
@@ -475,7 +476,14 @@ mod tests {
         let none = get("$[?(@.error.Cause)]", &results, &json!({})).unwrap();
         assert_eq!(none, json!([]));
         let doc = json!({"r": {"list": results}});
-        assert_eq!(get("$.r.list[?(@.shard)]", &doc, &json!({})).unwrap().as_array().unwrap().len(), 3);
+        assert_eq!(
+            get("$.r.list[?(@.shard)]", &doc, &json!({}))
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
         // Only as the last step, and only existence tests.
         assert!(get("$[?(@.error)].shard", &results, &json!({})).is_err());
         assert!(get("$[?(@.shard > 1)]", &results, &json!({})).is_err());
