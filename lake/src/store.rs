@@ -18,8 +18,8 @@ use parquet::file::properties::WriterProperties;
 use url::Url;
 
 use crate::catalog::{self, TableDef};
-use crate::error::{LakeError, Result};
 use crate::shard::Shard;
+use crate::error::{LakeError, Result};
 use crate::uri::LakeUri;
 use crate::{local, partition};
 
@@ -443,7 +443,9 @@ impl Lake {
         F: FnMut(Vec<RecordBatch>) -> Result<Vec<RecordBatch>>,
     {
         let mut out = self
-            .update_partitions_shard(table, &[values], shard, |_, current| f(current).map(Some))
+            .update_partitions_shard(table, &[values], shard, |_, current| {
+                f(current).map(Some)
+            })
             .await?;
         out.pop()
             .flatten()
