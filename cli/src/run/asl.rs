@@ -10,7 +10,8 @@
 //! in-process. Differences from AWS, on purpose: INLINE Map iterations run as concurrent
 //! futures on one thread (up to `MaxConcurrency`); a DISTRIBUTED Map runs its child
 //! executions on a bounded pool of OS threads ([`Options::max_parallel`], at most
-//! `MaxConcurrency`), so the stages of several shards really run at once; Parallel
+//! `MaxConcurrency`), so the stages of several shards really run at once (when only one
+//! child can run at a time they run in turn on the calling task); Parallel
 //! branches run one after another in their order, so a run is repeatable;
 //! `TimeoutSeconds` only fires when the stage yields; retry waits are multiplied by
 //! [`Options::retry_delay_scale`] (1 by default).
@@ -738,7 +739,7 @@ impl<'a> Exec<'a> {
         }
         if mode == MapMode::Distributed {
             let inputs: Vec<Value> = iterations.into_iter().map(|(_, v)| v).collect();
-            return self.distributed(name, processor, &inputs, limit);
+            return self.distributed(name, processor, &inputs, limit).await;
         }
         let results: Vec<Result<Value, ExecError>> = futures::stream::iter(
             iterations
@@ -782,11 +783,13 @@ impl<'a> Exec<'a> {
     /// child stops new ones from starting; the Map then fails with
     /// [`EXCEED_TOLERATED_FAILURE`] once the running ones end.
     ///
-    /// On a multi-thread tokio runtime each thread drives its child with the runtime's
-    /// `Handle::block_on` (what the stages spawn, and the lake's connections, live on
-    /// that runtime), the calling worker stepping aside with `block_in_place`; otherwise
-    /// (a current-thread runtime, e.g. a test) each thread has its own runtime.
-    fn distributed(
+    /// With one child at a time (one item, or a limit of 1) the children run in turn on
+    /// the calling task, as an unsharded run did before, with no thread to start.
+    /// Otherwise, on a multi-thread tokio runtime each thread drives its child with the
+    /// runtime's `Handle::block_on` (what the stages spawn, and the lake's connections,
+    /// live on that runtime), the calling worker stepping aside with `block_in_place`;
+    /// on a current-thread runtime (e.g. a test) each thread has its own runtime.
+    async fn distributed(
         &self,
         name: &str,
         processor: &Value,
@@ -797,11 +800,27 @@ impl<'a> Exec<'a> {
         let shared = Handle::try_current()
             .ok()
             .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-        let results = match &shared {
-            Some(h) => tokio::task::block_in_place(|| {
-                self.run_children(name, processor, inputs, limit, Some(h))
-            }),
-            None => self.run_children(name, processor, inputs, limit, None),
+        let results = if limit.min(inputs.len()) <= 1 {
+            let mut results = vec![None; inputs.len()];
+            for (i, input) in inputs.iter().enumerate() {
+                let r = self
+                    .child(name, i, input)
+                    .run_scope(processor, input.clone(), None)
+                    .await;
+                let failed = r.is_err();
+                results[i] = Some(r);
+                if failed {
+                    break;
+                }
+            }
+            results
+        } else {
+            match &shared {
+                Some(h) => tokio::task::block_in_place(|| {
+                    self.run_children(name, processor, inputs, limit, Some(h))
+                }),
+                None => self.run_children(name, processor, inputs, limit, None),
+            }
         };
         let total = inputs.len();
         let mut outputs = Vec::with_capacity(total);
