@@ -911,7 +911,7 @@ impl<'a> Exec<'a> {
             for k in 0..limit.min(n) {
                 match std::thread::Builder::new()
                     .name(format!("irtlake-map-{k}"))
-                    .spawn_scoped(scope, &worker)
+                    .spawn_scoped(scope, worker)
                 {
                     Ok(_) => started += 1,
                     Err(e) => tracing::warn!(error = %e, "could not start a Map thread"),

@@ -88,12 +88,12 @@ pub fn get(path: &str, input: &Value, context: &Value) -> Result<Value> {
         None => (input, path.to_string()),
     };
     let steps = parse_steps(&p)?;
-    if let Some(n) = steps.iter().position(|s| matches!(s, Step::Has(_))) {
-        if n + 1 != steps.len() {
-            return Err(PathError(format!(
-                "a filter must be the last step of {path:?} (local runner)"
-            )));
-        }
+    if let Some(n) = steps.iter().position(|s| matches!(s, Step::Has(_)))
+        && n + 1 != steps.len()
+    {
+        return Err(PathError(format!(
+            "a filter must be the last step of {path:?} (local runner)"
+        )));
     }
     let mut cur = root;
     for step in &steps {
