@@ -158,11 +158,14 @@ lambda: $(VENV)/.lambda-installed
 
 # ---------------------------------------------------------------- infra
 # Checks of infra/ that run offline (tools/infra_check.py): every .tf parses
-# (python-hcl2, in $(VENV)), the ASL and Terraform agree, checkov has no failed check
-# (checkov lives in its own virtualenv: it pins older boto3/botocore than moto wants
-# and installs its own `hcl2` module), terraform fmt/validate when terraform is on PATH
-# (providers from TF_PLUGIN_DIR, a filesystem mirror, when set).
+# (python-hcl2, in $(VENV)), the ASL and Terraform agree, the ASL passes asl-validator
+# (npm, pinned by tools/asl-validator/package-lock.json, installed with `npm ci` under
+# $(VENV)), checkov has no failed check (checkov lives in its own virtualenv: it pins
+# older boto3/botocore than moto wants and installs its own `hcl2` module), terraform
+# fmt/validate when terraform is on PATH (providers from TF_PLUGIN_DIR, a filesystem
+# mirror, when set).
 CHECKOV_VENV ?= $(VENV)/checkov-venv
+ASL_VALIDATOR_DIR ?= $(VENV)/asl-validator
 TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins))
 
 $(VENV)/.infra-installed: tools/requirements-infra.txt
@@ -175,7 +178,16 @@ $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
 	@touch $@
 
-infra-check: $(VENV)/.infra-installed $(CHECKOV_VENV)/.installed
-	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) tools/infra_check.py --checkov $(CHECKOV_VENV)/bin/checkov
+# npm comes from Debian (tools/install-system-deps.sh) when missing.
+$(ASL_VALIDATOR_DIR)/.installed: tools/asl-validator/package.json tools/asl-validator/package-lock.json
+	@command -v npm >/dev/null 2>&1 || tools/install-system-deps.sh
+	@mkdir -p $(ASL_VALIDATOR_DIR)
+	cp tools/asl-validator/package.json tools/asl-validator/package-lock.json $(ASL_VALIDATOR_DIR)/
+	npm ci --prefix $(ASL_VALIDATOR_DIR) --no-audit --no-fund --silent
+	@touch $@
+
+infra-check: $(VENV)/.infra-installed $(CHECKOV_VENV)/.installed $(ASL_VALIDATOR_DIR)/.installed
+	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) tools/infra_check.py --checkov $(CHECKOV_VENV)/bin/checkov \
+	  --asl-validator $(ASL_VALIDATOR_DIR)/node_modules/.bin/asl-validator
 
 FORCE:
