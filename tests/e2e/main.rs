@@ -18,6 +18,7 @@ mod lake_s3;
 mod lambda_rt;
 mod reports;
 mod runner;
+mod shards_kpis;
 mod stage_churn;
 mod stage_forecast;
 mod stage_growth;
