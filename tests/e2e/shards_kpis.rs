@@ -188,3 +188,69 @@ async fn four_shards_write_the_rows_of_one_unsharded_run() {
     by_shard.sort_by(|a, b| (&a.student_id, a.week_start).cmp(&(&b.student_id, b.week_start)));
     assert_eq!(by_shard, whole_thetas);
 }
+
+/// Segments fitted on a sample (a cap of 1000 of the demo's 3000 active students): the
+/// shards draw the same sample and fit the same centres, so 4 shards still write the
+/// rows of the unsharded run, and every student is assigned.
+#[tokio::test]
+async fn segments_on_a_fit_sample_agree_across_shards() {
+    let (_dir, lake) = demo_lake().await;
+    let cap = 1000;
+    let whole = segments::run_with_fit_cap(&lake, &input(DEMO_LAST_DAY, None), cap)
+        .await
+        .unwrap();
+    eprintln!("{}", serde_json::to_string_pretty(&whole).unwrap());
+    assert_eq!(whole.status, "segmented", "{}", whole.message);
+    assert!(
+        whole.fit_sample.starts_with("student_bucket<") && !whole.fit_sample.contains("<4096/"),
+        "{}",
+        whole.fit_sample
+    );
+    // Buckets hold ~0.7 students each here: the sample stops within a few of the cap.
+    assert!(
+        whole.fit_students <= cap as usize && whole.fit_students > cap as usize - 20,
+        "{} students in the fit sample",
+        whole.fit_students
+    );
+    assert_eq!(
+        whole.students,
+        whole.active_students - whole.excluded_no_kpis
+    );
+    let sql = "SELECT * FROM user_segment ORDER BY run_date, student_id";
+    let before = lines(&lake.sql(sql).await.unwrap());
+    assert_eq!(before.len(), whole.students);
+
+    let inputs: Vec<StageInput> = (0..SHARDS)
+        .map(|k| sharded(DEMO_LAST_DAY, None, k))
+        .collect();
+    let sg = try_join_all(
+        inputs
+            .iter()
+            .map(|i| segments::run_with_fit_cap(&lake, i, cap)),
+    )
+    .await
+    .unwrap();
+    for o in &sg {
+        assert_eq!(
+            (&o.status, &o.fit_sample, o.fit_students, o.k, o.silhouette),
+            (
+                &whole.status,
+                &whole.fit_sample,
+                whole.fit_students,
+                whole.k,
+                whole.silhouette
+            )
+        );
+    }
+    assert_eq!(sg.iter().map(|o| o.students).sum::<usize>(), whole.students);
+    let after = lines(&lake.sql(sql).await.unwrap());
+    assert_eq!(before.len(), after.len());
+    if let Some((i, (a, b))) = before
+        .iter()
+        .zip(&after)
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+    {
+        panic!("user_segment row {i} differs:\n unsharded {a}\n sharded   {b}");
+    }
+}

@@ -238,8 +238,18 @@ struct Cohort {
     single_session: usize,
 }
 
-/// Runs the stage.
+/// Runs the stage (fit sample of at most [`MAX_FIT_STUDENTS`] students).
 pub async fn run(lake: &Lake, input: &StageInput) -> Result<SegmentsOutput, StageError> {
+    run_with_fit_cap(lake, input, MAX_FIT_STUDENTS).await
+}
+
+/// Runs the stage with a fit sample of at most `max_fit_students` active students
+/// instead of [`MAX_FIT_STUDENTS`] (tests exercise the sample on a small lake).
+pub async fn run_with_fit_cap(
+    lake: &Lake,
+    input: &StageInput,
+    max_fit_students: u64,
+) -> Result<SegmentsOutput, StageError> {
     let rc = input.context("segments")?;
     let ctx = lake.session()?;
     let from = rc.window_start(rc.run_date);
@@ -273,7 +283,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<SegmentsOutput, Stag
             .timestamp_micros(),
     };
     let fit_buckets =
-        fit_sample_buckets(&read_bucket_counts(&ctx, &window).await?, MAX_FIT_STUDENTS);
+        fit_sample_buckets(&read_bucket_counts(&ctx, &window).await?, max_fit_students);
     out.fit_sample =
         calibrate::sample::rule(fit_buckets, STUDENT_BUCKETS as usize, FIT_SAMPLE_SEED);
     let shard_sel = Selection {
