@@ -294,6 +294,26 @@ pub struct KMeansFit {
 }
 
 impl KMeansFit {
+    /// The cluster whose centre is nearest to `z` (a row already standardized with
+    /// [`KMeansFit::standardizer`]; squared Euclidean distance in z units to
+    /// [`KMeansFit::centres_z`], ties to the lower index): the assignment step of Lloyd's
+    /// algorithm, for rows the fit did not see (a fit on a sample applied to everyone).
+    /// On the fitted rows it gives [`KMeansFit::labels`] whenever the fit converged with
+    /// no assignment changing (a run stopped by `tol` or `max_iter` may leave a point
+    /// that lies within `tol` of a boundary on the other side).
+    pub fn nearest(&self, z: &[f64]) -> usize {
+        let mut best = 0;
+        let mut best_d = f64::INFINITY;
+        for (c, centre) in self.centres_z.iter().enumerate() {
+            let d = sq_dist(z, centre);
+            if d < best_d {
+                best_d = d;
+                best = c;
+            }
+        }
+        best
+    }
+
     /// Labels of the centroids ([`centroid_label`]), for a clustering whose first five
     /// features are the segment features in [`SEGMENT_FEATURES`] order.
     pub fn centroid_labels(&self) -> Result<Vec<Segment>> {

@@ -107,6 +107,11 @@ fn centres_are_the_means_of_their_points_and_points_their_nearest_centre() {
             .collect();
         let nearest = (0..fit.k).min_by(|&a, &b| d[a].total_cmp(&d[b])).unwrap();
         assert_eq!(nearest, l);
+        assert_eq!(
+            fit.nearest(&z),
+            l,
+            "KMeansFit::nearest is the assignment rule"
+        );
         inertia += d[l];
     }
     assert!(close(fit.inertia, inertia, 1e-10));

@@ -1,6 +1,9 @@
 -- Daily features per student and topic for the days [$1, $2], with θ:
 -- the topic θ of the student_topic_theta run $3 when present, else the student's
--- global θ of the `all`-bank abilities run $4, else null.
+-- global θ of the `all`-bank abilities run $4, else null; of the students of one shard
+-- (student_bucket(student_id, 0) in [$5, $6), lake::shard), the predicate in the WHERE
+-- of every scan so that only the shard's rows are aggregated, joined and sorted. Sorted
+-- by day: the stage reads the result as a stream and writes each day as it completes.
 WITH daily AS (
     SELECT dt, student_id, topic_id,
            count(*) AS attempts,
@@ -9,13 +12,18 @@ WITH daily AS (
            coalesce(sum(hints_used), 0) AS hints
     FROM attempts
     WHERE dt >= $1 AND dt <= $2 AND topic_id IS NOT NULL
+      AND student_bucket(student_id, 0) >= $5 AND student_bucket(student_id, 0) < $6
     GROUP BY dt, student_id, topic_id
 ),
 topic_theta AS (
-    SELECT student_id, topic_id, theta, se FROM student_topic_theta WHERE run_date = $3
+    SELECT student_id, topic_id, theta, se FROM student_topic_theta
+    WHERE run_date = $3
+      AND student_bucket(student_id, 0) >= $5 AND student_bucket(student_id, 0) < $6
 ),
 global_theta AS (
-    SELECT student_id, theta, se FROM abilities WHERE run_date = $4 AND bank = 'all'
+    SELECT student_id, theta, se FROM abilities
+    WHERE run_date = $4 AND bank = 'all'
+      AND student_bucket(student_id, 0) >= $5 AND student_bucket(student_id, 0) < $6
 )
 SELECT d.dt, d.student_id, d.topic_id,
        CAST(d.attempts AS BIGINT) AS attempts,

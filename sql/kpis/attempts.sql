@@ -1,6 +1,10 @@
--- Attempts of the days [$1, $2] (a target week and the week before it) in time order
--- per student: what the weekly KPIs are computed from.
+-- Attempts of the days [$1, $2] (a target week and the week before it) of the students
+-- of one shard (student_bucket(student_id, 0) in [$3, $4), lake::shard) in time order
+-- per student: what the weekly KPIs are computed from. The shard predicate sits in the
+-- WHERE of the scan, so only the shard's rows are sorted; the stage reads the sorted
+-- result as a stream, one student at a time.
 SELECT student_id, dt, question_id, topic_id, session_id, correct, time_spent_ms
 FROM attempts
 WHERE dt >= $1 AND dt <= $2
+  AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
 ORDER BY student_id, completed_at, attempt_id

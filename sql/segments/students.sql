@@ -1,5 +1,8 @@
 -- Per student active in the window [$1, $2] (`dt` strings): attempts, hints and
--- sessions, the activity inputs of the segment features.
+-- sessions, the activity inputs of the segment features; of the students of one shard
+-- (student_bucket(student_id, 0) in [$3, $4)) and of the fit sample's buckets
+-- (student_bucket(student_id, $5) < $6; $6 = 4096 takes every student), filtered in the
+-- scan before any aggregation. One row per student, sorted by id.
 --
 -- Sessions: one per distinct session id of the student; attempts without a session id
 -- count one session per day (as the kpis stage counts them). A session starts at its
@@ -10,6 +13,8 @@ WITH att AS (
     SELECT student_id, dt, session_id, completed_at, coalesce(hints_used, 0) AS hints
     FROM attempts
     WHERE dt >= $1 AND dt <= $2
+      AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
+      AND student_bucket(student_id, $5) < $6
 ),
 session_starts AS (
     SELECT student_id, min(completed_at) AS started

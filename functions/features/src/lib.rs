@@ -7,16 +7,32 @@
 //! every day of the range (a backfill shows today's best estimate of each student, not
 //! the estimate that existed on the day). The range is `from..=to` (default: the run
 //! date); each day is one partition, rewritten whole, so re-running changes nothing.
+//!
+//! # Shards and memory
+//!
+//! An invocation computes the rows of the students of its shard (`shard`/`shards` of
+//! the input, [`lake::shard::Shard`]): every scan of the query (attempts, topic θ,
+//! global θ) is restricted to the shard's student buckets before the aggregation and
+//! the joins, the result (sorted by day) is read as a stream, and each day is written as
+//! the shard's own object of its partition as soon as its rows are complete. A run in N
+//! shards writes the same rows as one unsharded run.
+//!
+//! Memory per invocation: DataFusion's query pool (`IRTLAKE_QUERY_MEMORY_MB`, default
+//! 1 GiB; the aggregation, the joins' θ tables of the shard and the sort spill to disk
+//! beyond it) plus one day's rows of the shard (about 200 bytes per student-topic
+//! active that day): **≤ 1 GB for a 12.5k-student shard** (and for a 100k-student one),
+//! whatever the size of the platform.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::compute::{cast, filter_record_batch};
+use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::compute::{cast, concat_batches};
 
 use datafusion::scalar::ScalarValue;
+use kpis::stream::{next_batch, query_stream, strings};
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FEATURES_TOPIC_DAILY, STUDENT_TOPIC_THETA};
-use lake::runs::{StageError, StageInput, day_str, latest_run_date};
+use lake::runs::{RunContext, StageError, StageInput, day_str, latest_run_date};
 use serde::Serialize;
 
 const DAILY_SQL: &str = include_str!("../../../sql/features/daily.sql");
@@ -26,6 +42,8 @@ const DAILY_SQL: &str = include_str!("../../../sql/features/daily.sql");
 pub struct FeaturesOutput {
     /// Run id.
     pub run_id: String,
+    /// The shard of the students this invocation processed (`"shard K of N"`).
+    pub shard: String,
     /// First and last day computed.
     pub from: String,
     /// Last day.
@@ -48,26 +66,23 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<FeaturesOutput, Stag
     let ctx = lake.session()?;
     let topic_run = latest_run_date(&ctx, STUDENT_TOPIC_THETA, rc.to).await?;
     let abilities_run = latest_run_date(&ctx, ABILITIES, rc.to).await?;
-    let batches = ctx
-        .sql(DAILY_SQL)
-        .await?
-        .with_param_values(vec![
+    let [lo, hi] = rc.shard.sql_params();
+    let mut stream = query_stream(
+        &ctx,
+        DAILY_SQL,
+        vec![
             ScalarValue::Utf8(Some(day_str(rc.from))),
             ScalarValue::Utf8(Some(day_str(rc.to))),
             ScalarValue::Utf8(topic_run.clone()),
             ScalarValue::Utf8(abilities_run.clone()),
-        ])?
-        .collect()
-        .await?;
-    let all = arrow::compute::concat_batches(
-        &batches
-            .first()
-            .map(|b| b.schema())
-            .unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty())),
-        &batches,
-    )?;
+            lo,
+            hi,
+        ],
+    )
+    .await?;
     let mut out = FeaturesOutput {
         run_id: rc.run_id.clone(),
+        shard: rc.shard.label(),
         from: day_str(rc.from),
         to: day_str(rc.to),
         days_written: 0,
@@ -76,41 +91,67 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<FeaturesOutput, Stag
         topic_theta_run: topic_run,
         abilities_run,
     };
-    if all.num_rows() == 0 {
-        return Ok(out);
-    }
-    let def = catalog::table(FEATURES_TOPIC_DAILY)?;
-    let dt = all.column(0).as_string::<i32>().clone();
-    let mut days: Vec<String> = (0..dt.len()).map(|i| dt.value(i).to_string()).collect();
-    days.dedup();
-    for day in days {
-        let mask = arrow::compute::kernels::cmp::eq(&dt, &StringArray::new_scalar(day.as_str()))?;
-        let part = filter_record_batch(&all, &mask)?;
-        let n = part.num_rows();
-        let src = part.column(10).as_string::<i32>();
-        for i in 0..n {
-            let k = if src.is_null(i) {
-                2
-            } else if src.value(i) == "topic" {
-                0
-            } else {
-                1
+    // The rows of the day being read: slices of the stream's batches (sorted by day);
+    // a day is written as soon as the next one starts, so one day is held at a time.
+    let mut day: Vec<RecordBatch> = Vec::new();
+    while let Some(b) = next_batch(&mut stream).await? {
+        let dt = strings(&b, 0)?;
+        let mut start = 0;
+        for r in 1..=b.num_rows() {
+            if r < b.num_rows() && dt.value(r) == dt.value(start) {
+                continue;
+            }
+            let same_day = match day.first() {
+                Some(d) => strings(d, 0)?.value(0) == dt.value(start),
+                None => true,
             };
-            out.theta_sources[k] += 1;
+            if !same_day {
+                write_day(lake, &rc, &std::mem::take(&mut day), &mut out).await?;
+            }
+            day.push(b.slice(start, r - start));
+            start = r;
         }
-        let mut cols: Vec<ArrayRef> =
-            vec![Arc::new(StringArray::from(vec![rc.run_id.as_str(); n]))];
-        for (field, src_col) in def.file_schema.fields().iter().skip(1).take(10).zip(1..=10) {
-            cols.push(cast(part.column(src_col), field.data_type())?);
-        }
-        cols.push(Arc::new(
-            TimestampMicrosecondArray::from(vec![rc.run_ts; n]).with_timezone("UTC"),
-        ));
-        let batch = RecordBatch::try_new(def.file_schema.clone(), cols)?;
-        lake.write_partition(FEATURES_TOPIC_DAILY, &[("dt", &day)], &[batch])
-            .await?;
-        out.days_written += 1;
-        out.rows += n;
+    }
+    if !day.is_empty() {
+        write_day(lake, &rc, &day, &mut out).await?;
     }
     Ok(out)
+}
+
+/// Writes one day's rows (query columns of `sql/features/daily.sql`, all of one `dt`)
+/// as the shard's object of the day's partition and counts them into `out`.
+async fn write_day(
+    lake: &Lake,
+    rc: &RunContext,
+    parts: &[RecordBatch],
+    out: &mut FeaturesOutput,
+) -> Result<(), StageError> {
+    let Some(first) = parts.first() else {
+        return Ok(());
+    };
+    let day = strings(first, 0)?.value(0).to_string();
+    let part = concat_batches(&first.schema(), parts)?;
+    let n = part.num_rows();
+    let src = strings(&part, 10)?;
+    for s in src.iter() {
+        out.theta_sources[match s {
+            Some("topic") => 0,
+            Some(_) => 1,
+            None => 2,
+        }] += 1;
+    }
+    let def = catalog::table(FEATURES_TOPIC_DAILY)?;
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![rc.run_id.as_str(); n]))];
+    for (field, src_col) in def.file_schema.fields().iter().skip(1).take(10).zip(1..=10) {
+        cols.push(cast(part.column(src_col), field.data_type())?);
+    }
+    cols.push(Arc::new(
+        TimestampMicrosecondArray::from(vec![rc.run_ts; n]).with_timezone("UTC"),
+    ));
+    let batch = RecordBatch::try_new(def.file_schema.clone(), cols)?;
+    lake.write_partition_shard(FEATURES_TOPIC_DAILY, &[("dt", &day)], rc.shard, &[batch])
+        .await?;
+    out.days_written += 1;
+    out.rows += n;
+    Ok(())
 }

@@ -13,25 +13,50 @@
 //!   same topic within the week (null without wrong answers).
 //!
 //! `s`, `p`, `sigma` belong to the churn and growth stages: every writer of `weekly_kpi`
-//! updates its partition with [`Lake::update_partition`], carrying the others' columns
-//! over, so re-running any of them never wipes the others' work.
+//! updates its shard's object of the partition with [`Lake::update_partition_shard`],
+//! carrying the others' columns over, so re-running any of them never wipes the others'
+//! work (the three stages must run with the same shard count).
+//!
+//! # Shards and memory
+//!
+//! An invocation processes the students of its shard (`shard`/`shards` of the input,
+//! [`lake::shard::Shard`]): the attempts query restricts the scan to the shard's student
+//! buckets before its sort, and the stage reads the sorted rows as a stream, one student
+//! at a time ([`stream`]), borrowing strings from the batches. Each week's rows go to
+//! the shard's own object of the week's partition, so the shards of a run never rewrite
+//! each other, and a run in N shards writes the same rows as one unsharded run. The
+//! reference time per item (the median time over the look-back window) is the
+//! platform's, the same on every shard, computed from counts per distinct time.
+//!
+//! Memory per invocation: DataFusion's query pool (`IRTLAKE_QUERY_MEMORY_MB`, default
+//! 1 GiB, the sort spilling to disk beyond it) plus the week's output rows of the shard
+//! (about 150 bytes a student), one student's attempts, the calibration's items and one
+//! count per distinct attempt time: **≤ 1 GB for a 12.5k-student shard** (and for a
+//! 100k-student one), whatever the size of the platform.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
     TimestampMicrosecondArray,
 };
 use arrow::datatypes::{Float64Type, Int64Type};
+use arrow::error::ArrowError;
 use chrono::{Days, NaiveDate};
+use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, WEEKLY_KPI};
 use lake::runs::{CalibrationRef, StageError, StageInput, day_str, latest_calibration, week_start};
+use lake::shard::Shard;
 use models::irt::{ItemParams, ScoringConfig, eap_score};
 use models::kpi::{self, Measure};
 use serde::Serialize;
+
+pub mod stream;
+
+use stream::{booleans, for_each_batch, for_each_student, opt_str, opt_value, primitives, strings};
 
 const ATTEMPTS_SQL: &str = include_str!("../../../sql/kpis/attempts.sql");
 const TIME_REF_SQL: &str = include_str!("../../../sql/kpis/time_ref.sql");
@@ -44,6 +69,8 @@ pub const MIN_WEEK_RESPONSES: usize = 3;
 pub struct KpisOutput {
     /// Run id.
     pub run_id: String,
+    /// The shard of the students this invocation processed (`"shard K of N"`).
+    pub shard: String,
     /// Weeks written.
     pub weeks: Vec<String>,
     /// Student-weeks written.
@@ -56,14 +83,56 @@ pub struct KpisOutput {
     pub t_ref_ms: Option<f64>,
 }
 
-/// One attempt as the KPIs see it.
-struct Attempt {
-    dt: String,
-    question: String,
-    topic: Option<String>,
-    session: Option<String>,
+/// One attempt as the KPIs see it, borrowed from the query's batches.
+struct Attempt<'a> {
+    dt: &'a str,
+    question: &'a str,
+    topic: Option<&'a str>,
+    session: Option<&'a str>,
     correct: bool,
     time_ms: Option<i64>,
+}
+
+impl<'a> Attempt<'a> {
+    /// The session the attempt counts in: its session id, or one session per day
+    /// (`day:<dt>`) without one. As a pair (`true` = a `day:` key, the rest of the key)
+    /// so that nothing is allocated: two attempts share a key exactly when the strings
+    /// `session_id` / `day:<dt>` are equal.
+    fn session_key(&self) -> (bool, &'a str) {
+        match self.session {
+            Some(s) => match s.strip_prefix("day:") {
+                Some(day) => (true, day),
+                None => (false, s),
+            },
+            None => (true, self.dt),
+        }
+    }
+}
+
+/// The attempts of one student, in query order (`sql/kpis/attempts.sql` columns).
+fn read_attempts(parts: &[RecordBatch]) -> Result<Vec<Attempt<'_>>, StageError> {
+    let mut out = Vec::new();
+    for b in parts {
+        let (dt, q, tp, ss, ok) = (
+            strings(b, 1)?,
+            strings(b, 2)?,
+            strings(b, 3)?,
+            strings(b, 4)?,
+            booleans(b, 5)?,
+        );
+        let tm = primitives::<Int64Type>(b, 6)?;
+        for r in 0..b.num_rows() {
+            out.push(Attempt {
+                dt: dt.value(r),
+                question: q.value(r),
+                topic: opt_str(tp, r),
+                session: opt_str(ss, r),
+                correct: ok.value(r),
+                time_ms: opt_value(tm, r),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The KPIs of one student-week.
@@ -79,7 +148,7 @@ struct Row {
 
 /// θ of a week's attempts (first attempt per question, calibrated items only).
 fn week_theta(
-    attempts: &[&Attempt],
+    attempts: &[Attempt<'_>],
     cal: Option<&CalibrationRef>,
     cfg: &ScoringConfig,
 ) -> Option<Measure> {
@@ -88,10 +157,10 @@ fn week_theta(
     let mut items = Vec::new();
     let mut ys = Vec::new();
     for a in attempts {
-        if !seen.insert(a.question.as_str()) {
+        if !seen.insert(a.question) {
             continue;
         }
-        if let Some(&(pa, pb, pc)) = cal.items.get(&a.question) {
+        if let Some(&(pa, pb, pc)) = cal.items.get(a.question) {
             items.push(ItemParams {
                 a: pa,
                 b: pb,
@@ -111,8 +180,8 @@ fn week_theta(
 }
 
 fn week_row(
-    this: &[&Attempt],
-    prev: &[&Attempt],
+    this: &[Attempt<'_>],
+    prev: &[Attempt<'_>],
     cal: Option<&CalibrationRef>,
     cfg: &ScoringConfig,
     t_ref: Option<f64>,
@@ -128,10 +197,7 @@ fn week_row(
         acc.as_ref(),
         acc_prev.as_ref(),
     );
-    let sessions: HashSet<String> = this
-        .iter()
-        .map(|a| a.session.clone().unwrap_or_else(|| format!("day:{}", a.dt)))
-        .collect();
+    let sessions: HashSet<(bool, &str)> = this.iter().map(Attempt::session_key).collect();
     let times: Vec<f64> = this
         .iter()
         .filter_map(|a| a.time_ms)
@@ -143,10 +209,7 @@ fn week_row(
         times.iter().sum::<f64>() / times.len() as f64
     };
     let accuracy = acc.map(|m| m.value).unwrap_or(0.0);
-    let seq: Vec<(Option<&str>, bool)> = this
-        .iter()
-        .map(|a| (a.topic.as_deref(), a.correct))
-        .collect();
+    let seq: Vec<(Option<&str>, bool)> = this.iter().map(|a| (a.topic, a.correct)).collect();
     Row {
         i_t: improvement.map(|x| x.0),
         a_t: kpi::activity(sessions.len()),
@@ -155,6 +218,17 @@ fn week_row(
         method: improvement.map(|x| x.1.as_str()),
         n: this.len(),
     }
+}
+
+/// The query parameters of `sql/kpis/attempts.sql`: the days `[from, to]` of `shard`.
+fn attempts_params(from: NaiveDate, to: NaiveDate, shard: Shard) -> Vec<ScalarValue> {
+    let [lo, hi] = shard.sql_params();
+    vec![
+        ScalarValue::Utf8(Some(day_str(from))),
+        ScalarValue::Utf8(Some(day_str(to))),
+        lo,
+        hi,
+    ]
 }
 
 /// Runs the stage.
@@ -173,24 +247,10 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
         prior_sd: cal.as_ref().map_or(1.0, |c| c.latent_sd),
         ..ScoringConfig::default()
     };
-    let t_ref = {
-        let b = ctx
-            .sql(TIME_REF_SQL)
-            .await?
-            .with_param_values(vec![
-                ScalarValue::Utf8(Some(day_str(rc.window_start(rc.run_date)))),
-                ScalarValue::Utf8(Some(day_str(rc.run_date))),
-            ])?
-            .collect()
-            .await?;
-        b.first().and_then(|b| {
-            let c = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Float64).ok()?;
-            let c = c.as_primitive::<Float64Type>();
-            (!c.is_null(0)).then(|| c.value(0))
-        })
-    };
+    let t_ref = reference_time(&ctx, rc.window_start(rc.run_date), rc.run_date).await?;
     let mut out = KpisOutput {
         run_id: rc.run_id.clone(),
+        shard: rc.shard.label(),
         weeks: Vec::new(),
         rows: 0,
         methods: [0; 3],
@@ -200,120 +260,157 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
     let last_day = rc.to.min(rc.run_date);
     let mut week = week_start(rc.from);
     while week <= last_day {
-        let prev = week - Days::new(7);
         let week_end = (week + Days::new(6)).min(rc.run_date);
-        let batches = ctx
-            .sql(ATTEMPTS_SQL)
-            .await?
-            .with_param_values(vec![
-                ScalarValue::Utf8(Some(day_str(prev))),
-                ScalarValue::Utf8(Some(day_str(week_end))),
-            ])?
-            .collect()
-            .await?;
-        let rows = compute_week(&batches, week, cal.as_ref(), &cfg, t_ref);
-        for r in rows.values() {
+        let rows = compute_week(&ctx, week, week_end, rc.shard, cal.as_ref(), &cfg, t_ref).await?;
+        for r in &rows.rows {
             out.methods[match r.method {
                 Some("theta_delta") => 0,
                 Some(_) => 1,
                 None => 2,
             }] += 1;
         }
-        if !rows.is_empty() {
-            write_week(lake, week, &rc.run_id, rc.run_ts, rows.len(), &rows).await?;
-            out.rows += rows.len();
+        if !rows.rows.is_empty() {
+            write_week(lake, rc.shard, week, &rc.run_id, rc.run_ts, &rows).await?;
+            out.rows += rows.rows.len();
             out.weeks.push(day_str(week));
         }
         week = week + Days::new(7);
     }
+    tracing::info!(rows = out.rows, shard = %out.shard, "wrote weekly_kpi");
     Ok(out)
 }
 
-/// Per active student of `week`: the KPIs (students in sorted order).
-fn compute_week(
-    batches: &[RecordBatch],
+/// The bank's reference time per item (ms): the median `time_spent_ms` of every attempt
+/// of the days `[from, to]` (`sql/kpis/time_ref.sql`), `None` without any.
+async fn reference_time(
+    ctx: &SessionContext,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Option<f64>, StageError> {
+    let stream = stream::query_stream(
+        ctx,
+        TIME_REF_SQL,
+        vec![
+            ScalarValue::Utf8(Some(day_str(from))),
+            ScalarValue::Utf8(Some(day_str(to))),
+        ],
+    )
+    .await?;
+    let mut counts: Vec<(i64, u64)> = Vec::new();
+    for_each_batch(stream, |b| {
+        let (t, n) = (
+            primitives::<Int64Type>(b, 0)?,
+            primitives::<Int64Type>(b, 1)?,
+        );
+        for r in 0..b.num_rows() {
+            counts.push((t.value(r), u64::try_from(n.value(r)).unwrap_or(0)));
+        }
+        Ok(())
+    })
+    .await?;
+    counts.sort_unstable();
+    Ok(median_of_counts(&counts))
+}
+
+/// The median of the integers given as `(value, count)` sorted by value, as SQL `median`
+/// of a `BIGINT` column computes it (DataFusion, which takes integers as `DOUBLE`): the
+/// middle value, or for an even count the mean of the two middle values
+/// (`(low + high) / 2` in `f64`). `None` without values.
+fn median_of_counts(counts: &[(i64, u64)]) -> Option<f64> {
+    let n: u64 = counts.iter().map(|c| c.1).sum();
+    if n == 0 {
+        return None;
+    }
+    // The value at 0-based position `i` of the sorted values.
+    let at = |i: u64| {
+        let mut seen = 0u64;
+        counts.iter().find_map(|&(v, c)| {
+            seen += c;
+            (seen > i).then_some(v)
+        })
+    };
+    let high = at(n / 2)? as f64;
+    if n % 2 == 1 {
+        return Some(high);
+    }
+    let low = at(n / 2 - 1)? as f64;
+    Some((low + high) / 2.0)
+}
+
+/// One week's KPI rows of a shard: student ids (sorted) and their rows.
+struct WeekRows {
+    students: StringArray,
+    rows: Vec<Row>,
+}
+
+/// Per student of `shard` active in the week starting `week` (up to `week_end`): the
+/// KPIs, students in id order.
+async fn compute_week(
+    ctx: &SessionContext,
     week: NaiveDate,
+    week_end: NaiveDate,
+    shard: Shard,
     cal: Option<&CalibrationRef>,
     cfg: &ScoringConfig,
     t_ref: Option<f64>,
-) -> std::collections::BTreeMap<String, Row> {
+) -> Result<WeekRows, StageError> {
     let week_str = day_str(week);
-    let mut by_student: HashMap<String, (Vec<Attempt>, Vec<Attempt>)> = HashMap::new();
-    for b in batches {
-        let (st, dt, q, tp, ss, ok) = (
-            b.column(0).as_string::<i32>(),
-            b.column(1).as_string::<i32>(),
-            b.column(2).as_string::<i32>(),
-            b.column(3).as_string::<i32>(),
-            b.column(4).as_string::<i32>(),
-            b.column(5).as_boolean(),
-        );
-        let tm = b.column(6).as_primitive::<Int64Type>();
-        for r in 0..b.num_rows() {
-            let opt = |a: &StringArray| (!a.is_null(r)).then(|| a.value(r).to_string());
-            let a = Attempt {
-                dt: dt.value(r).to_string(),
-                question: q.value(r).to_string(),
-                topic: opt(tp),
-                session: opt(ss),
-                correct: ok.value(r),
-                time_ms: (!tm.is_null(r)).then(|| tm.value(r)),
-            };
-            let e = by_student.entry(st.value(r).to_string()).or_default();
-            if a.dt >= week_str {
-                e.0.push(a);
-            } else {
-                e.1.push(a);
-            }
+    let prev = week - Days::new(7);
+    let stream =
+        stream::query_stream(ctx, ATTEMPTS_SQL, attempts_params(prev, week_end, shard)).await?;
+    let mut students = StringBuilder::new();
+    let mut rows = Vec::new();
+    for_each_student(stream, 0, |student, parts| {
+        let (this, prev): (Vec<Attempt<'_>>, Vec<Attempt<'_>>) = read_attempts(parts)?
+            .into_iter()
+            .partition(|a| a.dt >= week_str.as_str());
+        if !this.is_empty() {
+            students.append_value(student);
+            rows.push(week_row(&this, &prev, cal, cfg, t_ref));
         }
-    }
-    by_student
-        .into_iter()
-        .filter(|(_, (this, _))| !this.is_empty())
-        .map(|(s, (this, prev))| {
-            let this: Vec<&Attempt> = this.iter().collect();
-            let prev: Vec<&Attempt> = prev.iter().collect();
-            (s, week_row(&this, &prev, cal, cfg, t_ref))
-        })
-        .collect()
+        Ok(())
+    })
+    .await?;
+    Ok(WeekRows {
+        students: students.finish(),
+        rows,
+    })
 }
 
-/// Writes one week's KPI columns, keeping `s`, `p`, `sigma` that other stages wrote.
+/// Writes one week's KPI columns to the shard's object of the week's partition,
+/// keeping `s`, `p`, `sigma` that other stages wrote there.
 async fn write_week(
     lake: &Lake,
+    shard: Shard,
     week: NaiveDate,
     run_id: &str,
     run_ts: i64,
-    n: usize,
-    rows: &std::collections::BTreeMap<String, Row>,
+    week_rows: &WeekRows,
 ) -> Result<(), StageError> {
     let def = catalog::table(WEEKLY_KPI)?;
     let week_s = day_str(week);
-    lake.update_partition(WEEKLY_KPI, &[("week_start", &week_s)], |existing| {
-        let mut keep: HashMap<String, [Option<f64>; 3]> = HashMap::new();
-        for b in &existing {
-            let st = b.column(1).as_string::<i32>();
-            let f = |i: usize| b.column(i).as_primitive::<Float64Type>().clone();
-            let (s, p, sigma) = (f(6), f(7), f(8));
-            for r in 0..b.num_rows() {
-                let v = |a: &Float64Array| (!a.is_null(r)).then(|| a.value(r));
-                keep.insert(st.value(r).to_string(), [v(&s), v(&p), v(&sigma)]);
-            }
-        }
-        let other = |k: &str, i: usize| keep.get(k).and_then(|v| v[i]);
+    let (ids, rows) = (&week_rows.students, &week_rows.rows);
+    let n = rows.len();
+    lake.update_partition_shard(WEEKLY_KPI, &[("week_start", &week_s)], shard, |existing| {
+        let keep = carried_columns(&existing)?;
+        let other = |i: usize| -> Float64Array {
+            ids.iter()
+                .map(|k| k.and_then(|k| keep.get(k)).and_then(|v| v[i]))
+                .collect()
+        };
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![run_id; n])),
-            Arc::new(StringArray::from_iter_values(rows.keys())),
-            Arc::new(rows.values().map(|r| r.i_t).collect::<Float64Array>()),
-            Arc::new(Float64Array::from_iter_values(rows.values().map(|r| r.a_t))),
-            Arc::new(Float64Array::from_iter_values(rows.values().map(|r| r.e_t))),
-            Arc::new(rows.values().map(|r| r.r_t).collect::<Float64Array>()),
-            Arc::new(rows.keys().map(|k| other(k, 0)).collect::<Float64Array>()),
-            Arc::new(rows.keys().map(|k| other(k, 1)).collect::<Float64Array>()),
-            Arc::new(rows.keys().map(|k| other(k, 2)).collect::<Float64Array>()),
-            Arc::new(rows.values().map(|r| r.method).collect::<StringArray>()),
+            Arc::new(ids.clone()),
+            Arc::new(rows.iter().map(|r| r.i_t).collect::<Float64Array>()),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.a_t))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.e_t))),
+            Arc::new(rows.iter().map(|r| r.r_t).collect::<Float64Array>()),
+            Arc::new(other(0)),
+            Arc::new(other(1)),
+            Arc::new(other(2)),
+            Arc::new(rows.iter().map(|r| r.method).collect::<StringArray>()),
             Arc::new(Int64Array::from_iter_values(
-                rows.values().map(|r| r.n as i64),
+                rows.iter().map(|r| r.n as i64),
             )),
             Arc::new(TimestampMicrosecondArray::from(vec![run_ts; n]).with_timezone("UTC")),
         ];
@@ -321,6 +418,25 @@ async fn write_week(
     })
     .await?;
     Ok(())
+}
+
+/// `s`, `p`, `sigma` by student of the rows a shard's object holds (`weekly_kpi` file
+/// schema), borrowed from the batches.
+fn carried_columns(existing: &[RecordBatch]) -> lake::Result<HashMap<&str, [Option<f64>; 3]>> {
+    let bad = |what: &str| ArrowError::SchemaError(format!("weekly_kpi object: {what}"));
+    let mut keep = HashMap::new();
+    for b in existing {
+        let st = strings(b, 1).map_err(|e| bad(&e.to_string()))?;
+        let f = |i: usize| primitives::<Float64Type>(b, i).map_err(|e| bad(&e.to_string()));
+        let (s, p, sigma) = (f(6)?, f(7)?, f(8)?);
+        for r in 0..b.num_rows() {
+            keep.insert(
+                st.value(r),
+                [opt_value(s, r), opt_value(p, r), opt_value(sigma, r)],
+            );
+        }
+    }
+    Ok(keep)
 }
 
 /// A student's θ in one week (EAP of the week's first responses per question, fixed
@@ -337,13 +453,16 @@ pub struct WeeklyTheta {
 
 /// Every student's weekly θ over the `weeks` weeks ending with the run date's week
 /// (only student-weeks with a θ: ≥ [`MIN_WEEK_RESPONSES`] calibrated responses), sorted
-/// by student and week, of the students of `shard` only. Empty without a calibration.
-/// Used by the growth and reports stages.
+/// by student and week, of the students of `shard` only (the shard predicate is in the
+/// query's scan). Empty without a calibration. Used by the growth and reports stages.
+///
+/// Memory: the query pool (the sort spills) plus one student's attempts at a time plus
+/// the result (about 100 bytes per student-week of the shard).
 pub async fn weekly_thetas(
     lake: &Lake,
     run_date: NaiveDate,
     weeks: u32,
-    shard: lake::shard::Shard,
+    shard: Shard,
 ) -> Result<Vec<WeeklyTheta>, StageError> {
     let ctx = lake.session()?;
     let Some(cal) = latest_calibration(&ctx, "all", run_date).await? else {
@@ -356,53 +475,106 @@ pub async fn weekly_thetas(
     };
     let last_week = week_start(run_date);
     let first_week = last_week - Days::new(7 * u64::from(weeks.max(1) - 1));
-    let batches = ctx
-        .sql(ATTEMPTS_SQL)
-        .await?
-        .with_param_values(vec![
-            ScalarValue::Utf8(Some(day_str(first_week))),
-            ScalarValue::Utf8(Some(day_str(run_date))),
-        ])?
-        .collect()
-        .await?;
-    let mut groups: std::collections::BTreeMap<(String, NaiveDate), Vec<Attempt>> =
-        Default::default();
-    for b in &batches {
-        let (st, dt, q, ok) = (
-            b.column(0).as_string::<i32>(),
-            b.column(1).as_string::<i32>(),
-            b.column(2).as_string::<i32>(),
-            b.column(5).as_boolean(),
-        );
-        for r in 0..b.num_rows() {
-            let Ok(d) = dt.value(r).parse::<NaiveDate>() else {
+    let stream = stream::query_stream(
+        &ctx,
+        ATTEMPTS_SQL,
+        attempts_params(first_week, run_date, shard),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for_each_student(stream, 0, |student, parts| {
+        let mut by_week: BTreeMap<NaiveDate, Vec<Attempt<'_>>> = BTreeMap::new();
+        for a in read_attempts(parts)? {
+            let Ok(d) = a.dt.parse::<NaiveDate>() else {
                 continue;
             };
-            if !shard.contains(st.value(r)) {
-                continue;
-            }
-            groups
-                .entry((st.value(r).to_string(), week_start(d)))
-                .or_default()
-                .push(Attempt {
-                    dt: dt.value(r).to_string(),
-                    question: q.value(r).to_string(),
-                    topic: None,
-                    session: None,
-                    correct: ok.value(r),
-                    time_ms: None,
+            by_week.entry(week_start(d)).or_default().push(a);
+        }
+        for (week, attempts) in by_week {
+            if let Some(theta) = week_theta(&attempts, Some(&cal), &cfg) {
+                out.push(WeeklyTheta {
+                    student_id: student.to_string(),
+                    week_start: week,
+                    theta,
                 });
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Truth: DataFusion's own `median` over the expanded values.
+    #[tokio::test]
+    async fn the_median_of_counts_is_sql_median_of_the_values() {
+        let cases: Vec<Vec<(i64, u64)>> = vec![
+            vec![(5, 0)],
+            vec![(7, 1)],
+            vec![(1, 1), (2, 1)],
+            vec![(1, 1), (4, 1)],
+            vec![(-3, 1), (0, 1)],
+            vec![(10, 3), (20, 2), (31, 4)],
+            vec![(10, 2), (21, 2)],
+            vec![(100, 5), (200, 0), (300, 5)],
+            vec![(1, 1), (2, 3), (1000, 1), (1001, 1)],
+        ];
+        let ctx = SessionContext::new();
+        for counts in cases {
+            let values: Vec<String> = counts
+                .iter()
+                .flat_map(|&(x, c)| {
+                    std::iter::repeat_n(format!("(CAST({x} AS BIGINT))"), c as usize)
+                })
+                .collect();
+            let sql = if values.is_empty() {
+                "SELECT CAST(median(x) AS DOUBLE) FROM (SELECT CAST(1 AS BIGINT) AS x) WHERE x < 0"
+                    .to_string()
+            } else {
+                format!(
+                    "SELECT CAST(median(column1) AS DOUBLE) FROM (VALUES {})",
+                    values.join(", ")
+                )
+            };
+            let b = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            let m = primitives::<Float64Type>(&b[0], 0).unwrap();
+            assert_eq!(median_of_counts(&counts), opt_value(m, 0), "{counts:?}");
+        }
+        assert_eq!(median_of_counts(&[]), None);
+        assert_eq!(median_of_counts(&[(1, 1), (4, 1)]), Some(2.5));
+        assert_eq!(median_of_counts(&[(-3, 1), (0, 1)]), Some(-1.5));
+    }
+
+    #[test]
+    fn session_keys_match_the_day_strings() {
+        let a = |dt, session| Attempt {
+            dt,
+            question: "q",
+            topic: None,
+            session,
+            correct: true,
+            time_ms: None,
+        };
+        let key = |x: &Attempt<'_>| {
+            x.session
+                .map_or_else(|| format!("day:{}", x.dt), str::to_string)
+        };
+        let all = [
+            a("2026-01-05", None),
+            a("2026-01-06", None),
+            a("2026-01-05", Some("day:2026-01-05")),
+            a("2026-01-05", Some("s1")),
+            a("2026-01-06", Some("s1")),
+            a("2026-01-06", Some("day:")),
+        ];
+        for x in &all {
+            for y in &all {
+                assert_eq!(x.session_key() == y.session_key(), key(x) == key(y));
+            }
         }
     }
-    Ok(groups
-        .into_iter()
-        .filter_map(|((student_id, week), attempts)| {
-            let refs: Vec<&Attempt> = attempts.iter().collect();
-            week_theta(&refs, Some(&cal), &cfg).map(|theta| WeeklyTheta {
-                student_id,
-                week_start: week,
-                theta,
-            })
-        })
-        .collect())
 }

@@ -6,14 +6,33 @@
 //! before the run date held fixed (its linked scale), and that calibration's latent
 //! distribution N(B, A²) as the prior. Only calibrated (not excluded) items count; a
 //! student-topic with fewer than [`MIN_TOPIC_RESPONSES`] such responses gets no row.
+//!
+//! # Shards and memory
+//!
+//! An invocation scores the students of its shard (`shard`/`shards` of the input,
+//! [`lake::shard::Shard`]): the query restricts the scan to the shard's student buckets
+//! before sorting the responses by student, question and time; the stage reads the
+//! sorted rows as a stream ([`kpis::stream`]) and scores one student at a time (first
+//! attempt per question = first row of each question), and writes the shard's own
+//! object of the run date's partition. A run in N shards writes the same rows as one
+//! unsharded run.
+//!
+//! Memory per invocation: DataFusion's query pool (`IRTLAKE_QUERY_MEMORY_MB`, default
+//! 1 GiB; the sort spills to disk beyond it) plus the output rows of the shard (about
+//! 80 bytes per student-topic), one student's responses and the calibration's items:
+//! **≤ 1 GB for a 12.5k-student shard** (and for a 100k-student one), whatever the size
+//! of the platform.
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
+};
 use datafusion::scalar::ScalarValue;
+use kpis::stream::{booleans, for_each_student, query_stream, strings};
 use lake::Lake;
 use lake::catalog::{self, STUDENT_TOPIC_THETA};
-use lake::runs::{StageError, StageInput, day_str, latest_calibration};
+use lake::runs::{CalibrationRef, StageError, StageInput, day_str, latest_calibration};
 use models::irt::{ItemParams, ScoringConfig, eap_score};
 use serde::Serialize;
 
@@ -31,6 +50,8 @@ pub struct ScoreTopicsOutput {
     pub run_id: String,
     /// Run date.
     pub run_date: String,
+    /// The shard of the students this invocation scored (`"shard K of N"`).
+    pub shard: String,
     /// Calibration used.
     pub calibration_run: Option<String>,
     /// Rows written.
@@ -41,6 +62,17 @@ pub struct ScoreTopicsOutput {
     pub skipped_too_few: usize,
 }
 
+/// The output columns, built row by row.
+#[derive(Default)]
+struct Columns {
+    students: StringBuilder,
+    topics: StringBuilder,
+    thetas: Float64Builder,
+    ses: Float64Builder,
+    ns: Int64Builder,
+    rows: usize,
+}
+
 /// Runs the stage.
 pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, StageError> {
     let rc = input.context("score_topics")?;
@@ -49,6 +81,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         status: "scored".into(),
         run_id: rc.run_id.clone(),
         run_date: day_str(rc.run_date),
+        shard: rc.shard.label(),
         calibration_run: None,
         rows: 0,
         students: 0,
@@ -60,95 +93,126 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         return Ok(out);
     };
     out.calibration_run = Some(cal.run_id.clone());
-    let batches = ctx
-        .sql(RESPONSES_SQL)
-        .await?
-        .with_param_values(vec![
+    let [lo, hi] = rc.shard.sql_params();
+    let stream = query_stream(
+        &ctx,
+        RESPONSES_SQL,
+        vec![
             ScalarValue::Utf8(Some(day_str(rc.window_start(rc.run_date)))),
             ScalarValue::Utf8(Some(day_str(rc.run_date))),
-        ])?
-        .collect()
-        .await?;
+            lo,
+            hi,
+        ],
+    )
+    .await?;
     let config = ScoringConfig {
         prior_mean: cal.latent_mean,
         prior_sd: cal.latent_sd,
         ..ScoringConfig::default()
     };
-    let (mut students, mut topics, mut thetas, mut ses, mut ns) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    let mut items: Vec<ItemParams> = Vec::new();
-    let mut outcomes: Vec<bool> = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    let mut flush =
-        |key: &(String, String), items: &mut Vec<ItemParams>, outcomes: &mut Vec<bool>| {
-            if items.len() >= MIN_TOPIC_RESPONSES {
-                if let Some(s) = eap_score(items, outcomes, &config) {
-                    students.push(key.0.clone());
-                    topics.push(key.1.clone());
-                    thetas.push(s.theta);
-                    ses.push(s.se);
-                    ns.push(s.n_responses as i64);
-                }
-            } else if !items.is_empty() {
-                out.skipped_too_few += 1;
-            }
-            items.clear();
-            outcomes.clear();
-        };
-    for b in &batches {
-        let (st, tp, q, ok) = (
-            b.column(0).as_string::<i32>(),
-            b.column(1).as_string::<i32>(),
-            b.column(2).as_string::<i32>(),
-            b.column(3).as_boolean(),
+    let mut cols = Columns::default();
+    let read = for_each_student(stream, 0, |student, parts| {
+        let responses = first_responses(parts)?;
+        let rows_before = cols.rows;
+        score_student(
+            student,
+            &responses,
+            &cal,
+            &config,
+            &mut cols,
+            &mut out.skipped_too_few,
         );
-        for r in 0..b.num_rows() {
-            let same = current
-                .as_ref()
-                .is_some_and(|(s, t)| s == st.value(r) && t == tp.value(r));
-            if !same {
-                if let Some(key) = &current {
-                    flush(key, &mut items, &mut outcomes);
-                }
-                current = Some((st.value(r).to_string(), tp.value(r).to_string()));
-            }
-            if let Some(&(a, bb, c)) = cal.items.get(q.value(r)) {
-                items.push(ItemParams { a, b: bb, c });
-                outcomes.push(ok.value(r));
-            }
+        if cols.rows > rows_before {
+            out.students += 1;
         }
-    }
-    if let Some(key) = &current {
-        flush(key, &mut items, &mut outcomes);
-    }
-    if batches.iter().all(|b| b.num_rows() == 0) {
+        Ok(())
+    })
+    .await?;
+    if read == 0 {
         out.status = "no_observations".into();
         return Ok(out);
     }
-    let n = students.len();
+    let n = cols.rows;
     out.rows = n;
-    out.students = {
-        let mut s = students.clone();
-        s.dedup();
-        s.len()
-    };
     let batch = RecordBatch::try_new(
         catalog::table(STUDENT_TOPIC_THETA)?.file_schema.clone(),
         vec![
             Arc::new(StringArray::from(vec![rc.run_id.as_str(); n])) as ArrayRef,
-            Arc::new(StringArray::from(students)),
-            Arc::new(StringArray::from(topics)),
-            Arc::new(Float64Array::from(thetas)),
-            Arc::new(Float64Array::from(ses)),
-            Arc::new(Int64Array::from(ns)),
+            Arc::new(cols.students.finish()),
+            Arc::new(cols.topics.finish()),
+            Arc::new(cols.thetas.finish()),
+            Arc::new(cols.ses.finish()),
+            Arc::new(cols.ns.finish()),
         ],
     )?;
-    lake.write_partition(
+    lake.write_partition_shard(
         STUDENT_TOPIC_THETA,
         &[("run_date", &day_str(rc.run_date))],
+        rc.shard,
         &[batch],
     )
     .await?;
-    tracing::info!(rows = n, "wrote student_topic_theta");
+    tracing::info!(rows = n, shard = %out.shard, "wrote student_topic_theta");
     Ok(out)
+}
+
+/// One student's first response to a question: (topic, question, correct).
+type Response<'a> = (&'a str, &'a str, bool);
+
+/// The first response per question of one student's rows (sorted by question, then
+/// time: the first row of each question), sorted by topic and then question.
+fn first_responses(parts: &[RecordBatch]) -> Result<Vec<Response<'_>>, StageError> {
+    let mut out: Vec<Response<'_>> = Vec::new();
+    let mut last_question: Option<&str> = None;
+    for b in parts {
+        let (q, tp, ok) = (strings(b, 1)?, strings(b, 2)?, booleans(b, 3)?);
+        for r in 0..b.num_rows() {
+            let question = q.value(r);
+            if last_question == Some(question) {
+                continue;
+            }
+            last_question = Some(question);
+            out.push((tp.value(r), question, ok.value(r)));
+        }
+    }
+    // Stable: questions stay in id order within a topic.
+    out.sort_by_key(|r| r.0);
+    Ok(out)
+}
+
+/// Scores each topic of one student's first responses (sorted by topic) into `cols`;
+/// topics with 1 ..= [`MIN_TOPIC_RESPONSES`] − 1 calibrated responses are counted in
+/// `skipped`.
+fn score_student(
+    student: &str,
+    responses: &[Response<'_>],
+    cal: &CalibrationRef,
+    config: &ScoringConfig,
+    cols: &mut Columns,
+    skipped: &mut usize,
+) {
+    let mut items: Vec<ItemParams> = Vec::new();
+    let mut outcomes: Vec<bool> = Vec::new();
+    for topic in responses.chunk_by(|a, b| a.0 == b.0) {
+        items.clear();
+        outcomes.clear();
+        for &(_, question, correct) in topic {
+            if let Some(&(a, b, c)) = cal.items.get(question) {
+                items.push(ItemParams { a, b, c });
+                outcomes.push(correct);
+            }
+        }
+        if items.len() >= MIN_TOPIC_RESPONSES {
+            if let Some(s) = eap_score(&items, &outcomes, config) {
+                cols.students.append_value(student);
+                cols.topics.append_value(topic[0].0);
+                cols.thetas.append_value(s.theta);
+                cols.ses.append_value(s.se);
+                cols.ns.append_value(s.n_responses as i64);
+                cols.rows += 1;
+            }
+        } else if !items.is_empty() {
+            *skipped += 1;
+        }
+    }
 }
