@@ -21,16 +21,17 @@ IRTLAKE_RELEASE := $(TARGET_DIR)/$(DEMO_PROFILE)/irtlake
 export IRTLAKE_VENV := $(VENV)
 
 
-.PHONY: bench-stages bench-scale
-.PHONY: lambda bench-lambda
-.PHONY: all demo test deps venv system-deps build-test lint bench clean-demo help infra-check
+.PHONY: help deps system-deps venv test lint ci demo clean-demo bench bench-stages bench-scale
+.PHONY: bench-lambda lambda infra-check
 
 help:
 	@echo "make demo   - build (release), generate the demo platform into ./lake, run every stage, print a summary"
 	@echo "make test   - install what is missing, then run every test"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings"
+	@echo "make ci     - make test, then make lint (what CI runs)"
 	@echo "make bench  - benchmarks with ratios against peers"
-	@echo "make bench-scale - calibrate at 10k and 100k students (SCALE_STUDENTS=...): wall, peak RSS, students with θ, A/B capped vs uncapped"
+	@echo "make bench-scale - calibrate at 10k and 100k students (SCALE_STUDENTS=...): wall, peak RSS, students with θ, A/B capped vs uncapped;"
+	@echo "                   then every stage per shard at 10k and 100k students, 8 shards (SCALE_PIPELINE=\"10000:8 100000:8 400000:32\" adds 400k)"
 	@echo "make lambda - build the arm64 Lambda zip (one bootstrap for every stage) and print its size"
 	@echo "make infra-check - parse and check infra/ (HCL, ASL, checkov, terraform fmt/validate when installed)"
 
@@ -56,6 +57,9 @@ test: deps infra-check
 	else \
 	  $(CARGO) test --workspace --locked --no-fail-fast; \
 	fi
+
+# What CI runs (.ci/run runs the two in this order): every test, then the lint bar.
+ci: test lint
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -114,9 +118,14 @@ bench-stages: $(IRTLAKE_RELEASE)
 # Calibrate at platform size (issue 11): lakes of SCALE_STUDENTS students under
 # bench-out/ (generated once, kept), calibrate capped and uncapped under /usr/bin/time.
 SCALE_STUDENTS ?= 10000 100000
+# The whole pipeline at scale (bench/pipeline-scale.sh): STUDENTS:SHARDS per run; the
+# 400k × 32 shards run takes most of an hour on 2 cores, so it is asked for explicitly.
+SCALE_PIPELINE ?= 10000:8 100000:8
 bench-scale: $(IRTLAKE_RELEASE)
 	@echo "== calibrate at scale (release, $$(nproc) cores): 2000 questions, 60 days, run date $(DEMO_RUN_DATE)"
 	@bench/scale.sh $(IRTLAKE_RELEASE) bench-out $(DEMO_RUN_DATE) $(SCALE_STUDENTS)
+	@echo "== the pipeline at scale, one process per stage invocation (STUDENTS:SHARDS: $(SCALE_PIPELINE))"
+	@bench/pipeline-scale.sh $(IRTLAKE_RELEASE) bench-out $(DEMO_RUN_DATE) $(SCALE_PIPELINE)
 
 # Lambda cold start of the bootstrap (host build of the same code): process start ->
 # first poll of the Runtime API, median of 20 starts.
@@ -149,11 +158,14 @@ lambda: $(VENV)/.lambda-installed
 
 # ---------------------------------------------------------------- infra
 # Checks of infra/ that run offline (tools/infra_check.py): every .tf parses
-# (python-hcl2, in $(VENV)), the ASL and Terraform agree, checkov has no failed check
-# (checkov lives in its own virtualenv: it pins older boto3/botocore than moto wants
-# and installs its own `hcl2` module), terraform fmt/validate when terraform is on PATH
-# (providers from TF_PLUGIN_DIR, a filesystem mirror, when set).
+# (python-hcl2, in $(VENV)), the ASL and Terraform agree, the ASL passes asl-validator
+# (npm, pinned by tools/asl-validator/package-lock.json, installed with `npm ci` under
+# $(VENV)), checkov has no failed check (checkov lives in its own virtualenv: it pins
+# older boto3/botocore than moto wants and installs its own `hcl2` module), terraform
+# fmt/validate when terraform is on PATH (providers from TF_PLUGIN_DIR, a filesystem
+# mirror, when set).
 CHECKOV_VENV ?= $(VENV)/checkov-venv
+ASL_VALIDATOR_DIR ?= $(VENV)/asl-validator
 TF_PLUGIN_DIR ?= $(firstword $(wildcard /opt/tf-plugins))
 
 $(VENV)/.infra-installed: tools/requirements-infra.txt
@@ -166,7 +178,16 @@ $(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
 	@touch $@
 
-infra-check: $(VENV)/.infra-installed $(CHECKOV_VENV)/.installed
-	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) tools/infra_check.py --checkov $(CHECKOV_VENV)/bin/checkov
+# npm comes from Debian (tools/install-system-deps.sh) when missing.
+$(ASL_VALIDATOR_DIR)/.installed: tools/asl-validator/package.json tools/asl-validator/package-lock.json
+	@command -v npm >/dev/null 2>&1 || tools/install-system-deps.sh
+	@mkdir -p $(ASL_VALIDATOR_DIR)
+	cp tools/asl-validator/package.json tools/asl-validator/package-lock.json $(ASL_VALIDATOR_DIR)/
+	npm ci --prefix $(ASL_VALIDATOR_DIR) --no-audit --no-fund --silent
+	@touch $@
+
+infra-check: $(VENV)/.infra-installed $(CHECKOV_VENV)/.installed $(ASL_VALIDATOR_DIR)/.installed
+	TF_PLUGIN_DIR="$(TF_PLUGIN_DIR)" $(PY) tools/infra_check.py --checkov $(CHECKOV_VENV)/bin/checkov \
+	  --asl-validator $(ASL_VALIDATOR_DIR)/node_modules/.bin/asl-validator
 
 FORCE:

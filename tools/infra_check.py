@@ -9,17 +9,23 @@
    rendered from the ASL file.
 3. The ASL (infra/statemachine/pipeline.asl.json): only `${<stage>_arn}` placeholders;
    valid JSON once they are replaced (by ARNs as Terraform does, by stage names as the
-   local runner does); every transition lands in its own scope, every state is
-   reachable, names are unique; every Task invokes one stage with `run_date` and has
-   the required Retry and a Catch that leads through a recording Pass to a Fail; the
-   stages it references are exactly the Terraform stages, in pipeline order.
+   local runner does); asl-validator (npm) finds it valid; every transition lands in its
+   own scope, every state is reachable, names are unique; every Task invokes one stage
+   with `run_date` and has the required Retry and a Catch that leads through a recording
+   Pass to a Fail; the stages it references are exactly the Terraform stages, in
+   pipeline order. The per-student stages run in DISTRIBUTED Maps (STANDARD children,
+   MaxConcurrency, ToleratedFailurePercentage 0) over the shard items, each child
+   passing run_date, run_ts (the parent's start time, from the ItemSelector), shard and
+   shards, catching its own error into its output, and the Map followed by a Choice on
+   the failed shards.
 4. checkov over infra/terraform: no failed check, no parsing error, and every skip
    carries a reason in the HCL (`#checkov:skip=CKV_...: why`).
 5. `terraform fmt -check` and `terraform validate` when a terraform binary is on PATH
    (validate in a temporary copy, after `init -backend=false`, with the providers of
    TF_PLUGIN_DIR when set; skipped with a note when the providers cannot be installed).
 
-Exit status 1 when any check fails. Usage: python tools/infra_check.py [--checkov PATH]
+Exit status 1 when any check fails.
+Usage: python tools/infra_check.py [--checkov PATH] [--asl-validator PATH]
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ CATALOG = ROOT / "lake" / "src" / "catalog.rs"
 
 # Folders the functions write that are not catalog tables.
 EXTRA_PREFIXES = {"reports"}
+# Stages that write nothing (plan only reads attempts to choose the shards).
+READ_ONLY_STAGES = {"plan"}
+# Stages run once per student shard, as the children of a DISTRIBUTED Map.
+SHARDED_STAGES = {"score_topics", "features", "kpis", "churn", "growth", "segments", "reports"}
 
 RETRY_ERRORS = {
     "Retryable.LakeIo",
@@ -172,8 +182,10 @@ def check_terraform(docs: dict[str, dict], rep: Report) -> list[str]:
             if not isinstance(reads, list) or not isinstance(writes, list):
                 rep.fail(f"local.stage_tables.{s}: reads and writes must be literal lists")
                 continue
-            if not writes:
+            if not writes and s not in READ_ONLY_STAGES:
                 rep.fail(f"local.stage_tables.{s}: writes nothing")
+            if writes and s in READ_ONLY_STAGES:
+                rep.fail(f"local.stage_tables.{s}: a read-only stage writes {writes}")
             unknown = sorted(set(reads + writes) - known)
             if unknown:
                 rep.fail(f"local.stage_tables.{s}: not lake tables ({CATALOG.name}): {unknown}")
@@ -253,7 +265,7 @@ def check_asl(stages: list[str], rep: Report) -> None:
     names: dict[str, str] = {}
     tasks: list[tuple[str, str]] = []  # (state, stage)
 
-    def scope(states: dict, start: str, where: str) -> None:
+    def scope(states: dict, start: str, where: str, distributed: bool = False) -> None:
         if not isinstance(states, dict) or not states:
             rep.fail(f"{where}: States must be a non-empty object")
             return
@@ -265,7 +277,7 @@ def check_asl(stages: list[str], rep: Report) -> None:
             names[n] = where
         edges: dict[str, list[str]] = {}
         for n, s in states.items():
-            edges[n] = check_state(n, s, states, where)
+            edges[n] = check_state(n, s, states, where, distributed)
         seen, todo = set(), [start]
         while todo:
             n = todo.pop()
@@ -277,7 +289,7 @@ def check_asl(stages: list[str], rep: Report) -> None:
             if n not in seen:
                 rep.fail(f"{where}: state {n!r} is unreachable")
 
-    def check_state(n: str, s: dict, states: dict, where: str) -> list[str]:
+    def check_state(n: str, s: dict, states: dict, where: str, distributed: bool) -> list[str]:
         t = s.get("Type")
         at = f"{where}/{n}"
         if t not in STATE_TYPES:
@@ -301,14 +313,17 @@ def check_asl(stages: list[str], rep: Report) -> None:
             if target not in states:
                 rep.fail(f"{at}: transition to {target!r}, not a state of this scope")
         if t == "Task":
-            check_task(n, s, states, at)
+            check_task(n, s, states, at, distributed)
         if t in ("Map", "Parallel"):
             check_catch(s, states, at)
         if t == "Map":
             proc = s.get("ItemProcessor") or s.get("Iterator") or {}
             if "ItemsPath" not in s:
                 rep.fail(f"{at}: Map without ItemsPath")
-            scope(proc.get("States"), proc.get("StartAt"), at)
+            mode = (proc.get("ProcessorConfig") or {}).get("Mode", "INLINE")
+            if mode == "DISTRIBUTED":
+                check_distributed(s, proc, states, at)
+            scope(proc.get("States"), proc.get("StartAt"), at, mode == "DISTRIBUTED")
         if t == "Parallel":
             for i, b in enumerate(s.get("Branches", [])):
                 scope(b.get("States"), b.get("StartAt"), f"{at}[{i}]")
@@ -316,7 +331,36 @@ def check_asl(stages: list[str], rep: Report) -> None:
             rep.fail(f"{at}: Fail state names no Error/ErrorPath")
         return [x for x in out if isinstance(x, str)]
 
-    def check_catch(s: dict, states: dict, at: str) -> None:
+    def check_distributed(s: dict, proc: dict, states: dict, at: str) -> None:
+        """A DISTRIBUTED Map over the shard items (see the module docs)."""
+        if (proc.get("ProcessorConfig") or {}).get("ExecutionType") != "STANDARD":
+            rep.fail(f"{at}: ExecutionType must be STANDARD (the Lambda timeout exceeds Express's 5 minutes)")
+        if s.get("ToleratedFailurePercentage") != 0:
+            rep.fail(f"{at}: ToleratedFailurePercentage must be 0")
+        if not isinstance(s.get("MaxConcurrency"), int) or s.get("MaxConcurrency", 0) < 1:
+            rep.fail(f"{at}: MaxConcurrency must bound the shards running at once")
+        if s.get("ItemsPath") != "$.shards":
+            rep.fail(f"{at}: ItemsPath must be \"$.shards\"")
+        want_sel = {
+            "run_date.$": "$.run_date",
+            "run_ts.$": "$$.Execution.StartTime",
+            "shard.$": "$$.Map.Item.Value.shard",
+            "shards.$": "$$.Map.Item.Value.shards",
+        }
+        if s.get("ItemSelector") != want_sel:
+            rep.fail(f"{at}: ItemSelector must be {want_sel} (run_ts is the parent's start time)")
+        if "$$.Execution" in json.dumps(proc.get("States", {})):
+            rep.fail(f"{at}: a child reads $$.Execution (the child's own execution): pass it in the ItemSelector")
+        if (s.get("ResultSelector") or {}).get("failed.$") != "$[?(@.error)]":
+            rep.fail(f"{at}: ResultSelector must collect the failed shards: \"failed.$\": \"$[?(@.error)]\"")
+        check = states.get(s.get("Next"), {})
+        rules = check.get("Choices", [])
+        if check.get("Type") != "Choice" or not any(
+            str(r.get("Variable", "")).endswith("failed[0]") and r.get("IsPresent") is True for r in rules
+        ):
+            rep.fail(f"{at}: must be followed by a Choice on the failed shards (…failed[0] IsPresent)")
+
+    def check_catch(s: dict, states: dict, at: str, distributed: bool = False) -> None:
         catches = [c for c in s.get("Catch", []) if c.get("ErrorEquals") == ["States.ALL"]]
         if not catches:
             rep.fail(f"{at}: no Catch on [\"States.ALL\"]")
@@ -330,10 +374,16 @@ def check_asl(stages: list[str], rep: Report) -> None:
             return
         if "$.error" not in json.dumps(rec.get("Parameters", {})) and rec.get("Parameters") is not None:
             rep.fail(f"{at}: the recording Pass {c.get('Next')!r} drops $.error")
-        if states.get(rec.get("Next"), {}).get("Type") != "Fail":
+        if distributed:
+            # A child returns its error as its output (the parent's Choice fails the run
+            # with it); a failed child would reach the parent as
+            # States.ExceedToleratedFailureThreshold only.
+            if not rec.get("End"):
+                rep.fail(f"{at}: the recording Pass {c.get('Next')!r} of a Distributed Map child must end the child")
+        elif states.get(rec.get("Next"), {}).get("Type") != "Fail":
             rep.fail(f"{at}: the recording Pass {c.get('Next')!r} must lead to a Fail state")
 
-    def check_task(n: str, s: dict, states: dict, at: str) -> None:
+    def check_task(n: str, s: dict, states: dict, at: str, distributed: bool) -> None:
         params = s.get("Parameters") or {}
         # Placeholders are checked on the raw text; here the local rendering has the
         # stage name in their place.
@@ -350,6 +400,15 @@ def check_asl(stages: list[str], rep: Report) -> None:
             rep.fail(f"{at}: invokes {raw_fn!r}, not a ${{<stage>_arn}} placeholder of a Terraform stage")
         else:
             tasks.append((n, raw_fn))
+        if (raw_fn in SHARDED_STAGES) != distributed:
+            rep.fail(
+                f"{at}: {raw_fn!r} must run "
+                + ("in a DISTRIBUTED Map over the shards" if raw_fn in SHARDED_STAGES else "outside a DISTRIBUTED Map")
+            )
+        if distributed:
+            want = {"run_date.$": "$.run_date", "run_ts.$": "$.run_ts", "shard.$": "$.shard", "shards.$": "$.shards"}
+            if payload != want:
+                rep.fail(f"{at}: a shard's payload must be {want}")
         if payload.get("run_date.$") != "$.run_date":
             rep.fail(f"{at}: payload must pass \"run_date.$\": \"$.run_date\"")
         ok = [
@@ -363,7 +422,7 @@ def check_asl(stages: list[str], rep: Report) -> None:
                 f"{at}: needs a Retry on {sorted(RETRY_ERRORS)} with IntervalSeconds 5, "
                 "BackoffRate 2.0, MaxAttempts 3"
             )
-        check_catch(s, states, at)
+        check_catch(s, states, at, distributed)
 
     scope(local.get("States"), local.get("StartAt"), "(top)")
 
@@ -405,6 +464,30 @@ def check_asl(stages: list[str], rep: Report) -> None:
     if dup:
         rep.fail(f"ASL invokes these stages from more than one Task: {dup}")
     print(f"  {len(names)} states, {len(tasks)} tasks; success path: {' -> '.join(order)}")
+
+
+def run_asl_validator(exe: str | None, rep: Report) -> None:
+    """asl-validator (npm) on the ASL with placeholders replaced by ARNs, as deployed."""
+    exe = exe or shutil.which("asl-validator")
+    if not exe or not Path(exe).exists() and not shutil.which(exe):
+        rep.fail("asl-validator not found (make infra-check installs it; or pass --asl-validator PATH)")
+        return
+    text = PLACEHOLDER.sub(
+        lambda m: f"arn:aws:lambda:eu-west-1:123456789012:function:irtlake-{m.group(1)[: -len('_arn')].replace('_', '-')}",
+        ASL_PATH.read_text(),
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".asl.json", delete=False) as f:
+        f.write(text)
+        rendered = f.name
+    try:
+        proc = subprocess.run([exe, "--json-path", rendered], capture_output=True, text=True)
+    finally:
+        os.unlink(rendered)
+    out = (proc.stdout + proc.stderr).strip().replace(rendered, str(ASL_PATH.relative_to(ROOT)))
+    if proc.returncode != 0:
+        rep.fail(f"asl-validator: {out}")
+    else:
+        print(f"  asl-validator: {out}")
 
 
 # ---------------------------------------------------------------- 4. checkov
@@ -526,6 +609,7 @@ def run_terraform(rep: Report) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkov", help="checkov executable (default: checkov on PATH)")
+    ap.add_argument("--asl-validator", help="asl-validator executable (default: asl-validator on PATH)")
     args = ap.parse_args()
     rep = Report()
     t0 = time.monotonic()
@@ -541,6 +625,7 @@ def main() -> int:
     stages = step("Terraform: stages, table contracts, functions", check_terraform, docs, rep) if docs else []
     if stages:
         step(f"ASL: {ASL_PATH.relative_to(ROOT)}", check_asl, stages, rep)
+    step("asl-validator", run_asl_validator, args.asl_validator, rep)
     step("checkov", run_checkov, args.checkov, rep)
     step("terraform fmt / validate", run_terraform, rep)
 

@@ -3,6 +3,7 @@
 #   postgresql  - a private cluster for the export test (initdb, pg_ctl, postgres)
 #   chromium    - headless rendering of the HTML reports
 #   openssl     - a test CA and server certificate for the PostgreSQL TLS test
+#   npm         - installs asl-validator for `make infra-check` (pulls in nodejs)
 # Runs apt-get only when something is missing; needs root (or sudo) for that.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
   missing+=(chromium)
 fi
 if ! command -v openssl >/dev/null 2>&1; then missing+=(openssl); fi
+if ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -65,7 +65,7 @@ enum Command {
     DemoData(demo::DemoArgs),
     /// Calibrate one bank (stage calibrate): item_params, abilities, fit_meta.
     Calibrate(CalibrateArgs),
-    /// Run one downstream stage (score_topics, features, kpis, churn, growth, forecast, segments).
+    /// Run one downstream stage (plan, score_topics, features, kpis, churn, growth, forecast, segments).
     Stage(StageArgs),
     /// Anchor questions: tag candidates from the latest calibration.
     #[command(subcommand)]
@@ -146,11 +146,27 @@ struct StageArgs {
     /// Days of attempts looked back over (default 60) (1 to 3660).
     #[arg(long, value_parser = crate::bounds::u32_in(1, 3660))]
     lookback_days: Option<u32>,
+    /// This invocation's student shard, 0 to --shards − 1 (default 0).
+    #[arg(long, requires = "shards", value_parser = crate::bounds::u32_in(0, u64::from(lake::shard::MAX_SHARDS) - 1))]
+    shard: Option<u32>,
+    /// Number of student shards of the run, 1 to 1024 (default 1: every student). For
+    /// `plan`: the shard count to plan (the lake is then not read).
+    #[arg(long, value_parser = crate::bounds::u32_in(1, u64::from(lake::shard::MAX_SHARDS)))]
+    shards: Option<u32>,
+    /// plan only: target students per shard (100 to 10,000,000; default 25,000).
+    #[arg(
+        long,
+        value_parser = clap::value_parser!(u64)
+            .range(lake::plan::MIN_STUDENTS_PER_SHARD..=lake::plan::MAX_STUDENTS_PER_SHARD)
+    )]
+    students_per_shard: Option<u64>,
 }
 
 /// Stages `irtlake stage` runs.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum StageName {
+    /// The run's student shards (writes nothing): students with attempts / target size.
+    Plan,
     /// Topic θ per student → student_topic_theta.
     ScoreTopics,
     /// Daily features per student and topic → features_topic_daily.
@@ -362,6 +378,36 @@ async fn calibrate_banks(lake: &Lake, args: CalibrateArgs) -> Result<()> {
 
 /// Runs one downstream stage and prints its summary.
 async fn run_stage(lake: &Lake, args: StageArgs) -> Result<()> {
+    let name = args
+        .stage
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    let ctx = || format!("stage {name} on {}", lake.uri());
+    if args.stage == StageName::Plan {
+        anyhow::ensure!(
+            args.shard.is_none()
+                && args.from.is_none()
+                && args.to.is_none()
+                && args.run_id.is_none(),
+            "stage plan takes --run-date, --lookback-days, --shards and --students-per-shard only"
+        );
+        let input = lake::plan::PlanInput {
+            run_date: args.run_date,
+            shards: args.shards,
+            students_per_shard: args.students_per_shard,
+            lookback_days: args.lookback_days,
+        };
+        let out = lake::plan::plan_shards(lake, &input)
+            .await
+            .with_context(ctx)?;
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(());
+    }
+    anyhow::ensure!(
+        args.students_per_shard.is_none(),
+        "--students-per-shard is an option of stage plan only"
+    );
     let input = lake::runs::StageInput {
         run_date: args.run_date,
         run_id: args.run_id,
@@ -369,16 +415,11 @@ async fn run_stage(lake: &Lake, args: StageArgs) -> Result<()> {
         from: args.from,
         to: args.to,
         lookback_days: args.lookback_days,
-        shard: None,
-        shards: None,
+        shard: args.shard,
+        shards: args.shards,
     };
-    let name = args
-        .stage
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default();
-    let ctx = || format!("stage {name} on {}", lake.uri());
     let summary = match args.stage {
+        StageName::Plan => unreachable!("handled above"),
         StageName::ScoreTopics => {
             serde_json::to_value(score_topics::run(lake, &input).await.with_context(ctx)?)?
         }

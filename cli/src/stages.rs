@@ -10,10 +10,13 @@ use lake::Lake;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Every stage, in pipeline order (the same list as `local.stages` in Terraform).
+/// Every stage, in pipeline order (the same list as `local.stages` in Terraform and the
+/// `${<stage>_arn}` placeholders of the state machine; a test keeps the three equal).
+/// `plan` writes nothing: it chooses the student shards of the stages after it.
 pub const STAGES: &[&str] = &[
     "export_attempts",
     "calibrate",
+    "plan",
     "score_topics",
     "features",
     "kpis",
@@ -88,6 +91,8 @@ pub fn rows_written(stage: &str, summary: &Value) -> u64 {
     let fields: &[&str] = match stage {
         "export_attempts" => &["attempts", "questions"],
         "calibrate" => &["n_items", "n_students"],
+        // plan writes nothing (its summary is the shard plan).
+        "plan" => &[],
         "score_topics" | "features" | "kpis" => &["rows"],
         "churn" => &["s_written", "churn_fit_rows"],
         "growth" => &["p_written", "growth_fit_rows"],
@@ -216,6 +221,13 @@ async fn dispatch(
                 Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
             }
         }
+        "plan" => {
+            let input: lake::plan::PlanInput = event(stage, payload)?;
+            match lake::plan::plan_shards(lake, &input).await {
+                Ok(out) => summary(out),
+                Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
+            }
+        }
         "score_topics" => downstream!(score_topics, lake, stage, payload),
         "features" => downstream!(features, lake, stage, payload),
         "kpis" => downstream!(kpis, lake, stage, payload),
@@ -306,10 +318,68 @@ mod tests {
                 json!({"from": "0001-01-01", "to": "0001-01-02"}),
                 "from 0001-01-01 is out of range",
             ),
+            (
+                "plan",
+                json!({"run_date": "2026-03-05", "shards": 1025}),
+                "shards must be in 1..=1024",
+            ),
+            (
+                "plan",
+                json!({"run_date": "2026-03-05", "shards": [{"shard": 0, "shards": 1}]}),
+                "shards: invalid type",
+            ),
+            (
+                "kpis",
+                json!({"run_date": "2026-03-05", "shard": 2, "shards": 2}),
+                "shard must be in 0..shards",
+            ),
         ] {
             let f = fails(stage, payload.clone()).await;
             assert_eq!(f.error, "Fatal.InvalidInput", "{stage} {payload}: {f}");
             assert!(f.cause.contains(needle), "{stage} {payload}: {}", f.cause);
+        }
+    }
+
+    /// The `stages = [...]` list of infra/terraform/locals.tf, in order.
+    fn terraform_stages() -> Vec<String> {
+        let text = include_str!("../../infra/terraform/locals.tf");
+        let start = text.find("stages = [").unwrap() + "stages = [".len();
+        let end = start + text[start..].find(']').unwrap();
+        text[start..end]
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    /// The stages named by `${<stage>_arn}` placeholders in the state machine, in the
+    /// order they first appear.
+    fn asl_stages() -> Vec<String> {
+        let text = include_str!("../../infra/statemachine/pipeline.asl.json");
+        let mut out: Vec<String> = Vec::new();
+        for part in text.split("${").skip(1) {
+            let name = &part[..part.find('}').unwrap()];
+            let stage = name.strip_suffix("_arn").unwrap_or(name).to_string();
+            if !out.contains(&stage) {
+                out.push(stage);
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn terraform_the_state_machine_and_the_registry_name_the_same_stages_in_order() {
+        let cli: Vec<String> = STAGES.iter().map(|s| s.to_string()).collect();
+        assert_eq!(
+            terraform_stages(),
+            cli,
+            "infra/terraform/locals.tf local.stages"
+        );
+        assert_eq!(asl_stages(), cli, "placeholders of pipeline.asl.json");
+        // Every stage dispatches (an unknown one is refused by name, not by its event).
+        for stage in STAGES {
+            let f = fails(stage, json!({"run_date": "2026-13-01"})).await;
+            assert!(!f.cause.contains("unknown stage"), "{stage}: {f}");
         }
     }
 }

@@ -43,10 +43,15 @@ resource "aws_lambda_function" "stage" {
   environment {
     variables = merge(
       local.common_environment,
-      { STAGE = each.key },
+      { STAGE = each.key, IRTLAKE_QUERY_MEMORY_MB = tostring(local.query_memory_mb[each.key]) },
       each.key == "export_attempts" ? { DATABASE_SECRET_ARN = aws_secretsmanager_secret.database_url.arn } : {},
       each.key == "reports" ? { REPORT_URL_EXPIRY_SECS = tostring(var.report_url_expiry_seconds) } : {}
     )
+  }
+
+  # /tmp, where DataFusion spills sorts and aggregations beyond IRTLAKE_QUERY_MEMORY_MB.
+  ephemeral_storage {
+    size = local.stage_settings[each.key].ephemeral_mb
   }
 
   tracing_config {

@@ -9,6 +9,12 @@ locals {
 
   state_machine_name = "${var.name_prefix}-pipeline"
   state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+  # Executions of the state machine: its own (<name>:<id>) and the child executions of
+  # its Distributed Maps (<name>/<map run label>:<id>).
+  state_machine_executions = [
+    "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.state_machine_name}:*",
+    "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.state_machine_name}/*",
+  ]
 }
 
 # ---------------------------------------------------------------- functions
@@ -42,11 +48,14 @@ data "aws_iam_policy_document" "stage" {
   }
 
   # One atomic PUT per partition (replacing a previous run's object); Delete for a
-  # stage's own partitions only.
-  statement {
-    sid       = "WriteOwnTables"
-    actions   = ["s3:PutObject", "s3:DeleteObject"]
-    resources = [for p in local.write_prefixes[each.key] : "${aws_s3_bucket.lake.arn}/${p}*"]
+  # stage's own partitions only. None for a stage that writes nothing (plan).
+  dynamic "statement" {
+    for_each = length(local.write_prefixes[each.key]) > 0 ? [1] : []
+    content {
+      sid       = "WriteOwnTables"
+      actions   = ["s3:PutObject", "s3:DeleteObject"]
+      resources = [for p in local.write_prefixes[each.key] : "${aws_s3_bucket.lake.arn}/${p}*"]
+    }
   }
 
   # Listing (DataFusion lists a table's folder before reading it) only under the same
@@ -135,7 +144,7 @@ data "aws_iam_policy_document" "states_assume" {
 
 resource "aws_iam_role" "state_machine" {
   name               = "${local.state_machine_name}-sfn"
-  description        = "irtlake state machine: invokes the stage functions"
+  description        = "irtlake state machine: invokes the stage functions, runs its Distributed Map children"
   assume_role_policy = data.aws_iam_policy_document.states_assume.json
 }
 
@@ -146,6 +155,21 @@ data "aws_iam_policy_document" "state_machine" {
     resources = flatten([
       for s in local.stages : [aws_lambda_function.stage[s].arn, "${aws_lambda_function.stage[s].arn}:*"]
     ])
+  }
+
+  # Distributed Map: the Map Run starts each child workflow execution of this same state
+  # machine, and describes and stops them (AWS, "IAM policies for using Distributed Map
+  # states"). No ItemReader or ResultWriter: no S3 access is needed.
+  statement {
+    sid       = "StartDistributedMapChildren"
+    actions   = ["states:StartExecution"]
+    resources = [local.state_machine_arn]
+  }
+
+  statement {
+    sid       = "ManageDistributedMapChildren"
+    actions   = ["states:DescribeExecution", "states:StopExecution"]
+    resources = local.state_machine_executions
   }
 
   # Execution logs to CloudWatch Logs go through a log delivery, whose actions take no

@@ -2,10 +2,12 @@ locals {
   # The pipeline stages, in pipeline order. One Lambda function each, all from the
   # same zip (the binary serves the stage named by STAGE). The state machine
   # (../statemachine/pipeline.asl.json) must reference exactly these: `make
-  # infra-check` compares the two.
+  # infra-check` compares the two, and a test compares them with cli/src/stages.rs.
+  # plan writes nothing: it chooses the student shards of the stages after it.
   stages = [
     "export_attempts",
     "calibrate",
+    "plan",
     "score_topics",
     "features",
     "kpis",
@@ -30,6 +32,10 @@ locals {
     calibrate = {
       reads  = ["attempts", "questions"]
       writes = ["item_params", "abilities", "fit_meta"]
+    }
+    plan = {
+      reads  = ["attempts"]
+      writes = []
     }
     score_topics = {
       reads  = ["attempts", "item_params", "fit_meta"]
@@ -71,6 +77,11 @@ locals {
   # Per stage: the settings of var.stage_config (a missing stage fails here).
   stage_settings = { for s in local.stages : s => var.stage_config[s] }
 
+  # DataFusion's memory pool per function (IRTLAKE_QUERY_MEMORY_MB): 60 % of the
+  # function's memory, the rest for the stage's own data, Arrow buffers outside the
+  # pool and the runtime. Queries that need more spill to /tmp (ephemeral_mb).
+  query_memory_mb = { for s in local.stages : s => floor(local.stage_settings[s].memory_mb * 0.6) }
+
   lake_bucket_name = "${var.name_prefix}-lake-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
   log_bucket_name  = "${var.name_prefix}-logs-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
   lake_uri         = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}"
@@ -90,8 +101,13 @@ locals {
   # can read it).
   deploy_key = "deploy/irtlake/bootstrap.zip"
 
-  # The scheduled run's report shards: [{shard = 0, shards = n}, ...].
-  report_shards = [for i in range(var.report_shards) : { shard = i, shards = var.report_shards }]
+  # The scheduled run's input: the bank list, and the student shard count or target
+  # shard size only when set (absent, the state machine's PlanShards decides).
+  schedule_input = merge(
+    { run_date = "<aws.scheduler.scheduled-time>", banks = var.scheduled_banks },
+    var.shard_count == null ? {} : { shards = var.shard_count },
+    var.students_per_shard == null ? {} : { students_per_shard = var.students_per_shard },
+  )
 
   # Environment of every function; the stage-specific additions are in functions.tf.
   common_environment = {

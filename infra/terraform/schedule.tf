@@ -3,7 +3,7 @@
 # state keeps its date part, so every stage receives run_date = "2026-03-05".
 
 resource "aws_scheduler_schedule" "daily" {
-  #checkov:skip=CKV_AWS_297:The schedule's stored payload is a time template, bank names and shard numbers (no data, no secret); the AWS owned key is enough and saves a key-policy grant to the scheduler service.
+  #checkov:skip=CKV_AWS_297:The schedule's stored payload is a time template, bank names and a shard count (no data, no secret); the AWS owned key is enough and saves a key-policy grant to the scheduler service.
   name        = "${var.name_prefix}-daily"
   description = "irtlake pipeline, daily"
   group_name  = "default"
@@ -19,11 +19,7 @@ resource "aws_scheduler_schedule" "daily" {
   target {
     arn      = aws_sfn_state_machine.pipeline.arn
     role_arn = aws_iam_role.scheduler.arn
-    input = jsonencode({
-      run_date = "<aws.scheduler.scheduled-time>"
-      banks    = var.scheduled_banks
-      shards   = local.report_shards
-    })
+    input    = jsonencode(local.schedule_input)
 
     retry_policy {
       maximum_event_age_in_seconds = 3600

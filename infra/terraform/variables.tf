@@ -28,31 +28,33 @@ variable "lambda_zip" {
 }
 
 variable "stage_config" {
-  description = "Per stage: memory (MB), timeout (s, at most 900) and reserved concurrency (-1 = none reserved). Must have exactly the stages of local.stages. Lambda gives one vCPU per 1,769 MB: calibrate gets two."
+  description = "Per stage: memory (MB; DataFusion's pool, IRTLAKE_QUERY_MEMORY_MB, is 60 % of it), timeout (s, at most 900), reserved concurrency (-1 = none reserved) and /tmp size (MB, 512..10240, where queries spill). Must have exactly the stages of local.stages. Lambda gives one vCPU per 1,769 MB. The per-student stages run once per shard (Distributed Map, MaxConcurrency 32 each): their memory is sized for a shard of 25,000 students and they reserve none, so they draw on the account's unreserved concurrency. See infra/README.md."
   type = map(object({
     memory_mb            = number
     timeout_s            = number
     reserved_concurrency = number
+    ephemeral_mb         = optional(number, 512)
   }))
   default = {
-    export_attempts = { memory_mb = 1024, timeout_s = 900, reserved_concurrency = 1 }
-    calibrate       = { memory_mb = 3584, timeout_s = 900, reserved_concurrency = 4 }
-    score_topics    = { memory_mb = 2048, timeout_s = 600, reserved_concurrency = 1 }
-    features        = { memory_mb = 2048, timeout_s = 600, reserved_concurrency = 1 }
-    kpis            = { memory_mb = 2048, timeout_s = 600, reserved_concurrency = 1 }
-    churn           = { memory_mb = 2048, timeout_s = 600, reserved_concurrency = 1 }
-    growth          = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = 1 }
-    forecast        = { memory_mb = 1024, timeout_s = 300, reserved_concurrency = 1 }
-    segments        = { memory_mb = 1024, timeout_s = 300, reserved_concurrency = 1 }
-    reports         = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = 10 }
+    export_attempts = { memory_mb = 1024, timeout_s = 900, reserved_concurrency = 1, ephemeral_mb = 512 }
+    calibrate       = { memory_mb = 3584, timeout_s = 900, reserved_concurrency = 4, ephemeral_mb = 2048 }
+    plan            = { memory_mb = 1024, timeout_s = 300, reserved_concurrency = 1, ephemeral_mb = 1024 }
+    score_topics    = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
+    features        = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
+    kpis            = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
+    churn           = { memory_mb = 3072, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
+    growth          = { memory_mb = 3072, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
+    forecast        = { memory_mb = 2048, timeout_s = 600, reserved_concurrency = 1, ephemeral_mb = 1024 }
+    segments        = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
+    reports         = { memory_mb = 3072, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
   }
 
   validation {
     condition = alltrue([
       for s in values(var.stage_config) :
-      s.memory_mb >= 128 && s.memory_mb <= 10240 && s.timeout_s >= 1 && s.timeout_s <= 900 && s.reserved_concurrency >= -1
+      s.memory_mb >= 128 && s.memory_mb <= 10240 && s.timeout_s >= 1 && s.timeout_s <= 900 && s.reserved_concurrency >= -1 && s.ephemeral_mb >= 512 && s.ephemeral_mb <= 10240
     ])
-    error_message = "stage_config: memory_mb in 128..10240, timeout_s in 1..900, reserved_concurrency >= -1."
+    error_message = "stage_config: memory_mb in 128..10240, timeout_s in 1..900, reserved_concurrency >= -1, ephemeral_mb in 512..10240."
   }
 }
 
@@ -147,14 +149,25 @@ variable "scheduled_banks" {
   }
 }
 
-variable "report_shards" {
-  description = "Number of student shards the scheduled run's reports stage is split into (one reports invocation per shard)."
+variable "shard_count" {
+  description = "Student shards of the scheduled run's per-student stages (the `shards` of the execution input, 1..1024). null (the default): the state machine's PlanShards stage chooses ceil(students with attempts in 60 days / students_per_shard)."
   type        = number
-  default     = 1
+  default     = null
 
   validation {
-    condition     = var.report_shards >= 1 && var.report_shards <= 100
-    error_message = "report_shards: 1..100."
+    condition     = var.shard_count == null ? true : (var.shard_count >= 1 && var.shard_count <= 1024 && floor(var.shard_count) == var.shard_count)
+    error_message = "shard_count: null or a whole number in 1..1024 (lake::shard::MAX_SHARDS)."
+  }
+}
+
+variable "students_per_shard" {
+  description = "Target students per shard when PlanShards chooses the count (100..10000000). null (the default): the plan stage's default, 25,000 (lake::plan::DEFAULT_STUDENTS_PER_SHARD)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.students_per_shard == null ? true : (var.students_per_shard >= 100 && var.students_per_shard <= 10000000)
+    error_message = "students_per_shard: null or 100..10000000."
   }
 }
 

@@ -152,6 +152,13 @@ fn describe_datafusion(e: &datafusion::error::DataFusionError) -> String {
     }
 }
 
+/// Whether a query failure is transient (an I/O or S3 failure at its root, as
+/// [`LakeError::is_retryable`] judges them): for crates that hold a `DataFusionError`
+/// of their own.
+pub fn is_retryable_query(e: &datafusion::error::DataFusionError) -> bool {
+    datafusion_retryable(e)
+}
+
 fn datafusion_retryable(e: &datafusion::error::DataFusionError) -> bool {
     use datafusion::error::DataFusionError as E;
     if let Some(os) = store_error_of(e) {

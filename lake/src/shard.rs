@@ -126,7 +126,9 @@ impl Shard {
             return Err(format!("shards must be in 1..={MAX_SHARDS}, got {count}"));
         }
         if index >= count {
-            return Err(format!("shard must be in 0..shards, got shard {index} of {count}"));
+            return Err(format!(
+                "shard must be in 0..shards, got shard {index} of {count}"
+            ));
         }
         Ok(Self { index, count })
     }
@@ -317,7 +319,9 @@ mod tests {
         assert!(!Shard::WHOLE.is_other_layout("part-0.parquet"));
         // Every student is in exactly one shard of a count.
         for id in ["s00001", "", "student-42", "\u{e9}l\u{e8}ve"] {
-            let n = (0..8).filter(|&k| Shard::new(k, 8).unwrap().contains(id)).count();
+            let n = (0..8)
+                .filter(|&k| Shard::new(k, 8).unwrap().contains(id))
+                .count();
             assert_eq!(n, 1, "{id:?}");
             assert!(Shard::WHOLE.contains(id));
         }

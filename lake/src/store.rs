@@ -18,8 +18,8 @@ use parquet::file::properties::WriterProperties;
 use url::Url;
 
 use crate::catalog::{self, TableDef};
-use crate::shard::Shard;
 use crate::error::{LakeError, Result};
+use crate::shard::Shard;
 use crate::uri::LakeUri;
 use crate::{local, partition};
 
@@ -443,9 +443,7 @@ impl Lake {
         F: FnMut(Vec<RecordBatch>) -> Result<Vec<RecordBatch>>,
     {
         let mut out = self
-            .update_partitions_shard(table, &[values], shard, |_, current| {
-                f(current).map(Some)
-            })
+            .update_partitions_shard(table, &[values], shard, |_, current| f(current).map(Some))
             .await?;
         out.pop()
             .flatten()
@@ -459,13 +457,13 @@ impl Lake {
         table: &str,
         partitions: &[&[(&str, &str)]],
         shard: Shard,
-        mut f: F,
+        f: F,
     ) -> Result<Vec<Option<WriteSummary>>>
     where
         F: FnMut(usize, Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
     {
         let out = self
-            .update_partitions_of(table, partitions, shard, |i, c| f(i, c))
+            .update_partitions_of(table, partitions, shard, f)
             .await?;
         for w in out.iter().flatten() {
             self.sweep_other_layouts(&w.key, shard).await?;

@@ -1,16 +1,30 @@
 //! An interpreter for the subset of Amazon States Language that
 //! `infra/statemachine/pipeline.asl.json` uses (see `infra/README.md`): Task (Lambda
-//! invoke), Map (inline), Parallel, Pass, Choice (`IsPresent`, string/number/boolean
-//! comparisons), Succeed and Fail, with `InputPath`, `Parameters`, `ItemSelector`,
-//! `ResultSelector`, `ResultPath`, `OutputPath`, `Retry` and `Catch` as Step Functions
-//! defines them (reference: the Amazon States Language specification).
+//! invoke), Map (INLINE and DISTRIBUTED), Parallel, Pass, Choice (`IsPresent`,
+//! string/number/boolean comparisons), Succeed and Fail, with `InputPath`, `Parameters`,
+//! `ItemSelector`, `ResultSelector`, `ResultPath`, `OutputPath`, `Retry` and `Catch` as
+//! Step Functions defines them (reference: the Amazon States Language specification and
+//! the Step Functions guide, "Map state in Distributed mode").
 //!
 //! Tasks call an [`Invoker`]; the local runner's invoker runs the stage libraries
-//! in-process. Differences from AWS, on purpose: Map iterations run as concurrent
-//! futures on one thread (up to `MaxConcurrency`); Parallel branches run one after
-//! another in their order, so a run is repeatable; `TimeoutSeconds`
-//! only fires when the stage yields; retry waits are multiplied by
+//! in-process. Differences from AWS, on purpose: INLINE Map iterations run as concurrent
+//! futures on one thread (up to `MaxConcurrency`); a DISTRIBUTED Map runs its child
+//! executions on a bounded pool of OS threads ([`Options::max_parallel`], at most
+//! `MaxConcurrency`), so the stages of several shards really run at once (when only one
+//! child can run at a time they run in turn on the calling task); Parallel
+//! branches run one after another in their order, so a run is repeatable;
+//! `TimeoutSeconds` only fires when the stage yields; retry waits are multiplied by
 //! [`Options::retry_delay_scale`] (1 by default).
+//!
+//! A DISTRIBUTED Map behaves as a Map Run with `ToleratedFailurePercentage` 0: once a
+//! child execution fails, no new child starts, the children already running finish, and
+//! the Map fails with `States.ExceedToleratedFailureThreshold` (as in AWS, which does not
+//! pass the child's error on; the local cause names the child and its error). Each child
+//! has its own context object (`$$.Execution` of the child: its own id, start time and
+//! input, and no `$$.Map`), as a child workflow execution has. Fields the runner does not
+//! implement (`ItemReader`, `ResultWriter`, `ItemBatcher`, a tolerated failure above 0,
+//! the `…Path` forms) are refused when the definition is loaded, naming the state and the
+//! field.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -46,8 +60,9 @@ impl From<path::PathError> for ExecError {
 
 /// Calls a Task's function: `function` is the value of `FunctionName` (the stage name,
 /// once the `${<stage>_arn}` placeholders are bound), `payload` the rendered `Payload`.
-/// Returns the function's response (the stage summary).
-pub trait Invoker {
+/// Returns the function's response (the stage summary). `Sync`: the children of a
+/// DISTRIBUTED Map call it from several threads at once.
+pub trait Invoker: Sync {
     /// Invokes the function once.
     fn invoke<'a>(
         &'a self,
@@ -68,8 +83,11 @@ pub const MAX_RETRY_WAIT_SECONDS: f64 = 31_622_401.0;
 pub struct Options {
     /// Multiplies every Retry wait (1 = as in AWS; 0 = no waiting, for tests).
     pub retry_delay_scale: f64,
-    /// Upper bound on concurrent Map iterations (on top of `MaxConcurrency`).
+    /// Upper bound on concurrent iterations of an INLINE Map (on top of `MaxConcurrency`).
     pub max_concurrency: usize,
+    /// Upper bound on the OS threads, i.e. child executions running at once, of a
+    /// DISTRIBUTED Map (on top of `MaxConcurrency`).
+    pub max_parallel: usize,
 }
 
 impl Default for Options {
@@ -77,8 +95,124 @@ impl Default for Options {
         Options {
             retry_delay_scale: 1.0,
             max_concurrency: 4,
+            max_parallel: default_max_parallel(),
         }
     }
+}
+
+/// The default of [`Options::max_parallel`]: the CPUs this process may use.
+pub fn default_max_parallel() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// The error of a DISTRIBUTED Map whose failed children exceed its tolerated failure
+/// threshold (0 here), as Step Functions names it.
+pub const EXCEED_TOLERATED_FAILURE: &str = "States.ExceedToleratedFailureThreshold";
+
+/// Map fields the local runner implements; any other field is refused when loading.
+const MAP_FIELDS: &[&str] = &[
+    "Type",
+    "Comment",
+    "InputPath",
+    "OutputPath",
+    "ItemsPath",
+    "ItemSelector",
+    "Parameters",
+    "ItemProcessor",
+    "Iterator",
+    "MaxConcurrency",
+    "ResultSelector",
+    "ResultPath",
+    "Catch",
+    "Next",
+    "End",
+    "Label",
+    "ToleratedFailurePercentage",
+    "ToleratedFailureCount",
+];
+
+/// How a Map runs its iterations (`ItemProcessor.ProcessorConfig.Mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MapMode {
+    Inline,
+    Distributed,
+}
+
+/// Checks a Map state's fields against what the runner implements and returns its mode.
+fn map_mode(name: &str, s: &Value) -> Result<MapMode, ExecError> {
+    let refuse = |field: &str, why: &str| {
+        ExecError::runtime(format!(
+            "Map {name}: {field} is not supported by the local runner ({why})"
+        ))
+    };
+    if let Some(obj) = s.as_object()
+        && let Some(field) = obj.keys().find(|k| !MAP_FIELDS.contains(&k.as_str()))
+    {
+        let why = match field.as_str() {
+            "ItemReader" => "items come from ItemsPath only",
+            "ResultWriter" => "results are returned to the state",
+            "ItemBatcher" => "each child gets one item",
+            f if f.ends_with("Path") => "give the value itself",
+            _ => "not implemented",
+        };
+        return Err(refuse(field, why));
+    }
+    let config = s
+        .get("ItemProcessor")
+        .and_then(|p| p.get("ProcessorConfig"));
+    let mode = match config.and_then(|c| c.get("Mode")).and_then(Value::as_str) {
+        None | Some("INLINE") => MapMode::Inline,
+        Some("DISTRIBUTED") => MapMode::Distributed,
+        Some(other) => {
+            return Err(refuse(
+                &format!("ItemProcessor.ProcessorConfig.Mode {other:?}"),
+                "INLINE or DISTRIBUTED",
+            ));
+        }
+    };
+    if let Some(c) = config.and_then(Value::as_object)
+        && let Some(field) = c
+            .keys()
+            .find(|k| !["Mode", "ExecutionType"].contains(&k.as_str()))
+    {
+        return Err(refuse(
+            &format!("ItemProcessor.ProcessorConfig.{field}"),
+            "not implemented",
+        ));
+    }
+    let execution_type = config.and_then(|c| c.get("ExecutionType"));
+    match (mode, execution_type.and_then(Value::as_str)) {
+        (MapMode::Inline, None) => {}
+        (MapMode::Inline, Some(_)) => {
+            return Err(refuse(
+                "ProcessorConfig.ExecutionType",
+                "only a DISTRIBUTED Map has one",
+            ));
+        }
+        (MapMode::Distributed, Some("STANDARD" | "EXPRESS")) => {}
+        (MapMode::Distributed, other) => {
+            return Err(refuse(
+                &format!("ProcessorConfig.ExecutionType {other:?}"),
+                "a DISTRIBUTED Map needs STANDARD or EXPRESS",
+            ));
+        }
+    }
+    for field in ["ToleratedFailurePercentage", "ToleratedFailureCount"] {
+        match (mode, s.get(field)) {
+            (_, None) => {}
+            (MapMode::Distributed, Some(v)) if v.as_f64() == Some(0.0) => {}
+            (MapMode::Distributed, Some(v)) => {
+                return Err(refuse(
+                    &format!("{field} {v}"),
+                    "the first failed child fails the Map: give 0",
+                ));
+            }
+            (MapMode::Inline, Some(_)) => {
+                return Err(refuse(field, "only a DISTRIBUTED Map has one"));
+            }
+        }
+    }
+    Ok(mode)
 }
 
 /// A parsed state machine.
@@ -153,13 +287,16 @@ fn check_scope(scope: &Value) -> Result<(), ExecError> {
         let ty = s.get("Type").and_then(Value::as_str).unwrap_or("");
         match ty {
             "Task" | "Pass" | "Choice" | "Succeed" | "Fail" => {}
-            "Map" => check_scope(
-                s.get("ItemProcessor")
-                    .or(s.get("Iterator"))
-                    .ok_or_else(|| {
-                        ExecError::runtime(format!("Map {name} has no ItemProcessor"))
-                    })?,
-            )?,
+            "Map" => {
+                map_mode(name, s)?;
+                check_scope(
+                    s.get("ItemProcessor")
+                        .or(s.get("Iterator"))
+                        .ok_or_else(|| {
+                            ExecError::runtime(format!("Map {name} has no ItemProcessor"))
+                        })?,
+                )?
+            }
             "Parallel" => {
                 for b in s
                     .get("Branches")
@@ -421,7 +558,7 @@ impl<'a> Exec<'a> {
                 self.finish(state, raw, result)
             }
             "Map" => {
-                let result = self.map(state, &raw).await;
+                let result = self.map(name, state, &raw).await;
                 self.finish(state, raw, result)
             }
             "Parallel" => {
@@ -566,7 +703,8 @@ impl<'a> Exec<'a> {
         }
     }
 
-    async fn map(&self, state: &Value, raw: &Value) -> Result<Value, ExecError> {
+    async fn map(&self, name: &str, state: &Value, raw: &Value) -> Result<Value, ExecError> {
+        let mode = map_mode(name, state)?;
         let input = self.input_path(state, raw)?;
         let items = match str_field(state, "ItemsPath") {
             Some(p) => path::get(p, &input, &self.context)?,
@@ -574,16 +712,20 @@ impl<'a> Exec<'a> {
         };
         let items = items
             .as_array()
-            .ok_or_else(|| ExecError::runtime("Map ItemsPath is not an array"))?
+            .ok_or_else(|| ExecError::runtime(format!("Map {name}: ItemsPath is not an array")))?
             .clone();
         let processor = state
             .get("ItemProcessor")
             .or(state.get("Iterator"))
             .ok_or_else(|| ExecError::runtime("Map without ItemProcessor"))?;
         let selector = state.get("ItemSelector").or(state.get("Parameters"));
+        let bound = match mode {
+            MapMode::Inline => self.options.max_concurrency,
+            MapMode::Distributed => self.options.max_parallel,
+        };
         let limit = match state.get("MaxConcurrency").and_then(Value::as_u64) {
-            Some(0) | None => self.options.max_concurrency,
-            Some(n) => (n as usize).min(self.options.max_concurrency),
+            Some(0) | None => bound,
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(bound),
         }
         .max(1);
         let mut iterations = Vec::with_capacity(items.len());
@@ -594,6 +736,10 @@ impl<'a> Exec<'a> {
                 None => item,
             };
             iterations.push((exec, item_input));
+        }
+        if mode == MapMode::Distributed {
+            let inputs: Vec<Value> = iterations.into_iter().map(|(_, v)| v).collect();
+            return self.distributed(name, processor, &inputs, limit).await;
         }
         let results: Vec<Result<Value, ExecError>> = futures::stream::iter(
             iterations
@@ -607,6 +753,175 @@ impl<'a> Exec<'a> {
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array)
+    }
+
+    /// The context object of a child execution of the DISTRIBUTED Map `map`: its own
+    /// `Execution` (id under the parent's, start time now, the item as input), the
+    /// parent's `StateMachine`, and no `Map`.
+    fn child(&self, map: &str, index: usize, input: &Value) -> Exec<'a> {
+        let parent = self
+            .context
+            .pointer("/Execution/Id")
+            .and_then(Value::as_str)
+            .unwrap_or("local");
+        let name = format!("{map}-{index}");
+        let start = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut context = context_object(&format!("{parent}/{name}"), &name, &start, input);
+        if let (Some(machine), Value::Object(m)) = (self.context.get("StateMachine"), &mut context)
+        {
+            m.insert("StateMachine".into(), machine.clone());
+        }
+        Exec {
+            invoker: self.invoker,
+            options: self.options,
+            context,
+        }
+    }
+
+    /// Runs the child executions of the DISTRIBUTED Map `name`, one per input, on up to
+    /// `limit` OS threads, and returns their outputs in item order. The first failed
+    /// child stops new ones from starting; the Map then fails with
+    /// [`EXCEED_TOLERATED_FAILURE`] once the running ones end.
+    ///
+    /// With one child at a time (one item, or a limit of 1) the children run in turn on
+    /// the calling task, as an unsharded run did before, with no thread to start.
+    /// Otherwise, on a multi-thread tokio runtime each thread drives its child with the
+    /// runtime's `Handle::block_on` (what the stages spawn, and the lake's connections,
+    /// live on that runtime), the calling worker stepping aside with `block_in_place`;
+    /// on a current-thread runtime (e.g. a test) each thread has its own runtime.
+    async fn distributed(
+        &self,
+        name: &str,
+        processor: &Value,
+        inputs: &[Value],
+        limit: usize,
+    ) -> Result<Value, ExecError> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let shared = Handle::try_current()
+            .ok()
+            .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        let results = if limit.min(inputs.len()) <= 1 {
+            let mut results = vec![None; inputs.len()];
+            for (i, input) in inputs.iter().enumerate() {
+                let r = self
+                    .child(name, i, input)
+                    .run_scope(processor, input.clone(), None)
+                    .await;
+                let failed = r.is_err();
+                results[i] = Some(r);
+                if failed {
+                    break;
+                }
+            }
+            results
+        } else {
+            match &shared {
+                Some(h) => tokio::task::block_in_place(|| {
+                    self.run_children(name, processor, inputs, limit, Some(h))
+                }),
+                None => self.run_children(name, processor, inputs, limit, None),
+            }
+        };
+        let total = inputs.len();
+        let mut outputs = Vec::with_capacity(total);
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Some(Ok(v)) => outputs.push(v),
+                Some(Err(e)) => {
+                    return Err(ExecError::new(
+                        EXCEED_TOLERATED_FAILURE,
+                        format!(
+                            "The specified tolerated failure threshold was exceeded: child {i} \
+                             of {total} of Map {name} failed with {}: {}",
+                            e.error, e.cause
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(ExecError::runtime(format!(
+                        "Map {name}: child {i} of {total} did not run"
+                    )));
+                }
+            }
+        }
+        Ok(Value::Array(outputs))
+    }
+
+    /// The thread pool of [`Exec::distributed`]: each slot of the result is the child's
+    /// outcome, `None` for a child that never started (after a failure).
+    fn run_children(
+        &self,
+        map: &str,
+        processor: &Value,
+        inputs: &[Value],
+        limit: usize,
+        shared: Option<&tokio::runtime::Handle>,
+    ) -> Vec<Option<Result<Value, ExecError>>> {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let n = inputs.len();
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let results = Mutex::new(vec![None; n]);
+        let store = |i: usize, r: Result<Value, ExecError>| {
+            if r.is_err() {
+                failed.store(true, Ordering::SeqCst);
+            }
+            if let Ok(mut slots) = results.lock() {
+                slots[i] = Some(r);
+            }
+        };
+        let worker = || {
+            let own = match shared {
+                Some(_) => None,
+                None => match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => Some(rt),
+                    Err(e) => {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i < n {
+                            store(
+                                i,
+                                Err(ExecError::runtime(format!("starting a runtime: {e}"))),
+                            );
+                        }
+                        return;
+                    }
+                },
+            };
+            while !failed.load(Ordering::SeqCst) {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    break;
+                }
+                let child = self.child(map, i, &inputs[i]);
+                let run = child.run_scope(processor, inputs[i].clone(), None);
+                let r = match (shared, &own) {
+                    (Some(h), _) => h.block_on(run),
+                    (None, Some(rt)) => rt.block_on(run),
+                    (None, None) => Err(ExecError::runtime("no runtime for the child")),
+                };
+                store(i, r);
+            }
+        };
+        std::thread::scope(|scope| {
+            let mut started = 0;
+            for k in 0..limit.min(n) {
+                match std::thread::Builder::new()
+                    .name(format!("irtlake-map-{k}"))
+                    .spawn_scoped(scope, worker)
+                {
+                    Ok(_) => started += 1,
+                    Err(e) => tracing::warn!(error = %e, "could not start a Map thread"),
+                }
+            }
+            if started == 0 && n > 0 {
+                worker();
+            }
+        });
+        results.into_inner().unwrap_or_default()
     }
 
     async fn parallel(&self, state: &Value, raw: &Value) -> Result<Value, ExecError> {
@@ -660,11 +975,13 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::collections::HashMap;
-    use std::sync::Mutex;
+    use std::sync::{Condvar, Mutex};
 
     const PIPELINE: &str = include_str!("../../../infra/statemachine/pipeline.asl.json");
+    const START: &str = "2026-03-05T03:00:00Z";
 
     /// Records calls; `faults[stage]` = (error name, how many calls fail; u32::MAX = always).
+    /// `plan` answers with the items of its `shards` (1 when null), as the stage does.
     #[derive(Default)]
     struct Fake {
         calls: Mutex<Vec<(String, Value)>>,
@@ -689,6 +1006,12 @@ mod tests {
                         format!("{function} failed (call {n})"),
                     ));
                 }
+                if function == "plan" {
+                    let n = payload["shards"].as_u64().unwrap_or(1);
+                    let items: Vec<Value> =
+                        (0..n).map(|k| json!({"shard": k, "shards": n})).collect();
+                    return Ok(json!({"students": null, "shard_count": n, "shards": items}));
+                }
                 Ok(json!({"stage": function, "payload": payload}))
             })
         }
@@ -701,12 +1024,14 @@ mod tests {
         .unwrap()
     }
 
+    /// Runs the pipeline with one child thread per DISTRIBUTED Map, so calls come in order.
     async fn execute(fake: &Fake, input: Value) -> Result<Value, ExecError> {
         let opts = Options {
             retry_delay_scale: 0.0,
             max_concurrency: 4,
+            max_parallel: 1,
         };
-        let ctx = context_object("local:test", "test", "2026-03-05T03:00:00Z", &input);
+        let ctx = context_object("local:test", "test", START, &input);
         machine().execute(fake, &opts, input, ctx).await
     }
 
@@ -716,6 +1041,16 @@ mod tests {
             .unwrap()
             .iter()
             .map(|(f, _)| f.clone())
+            .collect()
+    }
+
+    fn calls_of(fake: &Fake, stage: &str) -> Vec<Value> {
+        fake.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(f, _)| f == stage)
+            .map(|(_, p)| p.clone())
             .collect()
     }
 
@@ -730,62 +1065,99 @@ mod tests {
         .await
         .unwrap();
         let called = stages_called(&fake);
-        assert_eq!(
-            called,
-            [
-                "export_attempts",
-                "calibrate",
-                "calibrate",
-                "score_topics",
-                "features",
-                "kpis",
-                "churn",
-                "growth",
-                "forecast",
-                "segments",
-                "reports",
-                "reports"
-            ]
-        );
+        let mut want = vec!["export_attempts", "calibrate", "calibrate"];
+        for stage in ["score_topics", "features", "kpis", "churn", "growth"] {
+            want.extend([stage, stage]);
+        }
+        want.extend(["forecast", "segments", "segments", "reports", "reports"]);
+        assert_eq!(called, want, "a list of shard items skips plan");
         let calls = fake.calls.lock().unwrap();
         assert_eq!(calls[0].1, json!({"run_date": "2026-03-05"}));
         assert_eq!(
             calls[2].1,
             json!({"run_date": "2026-03-05", "bank": "subject:math"})
         );
+        // Every per-student stage gets its shard and the parent's start time as run_ts
+        // (a child execution's own $$.Execution.StartTime is another time).
         assert_eq!(
-            calls[4].1,
-            json!({"run_date": "2026-03-05", "run_ts": "2026-03-05T03:00:00Z"})
+            calls[6].1,
+            json!({"run_date": "2026-03-05", "run_ts": START, "shard": 1, "shards": 2})
         );
-        assert_eq!(calls[11].1["shard"], 1);
-        assert_eq!(calls[11].1["shards"], 2);
+        assert_eq!(
+            calls[13].1,
+            json!({"run_date": "2026-03-05", "run_ts": START})
+        );
+        assert_eq!(calls[17].1["shard"], 1);
+        assert_eq!(calls[17].1["shards"], 2);
         assert_eq!(out["run_date"], "2026-03-05");
         assert_eq!(
             out["results"]["calibrate"][1]["summary"]["payload"]["bank"],
             "subject:math"
         );
         assert_eq!(
-            out["results"]["models"]["growth"]["summary"]["stage"],
-            "growth"
+            out["results"]["models"]["growth"],
+            json!({"shards": 2, "failed": []})
         );
-        assert_eq!(out["results"]["reports"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            out["results"]["models"]["forecast"]["summary"]["stage"],
+            "forecast"
+        );
+        assert_eq!(
+            out["results"]["reports"],
+            json!({"shards": 2, "failed": []})
+        );
     }
 
     #[tokio::test]
-    async fn defaults_apply_without_banks_shards_or_run_date() {
+    async fn without_shards_the_plan_stage_chooses_them_and_a_count_is_planned_as_given() {
         let fake = Fake::default();
         let out = execute(&fake, json!({})).await.unwrap();
         // run_date comes from the execution's start time, cut to the date.
         assert_eq!(out["run_date"], "2026-03-05");
-        let calls = fake.calls.lock().unwrap();
-        let cal: Vec<_> = calls.iter().filter(|(f, _)| f == "calibrate").collect();
+        let cal = calls_of(&fake, "calibrate");
         assert_eq!(cal.len(), 1);
-        assert_eq!(cal[0].1["bank"], "all");
-        let rep: Vec<_> = calls.iter().filter(|(f, _)| f == "reports").collect();
+        assert_eq!(cal[0]["bank"], "all");
+        assert_eq!(
+            calls_of(&fake, "plan"),
+            [json!({"run_date": "2026-03-05", "shards": null, "students_per_shard": null})]
+        );
+        let rep = calls_of(&fake, "reports");
         assert_eq!(rep.len(), 1);
         assert_eq!(
-            (rep[0].1["shard"].clone(), rep[0].1["shards"].clone()),
-            (json!(0), json!(1))
+            (&rep[0]["shard"], &rep[0]["shards"]),
+            (&json!(0), &json!(1))
+        );
+
+        let fake = Fake::default();
+        execute(
+            &fake,
+            json!({"run_date": "2026-03-05", "shards": 3, "students_per_shard": 500}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            calls_of(&fake, "plan"),
+            [json!({"run_date": "2026-03-05", "shards": 3, "students_per_shard": 500})]
+        );
+        for stage in [
+            "score_topics",
+            "features",
+            "kpis",
+            "churn",
+            "growth",
+            "segments",
+            "reports",
+        ] {
+            let shards: Vec<Value> = calls_of(&fake, stage)
+                .iter()
+                .map(|p| p["shard"].clone())
+                .collect();
+            assert_eq!(shards, [json!(0), json!(1), json!(2)], "{stage}");
+        }
+        assert_eq!(
+            calls_of(&fake, "forecast").len(),
+            1,
+            "forecast stays one task"
         );
     }
 
@@ -813,9 +1185,24 @@ mod tests {
         assert_eq!(err.error, "Retryable.Timeout");
         assert!(err.cause.contains("features failed"), "{err:?}");
         let called = stages_called(&fake);
-        // one call and three retries, then nothing after features.
+        // one call and three retries, then the Catch: nothing after features.
         assert_eq!(called.iter().filter(|s| *s == "features").count(), 4);
         assert!(!called.iter().any(|s| s == "kpis"));
+    }
+
+    #[tokio::test]
+    async fn a_failed_shard_fails_the_run_with_the_stages_own_error_after_the_other_shards() {
+        let mut fake = Fake::default();
+        fake.faults.insert("kpis".into(), ("Fatal.Model".into(), 1));
+        let err = execute(&fake, json!({"run_date": "2026-03-05", "shards": 3}))
+            .await
+            .unwrap_err();
+        // Not States.ExceedToleratedFailureThreshold: the child returns its error and
+        // the run fails with it, at RecordFailure / PipelineFailed.
+        assert_eq!(err.error, "Fatal.Model");
+        assert!(err.cause.contains("kpis failed (call 0)"), "{err:?}");
+        assert_eq!(calls_of(&fake, "kpis").len(), 3, "the other shards ran");
+        assert!(calls_of(&fake, "churn").is_empty());
     }
 
     #[tokio::test]
@@ -851,5 +1238,285 @@ mod tests {
         let unbound =
             r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${x}", "End": true}}}"#;
         assert!(StateMachine::parse(unbound, |_| None).is_err());
+    }
+
+    // ------------------------------------------------------------ DISTRIBUTED Map
+
+    /// A DISTRIBUTED Map over `$.items` whose child calls `work` with its item; `extra`
+    /// adds (or, with null, removes) fields of the Map state.
+    fn distributed(extra: Value) -> Value {
+        let mut map = json!({
+            "Type": "Map",
+            "ItemsPath": "$.items",
+            "ItemSelector": {"i.$": "$$.Map.Item.Value", "parent_start.$": "$$.Execution.StartTime"},
+            "MaxConcurrency": 8,
+            "ToleratedFailurePercentage": 0,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                "StartAt": "Work",
+                "States": {"Work": {
+                    "Type": "Task",
+                    "Resource": LAMBDA_INVOKE,
+                    "Parameters": {"FunctionName": "work", "Payload": {
+                        "i.$": "$.i",
+                        "parent_start.$": "$.parent_start",
+                        "child_start.$": "$$.Execution.StartTime",
+                        "child_id.$": "$$.Execution.Id"
+                    }},
+                    "ResultSelector": {"i.$": "$.Payload.i"},
+                    "Retry": [{"ErrorEquals": ["Retryable.LakeIo"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+                    "End": true
+                }}
+            },
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+            "End": true
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                map.as_object_mut().unwrap().remove(k);
+            } else {
+                map[k] = v.clone();
+            }
+        }
+        json!({"StartAt": "M", "States": {"M": map, "Caught": {"Type": "Pass", "End": true}}})
+    }
+
+    /// `work` for the DISTRIBUTED Map tests: item `i` fails `faults[i]` = (error, times);
+    /// with `barrier` = (n, wait), each call waits until n calls are in `work` at once
+    /// and fails with `Test.NotParallel` if that does not happen within `wait`.
+    #[derive(Default)]
+    struct Items {
+        calls: Mutex<Vec<Value>>,
+        faults: HashMap<u64, (String, u32)>,
+        barrier: Option<(usize, Duration)>,
+        inside: Mutex<usize>,
+        arrived: Condvar,
+    }
+
+    impl Items {
+        fn wait_for_others(&self, n: usize, wait: Duration) -> bool {
+            let mut inside = self.inside.lock().unwrap();
+            *inside += 1;
+            self.arrived.notify_all();
+            let (inside, timeout) = self
+                .arrived
+                .wait_timeout_while(inside, wait, |k| *k < n)
+                .unwrap();
+            drop(inside);
+            !timeout.timed_out()
+        }
+    }
+
+    impl Invoker for Items {
+        fn invoke<'a>(
+            &'a self,
+            _function: &'a str,
+            payload: Value,
+        ) -> BoxFuture<'a, Result<Value, ExecError>> {
+            Box::pin(async move {
+                let i = payload["i"].as_u64().unwrap();
+                let n = {
+                    let mut calls = self.calls.lock().unwrap();
+                    let n = calls.iter().filter(|p| p["i"] == payload["i"]).count() as u32;
+                    calls.push(payload.clone());
+                    n
+                };
+                if let Some((k, wait)) = self.barrier
+                    && !self.wait_for_others(k, wait)
+                {
+                    return Err(ExecError::new(
+                        "Test.NotParallel",
+                        "the children ran one at a time",
+                    ));
+                }
+                match self.faults.get(&i) {
+                    Some((error, times)) if n < *times => {
+                        Err(ExecError::new(error, format!("item {i} failed (call {n})")))
+                    }
+                    _ => Ok(payload),
+                }
+            })
+        }
+    }
+
+    async fn run_distributed(
+        def: &Value,
+        items: &Items,
+        n: u64,
+        max_parallel: usize,
+    ) -> Result<Value, ExecError> {
+        let machine = StateMachine::parse(&def.to_string(), |_| None)?;
+        let opts = Options {
+            retry_delay_scale: 0.0,
+            max_concurrency: 4,
+            max_parallel,
+        };
+        let input = json!({"items": (0..n).collect::<Vec<_>>()});
+        let ctx = context_object("local:test", "test", START, &input);
+        machine.execute(items, &opts, input, ctx).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_child_fails_the_distributed_map_and_no_new_child_starts() {
+        let mut items = Items::default();
+        items.faults.insert(1, ("Fatal.Model".into(), u32::MAX));
+        let out = run_distributed(&distributed(json!({})), &items, 5, 1)
+            .await
+            .unwrap();
+        // As in AWS: the Map fails with States.ExceedToleratedFailureThreshold (caught
+        // here); the local cause names the child and its own error.
+        assert_eq!(out["error"]["Error"], EXCEED_TOLERATED_FAILURE);
+        let cause = out["error"]["Cause"].as_str().unwrap();
+        assert!(
+            cause.contains("child 1 of 5") && cause.contains("Fatal.Model: item 1 failed"),
+            "{cause}"
+        );
+        let called: Vec<Value> = items
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p["i"].clone())
+            .collect();
+        assert_eq!(called, [json!(0), json!(1)], "children 2..4 never start");
+
+        // Without a Catch the execution ends with that error.
+        let mut items = Items::default();
+        items.faults.insert(0, ("Fatal.Model".into(), u32::MAX));
+        let err = run_distributed(&distributed(json!({"Catch": null})), &items, 2, 2)
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, EXCEED_TOLERATED_FAILURE);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_child_failing_once_with_a_retryable_error_is_retried_and_the_map_succeeds() {
+        let mut items = Items::default();
+        items.faults.insert(2, ("Retryable.LakeIo".into(), 1));
+        let out = run_distributed(&distributed(json!({})), &items, 4, 4)
+            .await
+            .unwrap();
+        assert_eq!(
+            out,
+            json!([{"i": 0}, {"i": 1}, {"i": 2}, {"i": 3}]),
+            "in item order"
+        );
+        let calls = items.calls.lock().unwrap();
+        assert_eq!(calls.len(), 5);
+        assert_eq!(calls.iter().filter(|p| p["i"] == 2).count(), 2);
+        for p in calls.iter() {
+            // The ItemSelector sees the parent; the child has its own execution.
+            assert_eq!(p["parent_start"], START);
+            let id = p["child_id"].as_str().unwrap();
+            assert!(id.starts_with("local:test/M-"), "{id}");
+            assert_ne!(p["child_start"], START);
+        }
+    }
+
+    fn barrier_test(max_parallel: usize, wait: Duration) -> Result<Value, ExecError> {
+        let items = Items {
+            barrier: Some((2, wait)),
+            ..Items::default()
+        };
+        let def = distributed(json!({"Catch": null}));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(run_distributed(&def, &items, 2, max_parallel))
+    }
+
+    #[test]
+    fn children_of_a_distributed_map_run_at_once_on_os_threads() {
+        // Each child waits until both are inside the stage: only true parallelism
+        // passes (the wait is a guard against hanging, not a timing assertion).
+        let out = barrier_test(2, Duration::from_secs(60)).unwrap();
+        assert_eq!(out.as_array().unwrap().len(), 2);
+        // The control: one thread at a time cannot meet the barrier.
+        let err = barrier_test(1, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(err.error, EXCEED_TOLERATED_FAILURE);
+        assert!(err.cause.contains("Test.NotParallel"), "{err:?}");
+        // On a current-thread runtime each child thread has its own runtime.
+        let items = Items {
+            barrier: Some((2, Duration::from_secs(60))),
+            ..Items::default()
+        };
+        let def = distributed(json!({"Catch": null}));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out = rt.block_on(run_distributed(&def, &items, 2, 2)).unwrap();
+        assert_eq!(out.as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn map_fields_the_runner_does_not_implement_are_refused_naming_state_and_field() {
+        let processor = |mode: Value| {
+            let mut p = distributed(json!({}))["States"]["M"]["ItemProcessor"].clone();
+            p["ProcessorConfig"] = mode;
+            p
+        };
+        for (extra, needle) in [
+            (
+                json!({"ItemReader": {"Resource": "arn:aws:states:::s3:getObject"}}),
+                "ItemReader",
+            ),
+            (
+                json!({"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject"}}),
+                "ResultWriter",
+            ),
+            (
+                json!({"ItemBatcher": {"MaxItemsPerBatch": 10}}),
+                "ItemBatcher",
+            ),
+            (
+                json!({"ToleratedFailureCount": 1}),
+                "ToleratedFailureCount 1",
+            ),
+            (
+                json!({"ToleratedFailurePercentage": 10}),
+                "ToleratedFailurePercentage 10",
+            ),
+            (
+                json!({"ToleratedFailurePercentagePath": "$.p"}),
+                "ToleratedFailurePercentagePath",
+            ),
+            (json!({"MaxConcurrencyPath": "$.n"}), "MaxConcurrencyPath"),
+            (
+                json!({"ItemProcessor": processor(json!({"Mode": "DISTRIBUTED"}))}),
+                "ExecutionType",
+            ),
+            (
+                json!({"ItemProcessor": processor(json!({"Mode": "SHARDED"}))}),
+                "Mode \"SHARDED\"",
+            ),
+            (
+                json!({"ItemProcessor": processor(json!({"Mode": "INLINE"}))}),
+                "ToleratedFailurePercentage",
+            ),
+        ] {
+            let def = distributed(extra.clone());
+            let err = StateMachine::parse(&def.to_string(), |_| None).unwrap_err();
+            assert_eq!(err.error, "States.Runtime");
+            assert!(
+                err.cause.contains("Map M") && err.cause.contains(needle),
+                "{extra}: {}",
+                err.cause
+            );
+        }
+        // The supported form loads, as does EXPRESS; ToleratedFailureCount 0 is fine.
+        assert!(
+            StateMachine::parse(
+                &distributed(json!({"ToleratedFailureCount": 0})).to_string(),
+                |_| None
+            )
+            .is_ok()
+        );
+        let express = distributed(
+            json!({"ItemProcessor": processor(json!({"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"}))}),
+        );
+        assert!(StateMachine::parse(&express.to_string(), |_| None).is_ok());
     }
 }

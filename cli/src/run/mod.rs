@@ -6,13 +6,18 @@
 //!
 //! `--from` / `--until` skip the Tasks of stages outside the range (they return
 //! `{"status": "skipped"}` without running), so e.g. `make demo` starts at `calibrate`
-//! without a PostgreSQL source. `--backfill-from` extends features and kpis back to a
+//! without a PostgreSQL source. The `plan` stage always runs (it only reads): the
+//! Distributed Maps of the per-student stages need its shard items. `--shards N` gives
+//! the shard count (the execution input's `shards`), else `plan` chooses it from the
+//! lake, as in AWS; the children of a DISTRIBUTED Map run on up to `--max-parallel` OS
+//! threads. `--backfill-from` extends features and kpis back to a
 //! date (the demo's history). A progress line per stage goes to stderr; the final
 //! table (stage, calls, rows, seconds, status) to stdout.
 
 mod asl;
 mod path;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -51,9 +56,23 @@ pub struct RunArgs {
     /// state machine sends only the run date).
     #[arg(long, value_parser = crate::bounds::date)]
     pub backfill_from: Option<chrono::NaiveDate>,
-    /// Report shards (the Map over students); default 1 (1 to 10,000).
-    #[arg(long, value_parser = crate::bounds::u32_in(1, MAX_SHARDS as u64), default_value_t = 1)]
-    pub shards: u32,
+    /// Student shards of the per-student stages (score_topics … reports), 1 to 1024;
+    /// default: the plan stage chooses (students with attempts in 60 days / 25,000).
+    #[arg(long, value_parser = crate::bounds::u32_in(1, u64::from(MAX_SHARDS)))]
+    pub shards: Option<u32>,
+    /// Target students per shard when the plan stage chooses the count (100 to 10,000,000;
+    /// default 25,000).
+    #[arg(
+        long,
+        value_parser = clap::value_parser!(u64)
+            .range(lake::plan::MIN_STUDENTS_PER_SHARD..=lake::plan::MAX_STUDENTS_PER_SHARD),
+        conflicts_with = "shards"
+    )]
+    pub students_per_shard: Option<u64>,
+    /// Child executions of a DISTRIBUTED Map running at once, each on its own OS thread
+    /// (1 to 256; default: the CPUs available, at most the Map's MaxConcurrency).
+    #[arg(long, value_parser = crate::bounds::usize_in(1, MAX_PARALLEL as u64))]
+    pub max_parallel: Option<usize>,
     /// The execution's start time (RFC 3339, UTC), written on every output row;
     /// default now. Re-running with the same value writes the same bytes.
     #[arg(long)]
@@ -112,8 +131,6 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
 /// One stage invocation as the final table shows it.
 #[derive(Debug, Clone)]
 struct Call {
-    /// The stage (function) called.
-    function: String,
     /// What the table shows: the stage and its bank or shard.
     stage: String,
     rows: u64,
@@ -121,13 +138,17 @@ struct Call {
     status: String,
 }
 
-/// Runs Tasks in-process and records what happened.
+/// Runs Tasks in-process and records what happened. Shared by the threads of a
+/// DISTRIBUTED Map.
 struct LocalInvoker<'a> {
     lake: &'a Lake,
     env: StageEnv,
     from: usize,
     until: usize,
     faults: Vec<Fault>,
+    /// Failures injected so far, per stage (checked and counted under one lock, so
+    /// `STAGE=ERROR:N` fails exactly N calls however many shards run at once).
+    injected: Mutex<HashMap<String, u32>>,
     backfill_from: Option<chrono::NaiveDate>,
     calls: Mutex<Vec<Call>>,
     progress: ProgressBar,
@@ -145,13 +166,11 @@ impl LocalInvoker<'_> {
     }
 
     fn injected(&self, stage: &str) -> Option<ExecError> {
-        let calls = self.calls.lock().ok()?;
         let fault = self.faults.iter().find(|f| f.stage == stage)?;
-        let failed = calls
-            .iter()
-            .filter(|c| c.function == stage && c.status.starts_with("failed"))
-            .count() as u32;
-        (failed < fault.times).then(|| {
+        let mut injected = self.injected.lock().ok()?;
+        let done = injected.entry(stage.to_string()).or_insert(0);
+        (*done < fault.times).then(|| {
+            *done += 1;
             ExecError::new(
                 &fault.error,
                 format!("injected failure of stage {stage} (--inject-failure)"),
@@ -170,6 +189,7 @@ impl Invoker for LocalInvoker<'_> {
             let position = STAGES.iter().position(|s| *s == function);
             if let Some(p) = position
                 && (p < self.from || p > self.until)
+                && function != PLAN_STAGE
             {
                 return Ok(json!({"status": "skipped", "stage": function}));
             }
@@ -205,7 +225,6 @@ impl Invoker for LocalInvoker<'_> {
                 Err(f) => (0, format!("failed: {}", f.error)),
             };
             self.record(Call {
-                function: function.to_string(),
                 stage: label,
                 rows,
                 seconds: started.elapsed().as_secs_f64(),
@@ -238,8 +257,14 @@ async fn banks(lake: &Lake, args: &RunArgs) -> Result<Vec<String>> {
     Ok(banks)
 }
 
-/// Most report shards `--shards` accepts (the Map over students).
-pub const MAX_SHARDS: u32 = 10_000;
+/// Most student shards `--shards` accepts: [`lake::shard::MAX_SHARDS`].
+pub const MAX_SHARDS: u32 = lake::shard::MAX_SHARDS;
+
+/// Most threads `--max-parallel` accepts.
+pub const MAX_PARALLEL: usize = 256;
+
+/// The stage that chooses the shards; it runs whatever `--from`/`--until` say.
+const PLAN_STAGE: &str = "plan";
 
 /// Largest `--retry-delay-scale`: Retry waits up to 100 times AWS's (5 s → 500 s).
 pub const MAX_RETRY_DELAY_SCALE: f64 = 100.0;
@@ -263,7 +288,7 @@ pub fn starts_with_export(args: &RunArgs) -> bool {
 }
 
 /// Checks the options of `irtlake run` before anything runs (or a lake is opened):
-/// `--from` not after `--until`, `--shards` in 1..=[`MAX_SHARDS`],
+/// `--from` not after `--until`, `--shards` (when given) in 1..=[`MAX_SHARDS`],
 /// `--retry-delay-scale` finite in 0..=[`MAX_RETRY_DELAY_SCALE`], and a PostgreSQL
 /// source when the run starts with export_attempts. Returns the stage range.
 pub fn validate(args: &RunArgs) -> Result<(usize, usize)> {
@@ -274,11 +299,12 @@ pub fn validate(args: &RunArgs) -> Result<(usize, usize)> {
         STAGES[from],
         STAGES[until]
     );
-    anyhow::ensure!(
-        (1..=MAX_SHARDS).contains(&args.shards),
-        "--shards {} is out of range: give 1 to {MAX_SHARDS}",
-        args.shards
-    );
+    if let Some(n) = args.shards {
+        anyhow::ensure!(
+            (1..=MAX_SHARDS).contains(&n),
+            "--shards {n} is out of range: give 1 to {MAX_SHARDS}"
+        );
+    }
     anyhow::ensure!(
         args.retry_delay_scale.is_finite()
             && (0.0..=MAX_RETRY_DELAY_SCALE).contains(&args.retry_delay_scale),
@@ -314,10 +340,13 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
     let (from, until) = validate(&args)?;
     let start = args.start_time.unwrap_or_else(chrono::Utc::now);
     let start_text = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut input = json!({
-        "banks": banks(lake, &args).await?,
-        "shards": (0..args.shards).map(|s| json!({"shard": s, "shards": args.shards})).collect::<Vec<_>>(),
-    });
+    let mut input = json!({ "banks": banks(lake, &args).await? });
+    if let Some(n) = args.shards {
+        input["shards"] = json!(n);
+    }
+    if let Some(n) = args.students_per_shard {
+        input["students_per_shard"] = json!(n);
+    }
     if let Some(d) = args.run_date {
         input["run_date"] = json!(d.format("%Y-%m-%d").to_string());
     }
@@ -340,12 +369,14 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
         from,
         until,
         faults: args.inject_failure.clone(),
+        injected: Mutex::new(HashMap::new()),
         backfill_from: args.backfill_from,
         calls: Mutex::new(Vec::new()),
         progress: progress.clone(),
     };
     let options = Options {
         retry_delay_scale: args.retry_delay_scale.max(0.0),
+        max_parallel: args.max_parallel.unwrap_or_else(asl::default_max_parallel),
         ..Options::default()
     };
     let started = Instant::now();

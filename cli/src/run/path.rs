@@ -1,6 +1,7 @@
 //! The JSONPath subset and intrinsic functions of Amazon States Language that the
 //! pipeline's state machine uses: `$`, `$.a.b`, `$[0]`, `$.a[1].b`, the context
-//! object `$$.…`, and `States.StringSplit`, `States.ArrayGetItem`, `States.Format`,
+//! object `$$.…`, an existence filter as the last step (`$[?(@.error)]`: the elements of
+//! an array that have the field, always an array, as Jayway JsonPath gives it), and `States.StringSplit`, `States.ArrayGetItem`, `States.Format`,
 //! `States.Array`, `States.ArrayLength`, `States.JsonToString`, `States.StringToJson`,
 //! `States.MathAdd` (reference: the Amazon States Language specification, "Paths" and
 //! "Intrinsic functions").
@@ -18,6 +19,8 @@ type Result<T> = std::result::Result<T, PathError>;
 enum Step {
     Key(String),
     Index(usize),
+    /// `[?(@.a.b)]`: the elements of an array where the relative path `a.b` exists.
+    Has(Vec<Step>),
 }
 
 fn parse_steps(path: &str) -> Result<Vec<Step>> {
@@ -46,11 +49,30 @@ fn parse_steps(path: &str) -> Result<Vec<Step>> {
                     .find(']')
                     .map(|e| e + i)
                     .ok_or_else(|| PathError(format!("unclosed [ in path {path:?}")))?;
-                let inner = &rest[i + 1..end];
-                let idx = inner.trim().parse::<usize>().map_err(|_| {
-                    PathError(format!("only numeric indexes are supported in {path:?}"))
-                })?;
-                steps.push(Step::Index(idx));
+                let inner = rest[i + 1..end].trim();
+                if let Some(field) = inner.strip_prefix("?(@").and_then(|f| f.strip_suffix(')')) {
+                    let sub = parse_steps(&format!("${field}"))?;
+                    let plain = |s: &Step| match s {
+                        Step::Key(k) => k
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'),
+                        Step::Index(_) => true,
+                        Step::Has(_) => false,
+                    };
+                    if sub.is_empty() || !sub.iter().all(plain) {
+                        return Err(PathError(format!(
+                            "only field-existence filters [?(@.a.b)] are supported in {path:?}"
+                        )));
+                    }
+                    steps.push(Step::Has(sub));
+                } else {
+                    let idx = inner.parse::<usize>().map_err(|_| {
+                        PathError(format!(
+                            "only numeric indexes and [?(@.field)] filters are supported in {path:?}"
+                        ))
+                    })?;
+                    steps.push(Step::Index(idx));
+                }
                 i = end + 1;
             }
             _ => return Err(PathError(format!("unsupported path syntax {path:?}"))),
@@ -65,14 +87,29 @@ pub fn get(path: &str, input: &Value, context: &Value) -> Result<Value> {
         Some(rest) => (context, format!("${rest}")),
         None => (input, path.to_string()),
     };
+    let steps = parse_steps(&p)?;
+    if let Some(n) = steps.iter().position(|s| matches!(s, Step::Has(_)))
+        && n + 1 != steps.len()
+    {
+        return Err(PathError(format!(
+            "a filter must be the last step of {path:?} (local runner)"
+        )));
+    }
     let mut cur = root;
-    for step in parse_steps(&p)? {
-        cur = match (&step, cur) {
-            (Step::Key(k), Value::Object(m)) => m.get(k),
-            (Step::Index(i), Value::Array(a)) => a.get(*i),
-            _ => None,
+    for step in &steps {
+        if let Step::Has(sub) = step {
+            // An indefinite path: always an array, empty when nothing matches.
+            let hits = match cur {
+                Value::Array(a) => a
+                    .iter()
+                    .filter(|v| walk(sub, v).is_some())
+                    .cloned()
+                    .collect(),
+                _ => Vec::new(),
+            };
+            return Ok(Value::Array(hits));
         }
-        .ok_or_else(|| {
+        cur = walk(std::slice::from_ref(step), cur).ok_or_else(|| {
             PathError(format!(
                 "the path {path:?} could not be found in the {}",
                 if path.starts_with("$$") {
@@ -84,6 +121,15 @@ pub fn get(path: &str, input: &Value, context: &Value) -> Result<Value> {
         })?;
     }
     Ok(cur.clone())
+}
+
+/// Follows key and index steps from `v`; `None` when one is missing.
+fn walk<'v>(steps: &[Step], v: &'v Value) -> Option<&'v Value> {
+    steps.iter().try_fold(v, |cur, step| match (step, cur) {
+        (Step::Key(k), Value::Object(m)) => m.get(k),
+        (Step::Index(i), Value::Array(a)) => a.get(*i),
+        _ => None,
+    })
 }
 
 /// True when `path` exists in `input` (Choice rule `IsPresent`).
@@ -420,5 +466,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r["growth"]["summary"], "b");
+    }
+
+    #[test]
+    fn an_existence_filter_selects_the_elements_with_the_field() {
+        let results = json!([{"shard": 0}, {"shard": 1, "error": {"Error": "E"}}, 7, {"shard": 2}]);
+        let failed = get("$[?(@.error)]", &results, &json!({})).unwrap();
+        assert_eq!(failed, json!([{"shard": 1, "error": {"Error": "E"}}]));
+        let none = get("$[?(@.error.Cause)]", &results, &json!({})).unwrap();
+        assert_eq!(none, json!([]));
+        let doc = json!({"r": {"list": results}});
+        assert_eq!(
+            get("$.r.list[?(@.shard)]", &doc, &json!({}))
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        // Only as the last step, and only existence tests.
+        assert!(get("$[?(@.error)].shard", &results, &json!({})).is_err());
+        assert!(get("$[?(@.shard > 1)]", &results, &json!({})).is_err());
+        let r = render(
+            &json!({"shards.$": "States.ArrayLength($)", "failed.$": "$[?(@.error)]"}),
+            &results,
+            &json!({}),
+        )
+        .unwrap();
+        assert_eq!(r["shards"], 4);
+        assert_eq!(r["failed"][0]["shard"], 1);
     }
 }

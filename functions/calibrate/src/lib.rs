@@ -113,6 +113,7 @@ impl CalibrateError {
     pub fn error_name(&self) -> &'static str {
         match self {
             CalibrateError::Lake(e) if e.is_retryable() => "Retryable.LakeIo",
+            CalibrateError::Query(e) if lake::error::is_retryable_query(e) => "Retryable.LakeIo",
             CalibrateError::Lake(_) | CalibrateError::Query(_) => "Fatal.Lake",
             CalibrateError::InvalidInput(_) => "Fatal.InvalidInput",
             CalibrateError::Irt(_) => "Fatal.Model",
@@ -415,4 +416,22 @@ fn item_params_batch(
             Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
         ],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A query failing on I/O (a dropped connection mid-scan) is retried by Step
+    /// Functions; a query the engine refuses is not.
+    #[test]
+    fn query_failures_are_retryable_only_when_transient() {
+        let io = datafusion::error::DataFusionError::IoError(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset",
+        ));
+        assert_eq!(CalibrateError::Query(io).error_name(), "Retryable.LakeIo");
+        let plan = datafusion::error::DataFusionError::Plan("no such column".into());
+        assert_eq!(CalibrateError::Query(plan).error_name(), "Fatal.Lake");
+    }
 }
