@@ -29,11 +29,12 @@ pub struct ReportArgs {
     /// Language of the text: en or ko.
     #[arg(long, default_value = "en")]
     pub lang: String,
-    /// This shard (students whose FNV-1a id hash modulo --shards is this number) (0 to --shards − 1).
-    #[arg(long, value_parser = crate::bounds::u32_in(0, 9_999), default_value_t = 0)]
+    /// This shard, 0 to --shards − 1: the lake's student shard (the students whose
+    /// `student_bucket(student_id, 0)` lies in its bucket range, as in every stage).
+    #[arg(long, value_parser = crate::bounds::u32_in(0, u64::from(reports::MAX_SHARDS) - 1), default_value_t = 0)]
     pub shard: u32,
-    /// Number of shards (1 to 10,000).
-    #[arg(long, value_parser = crate::bounds::u32_in(1, 10_000), default_value_t = 1)]
+    /// Number of shards (1 to 1024, `reports::MAX_SHARDS`).
+    #[arg(long, value_parser = crate::bounds::u32_in(1, u64::from(reports::MAX_SHARDS)), default_value_t = 1)]
     pub shards: u32,
     /// Lifetime of presigned URLs on S3, in seconds: default 1 day
     /// (`lake::DEFAULT_URL_EXPIRY`), at most 7 days.

@@ -1,6 +1,7 @@
--- θ of every student in one calibration ($1 = run_date) of bank `all`: the student's
--- current θ and the cohort it is ranked in.
+-- θ of the students of one shard ($2 <= student_bucket < $3) in one calibration
+-- ($1 = run_date) of bank `all`: the student's current θ.
 SELECT student_id, theta, se, n_responses
 FROM abilities
 WHERE run_date = $1 AND bank = 'all'
+  AND student_bucket(student_id, 0) >= $2 AND student_bucket(student_id, 0) < $3
 ORDER BY student_id

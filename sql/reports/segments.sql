@@ -1,5 +1,7 @@
--- Segment of every student in one segments run ($1 = run_date).
+-- Segment of the students of one shard ($2 <= student_bucket < $3) in one segments
+-- run ($1 = run_date).
 SELECT student_id, segment_label
 FROM user_segment
 WHERE run_date = $1
+  AND student_bucket(student_id, 0) >= $2 AND student_bucket(student_id, 0) < $3
 ORDER BY student_id

@@ -328,8 +328,17 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
     assert_eq!(rows[&cohort.key].student_id, None);
     assert_eq!(rows[&key].student_id.as_deref(), Some(student.as_str()));
 
-    // Shards: two shards write the same reports (same bytes), each student once; a
-    // re-run replaces rows instead of adding them.
+    // The cohort's mean θ: the sum of the sorted θs over their number, bit for bit
+    // (the stage streams the sorted θs instead of holding them).
+    let mut sorted = all.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mean = sorted.iter().sum::<f64>() / sorted.len() as f64;
+    assert_eq!(f64_of(&c, "mean_theta"), Some(mean));
+
+    // Shards: two shards (one after the other) and four shards (at once, sharing the
+    // week's report_artifacts partition) write the same reports (same bytes) and the
+    // same report_artifacts rows as one shard, each student once, in the lake's shard
+    // of their bucket; a re-run replaces rows instead of adding them.
     let before: Vec<_> = crate::stage_forecast::snapshot(&lake, "reports/").await;
     let s0 = run_reports(&lake, &event(0, 2)).await;
     let s1 = run_reports(&lake, &event(1, 2)).await;
@@ -342,6 +351,7 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
     );
     let again = artifact_rows(&lake).await;
     assert_eq!(again.len(), rows.len());
+    assert_eq!(again, rows);
     let ids: BTreeSet<_> = again
         .values()
         .filter_map(|r| r.student_id.clone())
@@ -356,6 +366,56 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
             shard
         );
     }
+    let shared = &lake;
+    let quarters = futures::future::join_all(
+        (0..4).map(|k| async move { run_reports(shared, &event(k, 4)).await }),
+    )
+    .await;
+    assert_eq!(
+        quarters.iter().map(|q| q.student_reports).sum::<u64>(),
+        out.student_reports
+    );
+    for (k, q) in quarters.iter().enumerate() {
+        assert!(q.student_reports > 0, "shard {k} of 4: {q:?}");
+        assert_eq!(q.cohort_report.is_some(), k == 0);
+        assert_eq!(q.students_in_week, out.students_in_week);
+        let first = q.first_student_report.as_ref().unwrap();
+        let shard = lake::shard::Shard::new(k as u32, 4).unwrap();
+        assert!(shard.contains(first.student_id.as_deref().unwrap()));
+    }
+    assert_eq!(
+        crate::stage_forecast::snapshot(&lake, "reports/").await,
+        before
+    );
+    assert_eq!(artifact_rows(&lake).await, rows);
+    // Each shard reads the rows of its own students only, and the shards cover them.
+    let mut covered = BTreeSet::new();
+    for k in 0..4 {
+        let shard = lake::shard::Shard::new(k, 4).unwrap();
+        let d = reports::data::load(&lake, day(WEEK), day(LAST), shard, false)
+            .await
+            .unwrap();
+        let keys = d
+            .week_kpis
+            .keys()
+            .chain(d.abilities.keys())
+            .chain(d.theta_ranks.keys())
+            .chain(d.kpi_history.keys())
+            .chain(d.weekly_theta.keys())
+            .chain(d.topic_theta.keys())
+            .chain(d.segments.keys())
+            .chain(d.attempts.keys());
+        let mut n = 0;
+        for id in keys {
+            assert!(shard.contains(id), "{id} read by {}", shard.label());
+            n += 1;
+        }
+        assert!(n > 0);
+        assert_eq!(d.cohort.students_active as u64, out.students_in_week);
+        assert_eq!(d.cohort.theta.n, all.len());
+        covered.extend(d.week_kpis.into_keys());
+    }
+    assert_eq!(covered, ids);
 
     // Every student with a θ, also those not active this week.
     let every = run_reports(
@@ -410,19 +470,23 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
 }
 
 /// A `report_artifacts` row.
+#[derive(Debug, PartialEq)]
 struct ArtifactRow {
     run_id: String,
     student_id: Option<String>,
     url: String,
     bytes: i64,
     sha256: String,
+    /// `generated_at`, µs since the epoch.
+    generated_at: i64,
 }
 
 async fn artifact_rows(lake: &Lake) -> BTreeMap<String, ArtifactRow> {
     let mut out = BTreeMap::new();
     for b in lake
         .sql(&format!(
-            "SELECT key, run_id, student_id, url, bytes, sha256, format FROM report_artifacts \
+            "SELECT key, run_id, student_id, url, bytes, sha256, format, \
+             CAST(generated_at AS BIGINT) AS generated_at FROM report_artifacts \
              WHERE week_start = '{WEEK}'"
         ))
         .await
@@ -431,6 +495,7 @@ async fn artifact_rows(lake: &Lake) -> BTreeMap<String, ArtifactRow> {
         let s = |i: usize| b.column(i).as_string::<i32>().clone();
         let (key, run, st, url, sha, fmt) = (s(0), s(1), s(2), s(3), s(5), s(6));
         let bytes = b.column(4).as_primitive::<Int64Type>();
+        let generated_at = b.column(7).as_primitive::<Int64Type>();
         for r in 0..b.num_rows() {
             assert_eq!(fmt.value(r), "html");
             let prev = out.insert(
@@ -441,6 +506,7 @@ async fn artifact_rows(lake: &Lake) -> BTreeMap<String, ArtifactRow> {
                     url: url.value(r).to_string(),
                     bytes: bytes.value(r),
                     sha256: sha.value(r).to_string(),
+                    generated_at: generated_at.value(r),
                 },
             );
             assert!(prev.is_none(), "{} twice", key.value(r));
@@ -941,6 +1007,32 @@ async fn presigned_urls_on_s3_return_the_report_and_expire() {
         lake.get_object(&cohort.key).await.unwrap().len() as u64,
         cohort.bytes
     );
+
+    // Four shards at once on S3 share the week's report_artifacts partition: its
+    // updates are conditional puts, so no shard's rows are lost; the reports are the
+    // same bytes as one shard's.
+    let shared = &lake;
+    let quarters = futures::future::join_all((0..4).map(|k| async move {
+        reports::run(shared, &event(k, 4), Duration::from_secs(3600)).await
+    }))
+    .await;
+    let written: u64 = quarters
+        .into_iter()
+        .map(|q| q.unwrap().student_reports)
+        .sum();
+    assert_eq!(written, out.student_reports);
+    let after = artifact_rows(&lake).await;
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        rows.keys().collect::<Vec<_>>()
+    );
+    for (key, r) in &after {
+        assert_eq!(
+            (&r.sha256, r.bytes),
+            (&rows[key].sha256, rows[key].bytes),
+            "{key}"
+        );
+    }
 
     // A URL that lives 1 s.
     let student = first.student_id.clone().unwrap();

@@ -833,17 +833,51 @@ pub fn hbars(rows: &[(String, f64, String, String)], title: String) -> HBars {
 /// Counts of `values` in equal bins of `width` starting at `lo` (the last bin closed),
 /// values outside `[lo, hi]` clamped into the end bins. Returns bin centres and counts.
 pub fn histogram(values: &[f64], lo: f64, hi: f64, width: f64) -> Vec<(f64, usize)> {
-    let n = (((hi - lo) / width).round() as usize).max(1);
-    let mut counts = vec![0usize; n];
-    for v in values.iter().filter(|v| v.is_finite()) {
-        let k = (((v - lo) / width).floor().max(0.0) as usize).min(n - 1);
-        counts[k] += 1;
+    let mut h = Histogram::new(lo, hi, width);
+    for v in values {
+        h.add(*v);
     }
-    counts
-        .into_iter()
-        .enumerate()
-        .map(|(k, c)| (lo + width * (k as f64 + 0.5), c))
-        .collect()
+    h.bins()
+}
+
+/// [`histogram`] one value at a time: the counts of a stream of values (a cohort read
+/// from the lake in batches) in memory of one counter per bin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    lo: f64,
+    width: f64,
+    counts: Vec<usize>,
+}
+
+impl Histogram {
+    /// Empty bins of `width` from `lo` to `hi` (at least one bin).
+    pub fn new(lo: f64, hi: f64, width: f64) -> Self {
+        let n = (((hi - lo) / width).round() as usize).max(1);
+        Histogram {
+            lo,
+            width,
+            counts: vec![0; n],
+        }
+    }
+
+    /// Counts `v` in its bin (clamped into the end bins); non-finite values are skipped.
+    pub fn add(&mut self, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        let last = self.counts.len() - 1;
+        let k = (((v - self.lo) / self.width).floor().max(0.0) as usize).min(last);
+        self.counts[k] += 1;
+    }
+
+    /// Bin centres and counts.
+    pub fn bins(&self) -> Vec<(f64, usize)> {
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| (self.lo + self.width * (k as f64 + 0.5), c))
+            .collect()
+    }
 }
 
 #[cfg(test)]

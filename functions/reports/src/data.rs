@@ -1,8 +1,22 @@
-//! What the reports read from the lake for one week (queries in `sql/reports/`).
+//! What the reports read from the lake for one week and one shard of students
+//! (queries in `sql/reports/`).
 //!
-//! Everything is read once per stage run (one shard): the cohort-wide tables are small
-//! (one row per student or per item), and per-student rows are looked up in maps while
-//! rendering. Each `run_date`-partitioned source is the latest run on or before the
+//! Per-student rows (KPIs, θ, weekly θ, topic θ, segment, the week's attempts) are read
+//! for the shard's students only: every per-student query has the predicate
+//! `student_bucket(student_id, 0) >= $lo AND student_bucket(student_id, 0) < $hi`
+//! ([`Shard::sql_params`]) in the `WHERE` of its scan, so the rows of other shards are
+//! dropped while the Parquet files are read, before any sort. They are looked up in maps
+//! while rendering.
+//!
+//! What a report shows of the whole cohort is read as aggregates ([`CohortStats`]):
+//! counts in SQL (`GROUP BY`), and distributions (count, mean, median, histogram) and
+//! percentile ranks by streaming the cohort's values **sorted** through accumulators of
+//! fixed size ([`sorted_series`]): the sort runs in the session's bounded, spilling
+//! memory pool, the stage holds one batch at a time. Sums are taken in ascending order,
+//! as the reports always did, so they do not depend on how the lake's files are split
+//! (a SQL `avg` merges partial sums in arrival order) and a run gives the same bytes
+//! whatever the shard count. The other sources are small (one row per item, run, day or
+//! series). Each `run_date`-partitioned source is the latest run on or before the
 //! week's as-of day, so a report never shows data from after its week.
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,10 +24,16 @@ use std::collections::{BTreeMap, HashMap};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
 use chrono::{Days, NaiveDate};
-use datafusion::prelude::SessionContext;
+use datafusion::dataframe::DataFrame;
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
 use lake::Lake;
 use lake::runs::{StageError, day_str, week_start};
+use lake::shard::Shard;
+
+use crate::charts::Histogram;
 
 const WEEK_KPIS_SQL: &str = include_str!("../../../sql/reports/week_kpis.sql");
 const KPI_HISTORY_SQL: &str = include_str!("../../../sql/reports/kpi_history.sql");
@@ -31,12 +51,59 @@ const COHORT_DAILY_SQL: &str = include_str!("../../../sql/reports/cohort_daily.s
 const COHORT_THETA_DAILY_SQL: &str = include_str!("../../../sql/reports/cohort_theta_daily.sql");
 const CHURN_KM_SQL: &str = include_str!("../../../sql/reports/churn_km.sql");
 const LATEST_RUN_SQL: &str = include_str!("../../../sql/reports/latest_run.sql");
+const COHORT_THETAS_SQL: &str = include_str!("../../../sql/reports/cohort_thetas.sql");
+const COHORT_KPIS_SQL: &str = include_str!("../../../sql/reports/cohort_kpis.sql");
+const COHORT_ACTIVE_SQL: &str = include_str!("../../../sql/reports/cohort_active.sql");
+const COHORT_SEGMENTS_SQL: &str = include_str!("../../../sql/reports/cohort_segments.sql");
 
 /// Weeks of history in the θ trend and the KPI sparklines (the report week included):
 /// nine weeks cover the pipeline's 60-day look-back.
 pub const HISTORY_WEEKS: u32 = 9;
 /// Days of daily cohort history drawn before a forecast.
 pub const FORECAST_HISTORY_DAYS: u64 = 28;
+
+/// Equal-width bins of a cohort histogram: `[lo, hi]` in steps of `width` (values
+/// outside are counted in the end bins, see [`crate::charts::histogram`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bins {
+    /// Lower edge of the first bin.
+    pub lo: f64,
+    /// Upper edge of the last bin.
+    pub hi: f64,
+    /// Bin width.
+    pub width: f64,
+}
+
+/// Bins of the cohort's θ histogram (θ scale).
+pub const THETA_BINS: Bins = Bins {
+    lo: -4.0,
+    hi: 4.0,
+    width: 0.5,
+};
+
+/// The KPI distributions of the cohort report: `weekly_kpi` column and its bins
+/// (I_t is a difference in [−1, 1]; the others are shares in [0, 1]).
+pub const COHORT_KPIS: [(&str, Bins); 6] = [
+    (
+        "i_t",
+        Bins {
+            lo: -1.0,
+            hi: 1.0,
+            width: 0.125,
+        },
+    ),
+    ("a_t", SHARE_BINS),
+    ("e_t", SHARE_BINS),
+    ("r_t", SHARE_BINS),
+    ("s", SHARE_BINS),
+    ("p", SHARE_BINS),
+];
+
+const SHARE_BINS: Bins = Bins {
+    lo: 0.0,
+    hi: 1.0,
+    width: 0.1,
+};
 
 /// One calibration (`fit_meta` row).
 #[derive(Debug, Clone, PartialEq)]
@@ -204,13 +271,58 @@ pub struct Sources {
     pub churn: Option<String>,
 }
 
-/// Everything the week's reports show.
+/// Count, mean, median and histogram of the finite values of one quantity over the
+/// cohort.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DistStats {
+    /// Number of values.
+    pub n: usize,
+    /// Mean: the sum in ascending order of the values, over `n` (none when `n` = 0).
+    pub mean: Option<f64>,
+    /// Median: the middle value, or the mean of the two middle ones (none when `n` = 0).
+    pub median: Option<f64>,
+    /// Bin centres and counts (see [`Bins`]).
+    pub hist: Vec<(f64, usize)>,
+}
+
+impl DistStats {
+    /// The summary of the finite values of `values`, held in memory (as the stage
+    /// computes it from the cohort's sorted stream): for tests and fixtures.
+    pub fn of_values(values: &[f64], bins: Bins) -> DistStats {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        let mut acc = SortedSummary::new(v.len(), bins);
+        for x in v {
+            acc.push(x);
+        }
+        acc.finish().unwrap_or_default()
+    }
+}
+
+/// What the reports show of the whole cohort (all shards), as aggregates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CohortStats {
+    /// Students with KPIs in the report week (distinct students of its `weekly_kpi`).
+    pub students_active: usize,
+    /// θ of the students of the calibration (finite θ with an SE), on [`THETA_BINS`].
+    pub theta: DistStats,
+    /// The week's KPI distributions by column ([`COHORT_KPIS`]). Read for the cohort
+    /// report only (empty otherwise).
+    pub kpis: BTreeMap<String, DistStats>,
+    /// Students by segment label of the segments run. Read for the cohort report only.
+    pub segments: BTreeMap<String, usize>,
+}
+
+/// Everything the week's reports show: the rows of one shard's students, and the
+/// cohort as aggregates.
 #[derive(Debug, Clone, Default)]
 pub struct WeekData {
     /// Monday of the report week.
     pub week: NaiveDate,
     /// Last day of data shown.
     pub as_of: NaiveDate,
+    /// The students whose rows were read (the per-student maps below hold no others).
+    pub shard: Shard,
     /// The calibration of bank `all` the θs come from.
     pub calibration: Option<FitRow>,
     /// Every calibration up to the as-of day, every bank, by run date.
@@ -219,11 +331,13 @@ pub struct WeekData {
     pub items: Vec<ItemRow>,
     /// Excluded items of the latest run date: (bank, reason, items).
     pub exclusions: Vec<(String, String, i64)>,
-    /// θ, SE, responses of every student in `calibration`.
+    /// θ, SE, responses of the shard's students in `calibration`.
     pub abilities: HashMap<String, (f64, f64, i64)>,
-    /// Every θ of `calibration`, sorted (percentiles).
-    pub sorted_thetas: Vec<f64>,
-    /// KPIs of the week by student (the students who get a report).
+    /// For each of the shard's students with a finite θ: how many θs of the cohort
+    /// (`cohort.theta`, `n` in all) are below theirs and how many are at most theirs
+    /// (the percentile rank, see [`crate::view::percentile_rank`]).
+    pub theta_ranks: HashMap<String, (usize, usize)>,
+    /// KPIs of the week by student (the shard's students who get a report).
     pub week_kpis: BTreeMap<String, KpiRow>,
     /// Mondays of the history weeks, oldest first (the report week last).
     pub history_weeks: Vec<NaiveDate>,
@@ -249,19 +363,27 @@ pub struct WeekData {
     pub churn_diag: HashMap<String, f64>,
     /// The week's attempts by student, in time order.
     pub attempts: HashMap<String, Vec<Attempted>>,
+    /// The whole cohort, as aggregates.
+    pub cohort: CohortStats,
     /// Run dates used.
     pub sources: Sources,
+}
+
+fn text(s: &str) -> ScalarValue {
+    ScalarValue::Utf8(Some(s.to_string()))
+}
+
+/// `params` followed by the shard's bucket range (`$lo`, `$hi`).
+fn sharded(mut params: Vec<ScalarValue>, shard: Shard) -> Vec<ScalarValue> {
+    params.extend(shard.sql_params());
+    params
 }
 
 async fn query(
     ctx: &SessionContext,
     sql: &str,
-    params: &[&str],
+    params: Vec<ScalarValue>,
 ) -> Result<Vec<RecordBatch>, StageError> {
-    let params: Vec<ScalarValue> = params
-        .iter()
-        .map(|p| ScalarValue::Utf8(Some((*p).to_string())))
-        .collect();
     Ok(lake::runs::query(ctx, sql, params).await?)
 }
 
@@ -330,34 +452,91 @@ fn parse_day(s: &str, what: &str) -> Result<NaiveDate, StageError> {
 }
 
 /// Reads what the reports of the week `week` (Monday) need, as of the day `as_of`
-/// (inside that week).
-pub async fn load(lake: &Lake, week: NaiveDate, as_of: NaiveDate) -> Result<WeekData, StageError> {
+/// (inside that week), for the students of `shard`; with `cohort_report`, also the
+/// cohort aggregates only the cohort report shows (KPI distributions, segment sizes).
+pub async fn load(
+    lake: &Lake,
+    week: NaiveDate,
+    as_of: NaiveDate,
+    shard: Shard,
+    cohort_report: bool,
+) -> Result<WeekData, StageError> {
     let ctx = lake.session()?;
-    let as_of_s = day_str(as_of);
-    let week_s = day_str(week);
     let mut d = WeekData {
         week,
         as_of,
+        shard,
+        sources: latest_sources(&ctx, as_of).await?,
+        fit_history: fit_history(&ctx, as_of).await?,
+        history_weeks: history_weeks(week),
         ..Default::default()
     };
+    d.calibration = d
+        .fit_history
+        .iter()
+        .rev()
+        .find(|f| f.bank == "all")
+        .cloned();
+    if let Some(cal) = &d.calibration {
+        d.items = item_params(&ctx, &cal.run_date).await?;
+        d.abilities = abilities(&ctx, &cal.run_date, shard).await?;
+        (d.cohort.theta, d.theta_ranks) = cohort_thetas(&ctx, &cal.run_date, &d.abilities).await?;
+    }
+    if let Some(last) = d.fit_history.last() {
+        d.exclusions = exclusions(&ctx, &last.run_date).await?;
+    }
+    d.kpi_history = kpi_history(&ctx, &d.history_weeks, shard).await?;
+    d.week_kpis = week_kpis(&ctx, week, shard).await?;
+    d.cohort.students_active = students_active(&ctx, week).await?;
+    if cohort_report {
+        d.cohort.kpis = cohort_kpis(&ctx, week).await?;
+    }
+    d.weekly_theta = weekly_theta(lake, as_of, shard).await?;
+    d.attempts = week_attempts(&ctx, week, as_of, shard).await?;
+    if let Some(run) = &d.sources.topics {
+        d.topic_theta = topic_theta(&ctx, run, shard).await?;
+    }
+    if let Some(run) = &d.sources.segments {
+        d.segments = segments(&ctx, run, shard).await?;
+        if cohort_report {
+            d.cohort.segments = segment_sizes(&ctx, run).await?;
+        }
+    }
+    if let Some(run) = &d.sources.growth {
+        d.goal = growth_goal(&ctx, run).await?;
+    }
+    if let Some(run) = d.sources.forecast.clone() {
+        forecasts(&ctx, &run, &mut d).await?;
+    }
+    if let Some(run) = &d.sources.churn {
+        (d.km, d.churn_diag) = churn_km(&ctx, run).await?;
+    }
+    Ok(d)
+}
 
-    // Latest runs of the run_date-partitioned sources.
-    for b in query(&ctx, LATEST_RUN_SQL, &[&as_of_s]).await? {
+/// Latest runs of the run_date-partitioned sources on or before `as_of`.
+async fn latest_sources(ctx: &SessionContext, as_of: NaiveDate) -> Result<Sources, StageError> {
+    let mut s = Sources::default();
+    for b in query(ctx, LATEST_RUN_SQL, vec![text(&day_str(as_of))]).await? {
         let c = Cols(&b);
         for (t, r) in c.strs(0)?.into_iter().zip(c.strs(1)?) {
             match t.as_deref() {
-                Some("student_topic_theta") => d.sources.topics = r,
-                Some("user_segment") => d.sources.segments = r,
-                Some("growth_fit") => d.sources.growth = r,
-                Some("forecasts") => d.sources.forecast = r,
-                Some("churn_fit") => d.sources.churn = r,
+                Some("student_topic_theta") => s.topics = r,
+                Some("user_segment") => s.segments = r,
+                Some("growth_fit") => s.growth = r,
+                Some("forecasts") => s.forecast = r,
+                Some("churn_fit") => s.churn = r,
                 _ => {}
             }
         }
     }
+    Ok(s)
+}
 
-    // Calibrations: history, the latest of bank `all`, its items and exclusions.
-    for b in query(&ctx, FIT_HISTORY_SQL, &[&as_of_s]).await? {
+/// Every calibration up to `as_of`, every bank, by run date.
+async fn fit_history(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<FitRow>, StageError> {
+    let mut out = Vec::new();
+    for b in query(ctx, FIT_HISTORY_SQL, vec![text(&day_str(as_of))]).await? {
         let c = Cols(&b);
         let (rd, bank, run_id, model) = (c.strs(0)?, c.strs(1)?, c.strs(2)?, c.strs(3)?);
         let (ns, ni, nr, na) = (c.i64s(4)?, c.i64s(5)?, c.i64s(6)?, c.i64s(7)?);
@@ -370,7 +549,7 @@ pub async fn load(lake: &Lake, week: NaiveDate, as_of: NaiveDate) -> Result<Week
             c.i64s(16)?,
         );
         for r in 0..b.num_rows() {
-            d.fit_history.push(FitRow {
+            out.push(FitRow {
                 run_date: req(rd[r].clone(), "fit_meta.run_date")?,
                 bank: req(bank[r].clone(), "fit_meta.bank")?,
                 run_id: req(run_id[r].clone(), "fit_meta.run_id")?,
@@ -391,63 +570,107 @@ pub async fn load(lake: &Lake, week: NaiveDate, as_of: NaiveDate) -> Result<Week
             });
         }
     }
-    d.calibration = d
-        .fit_history
-        .iter()
-        .rev()
-        .find(|f| f.bank == "all")
-        .cloned();
-    if let Some(cal) = &d.calibration {
-        for b in query(&ctx, ITEM_PARAMS_SQL, &[&cal.run_date, "all"]).await? {
-            let c = Cols(&b);
-            let (id, a, bb, cc, ex) = (c.strs(0)?, c.f64s(1)?, c.f64s(2)?, c.f64s(3)?, c.strs(4)?);
-            for r in 0..b.num_rows() {
-                d.items.push(ItemRow {
-                    item_id: req(id[r].clone(), "item_params.item_id")?,
-                    a: a[r],
-                    b: bb[r],
-                    c: cc[r],
-                    excluded_reason: ex[r].clone(),
-                });
-            }
-        }
-        for b in query(&ctx, ABILITIES_SQL, &[&cal.run_date]).await? {
-            let c = Cols(&b);
-            let (id, th, se, n) = (c.strs(0)?, c.f64s(1)?, c.f64s(2)?, c.i64s(3)?);
-            for r in 0..b.num_rows() {
-                if let (Some(id), Some(th), Some(se)) = (id[r].clone(), th[r], se[r]) {
-                    d.abilities.insert(id, (th, se, n[r].unwrap_or(0)));
-                }
-            }
-        }
-        d.sorted_thetas = d
-            .abilities
-            .values()
-            .map(|v| v.0)
-            .filter(|t| t.is_finite())
-            .collect();
-        d.sorted_thetas.sort_by(f64::total_cmp);
-    }
-    if let Some(last) = d.fit_history.last().map(|f| f.run_date.clone()) {
-        for b in query(&ctx, EXCLUSIONS_SQL, &[&last]).await? {
-            let c = Cols(&b);
-            let (bank, reason, n) = (c.strs(0)?, c.strs(1)?, c.i64s(2)?);
-            for r in 0..b.num_rows() {
-                d.exclusions.push((
-                    bank[r].clone().unwrap_or_default(),
-                    reason[r].clone().unwrap_or_default(),
-                    n[r].unwrap_or(0),
-                ));
-            }
-        }
-    }
+    Ok(out)
+}
 
-    // KPIs: the week, and the history weeks.
-    let first_week = week - Days::new(7 * u64::from(HISTORY_WEEKS - 1));
-    d.history_weeks = (0..HISTORY_WEEKS)
-        .map(|k| first_week + Days::new(7 * u64::from(k)))
-        .collect();
-    for b in query(&ctx, KPI_HISTORY_SQL, &[&day_str(first_week), &week_s]).await? {
+/// Items of the calibration of bank `all` of `run_date`, excluded items too.
+async fn item_params(ctx: &SessionContext, run_date: &str) -> Result<Vec<ItemRow>, StageError> {
+    let mut out = Vec::new();
+    for b in query(ctx, ITEM_PARAMS_SQL, vec![text(run_date), text("all")]).await? {
+        let c = Cols(&b);
+        let (id, a, bb, cc, ex) = (c.strs(0)?, c.f64s(1)?, c.f64s(2)?, c.f64s(3)?, c.strs(4)?);
+        for r in 0..b.num_rows() {
+            out.push(ItemRow {
+                item_id: req(id[r].clone(), "item_params.item_id")?,
+                a: a[r],
+                b: bb[r],
+                c: cc[r],
+                excluded_reason: ex[r].clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// θ, SE and responses of the shard's students in the calibration of `run_date`.
+async fn abilities(
+    ctx: &SessionContext,
+    run_date: &str,
+    shard: Shard,
+) -> Result<HashMap<String, (f64, f64, i64)>, StageError> {
+    let mut out = HashMap::new();
+    for b in query(ctx, ABILITIES_SQL, sharded(vec![text(run_date)], shard)).await? {
+        let c = Cols(&b);
+        let (id, th, se, n) = (c.strs(0)?, c.f64s(1)?, c.f64s(2)?, c.i64s(3)?);
+        for r in 0..b.num_rows() {
+            if let (Some(id), Some(th), Some(se)) = (id[r].clone(), th[r], se[r]) {
+                out.insert(id, (th, se, n[r].unwrap_or(0)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The cohort's θ distribution in the calibration of `run_date`, and the rank counts
+/// of the shard's θs (`abilities`) in it, from one ascending stream of the cohort's θs.
+async fn cohort_thetas(
+    ctx: &SessionContext,
+    run_date: &str,
+    abilities: &HashMap<String, (f64, f64, i64)>,
+) -> Result<(DistStats, HashMap<String, (usize, usize)>), StageError> {
+    let mut ranks = RankCounter::new(abilities.iter().map(|(id, a)| (a.0, id.as_str())));
+    let mut dists = sorted_series(
+        ctx,
+        COHORT_THETAS_SQL,
+        vec![text(run_date)],
+        |_| THETA_BINS,
+        |_, v| ranks.push(v),
+    )
+    .await?;
+    let theta = dists.remove("theta").unwrap_or_default();
+    Ok((theta, ranks.finish()))
+}
+
+/// Excluded items of each bank's calibration of `run_date`: (bank, reason, items).
+async fn exclusions(
+    ctx: &SessionContext,
+    run_date: &str,
+) -> Result<Vec<(String, String, i64)>, StageError> {
+    let mut out = Vec::new();
+    for b in query(ctx, EXCLUSIONS_SQL, vec![text(run_date)]).await? {
+        let c = Cols(&b);
+        let (bank, reason, n) = (c.strs(0)?, c.strs(1)?, c.i64s(2)?);
+        for r in 0..b.num_rows() {
+            out.push((
+                bank[r].clone().unwrap_or_default(),
+                reason[r].clone().unwrap_or_default(),
+                n[r].unwrap_or(0),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Mondays of the [`HISTORY_WEEKS`] weeks ending with `week`, oldest first.
+fn history_weeks(week: NaiveDate) -> Vec<NaiveDate> {
+    let first = week - Days::new(7 * u64::from(HISTORY_WEEKS - 1));
+    (0..HISTORY_WEEKS)
+        .map(|k| first + Days::new(7 * u64::from(k)))
+        .collect()
+}
+
+/// KPIs of the history weeks of the shard's students (sparklines).
+async fn kpi_history(
+    ctx: &SessionContext,
+    weeks: &[NaiveDate],
+    shard: Shard,
+) -> Result<HashMap<String, BTreeMap<NaiveDate, KpiRow>>, StageError> {
+    let (Some(first), Some(last)) = (weeks.first(), weeks.last()) else {
+        return Ok(HashMap::new());
+    };
+    let params = sharded(vec![text(&day_str(*first)), text(&day_str(*last))], shard);
+    let mut out: HashMap<String, BTreeMap<NaiveDate, KpiRow>> = HashMap::new();
+    for b in query(ctx, KPI_HISTORY_SQL, params).await? {
         let c = Cols(&b);
         let (id, wk) = (c.strs(0)?, c.strs(1)?);
         let (i, a, e, r_, s, p) = (
@@ -463,7 +686,7 @@ pub async fn load(lake: &Lake, week: NaiveDate, as_of: NaiveDate) -> Result<Week
                 continue;
             };
             let wk = parse_day(wk, "weekly_kpi.week_start")?;
-            d.kpi_history.entry(id).or_default().insert(
+            out.entry(id).or_default().insert(
                 wk,
                 KpiRow {
                     i_t: i[r],
@@ -477,7 +700,18 @@ pub async fn load(lake: &Lake, week: NaiveDate, as_of: NaiveDate) -> Result<Week
             );
         }
     }
-    for b in query(&ctx, WEEK_KPIS_SQL, &[&week_s]).await? {
+    Ok(out)
+}
+
+/// KPIs of the report week of the shard's students.
+async fn week_kpis(
+    ctx: &SessionContext,
+    week: NaiveDate,
+    shard: Shard,
+) -> Result<BTreeMap<String, KpiRow>, StageError> {
+    let mut out = BTreeMap::new();
+    let params = sharded(vec![text(&day_str(week))], shard);
+    for b in query(ctx, WEEK_KPIS_SQL, params).await? {
         let c = Cols(&b);
         let id = c.strs(0)?;
         let (i, a, e, r_, s, p, sg) = (
@@ -492,7 +726,7 @@ pub async fn load(lake: &Lake, week: NaiveDate, as_of: NaiveDate) -> Result<Week
         let (m, n) = (c.strs(8)?, c.i64s(9)?);
         for r in 0..b.num_rows() {
             let Some(id) = id[r].clone() else { continue };
-            d.week_kpis.insert(
+            out.insert(
                 id,
                 KpiRow {
                     i_t: i[r],
@@ -508,183 +742,548 @@ pub async fn load(lake: &Lake, week: NaiveDate, as_of: NaiveDate) -> Result<Week
             );
         }
     }
+    Ok(out)
+}
 
-    // Weekly θ: the kpis stage's definition (EAP of each week's first responses with
-    // the calibration held fixed).
-    for w in kpis::weekly_thetas(lake, as_of, HISTORY_WEEKS, lake::shard::Shard::WHOLE).await? {
-        d.weekly_theta.entry(w.student_id).or_default().push((
-            w.week_start,
-            w.theta.value,
-            w.theta.se,
-        ));
+/// Students with KPIs in the report week, all shards.
+async fn students_active(ctx: &SessionContext, week: NaiveDate) -> Result<usize, StageError> {
+    let mut n = 0;
+    for b in query(ctx, COHORT_ACTIVE_SQL, vec![text(&day_str(week))]).await? {
+        if let Some(Some(v)) = Cols(&b).i64s(0)?.first() {
+            n = usize::try_from(*v).unwrap_or(0);
+        }
     }
-    for v in d.weekly_theta.values_mut() {
+    Ok(n)
+}
+
+/// The week's KPI distributions over the cohort, by column ([`COHORT_KPIS`]); every
+/// KPI is present (`n` = 0 when no student has it).
+async fn cohort_kpis(
+    ctx: &SessionContext,
+    week: NaiveDate,
+) -> Result<BTreeMap<String, DistStats>, StageError> {
+    let bins = |series: &str| {
+        COHORT_KPIS
+            .iter()
+            .find(|(k, _)| *k == series)
+            .map_or(SHARE_BINS, |(_, b)| *b)
+    };
+    let mut dists = sorted_series(
+        ctx,
+        COHORT_KPIS_SQL,
+        vec![text(&day_str(week))],
+        bins,
+        |_, _| {},
+    )
+    .await?;
+    for (k, _) in COHORT_KPIS {
+        dists.entry(k.to_string()).or_default();
+    }
+    Ok(dists)
+}
+
+/// Weekly θ (the kpis stage's definition: EAP of each week's first responses with the
+/// calibration held fixed) of the shard's students over the history weeks.
+async fn weekly_theta(
+    lake: &Lake,
+    as_of: NaiveDate,
+    shard: Shard,
+) -> Result<HashMap<String, Vec<(NaiveDate, f64, f64)>>, StageError> {
+    let mut out: HashMap<String, Vec<(NaiveDate, f64, f64)>> = HashMap::new();
+    for w in kpis::weekly_thetas(lake, as_of, HISTORY_WEEKS, shard).await? {
+        out.entry(w.student_id)
+            .or_default()
+            .push((w.week_start, w.theta.value, w.theta.se));
+    }
+    for v in out.values_mut() {
         v.sort_by_key(|x| x.0);
     }
+    Ok(out)
+}
 
-    // The week's attempts.
-    for b in query(&ctx, WEEK_ATTEMPTS_SQL, &[&week_s, &as_of_s]).await? {
+/// The attempts of the report week up to `as_of` of the shard's students, in time order.
+async fn week_attempts(
+    ctx: &SessionContext,
+    week: NaiveDate,
+    as_of: NaiveDate,
+    shard: Shard,
+) -> Result<HashMap<String, Vec<Attempted>>, StageError> {
+    let mut out: HashMap<String, Vec<Attempted>> = HashMap::new();
+    let params = sharded(vec![text(&day_str(week)), text(&day_str(as_of))], shard);
+    for b in query(ctx, WEEK_ATTEMPTS_SQL, params).await? {
         let c = Cols(&b);
         let (id, q, subj, ok) = (c.strs(0)?, c.strs(1)?, c.strs(2)?, c.bools(3)?);
         for r in 0..b.num_rows() {
             let (Some(id), Some(q), Some(ok)) = (id[r].clone(), q[r].clone(), ok[r]) else {
                 continue;
             };
-            d.attempts.entry(id).or_default().push(Attempted {
+            out.entry(id).or_default().push(Attempted {
                 question_id: q,
                 subject_id: subj[r].clone(),
                 correct: ok,
             });
         }
     }
+    Ok(out)
+}
 
-    if let Some(run) = d.sources.topics.clone() {
-        for b in query(&ctx, TOPIC_THETA_SQL, &[&run]).await? {
-            let c = Cols(&b);
-            let (id, t, th, se, n) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?, c.f64s(3)?, c.i64s(4)?);
-            for r in 0..b.num_rows() {
-                let (Some(id), Some(t), Some(th)) = (id[r].clone(), t[r].clone(), th[r]) else {
-                    continue;
-                };
-                d.topic_theta.entry(id).or_default().push(TopicTheta {
-                    topic_id: t,
-                    theta: th,
-                    se: se[r].unwrap_or(f64::NAN),
-                    n_responses: n[r].unwrap_or(0),
+/// Topic θ of the shard's students in the score_topics run `run`.
+async fn topic_theta(
+    ctx: &SessionContext,
+    run: &str,
+    shard: Shard,
+) -> Result<HashMap<String, Vec<TopicTheta>>, StageError> {
+    let mut out: HashMap<String, Vec<TopicTheta>> = HashMap::new();
+    for b in query(ctx, TOPIC_THETA_SQL, sharded(vec![text(run)], shard)).await? {
+        let c = Cols(&b);
+        let (id, t, th, se, n) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?, c.f64s(3)?, c.i64s(4)?);
+        for r in 0..b.num_rows() {
+            let (Some(id), Some(t), Some(th)) = (id[r].clone(), t[r].clone(), th[r]) else {
+                continue;
+            };
+            out.entry(id).or_default().push(TopicTheta {
+                topic_id: t,
+                theta: th,
+                se: se[r].unwrap_or(f64::NAN),
+                n_responses: n[r].unwrap_or(0),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Segment label of the shard's students in the segments run `run`.
+async fn segments(
+    ctx: &SessionContext,
+    run: &str,
+    shard: Shard,
+) -> Result<HashMap<String, String>, StageError> {
+    let mut out = HashMap::new();
+    for b in query(ctx, SEGMENTS_SQL, sharded(vec![text(run)], shard)).await? {
+        let c = Cols(&b);
+        for (id, l) in c.strs(0)?.into_iter().zip(c.strs(1)?) {
+            if let (Some(id), Some(l)) = (id, l) {
+                out.insert(id, l);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Students per segment label in the segments run `run`, all shards.
+async fn segment_sizes(
+    ctx: &SessionContext,
+    run: &str,
+) -> Result<BTreeMap<String, usize>, StageError> {
+    let mut out = BTreeMap::new();
+    for b in query(ctx, COHORT_SEGMENTS_SQL, vec![text(run)]).await? {
+        let c = Cols(&b);
+        for (l, n) in c.strs(0)?.into_iter().zip(c.i64s(1)?) {
+            if let (Some(l), Some(n)) = (l, n) {
+                out.insert(l, usize::try_from(n).unwrap_or(0));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The goal of the growth run `run`.
+async fn growth_goal(ctx: &SessionContext, run: &str) -> Result<Option<Goal>, StageError> {
+    let mut diag = HashMap::new();
+    for b in query(ctx, GROWTH_GOAL_SQL, vec![text(run)]).await? {
+        let c = Cols(&b);
+        for (t, v) in c.strs(0)?.into_iter().zip(c.f64s(1)?) {
+            if let (Some(t), Some(v)) = (t, v) {
+                diag.insert(t, v);
+            }
+        }
+    }
+    let (Some(&goal), Some(&target)) = (diag.get("goal"), diag.get("target_week")) else {
+        return Ok(None);
+    };
+    let base = week_start(parse_day(run, "growth_fit.run_date")?);
+    let weeks = target.round().clamp(0.0, 520.0) as u64;
+    Ok(Some(Goal {
+        theta: goal,
+        target_week: base + Days::new(7 * weeks),
+        published: diag.get("p_published").is_some_and(|p| *p > 0.5),
+    }))
+}
+
+/// Forecasts, anomalies and the series' daily history of the forecast run `run`.
+async fn forecasts(ctx: &SessionContext, run: &str, d: &mut WeekData) -> Result<(), StageError> {
+    for b in query(ctx, FORECASTS_SQL, vec![text(run)]).await? {
+        let c = Cols(&b);
+        let (s, ds, y, lo, hi) = (c.strs(0)?, c.dates(1)?, c.f64s(2)?, c.f64s(3)?, c.f64s(4)?);
+        for r in 0..b.num_rows() {
+            if let (Some(s), Some(day), Some(yhat), Some(lo), Some(hi)) =
+                (s[r].clone(), ds[r], y[r], lo[r], hi[r])
+            {
+                d.forecasts
+                    .entry(s)
+                    .or_default()
+                    .push(ForecastPoint { day, yhat, lo, hi });
+            }
+        }
+    }
+    for b in query(ctx, ANOMALIES_SQL, vec![text(run)]).await? {
+        let c = Cols(&b);
+        let (s, ds, v, e, sc) = (c.strs(0)?, c.dates(1)?, c.f64s(2)?, c.f64s(3)?, c.f64s(4)?);
+        for r in 0..b.num_rows() {
+            if let (Some(s), Some(day), Some(value), Some(expected), Some(score)) =
+                (s[r].clone(), ds[r], v[r], e[r], sc[r])
+            {
+                d.anomalies.entry(s).or_default().push(Anomaly {
+                    day,
+                    value,
+                    expected,
+                    score,
                 });
             }
         }
     }
-    if let Some(run) = d.sources.segments.clone() {
-        for b in query(&ctx, SEGMENTS_SQL, &[&run]).await? {
-            let c = Cols(&b);
-            for (id, l) in c.strs(0)?.into_iter().zip(c.strs(1)?) {
-                if let (Some(id), Some(l)) = (id, l) {
-                    d.segments.insert(id, l);
-                }
+    let end = parse_day(run, "forecasts.run_date")?;
+    d.history = series_history(ctx, end - Days::new(FORECAST_HISTORY_DAYS - 1), end).await?;
+    Ok(())
+}
+
+/// The forecast series' daily values over `[start, end]` (cohort aggregates in SQL).
+async fn series_history(
+    ctx: &SessionContext,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<BTreeMap<String, Vec<(NaiveDate, f64)>>, StageError> {
+    let mut out: BTreeMap<String, Vec<(NaiveDate, f64)>> = BTreeMap::new();
+    let params = || vec![text(&day_str(start)), text(&day_str(end))];
+    for b in query(ctx, COHORT_DAILY_SQL, params()).await? {
+        let c = Cols(&b);
+        let (dt, subj, act, it) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?, c.f64s(3)?);
+        for r in 0..b.num_rows() {
+            let (Some(dt), Some(subj)) = (dt[r].as_deref(), subj[r].as_deref()) else {
+                continue;
+            };
+            let day = parse_day(dt, "attempts.dt")?;
+            if let Some(a) = act[r] {
+                out.entry(format!("{subj}:active_students"))
+                    .or_default()
+                    .push((day, a));
+            }
+            if let Some(i) = it[r] {
+                out.entry(format!("{subj}:mean_i_t"))
+                    .or_default()
+                    .push((day, i));
             }
         }
     }
-    if let Some(run) = d.sources.growth.clone() {
-        let mut diag = HashMap::new();
-        for b in query(&ctx, GROWTH_GOAL_SQL, &[&run]).await? {
-            let c = Cols(&b);
-            for (t, v) in c.strs(0)?.into_iter().zip(c.f64s(1)?) {
-                if let (Some(t), Some(v)) = (t, v) {
-                    diag.insert(t, v);
-                }
-            }
-        }
-        if let (Some(&goal), Some(&target)) = (diag.get("goal"), diag.get("target_week")) {
-            let base = week_start(parse_day(&run, "growth_fit.run_date")?);
-            let weeks = target.round().clamp(0.0, 520.0) as u64;
-            d.goal = Some(Goal {
-                theta: goal,
-                target_week: base + Days::new(7 * weeks),
-                published: diag.get("p_published").is_some_and(|p| *p > 0.5),
-            });
-        }
-    }
-    if let Some(run) = d.sources.forecast.clone() {
-        for b in query(&ctx, FORECASTS_SQL, &[&run]).await? {
-            let c = Cols(&b);
-            let (s, ds, y, lo, hi) = (c.strs(0)?, c.dates(1)?, c.f64s(2)?, c.f64s(3)?, c.f64s(4)?);
-            for r in 0..b.num_rows() {
-                if let (Some(s), Some(day), Some(yhat), Some(lo), Some(hi)) =
-                    (s[r].clone(), ds[r], y[r], lo[r], hi[r])
-                {
-                    d.forecasts
-                        .entry(s)
-                        .or_default()
-                        .push(ForecastPoint { day, yhat, lo, hi });
-                }
-            }
-        }
-        for b in query(&ctx, ANOMALIES_SQL, &[&run]).await? {
-            let c = Cols(&b);
-            let (s, ds, v, e, sc) = (c.strs(0)?, c.dates(1)?, c.f64s(2)?, c.f64s(3)?, c.f64s(4)?);
-            for r in 0..b.num_rows() {
-                if let (Some(s), Some(day), Some(value), Some(expected), Some(score)) =
-                    (s[r].clone(), ds[r], v[r], e[r], sc[r])
-                {
-                    d.anomalies.entry(s).or_default().push(Anomaly {
-                        day,
-                        value,
-                        expected,
-                        score,
-                    });
-                }
-            }
-        }
-        // The series' history up to the forecast's run date.
-        let end = parse_day(&run, "forecasts.run_date")?;
-        let start = end - Days::new(FORECAST_HISTORY_DAYS - 1);
-        let (start_s, end_s) = (day_str(start), day_str(end));
-        for b in query(&ctx, COHORT_DAILY_SQL, &[&start_s, &end_s]).await? {
-            let c = Cols(&b);
-            let (dt, subj, act, it) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?, c.f64s(3)?);
-            for r in 0..b.num_rows() {
-                let (Some(dt), Some(subj)) = (dt[r].as_deref(), subj[r].as_deref()) else {
-                    continue;
-                };
-                let day = parse_day(dt, "attempts.dt")?;
-                if let Some(a) = act[r] {
-                    d.history
-                        .entry(format!("{subj}:active_students"))
-                        .or_default()
-                        .push((day, a));
-                }
-                if let Some(i) = it[r] {
-                    d.history
-                        .entry(format!("{subj}:mean_i_t"))
-                        .or_default()
-                        .push((day, i));
-                }
-            }
-        }
-        for b in query(&ctx, COHORT_THETA_DAILY_SQL, &[&start_s, &end_s]).await? {
-            let c = Cols(&b);
-            let (dt, subj, th) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?);
-            for r in 0..b.num_rows() {
-                if let (Some(dt), Some(subj), Some(th)) =
-                    (dt[r].as_deref(), subj[r].as_deref(), th[r])
-                {
-                    let day = parse_day(dt, "features_topic_daily.dt")?;
-                    d.history
-                        .entry(format!("{subj}:mean_theta"))
-                        .or_default()
-                        .push((day, th));
-                }
+    for b in query(ctx, COHORT_THETA_DAILY_SQL, params()).await? {
+        let c = Cols(&b);
+        let (dt, subj, th) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?);
+        for r in 0..b.num_rows() {
+            if let (Some(dt), Some(subj), Some(th)) = (dt[r].as_deref(), subj[r].as_deref(), th[r])
+            {
+                let day = parse_day(dt, "features_topic_daily.dt")?;
+                out.entry(format!("{subj}:mean_theta"))
+                    .or_default()
+                    .push((day, th));
             }
         }
     }
-    if let Some(run) = d.sources.churn.clone() {
-        for b in query(&ctx, CHURN_KM_SQL, &[&run]).await? {
-            let c = Cols(&b);
-            let (kind, term, t, est, se, nr) = (
-                c.strs(0)?,
-                c.strs(1)?,
-                c.f64s(2)?,
-                c.f64s(3)?,
-                c.f64s(4)?,
-                c.i64s(5)?,
+    Ok(out)
+}
+
+/// The Kaplan–Meier curve (by time) and the diagnostics of the churn run `run`.
+async fn churn_km(
+    ctx: &SessionContext,
+    run: &str,
+) -> Result<(Vec<KmPoint>, HashMap<String, f64>), StageError> {
+    let (mut km, mut diag) = (Vec::new(), HashMap::new());
+    for b in query(ctx, CHURN_KM_SQL, vec![text(run)]).await? {
+        let c = Cols(&b);
+        let (kind, term, t, est, se, nr) = (
+            c.strs(0)?,
+            c.strs(1)?,
+            c.f64s(2)?,
+            c.f64s(3)?,
+            c.f64s(4)?,
+            c.i64s(5)?,
+        );
+        for r in 0..b.num_rows() {
+            match (kind[r].as_deref(), term[r].clone(), t[r], est[r]) {
+                (Some("km"), _, Some(t), Some(s)) => km.push(KmPoint {
+                    time_days: t,
+                    surv: s,
+                    se: se[r],
+                    n_risk: nr[r],
+                }),
+                (Some("diagnostic"), Some(term), _, Some(v)) => {
+                    diag.insert(term, v);
+                }
+                _ => {}
+            }
+        }
+    }
+    km.sort_by(|a: &KmPoint, b: &KmPoint| a.time_days.total_cmp(&b.time_days));
+    Ok((km, diag))
+}
+
+/// Streams the rows of `sql` — a `series` (text) and a finite `value` (float) per row —
+/// sorted by series then value, into one [`SortedSummary`] per series (its bins from
+/// `bins`), and calls `visit` with every row in that order. The values of each series
+/// are counted first (a grouped count), which places the median. The sort runs in the
+/// session's bounded memory pool and spills; this function holds one batch and the
+/// accumulators.
+async fn sorted_series(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<ScalarValue>,
+    bins: impl Fn(&str) -> Bins,
+    mut visit: impl FnMut(&str, f64),
+) -> Result<BTreeMap<String, DistStats>, StageError> {
+    let df = ctx.sql(sql).await?.with_param_values(params)?;
+    let mut accs: BTreeMap<String, SortedSummary> = series_counts(df.clone())
+        .await?
+        .into_iter()
+        .map(|(s, n)| {
+            let acc = SortedSummary::new(n, bins(&s));
+            (s, acc)
+        })
+        .collect();
+    let sorted = df.sort(vec![
+        col("series").sort(true, false),
+        col("value").sort(true, false),
+    ])?;
+    let mut stream = sorted.execute_stream().await?;
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        let c = Cols(&b);
+        let (series, values) = (c.cast(0, &DataType::Utf8)?, c.f64s(1)?);
+        let series = series.as_string::<i32>();
+        for (r, v) in values.into_iter().enumerate() {
+            let Some(v) = v.filter(|_| series.is_valid(r)) else {
+                continue;
+            };
+            let s = series.value(r);
+            match accs.get_mut(s) {
+                Some(acc) => acc.push(v),
+                None => return Err(changed_while_read(s)),
+            }
+            visit(s, v);
+        }
+    }
+    accs.into_iter()
+        .map(|(s, acc)| match acc.finish() {
+            Some(d) => Ok((s, d)),
+            None => Err(changed_while_read(&s)),
+        })
+        .collect()
+}
+
+fn changed_while_read(series: &str) -> StageError {
+    StageError::InvalidInput(format!(
+        "the cohort's {series} values changed while the reports read them \
+         (a stage wrote the table meanwhile): run the reports again"
+    ))
+}
+
+/// Rows per `series` of `df`.
+async fn series_counts(df: DataFrame) -> Result<BTreeMap<String, usize>, StageError> {
+    let mut out = BTreeMap::new();
+    let counts = df.aggregate(vec![col("series")], vec![count(lit(1)).alias("n")])?;
+    for b in counts.collect().await? {
+        let c = Cols(&b);
+        for (s, n) in c.strs(0)?.into_iter().zip(c.i64s(1)?) {
+            if let (Some(s), Some(n)) = (s, n) {
+                out.insert(s, usize::try_from(n).unwrap_or(0));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// [`DistStats`] of `n` values arriving in ascending order, in memory of its histogram:
+/// the sum is taken in that order (as `Iterator::sum` over the sorted values: from −0.0,
+/// left to right), the median is picked at its position.
+#[derive(Debug)]
+struct SortedSummary {
+    n: usize,
+    seen: usize,
+    sum: f64,
+    lower_middle: Option<f64>,
+    upper_middle: Option<f64>,
+    hist: Histogram,
+}
+
+impl SortedSummary {
+    fn new(n: usize, bins: Bins) -> Self {
+        SortedSummary {
+            n,
+            seen: 0,
+            sum: -0.0,
+            lower_middle: None,
+            upper_middle: None,
+            hist: Histogram::new(bins.lo, bins.hi, bins.width),
+        }
+    }
+
+    /// The next value (not below the previous one).
+    fn push(&mut self, v: f64) {
+        let mid = self.n / 2;
+        if self.seen + 1 == mid {
+            self.lower_middle = Some(v);
+        }
+        if self.seen == mid {
+            self.upper_middle = Some(v);
+        }
+        self.sum += v;
+        self.hist.add(v);
+        self.seen += 1;
+    }
+
+    /// The summary; `None` when the values seen are not the `n` announced.
+    fn finish(self) -> Option<DistStats> {
+        if self.seen != self.n {
+            return None;
+        }
+        let n = self.n;
+        let median = if n.is_multiple_of(2) {
+            self.lower_middle
+                .zip(self.upper_middle)
+                .map(|(a, b)| (a + b) / 2.0)
+        } else {
+            self.upper_middle
+        };
+        Some(DistStats {
+            n,
+            mean: (n > 0).then(|| self.sum / n as f64),
+            median,
+            hist: self.hist.bins(),
+        })
+    }
+}
+
+/// Rank counts of some values (a shard's θs, by student) in a cohort whose values
+/// arrive in ascending order: for each value x, the cohort values `< x` and `<= x`
+/// (IEEE comparisons, as a binary search of the sorted cohort would count them), in
+/// memory of the values counted for.
+#[derive(Debug)]
+struct RankCounter<'a> {
+    /// The values counted for, ascending, with their student.
+    targets: Vec<(f64, &'a str)>,
+    below: Vec<usize>,
+    upto: Vec<usize>,
+    seen: usize,
+}
+
+impl<'a> RankCounter<'a> {
+    /// Counts for every finite value of `targets`.
+    fn new(targets: impl Iterator<Item = (f64, &'a str)>) -> Self {
+        let mut targets: Vec<(f64, &str)> = targets.filter(|t| t.0.is_finite()).collect();
+        targets.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        RankCounter {
+            targets,
+            below: Vec::new(),
+            upto: Vec::new(),
+            seen: 0,
+        }
+    }
+
+    /// The next cohort value (not below the previous one). A target x gets its count
+    /// below when the first value `>= x` arrives, its count up to x when the first
+    /// value `> x` arrives: the values seen before.
+    fn push(&mut self, v: f64) {
+        while let Some(t) = self.targets.get(self.below.len())
+            && t.0 <= v
+        {
+            self.below.push(self.seen);
+        }
+        while let Some(t) = self.targets.get(self.upto.len())
+            && t.0 < v
+        {
+            self.upto.push(self.seen);
+        }
+        self.seen += 1;
+    }
+
+    /// `(below, up to)` by student; targets above every value count all of them.
+    fn finish(mut self) -> HashMap<String, (usize, usize)> {
+        self.below.resize(self.targets.len(), self.seen);
+        self.upto.resize(self.targets.len(), self.seen);
+        self.targets
+            .iter()
+            .zip(self.below.iter().zip(&self.upto))
+            .map(|(t, (b, u))| (t.1.to_string(), (*b, *u)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values with ties, both zeros, and a spread that makes summation order matter.
+    fn values() -> Vec<f64> {
+        let mut v: Vec<f64> = (0..997)
+            .map(|i| {
+                let x = f64::from(i);
+                (x * 0.618_033_988_75).fract() * 7.0 - 3.5 + 1e-9 * x
+            })
+            .collect();
+        v.extend([0.0, -0.0, 0.25, 0.25, 0.25, -3.9, 5.0, 1e-17]);
+        v
+    }
+
+    #[test]
+    fn sorted_summary_is_the_summary_of_the_sorted_values() {
+        for len in [0usize, 1, 2, 3, 10, 1005] {
+            let mut v = values();
+            v.truncate(len);
+            v.sort_by(f64::total_cmp);
+            let got = DistStats::of_values(&v, THETA_BINS);
+            // What the reports computed from every value in memory: bit for bit.
+            assert_eq!(got.n, v.len());
+            let mean = (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+            assert_eq!(got.mean.map(f64::to_bits), mean.map(f64::to_bits), "{len}");
+            let mid = v.len() / 2;
+            let median = match v.len() {
+                0 => None,
+                n if n.is_multiple_of(2) => Some((v[mid - 1] + v[mid]) / 2.0),
+                _ => Some(v[mid]),
+            };
+            assert_eq!(got.median.map(f64::to_bits), median.map(f64::to_bits));
+            assert_eq!(
+                got.hist,
+                crate::charts::histogram(&v, THETA_BINS.lo, THETA_BINS.hi, THETA_BINS.width)
             );
-            for r in 0..b.num_rows() {
-                match (kind[r].as_deref(), term[r].clone(), t[r], est[r]) {
-                    (Some("km"), _, Some(t), Some(s)) => d.km.push(KmPoint {
-                        time_days: t,
-                        surv: s,
-                        se: se[r],
-                        n_risk: nr[r],
-                    }),
-                    (Some("diagnostic"), Some(term), _, Some(v)) => {
-                        d.churn_diag.insert(term, v);
-                    }
-                    _ => {}
-                }
-            }
         }
-        d.km.sort_by(|a, b| a.time_days.total_cmp(&b.time_days));
+        // Fewer or more values than counted: not a summary.
+        let mut short = SortedSummary::new(2, THETA_BINS);
+        short.push(1.0);
+        assert!(short.finish().is_none());
     }
-    Ok(d)
+
+    #[test]
+    fn rank_counts_are_those_of_a_binary_search() {
+        let mut cohort = values();
+        cohort.sort_by(f64::total_cmp);
+        let ids: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+        // Targets: cohort values (ties), values between and beyond, both zeros, NaN.
+        let mut xs: Vec<f64> = cohort.iter().step_by(29).copied().collect();
+        xs.extend([0.0, -0.0, 0.25, -10.0, 10.0, 0.1234, f64::NAN]);
+        let targets: Vec<(f64, &str)> = xs
+            .iter()
+            .zip(&ids)
+            .map(|(x, id)| (*x, id.as_str()))
+            .collect();
+        let mut ranks = RankCounter::new(targets.iter().copied());
+        for v in &cohort {
+            ranks.push(*v);
+        }
+        let got = ranks.finish();
+        assert_eq!(got.len(), targets.len() - 1, "NaN has no rank");
+        for (x, id) in targets.iter().filter(|t| t.0.is_finite()) {
+            let below = cohort.partition_point(|v| v < x);
+            let upto = cohort.partition_point(|v| v <= x);
+            assert_eq!(got[*id], (below, upto), "{id}: {x}");
+        }
+    }
 }

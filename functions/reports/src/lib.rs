@@ -23,17 +23,45 @@
 //! [`ReportsOutput`] as JSON (what the state machine records in its execution history)
 //! holds counts, the week and timings — no URLs, keys of students or signatures; the
 //! URLs are in `report_artifacts`.
-//!   Shards run in parallel, so each updates the partition read–modify–write
-//!   ([`Lake::update_partition`]): rows of the keys it wrote are replaced, all other
-//!   rows are kept.
+//!
+//! # Shards
+//! A run is split into `shards` invocations (a Map over shards): shard K of N is the
+//! lake's student shard ([`Shard`]: the students whose `student_bucket(student_id, 0)`
+//! lies in the shard's bucket range), the same shard every other stage uses
+//! ([`shard_of`]); at most [`MAX_SHARDS`] shards. An invocation reads the rows of its
+//! own students only (the shard predicate is in every per-student query, see
+//! [`data`]) and the cohort as aggregates (counts and distributions, streamed sorted:
+//! a student's percentile is their rank in the whole cohort), so every shard count
+//! writes the same bytes for every student and the same cohort report. Shards run in
+//! parallel and share the week's `report_artifacts` partition: each updates it
+//! read–modify–write ([`Lake::update_partition`]: under a lock on a local lake,
+//! conditional on the object being unchanged on S3, so no shard's rows are lost):
+//! rows of the keys it wrote are replaced, all other rows are kept.
+//!
+//! # Memory
+//! An invocation holds its shard's rows (the week's KPIs and attempts, nine weeks of
+//! KPIs and weekly θ, topic θ, segment), 256 rendered reports at a time, and the
+//! queries' working memory, bounded by the session's spilling pool
+//! (`IRTLAKE_QUERY_MEMORY_MB`, default 1024 MiB). It does not hold the cohort's rows:
+//! the cohort streams sort one number per student (θ, on every shard) and six per
+//! active student (the KPIs, shard 0 only) inside that pool, and the forecast series'
+//! history is a `GROUP BY` in it. Peak resident memory is about 150 MB plus 22 KB per
+//! student of the shard active in the week (measured with the debug build and the
+//! shard-aware `kpis::weekly_thetas` on a 40,000-student demo, 13,540 active: 449 MB as
+//! one shard, 187–196 MB as one of 8, 147–148 MB as one of 32), so **≤ 0.5 GB for a
+//! shard of 12,500 active students**; more shards scale it down linearly. One part
+//! still grows with the platform: the week's `report_artifacts` partition, which every
+//! shard reads and rewrites whole (one row per report of the week, all shards: about
+//! 0.2 KB a row on a local lake; on S3 the presigned URL makes it 1–2 KB, more with a
+//! Lambda role's session token in the URL).
 //!
 //! # Who gets a report
-//! Students with a `weekly_kpi` row in the report week (at least one attempt in it) —
-//! with `all_students`, also every student with a θ in the calibration, so that
-//! inactive students (often the ones at risk) get a report too — whose shard is this one: `fnv1a64(student_id) mod shards == shard` ([`shard_of`],
-//! FNV-1a 64-bit over the id's UTF-8 bytes — stable across processes and machines,
-//! unlike Rust's seeded hasher). With `student`, exactly that student (sharding is
-//! ignored), also when they were not active that week, as long as the lake knows them.
+//! Students of this shard with a `weekly_kpi` row in the report week (at least one
+//! attempt in it) — with `all_students`, also every student of the shard with a θ in
+//! the calibration, so that inactive students (often the ones at risk) get a report
+//! too. With `student`, exactly that student (`shard` is ignored: the invocation reads
+//! the shard of [`MAX_SHARDS`] holding them), also when they were not active that week,
+//! as long as the lake knows them.
 //!
 //! # Week and data
 //! `week_start` (any day: its Monday is used) or the week of `run_date`; data is shown
@@ -47,7 +75,8 @@
 //!
 //! # Determinism
 //! With the same lake and the same `run_ts`, a re-run writes the same bytes (students,
-//! topics and series are ordered; the SQL only selects and orders).
+//! topics and series are ordered; cohort sums are taken over sorted values), whatever
+//! the number of shards.
 
 pub mod charts;
 pub mod data;
@@ -55,7 +84,7 @@ pub mod labels;
 pub mod render;
 pub mod view;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +98,7 @@ use lake::Lake;
 use lake::artifacts::{cohort_report_key, student_report_key};
 use lake::catalog::{self, REPORT_ARTIFACTS};
 use lake::runs::{StageError, day_str, week_start};
+use lake::shard::Shard;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -87,7 +117,8 @@ pub struct ReportsInput {
     /// Monday of the report week.
     #[serde(default, deserialize_with = "lake::bounds::opt_date")]
     pub week_start: Option<NaiveDate>,
-    /// This shard's number in `0..shards` (students whose id hash modulo `shards` is `shard`).
+    /// This shard's number in `0..shards`: the lake's student shard ([`Shard`], the
+    /// students whose `student_bucket(student_id, 0)` lies in its bucket range).
     pub shard: Option<u32>,
     /// Number of shards, 1 to [`MAX_SHARDS`] (default 1).
     pub shards: Option<u32>,
@@ -184,9 +215,13 @@ const BATCH: usize = 256;
 /// Concurrent object writes.
 const WRITE_CONCURRENCY: usize = 16;
 
-/// The shard of a student: FNV-1a (64-bit) of the id's UTF-8 bytes modulo `shards`.
+/// The shard of `shards` that holds `student_id`: the one whose bucket range contains
+/// `student_bucket(student_id, 0)` ([`Shard`], the shard every stage uses).
 pub fn shard_of(student_id: &str, shards: u32) -> u32 {
-    (lake::shard::fnv1a64(student_id.as_bytes()) % u64::from(shards.max(1))) as u32
+    let n = u64::from(shards.max(1));
+    let b = lake::shard::student_bucket(student_id, lake::shard::SHARD_SEED);
+    // Shard k holds [⌊k·B/n⌋, ⌊(k+1)·B/n⌋): the largest k with ⌊k·B/n⌋ ≤ b.
+    (((b + 1) * n - 1) / lake::shard::STUDENT_BUCKETS) as u32
 }
 
 /// SHA-256 of `bytes`, lower-case hex.
@@ -197,8 +232,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Most shards a reports run may be split into.
-pub const MAX_SHARDS: u32 = 10_000;
+/// Most shards a reports run may be split into: [`lake::shard::MAX_SHARDS`].
+pub const MAX_SHARDS: u32 = lake::shard::MAX_SHARDS;
 
 /// Dates, times and `shards` within their ranges (see `lake::bounds`); errors name the field.
 fn check_bounds(input: &ReportsInput) -> Result<(), StageError> {
@@ -246,6 +281,68 @@ fn render_err(e: render::RenderError) -> StageError {
     StageError::Model(format!("report template: {e}"))
 }
 
+/// A checked event: what to write, for whom, when.
+struct Plan {
+    lang: Lang,
+    /// This invocation's shard.
+    shard: Shard,
+    /// The students whose rows are read: the shard, or for one `student` the shard of
+    /// [`MAX_SHARDS`] holding them.
+    scope: Shard,
+    /// Whether this invocation writes the cohort report (shard 0, not one student).
+    cohort_report: bool,
+    run_ts: chrono::DateTime<chrono::Utc>,
+    week: NaiveDate,
+    as_of: NaiveDate,
+    run_id: String,
+    url_expiry: Duration,
+}
+
+impl Plan {
+    /// Checks `input` and `url_expiry`; nothing is read or written before.
+    fn of(input: &ReportsInput, url_expiry: Duration) -> Result<Plan, StageError> {
+        let lang = match input.lang.as_deref() {
+            None => Lang::En,
+            Some(s) => Lang::parse(s).ok_or_else(|| {
+                StageError::InvalidInput(format!("lang must be en or ko, got '{s}'"))
+            })?,
+        };
+        check_bounds(input)?;
+        let shard = Shard::new(input.shard.unwrap_or(0), input.shards.unwrap_or(1))
+            .map_err(StageError::InvalidInput)?;
+        if url_expiry < Duration::from_secs(1) || url_expiry > lake::MAX_URL_EXPIRY {
+            return Err(StageError::InvalidInput(format!(
+                "report URL expiry must be between 1 s and 7 days, got {} s",
+                url_expiry.as_secs_f64()
+            )));
+        }
+        let scope = match input.student.as_deref() {
+            Some("") => return Err(StageError::InvalidInput("student may not be empty".into())),
+            Some(s) => {
+                Shard::new(shard_of(s, MAX_SHARDS), MAX_SHARDS).map_err(StageError::InvalidInput)?
+            }
+            None => shard,
+        };
+        let run_ts = input.run_ts.unwrap_or_else(chrono::Utc::now);
+        let (week, as_of) = resolve_week(input, run_ts.date_naive())?;
+        let run_id = input
+            .run_id
+            .clone()
+            .unwrap_or_else(|| format!("reports-{}", day_str(as_of)));
+        Ok(Plan {
+            lang,
+            shard,
+            scope,
+            cohort_report: shard.index == 0 && input.student.is_none(),
+            run_ts,
+            week,
+            as_of,
+            run_id,
+            url_expiry,
+        })
+    }
+}
+
 /// Runs the stage; presigned URLs (S3 lakes) live for `url_expiry`.
 pub async fn run(
     lake: &Lake,
@@ -253,153 +350,54 @@ pub async fn run(
     url_expiry: std::time::Duration,
 ) -> Result<ReportsOutput, StageError> {
     let started = Instant::now();
-    let lang = match input.lang.as_deref() {
-        None => Lang::En,
-        Some(s) => Lang::parse(s)
-            .ok_or_else(|| StageError::InvalidInput(format!("lang must be en or ko, got '{s}'")))?,
-    };
-    let shards = input.shards.unwrap_or(1);
-    let shard = input.shard.unwrap_or(0);
-    check_bounds(input)?;
-    if shards == 0 || shard >= shards {
-        return Err(StageError::InvalidInput(format!(
-            "shard must be in 0..shards, got shard {shard} of {shards}"
-        )));
-    }
-    if url_expiry < Duration::from_secs(1) || url_expiry > lake::MAX_URL_EXPIRY {
-        return Err(StageError::InvalidInput(format!(
-            "report URL expiry must be between 1 s and 7 days, got {} s",
-            url_expiry.as_secs_f64()
-        )));
-    }
-    if input.student.as_deref() == Some("") {
-        return Err(StageError::InvalidInput("student may not be empty".into()));
-    }
-    let run_ts = input.run_ts.unwrap_or_else(chrono::Utc::now);
-    let (week, as_of) = resolve_week(input, run_ts.date_naive())?;
-    let run_id = input
-        .run_id
-        .clone()
-        .unwrap_or_else(|| format!("reports-{}", day_str(as_of)));
-    let week_s = day_str(week);
-
-    let d = data::load(lake, week, as_of).await?;
+    let plan = Plan::of(input, url_expiry)?;
+    let week_s = day_str(plan.week);
+    let d = data::load(lake, plan.week, plan.as_of, plan.scope, plan.cohort_report).await?;
     let load_ms = started.elapsed().as_millis() as u64;
-    let students: Vec<String> = match &input.student {
-        Some(s) => {
-            let known = d.week_kpis.contains_key(s)
-                || d.abilities.contains_key(s)
-                || d.weekly_theta.contains_key(s)
-                || d.topic_theta.contains_key(s);
-            if !known {
-                return Err(StageError::InvalidInput(format!(
-                    "student '{s}' has no KPIs, θ or topic θ in the lake as of {as_of}"
-                )));
-            }
-            vec![s.clone()]
-        }
-        None => {
-            let mut all: std::collections::BTreeSet<&String> = d.week_kpis.keys().collect();
-            if input.all_students.unwrap_or(false) {
-                all.extend(d.abilities.keys());
-            }
-            all.into_iter()
-                .filter(|s| shard_of(s, shards) == shard)
-                .cloned()
-                .collect()
-        }
-    };
-    tracing::info!(week = %week_s, %as_of, shard, shards, students = students.len(), "rendering reports");
+    let students = select_students(input, &d)?;
+    tracing::info!(week = %week_s, as_of = %plan.as_of, shard = %plan.shard.label(),
+        students = students.len(), "rendering reports");
 
-    let labels = lang.labels();
+    let labels = plan.lang.labels();
     let run = RunInfo {
-        run_id: run_id.clone(),
-        generated_at: run_ts.format("%Y-%m-%d %H:%M UTC").to_string(),
+        run_id: plan.run_id.clone(),
+        generated_at: plan.run_ts.format("%Y-%m-%d %H:%M UTC").to_string(),
     };
     let mut out = ReportsOutput {
-        run_id: run_id.clone(),
+        run_id: plan.run_id.clone(),
         week_start: week_s.clone(),
-        as_of: day_str(as_of),
-        lang: lang.tag().to_string(),
-        shard,
-        shards,
-        students_in_week: d.week_kpis.len() as u64,
+        as_of: day_str(plan.as_of),
+        lang: plan.lang.tag().to_string(),
+        shard: plan.shard.index,
+        shards: plan.shard.count,
+        students_in_week: d.cohort.students_active as u64,
         load_ms,
         ..Default::default()
     };
     if d.calibration.is_none() {
         out.notes.push(format!(
-            "no calibration of bank all on or before {as_of}: reports have no θ"
+            "no calibration of bank all on or before {}: reports have no θ",
+            plan.as_of
         ));
     }
 
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut artifacts: Vec<Artifact> = Vec::with_capacity(students.len() + 1);
-    for batch in students.chunks(BATCH) {
-        // Render in parallel (CPU), then write concurrently (I/O).
-        let per = batch.len().div_ceil(threads).max(1);
-        let rendered: Vec<Result<Vec<(String, String)>, StageError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .chunks(per)
-                .map(|part| {
-                    let d = &d;
-                    let run = &run;
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|id| {
-                                let v = view::student_view(labels, lang.tag(), d, run, id);
-                                render::student_html(labels, &v)
-                                    .map(|html| (id.clone(), html))
-                                    .map_err(render_err)
-                            })
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(StageError::Model("report rendering panicked".into()))
-                    })
-                })
-                .collect()
-        });
-        let mut pages = Vec::with_capacity(batch.len());
-        for r in rendered {
-            pages.extend(r?);
-        }
-        let written: Vec<Artifact> = futures::stream::iter(pages)
-            .map(|(id, html)| {
-                let key = student_report_key(&week_s, &id);
-                async move { write_artifact(lake, key?, Some(id), html, url_expiry).await }
-            })
-            .buffered(WRITE_CONCURRENCY)
-            .try_collect()
-            .await?;
-        artifacts.extend(written);
-    }
+    let mut artifacts = write_student_reports(lake, &plan, &d, &run, &students).await?;
     out.student_reports = artifacts.len() as u64;
     out.first_student_report = artifacts.first().cloned();
-
-    if shard == 0 && input.student.is_none() {
-        let v = view::cohort_view(labels, lang.tag(), &d, &run);
+    if plan.cohort_report {
+        let v = view::cohort_view(labels, plan.lang.tag(), &d, &run);
         let html = render::cohort_html(labels, &v).map_err(render_err)?;
-        let a = write_artifact(lake, cohort_report_key(&week_s)?, None, html, url_expiry).await?;
+        let key = cohort_report_key(&week_s)?;
+        let a = write_artifact(lake, key, None, html, plan.url_expiry).await?;
         out.cohort_report = Some(a.clone());
         out.cohort_reports = 1;
         artifacts.push(a);
     }
     out.bytes = artifacts.iter().map(|a| a.bytes).sum();
     if !artifacts.is_empty() {
-        out.artifact_rows = record_artifacts(
-            lake,
-            &week_s,
-            &run_id,
-            run_ts.timestamp_micros(),
-            &artifacts,
-        )
-        .await? as u64;
+        let ts = plan.run_ts.timestamp_micros();
+        let rows = record_artifacts(lake, &week_s, &plan.run_id, ts, &artifacts).await?;
+        out.artifact_rows = rows as u64;
     }
     out.elapsed_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
@@ -409,6 +407,97 @@ pub async fn run(
         "reports written"
     );
     Ok(out)
+}
+
+/// Who gets a report: `student`, if the lake knows them; else the shard's students
+/// with KPIs in the week (with `all_students`, also those with a θ), by id. `d` holds
+/// only the shard's students.
+fn select_students(input: &ReportsInput, d: &data::WeekData) -> Result<Vec<String>, StageError> {
+    if let Some(s) = &input.student {
+        let known = d.week_kpis.contains_key(s)
+            || d.abilities.contains_key(s)
+            || d.weekly_theta.contains_key(s)
+            || d.topic_theta.contains_key(s);
+        if !known {
+            return Err(StageError::InvalidInput(format!(
+                "student '{s}' has no KPIs, θ or topic θ in the lake as of {}",
+                d.as_of
+            )));
+        }
+        return Ok(vec![s.clone()]);
+    }
+    let mut all: BTreeSet<&String> = d.week_kpis.keys().collect();
+    if input.all_students.unwrap_or(false) {
+        all.extend(d.abilities.keys());
+    }
+    Ok(all.into_iter().cloned().collect())
+}
+
+/// Renders the reports of `students` in batches (in parallel on the CPUs) and writes
+/// each batch concurrently; returns the artifacts in `students` order.
+async fn write_student_reports(
+    lake: &Lake,
+    plan: &Plan,
+    d: &data::WeekData,
+    run: &RunInfo,
+    students: &[String],
+) -> Result<Vec<Artifact>, StageError> {
+    let week_s = day_str(plan.week);
+    let mut artifacts: Vec<Artifact> = Vec::with_capacity(students.len() + 1);
+    for batch in students.chunks(BATCH) {
+        let pages = render_students(plan.lang, d, run, batch)?;
+        let written: Vec<Artifact> = futures::stream::iter(pages)
+            .map(|(id, html)| {
+                let key = student_report_key(&week_s, &id);
+                async move { write_artifact(lake, key?, Some(id), html, plan.url_expiry).await }
+            })
+            .buffered(WRITE_CONCURRENCY)
+            .try_collect()
+            .await?;
+        artifacts.extend(written);
+    }
+    Ok(artifacts)
+}
+
+/// The HTML of each of `batch`'s reports, rendered on scoped threads (one chunk each).
+fn render_students(
+    lang: Lang,
+    d: &data::WeekData,
+    run: &RunInfo,
+    batch: &[String],
+) -> Result<Vec<(String, String)>, StageError> {
+    let labels = lang.labels();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = batch.len().div_ceil(threads).max(1);
+    let rendered: Vec<Result<Vec<(String, String)>, StageError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = batch
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|id| {
+                            let v = view::student_view(labels, lang.tag(), d, run, id);
+                            render::student_html(labels, &v)
+                                .map(|html| (id.clone(), html))
+                                .map_err(render_err)
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(StageError::Model("report rendering panicked".into())))
+            })
+            .collect()
+    });
+    let mut pages = Vec::with_capacity(batch.len());
+    for r in rendered {
+        pages.extend(r?);
+    }
+    Ok(pages)
 }
 
 async fn write_artifact(
@@ -498,23 +587,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shards_are_stable_and_cover_everyone() {
-        // FNV-1a 64 reference values: "" → cbf29ce484222325, "a" → af63dc4c8601ec8c.
-        assert_eq!(
-            shard_of("", u32::MAX),
-            (0xcbf2_9ce4_8422_2325u64 % u64::from(u32::MAX)) as u32
-        );
-        assert_eq!(
-            shard_of("a", u32::MAX),
-            (0xaf63_dc4c_8601_ec8cu64 % u64::from(u32::MAX)) as u32
-        );
-        let ids: Vec<String> = (0..1000).map(|i| format!("s{i:05}")).collect();
-        let mut counts = [0usize; 4];
-        for id in &ids {
-            counts[shard_of(id, 4) as usize] += 1;
-            assert_eq!(shard_of(id, 1), 0);
+    fn a_student_is_in_the_lake_shard_of_its_bucket() {
+        let ids: Vec<String> = (0..2000).map(|i| format!("s{i:05}")).collect();
+        for count in [1u32, 2, 3, 4, 7, 10, 32, 1000, MAX_SHARDS] {
+            let mut sizes = vec![0usize; count as usize];
+            for id in &ids {
+                let k = shard_of(id, count);
+                assert!(k < count, "{id}: {k} of {count}");
+                // The shard every stage uses, not its neighbours (the ranges are ordered).
+                for j in k.saturating_sub(1)..(k + 2).min(count) {
+                    let shard = Shard::new(j, count).unwrap_or_default();
+                    assert_eq!(shard.contains(id), j == k, "{id}: {j} of {count}");
+                }
+                sizes[k as usize] += 1;
+            }
+            if count == 4 {
+                assert!(sizes.iter().all(|n| (400..600).contains(n)), "{sizes:?}");
+            }
         }
-        assert!(counts.iter().all(|c| (200..300).contains(c)), "{counts:?}");
     }
 
     #[test]

@@ -118,7 +118,10 @@ pub fn cohort_html(t: &Labels, view: &CohortView) -> Result<String, RenderError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Attempted, FitRow, ForecastPoint, ItemRow, KpiRow, TopicTheta, WeekData};
+    use crate::data::{
+        Attempted, COHORT_KPIS, DistStats, FitRow, ForecastPoint, ItemRow, KpiRow, THETA_BINS,
+        TopicTheta, WeekData,
+    };
     use crate::labels::{EN, KO};
     use crate::view::{RunInfo, cohort_view, student_view};
     use chrono::{Days, NaiveDate};
@@ -163,7 +166,21 @@ mod tests {
         });
         d.abilities.insert(EVIL.into(), (0.4, 0.3, 10));
         d.abilities.insert("s2".into(), (-0.4, 0.3, 10));
-        d.sorted_thetas = vec![-0.4, 0.4];
+        d.theta_ranks.insert(EVIL.into(), (1, 2));
+        d.theta_ranks.insert("s2".into(), (0, 1));
+        d.cohort.theta = DistStats::of_values(&[-0.4, 0.4], THETA_BINS);
+        d.cohort.students_active = 1;
+        d.cohort.segments.insert(EVIL.into(), 1);
+        for (k, bins) in COHORT_KPIS {
+            let v: Vec<f64> = match k {
+                "i_t" => vec![0.2],
+                "a_t" => vec![0.4],
+                _ => Vec::new(),
+            };
+            d.cohort
+                .kpis
+                .insert(k.into(), DistStats::of_values(&v, bins));
+        }
         d.week_kpis.insert(
             EVIL.into(),
             KpiRow {

@@ -13,7 +13,7 @@ use crate::charts::{
     self, Bullet, Chart, Frame, HBars, LevelBand, Sparkline, bullet, empty_chart, hbars, histogram,
     level_band, sparkline,
 };
-use crate::data::{FitRow, KpiRow, WeekData};
+use crate::data::{Bins, COHORT_KPIS, DistStats, FitRow, KpiRow, THETA_BINS, WeekData};
 use crate::labels::{Labels, fill, segment_text};
 
 /// Cut points of the five named levels on the θ scale (the anchor scale, on which the
@@ -92,12 +92,18 @@ fn date_ticks(start: NaiveDate, end: NaiveDate, step: u64) -> Vec<(f64, String)>
 
 /// Percentile rank (0–100) of `x` in the sorted `sorted`: share below plus half the ties.
 pub fn percentile(sorted: &[f64], x: f64) -> Option<f64> {
-    if sorted.is_empty() || !x.is_finite() {
+    if !x.is_finite() {
         return None;
     }
     let below = sorted.partition_point(|v| *v < x);
     let upto = sorted.partition_point(|v| *v <= x);
-    Some(100.0 * (below as f64 + 0.5 * (upto - below) as f64) / sorted.len() as f64)
+    percentile_rank(below, upto, sorted.len())
+}
+
+/// Percentile rank (0–100) of a value with `below` of the `n` values of a cohort below
+/// it and `upto` at most it: the share below plus half the ties (none when `n` = 0).
+pub fn percentile_rank(below: usize, upto: usize, n: usize) -> Option<f64> {
+    (n > 0).then(|| 100.0 * (below as f64 + 0.5 * upto.saturating_sub(below) as f64) / n as f64)
 }
 
 /// Index of the level of θ (0 … 4).
@@ -361,118 +367,156 @@ pub fn student_view(
     run: &RunInfo,
     student: &str,
 ) -> StudentView {
-    let ability = d.abilities.get(student).copied();
-    let theta = ability.map(|a| a.0);
+    let theta = d.abilities.get(student).map(|a| a.0);
     let kpi = d.week_kpis.get(student);
-
-    // Ability.
-    let mut fields = Vec::new();
-    let mut band = None;
-    let source;
-    if let (Some((th, se, n)), Some(cal)) = (ability, &d.calibration) {
-        let p = percentile(&d.sorted_thetas, th);
-        let level = level_of(th);
-        let names = level_names(t);
-        fields.push(field("theta", t.theta_now, num(Some(th), 2), raw(Some(th))));
-        fields.push(field("se", t.se, num(Some(se), 2), raw(Some(se))));
-        fields.push(field(
-            "percentile",
-            t.percentile,
-            p.map(|p| format!("{p:.0}"))
-                .unwrap_or_else(|| "\u{2014}".into()),
-            raw(p),
-        ));
-        fields.push(field(
-            "level",
-            t.level,
-            names[level].clone(),
-            level.to_string(),
-        ));
-        band = Some(level_band(
-            &LEVEL_CUTS,
-            &names,
-            th,
-            THETA_RANGE,
-            format!("{}: {} (θ = {})", t.level, names[level], num(Some(th), 2)),
-        ));
-        source = format!(
-            "{} {}",
-            fill(
-                t.theta_source,
-                &[("day", &cal.run_date), ("n", &n.to_string())]
-            ),
-            t.level_note
-        );
-    } else {
-        source = t.no_theta.to_string();
-    }
     let weekly = d
         .weekly_theta
         .get(student)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    let (fields, band, source) = ability_fields(t, d, student);
     let (trend, goal_line) = theta_trend(t, d, weekly, theta);
+    let (difficulty, difficulty_notes) = difficulty_chart(t, d, student, theta);
+    let segment = d.segments.get(student).map(|code| {
+        let (name, meaning) = segment_text(t, code);
+        SegmentView {
+            code: code.clone(),
+            name,
+            meaning,
+        }
+    });
+    StudentView {
+        page: page(t, lang, d, run, t.student_report, student.to_string()),
+        student_id: student.to_string(),
+        ability: AbilityView {
+            fields,
+            band,
+            source,
+            trend,
+            goal_line,
+        },
+        kpi_note: kpi.is_none().then(|| t.kpis_none.to_string()),
+        kpis: kpi.map(|k| kpi_cards(t, d, student, k)).unwrap_or_default(),
+        kpi_weeks: fill(t.kpi_weeks, &[("n", &d.history_weeks.len().to_string())]),
+        topics: topic_views(t, d, student, theta),
+        difficulty,
+        difficulty_notes,
+        segment,
+        outlook: outlook(t, d, student, theta),
+        linking: d
+            .calibration
+            .as_ref()
+            .map(|c| linking_fields(t, c))
+            .unwrap_or_default(),
+    }
+}
 
-    // KPIs.
+/// The ability fields (θ, SE, percentile in the cohort, level), the level band and
+/// where θ comes from; no fields without a θ.
+fn ability_fields(
+    t: &Labels,
+    d: &WeekData,
+    student: &str,
+) -> (Vec<Field>, Option<LevelBand>, String) {
+    let (Some(&(th, se, n)), Some(cal)) = (d.abilities.get(student), &d.calibration) else {
+        return (Vec::new(), None, t.no_theta.to_string());
+    };
+    let p = d
+        .theta_ranks
+        .get(student)
+        .and_then(|&(below, upto)| percentile_rank(below, upto, d.cohort.theta.n));
+    let level = level_of(th);
+    let names = level_names(t);
+    let fields = vec![
+        field("theta", t.theta_now, num(Some(th), 2), raw(Some(th))),
+        field("se", t.se, num(Some(se), 2), raw(Some(se))),
+        field(
+            "percentile",
+            t.percentile,
+            p.map(|p| format!("{p:.0}"))
+                .unwrap_or_else(|| "\u{2014}".into()),
+            raw(p),
+        ),
+        field("level", t.level, names[level].clone(), level.to_string()),
+    ];
+    let band = level_band(
+        &LEVEL_CUTS,
+        &names,
+        th,
+        THETA_RANGE,
+        format!("{}: {} (θ = {})", t.level, names[level], num(Some(th), 2)),
+    );
+    let source = format!(
+        "{} {}",
+        fill(
+            t.theta_source,
+            &[("day", &cal.run_date), ("n", &n.to_string())]
+        ),
+        t.level_note
+    );
+    (fields, Some(band), source)
+}
+
+/// The KPI cards of the week (`k`) with their sparklines over the history weeks.
+fn kpi_cards(t: &Labels, d: &WeekData, student: &str, k: &KpiRow) -> Vec<KpiView> {
+    type Getter = fn(&KpiRow) -> Option<f64>;
     let history = d.kpi_history.get(student);
-    let series = |f: fn(&KpiRow) -> Option<f64>| -> Vec<Option<f64>> {
+    let series = |f: Getter| -> Vec<Option<f64>> {
         d.history_weeks
             .iter()
             .map(|w| history.and_then(|h| h.get(w)).and_then(f))
             .collect()
     };
-    let mut kpis = Vec::new();
-    if let Some(k) = kpi {
-        type Getter = fn(&KpiRow) -> Option<f64>;
-        let defs: [(
-            &'static str,
-            &'static str,
-            &'static str,
-            Getter,
-            f64,
-            f64,
-            bool,
-        ); 6] = [
-            (
-                "i_t",
-                t.kpi_improvement,
-                t.kpi_improvement_help,
-                |k| k.i_t,
-                -1.0,
-                1.0,
-                true,
-            ),
-            (
-                "a_t",
-                t.kpi_activity,
-                t.kpi_activity_help,
-                |k| k.a_t,
-                0.0,
-                1.0,
-                false,
-            ),
-            (
-                "e_t",
-                t.kpi_efficiency,
-                t.kpi_efficiency_help,
-                |k| k.e_t,
-                0.0,
-                1.0,
-                false,
-            ),
-            (
-                "r_t",
-                t.kpi_recovery,
-                t.kpi_recovery_help,
-                |k| k.r_t,
-                0.0,
-                1.0,
-                false,
-            ),
-            ("s", t.kpi_churn, t.kpi_churn_help, |k| k.s, 0.0, 1.0, false),
-            ("p", t.kpi_goal, t.kpi_goal_help, |k| k.p, 0.0, 1.0, false),
-        ];
-        for (key, name, help, get, lo, hi, is_signed) in defs {
+    let defs: [(
+        &'static str,
+        &'static str,
+        &'static str,
+        Getter,
+        f64,
+        f64,
+        bool,
+    ); 6] = [
+        (
+            "i_t",
+            t.kpi_improvement,
+            t.kpi_improvement_help,
+            |k| k.i_t,
+            -1.0,
+            1.0,
+            true,
+        ),
+        (
+            "a_t",
+            t.kpi_activity,
+            t.kpi_activity_help,
+            |k| k.a_t,
+            0.0,
+            1.0,
+            false,
+        ),
+        (
+            "e_t",
+            t.kpi_efficiency,
+            t.kpi_efficiency_help,
+            |k| k.e_t,
+            0.0,
+            1.0,
+            false,
+        ),
+        (
+            "r_t",
+            t.kpi_recovery,
+            t.kpi_recovery_help,
+            |k| k.r_t,
+            0.0,
+            1.0,
+            false,
+        ),
+        ("s", t.kpi_churn, t.kpi_churn_help, |k| k.s, 0.0, 1.0, false),
+        ("p", t.kpi_goal, t.kpi_goal_help, |k| k.p, 0.0, 1.0, false),
+    ];
+    defs.into_iter()
+        .map(|(key, name, help, get, lo, hi, is_signed)| {
             let v = get(k);
             let values = series(get);
             let shown: Vec<String> = values
@@ -485,7 +529,7 @@ pub fn student_view(
                 _ if v.is_none() => Some(t.not_available.to_string()),
                 _ => None,
             };
-            kpis.push(KpiView {
+            KpiView {
                 key,
                 name,
                 value: if is_signed { signed(v, 2) } else { pct(v) },
@@ -493,11 +537,14 @@ pub fn student_view(
                 note,
                 help,
                 spark: sparkline(&values, lo, hi, format!("{name}: {}", shown.join(", "))),
-            });
-        }
-    }
+            }
+        })
+        .collect()
+}
 
-    // Topics, weakest first (ties by id).
+/// The student's topics, weakest first (ties by id), the weakest and strongest tagged
+/// when there are at least three.
+fn topic_views(t: &Labels, d: &WeekData, student: &str, theta: Option<f64>) -> Vec<TopicView> {
     let mut topic_rows: Vec<_> = d.topic_theta.get(student).cloned().unwrap_or_default();
     topic_rows.sort_by(|a, b| {
         a.theta
@@ -505,7 +552,7 @@ pub fn student_view(
             .then_with(|| a.topic_id.cmp(&b.topic_id))
     });
     let n_topics = topic_rows.len();
-    let topics = topic_rows
+    topic_rows
         .iter()
         .enumerate()
         .map(|(i, tt)| {
@@ -538,44 +585,7 @@ pub fn student_view(
                 ),
             }
         })
-        .collect();
-
-    let (difficulty, difficulty_notes) = difficulty_chart(t, d, student, theta);
-    let segment = d.segments.get(student).map(|code| {
-        let (name, meaning) = segment_text(t, code);
-        SegmentView {
-            code: code.clone(),
-            name,
-            meaning,
-        }
-    });
-    let outlook = outlook(t, d, student, theta);
-    let linking = d
-        .calibration
-        .as_ref()
-        .map(|c| linking_fields(t, c))
-        .unwrap_or_default();
-
-    StudentView {
-        page: page(t, lang, d, run, t.student_report, student.to_string()),
-        student_id: student.to_string(),
-        ability: AbilityView {
-            fields,
-            band,
-            source,
-            trend,
-            goal_line,
-        },
-        kpi_note: kpi.is_none().then(|| t.kpis_none.to_string()),
-        kpis,
-        kpi_weeks: fill(t.kpi_weeks, &[("n", &d.history_weeks.len().to_string())]),
-        topics,
-        difficulty,
-        difficulty_notes,
-        segment,
-        outlook,
-        linking,
-    }
+        .collect()
 }
 
 /// Weekly θ with a ±1 SE band, the goal line and the goal's target week.
@@ -1008,44 +1018,33 @@ pub struct CohortView {
     pub forecasts: Vec<ForecastGroup>,
 }
 
-fn summary(t: &Labels, values: &[f64], decimals: usize) -> String {
-    if values.is_empty() {
-        return "n = 0".into();
+/// "n = … · mean … · median …" of a distribution (`n = 0` when empty).
+fn summary(t: &Labels, s: &DistStats, decimals: usize) -> String {
+    match (s.mean, s.median) {
+        (Some(mean), Some(median)) if s.n > 0 => format!(
+            "n = {} \u{b7} {} {} \u{b7} {} {}",
+            s.n,
+            t.mean,
+            num(Some(mean), decimals),
+            t.median,
+            num(Some(median), decimals)
+        ),
+        _ => "n = 0".into(),
     }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let mean = v.iter().sum::<f64>() / v.len() as f64;
-    let mid = v.len() / 2;
-    let median = if v.len().is_multiple_of(2) {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    };
-    format!(
-        "n = {} \u{b7} {} {} \u{b7} {} {}",
-        v.len(),
-        t.mean,
-        num(Some(mean), decimals),
-        t.median,
-        num(Some(median), decimals)
-    )
 }
 
-fn distribution(
-    t: &Labels,
-    title: &str,
-    values: &[f64],
-    (lo, hi, w): (f64, f64, f64),
-) -> Distribution {
-    if values.is_empty() {
+/// The histogram of a cohort distribution (on `bins`) with its summary.
+fn distribution(t: &Labels, title: &str, s: &DistStats, bins: Bins) -> Distribution {
+    if s.n == 0 {
         return Distribution {
             chart: empty_chart(title, t.no_data),
             summary: "n = 0".into(),
         };
     }
-    let h = histogram(values, lo, hi, w);
-    let ymax = h.iter().map(|x| x.1).max().unwrap_or(1) as f64;
-    let bars: Vec<_> = h
+    let w = bins.width;
+    let ymax = s.hist.iter().map(|x| x.1).max().unwrap_or(1) as f64;
+    let bars: Vec<_> = s
+        .hist
         .iter()
         .map(|&(x, n)| {
             (
@@ -1061,31 +1060,74 @@ fn distribution(
         })
         .collect();
     Distribution {
-        chart: Frame::new(title, 160.0, (lo, hi), (0.0, ymax.max(1.0)))
+        chart: Frame::new(title, 160.0, (bins.lo, bins.hi), (0.0, ymax.max(1.0)))
             .numeric_x_ticks(4)
-            .desc(format!("{title}: {}", summary(t, values, 2)))
+            .desc(format!("{title}: {}", summary(t, s, 2)))
             .bars(&bars, w, "bar")
             .build(),
-        summary: summary(t, values, 2),
+        summary: summary(t, s, 2),
     }
 }
 
-/// Builds the cohort report.
+/// Builds the cohort report from the cohort aggregates of `d` (and its small tables:
+/// calibrations, items, Kaplan–Meier, forecasts).
 pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) -> CohortView {
-    let thetas = &d.sorted_thetas;
-    let mean_theta = (!thetas.is_empty()).then(|| thetas.iter().sum::<f64>() / thetas.len() as f64);
-    let overview = vec![
+    let mean_theta = d.cohort.theta.mean;
+    let (loglik_chart, linking_chart) = calibration_charts(t, d);
+    let (info_chart, info_note) = test_information(t, d, mean_theta);
+    let (km_chart, km_lines) = kaplan_meier(t, d);
+    let (segments, segment_chart) = segment_sizes(t, d);
+    CohortView {
+        page: page(
+            t,
+            lang,
+            d,
+            run,
+            t.cohort_report,
+            t.cohort_report.to_string(),
+        ),
+        overview: overview_fields(t, d),
+        health: health_rows(t, d),
+        exclusions: d
+            .exclusions
+            .iter()
+            .map(|(bank, reason, n)| format!("{bank}: {reason} \u{d7} {n}"))
+            .collect(),
+        loglik_chart,
+        info_chart,
+        info_note,
+        linking_chart,
+        linking: d
+            .calibration
+            .as_ref()
+            .map(|c| linking_fields(t, c))
+            .unwrap_or_default(),
+        theta: distribution(t, t.theta_distribution, &d.cohort.theta, THETA_BINS),
+        kpis: kpi_distributions(t, d),
+        km_chart,
+        km_lines,
+        segment_chart,
+        segments,
+        forecasts: forecast_groups(t, d),
+    }
+}
+
+/// Key figures: students active this week, students with θ, mean θ.
+fn overview_fields(t: &Labels, d: &WeekData) -> Vec<Field> {
+    let (active, with_theta) = (d.cohort.students_active, d.cohort.theta.n);
+    let mean_theta = d.cohort.theta.mean;
+    vec![
         field(
             "students_active",
             t.students_active,
-            d.week_kpis.len().to_string(),
-            d.week_kpis.len().to_string(),
+            active.to_string(),
+            active.to_string(),
         ),
         field(
             "students_with_theta",
             t.students_with_theta,
-            thetas.len().to_string(),
-            thetas.len().to_string(),
+            with_theta.to_string(),
+            with_theta.to_string(),
         ),
         field(
             "mean_theta",
@@ -1093,15 +1135,18 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
             num(mean_theta, 2),
             raw(mean_theta),
         ),
-    ];
+    ]
+}
 
-    // Calibration health: the latest run of each bank.
+/// Calibration health: the latest run of each bank, with its excluded items when it
+/// is of the latest run date.
+fn health_rows(t: &Labels, d: &WeekData) -> Vec<HealthRow> {
     let mut latest: BTreeMap<&str, &FitRow> = BTreeMap::new();
     for f in &d.fit_history {
         latest.insert(f.bank.as_str(), f);
     }
     let last_run = d.fit_history.last().map(|f| f.run_date.clone());
-    let health = latest
+    latest
         .values()
         .map(|f| {
             let excluded = if Some(&f.run_date) == last_run.as_ref() {
@@ -1131,14 +1176,11 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
                 ),
             }
         })
-        .collect();
-    let exclusions = d
-        .exclusions
-        .iter()
-        .map(|(bank, reason, n)| format!("{bank}: {reason} \u{d7} {n}"))
-        .collect();
+        .collect()
+}
 
-    // Log-likelihood per response and linking constants of bank `all` by run.
+/// Log-likelihood per response and linking constants of bank `all` by run.
+fn calibration_charts(t: &Labels, d: &WeekData) -> (Chart, Chart) {
     let all: Vec<&FitRow> = d.fit_history.iter().filter(|f| f.bank == "all").collect();
     let days: Vec<NaiveDate> = all.iter().filter_map(|f| f.run_date.parse().ok()).collect();
     let run_series = |get: &dyn Fn(&FitRow) -> Option<f64>| -> Vec<(f64, f64, String)> {
@@ -1154,33 +1196,8 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
             .filter(|_| f.n_responses > 0)
             .map(|l| l / f.n_responses as f64)
     });
-    let run_chart = |title: &str, desc: &str, series: &[RunSeries<'_>]| -> Chart {
-        let pts: Vec<&(f64, f64, String)> = series.iter().flat_map(|s| s.0.iter()).collect();
-        if pts.is_empty() {
-            return empty_chart(title, t.no_calibration);
-        }
-        let (x0, x1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
-            (a.0.min(p.0), a.1.max(p.0))
-        });
-        let (y0, y1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
-            (a.0.min(p.1), a.1.max(p.1))
-        });
-        let (dx0, dx1) = (x0 - 3.0, x1 + 3.0);
-        let start = NaiveDate::from_num_days_from_ce_opt(dx0 as i32 + 719_163).unwrap_or_default();
-        let end = NaiveDate::from_num_days_from_ce_opt(dx1 as i32 + 719_163).unwrap_or_default();
-        let mut f = Frame::new(title, 170.0, (dx0, dx1), (y0, y1))
-            .x_ticks(date_ticks(start, end, 7))
-            .desc(desc);
-        for (s, class, label) in series {
-            let line: Vec<_> = s.iter().map(|p| (p.0, Some(p.1))).collect();
-            f = f
-                .line(&line, class)
-                .dots(s, 3.0, class)
-                .legend(class, *label);
-        }
-        f.build()
-    };
     let loglik_chart = run_chart(
+        t,
         t.loglik_trend,
         t.loglik_trend_desc,
         &[(&ll, "theta", t.loglik)],
@@ -1188,12 +1205,45 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
     let la = run_series(&|f| f.linking_a);
     let lb = run_series(&|f| f.linking_b);
     let linking_chart = run_chart(
+        t,
         t.linking_over_time,
         t.linking_over_time_desc,
         &[(&la, "theta", "A"), (&lb, "goal", "B")],
     );
+    (loglik_chart, linking_chart)
+}
 
-    // Test information of the bank the θs come from.
+/// A chart of series over calibration runs (dates on x).
+fn run_chart(t: &Labels, title: &str, desc: &str, series: &[RunSeries<'_>]) -> Chart {
+    let pts: Vec<&(f64, f64, String)> = series.iter().flat_map(|s| s.0.iter()).collect();
+    if pts.is_empty() {
+        return empty_chart(title, t.no_calibration);
+    }
+    let (x0, x1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+        (a.0.min(p.0), a.1.max(p.0))
+    });
+    let (y0, y1) = pts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+        (a.0.min(p.1), a.1.max(p.1))
+    });
+    let (dx0, dx1) = (x0 - 3.0, x1 + 3.0);
+    let start = NaiveDate::from_num_days_from_ce_opt(dx0 as i32 + 719_163).unwrap_or_default();
+    let end = NaiveDate::from_num_days_from_ce_opt(dx1 as i32 + 719_163).unwrap_or_default();
+    let mut f = Frame::new(title, 170.0, (dx0, dx1), (y0, y1))
+        .x_ticks(date_ticks(start, end, 7))
+        .desc(desc);
+    for (s, class, label) in series {
+        let line: Vec<_> = s.iter().map(|p| (p.0, Some(p.1))).collect();
+        f = f
+            .line(&line, class)
+            .dots(s, 3.0, class)
+            .legend(class, *label);
+    }
+    f.build()
+}
+
+/// Test information of the bank the θs come from, with the cohort's mean θ marked,
+/// and where it peaks.
+fn test_information(t: &Labels, d: &WeekData, mean_theta: Option<f64>) -> (Chart, String) {
     let items: Vec<models::irt::ItemParams> = d
         .items
         .iter()
@@ -1207,147 +1257,145 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
             _ => None,
         })
         .collect();
-    let (info_chart, info_note) = if items.is_empty() {
-        (
+    if items.is_empty() {
+        return (
             empty_chart(t.test_information, t.no_calibration),
             String::new(),
-        )
-    } else {
-        let grid: Vec<f64> = (0..=80).map(|k| -4.0 + 0.1 * f64::from(k)).collect();
-        let info: Vec<f64> = grid
-            .iter()
-            .map(|&th| models::irt::test_information(&items, th))
-            .collect();
-        let (k, peak) =
-            info.iter()
-                .copied()
-                .enumerate()
-                .fold(
-                    (0, f64::NEG_INFINITY),
-                    |a, (k, v)| if v > a.1 { (k, v) } else { a },
-                );
-        let pts: Vec<_> = grid
-            .iter()
-            .zip(&info)
-            .map(|(&x, &y)| (x, Some(y)))
-            .collect();
-        let mut f = Frame::new(t.test_information, charts::HEIGHT, (-4.0, 4.0), (0.0, peak))
-            .numeric_x_ticks(8)
-            .desc(format!(
-                "{} {} items.",
-                t.test_information_desc,
-                items.len()
-            ))
-            .line(&pts, "theta")
-            .legend("theta", t.information);
-        if let Some(m) = mean_theta {
-            f = f.vrule(m, "you", format!("{} {}", t.cohort_mean, num(Some(m), 2)));
-        }
-        let note = fill(
-            t.info_peak,
-            &[
-                ("theta", &num(Some(grid[k]), 1)),
-                ("info", &num(Some(peak), 1)),
-                ("se", &num(Some(1.0 / peak.sqrt()), 2)),
-            ],
         );
-        (f.build(), note)
-    };
-
-    // Distributions.
-    let theta = distribution(t, t.theta_distribution, thetas, (-4.0, 4.0, 0.5));
-    type Getter = fn(&KpiRow) -> Option<f64>;
-    let defs: [(&str, Getter, (f64, f64, f64)); 6] = [
-        (t.kpi_improvement, |k| k.i_t, (-1.0, 1.0, 0.125)),
-        (t.kpi_activity, |k| k.a_t, (0.0, 1.0, 0.1)),
-        (t.kpi_efficiency, |k| k.e_t, (0.0, 1.0, 0.1)),
-        (t.kpi_recovery, |k| k.r_t, (0.0, 1.0, 0.1)),
-        (t.kpi_churn, |k| k.s, (0.0, 1.0, 0.1)),
-        (t.kpi_goal, |k| k.p, (0.0, 1.0, 0.1)),
-    ];
-    let kpis = defs
-        .iter()
-        .map(|(name, get, bins)| {
-            let v: Vec<f64> = d
-                .week_kpis
-                .values()
-                .filter_map(get)
-                .filter(|v| v.is_finite())
-                .collect();
-            distribution(t, name, &v, *bins)
-        })
-        .collect();
-
-    // Kaplan–Meier.
-    let mut km_lines = Vec::new();
-    let km_chart = if d.km.is_empty() {
-        km_lines.push(t.km_none.to_string());
-        empty_chart(t.churn_km, t.km_none)
-    } else {
-        let mut steps = vec![(0.0, 1.0)];
-        steps.extend(d.km.iter().map(|k| (k.time_days, k.surv)));
-        let tmax = d.km.last().map(|k| k.time_days).unwrap_or(1.0).max(1.0);
-        // 95% pointwise band (Greenwood), stepped like the curve.
-        let mut band: Vec<(f64, f64, f64)> = vec![(0.0, 1.0, 1.0)];
-        let mut prev = (1.0, 1.0);
-        for k in &d.km {
-            let se = k.se.unwrap_or(0.0);
-            let cur = ((k.surv - 1.96 * se).max(0.0), (k.surv + 1.96 * se).min(1.0));
-            band.push((k.time_days, prev.0, prev.1));
-            band.push((k.time_days, cur.0, cur.1));
-            prev = cur;
-        }
-        band.push((tmax * 1.05, prev.0, prev.1));
-        let ymin = band.iter().map(|b| b.1).fold(1.0, f64::min);
-        let dots: Vec<_> =
-            d.km.iter()
-                .map(|k| {
-                    (
-                        k.time_days,
-                        k.surv,
-                        format!(
-                            "{} {}: {} {} (n = {})",
-                            num(Some(k.time_days), 0),
-                            t.days,
-                            pct(Some(k.surv)),
-                            t.retained,
-                            k.n_risk.map(|n| n.to_string()).unwrap_or_default()
-                        ),
-                    )
-                })
-                .collect();
-        let diag = |k: &str| d.churn_diag.get(k).copied();
-        km_lines.push(fill(
-            t.km_summary,
-            &[
-                ("n", &num(diag("n"), 0)),
-                ("events", &num(diag("events"), 0)),
-                ("c", &num(diag("concordance"), 3)),
-            ],
-        ));
-        if let Some(m) = d.km.iter().find(|k| k.surv <= 0.5) {
-            km_lines.push(fill(t.km_median, &[("d", &num(Some(m.time_days), 0))]));
-        }
-        Frame::new(
-            t.churn_km,
-            charts::HEIGHT,
-            (0.0, tmax * 1.05),
-            (ymin.min(0.5), 1.0),
-        )
-        .numeric_x_ticks(6)
-        .desc(t.churn_km_desc)
-        .band(&band, "band")
-        .steps(&steps, tmax * 1.05, "theta")
-        .dots(&dots, 2.0, "theta")
-        .legend("theta", t.retained)
-        .build()
-    };
-
-    // Segments.
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for l in d.segments.values() {
-        *counts.entry(l.as_str()).or_default() += 1;
     }
+    let grid: Vec<f64> = (0..=80).map(|k| -4.0 + 0.1 * f64::from(k)).collect();
+    let info: Vec<f64> = grid
+        .iter()
+        .map(|&th| models::irt::test_information(&items, th))
+        .collect();
+    let (k, peak) = info
+        .iter()
+        .copied()
+        .enumerate()
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |a, (k, v)| if v > a.1 { (k, v) } else { a },
+        );
+    let pts: Vec<_> = grid
+        .iter()
+        .zip(&info)
+        .map(|(&x, &y)| (x, Some(y)))
+        .collect();
+    let mut f = Frame::new(t.test_information, charts::HEIGHT, (-4.0, 4.0), (0.0, peak))
+        .numeric_x_ticks(8)
+        .desc(format!(
+            "{} {} items.",
+            t.test_information_desc,
+            items.len()
+        ))
+        .line(&pts, "theta")
+        .legend("theta", t.information);
+    if let Some(m) = mean_theta {
+        f = f.vrule(m, "you", format!("{} {}", t.cohort_mean, num(Some(m), 2)));
+    }
+    let note = fill(
+        t.info_peak,
+        &[
+            ("theta", &num(Some(grid[k]), 1)),
+            ("info", &num(Some(peak), 1)),
+            ("se", &num(Some(1.0 / peak.sqrt()), 2)),
+        ],
+    );
+    (f.build(), note)
+}
+
+/// The week's KPI distributions, in [`COHORT_KPIS`] order.
+fn kpi_distributions(t: &Labels, d: &WeekData) -> Vec<Distribution> {
+    COHORT_KPIS
+        .iter()
+        .map(|(key, bins)| {
+            let name = match *key {
+                "i_t" => t.kpi_improvement,
+                "a_t" => t.kpi_activity,
+                "e_t" => t.kpi_efficiency,
+                "r_t" => t.kpi_recovery,
+                "s" => t.kpi_churn,
+                _ => t.kpi_goal,
+            };
+            let empty = DistStats::default();
+            let stats = d.cohort.kpis.get(*key).unwrap_or(&empty);
+            distribution(t, name, stats, *bins)
+        })
+        .collect()
+}
+
+/// The Kaplan–Meier curve with its 95% band, and its summary sentences.
+fn kaplan_meier(t: &Labels, d: &WeekData) -> (Chart, Vec<String>) {
+    if d.km.is_empty() {
+        return (
+            empty_chart(t.churn_km, t.km_none),
+            vec![t.km_none.to_string()],
+        );
+    }
+    let mut km_lines = Vec::new();
+    let mut steps = vec![(0.0, 1.0)];
+    steps.extend(d.km.iter().map(|k| (k.time_days, k.surv)));
+    let tmax = d.km.last().map(|k| k.time_days).unwrap_or(1.0).max(1.0);
+    // 95% pointwise band (Greenwood), stepped like the curve.
+    let mut band: Vec<(f64, f64, f64)> = vec![(0.0, 1.0, 1.0)];
+    let mut prev = (1.0, 1.0);
+    for k in &d.km {
+        let se = k.se.unwrap_or(0.0);
+        let cur = ((k.surv - 1.96 * se).max(0.0), (k.surv + 1.96 * se).min(1.0));
+        band.push((k.time_days, prev.0, prev.1));
+        band.push((k.time_days, cur.0, cur.1));
+        prev = cur;
+    }
+    band.push((tmax * 1.05, prev.0, prev.1));
+    let ymin = band.iter().map(|b| b.1).fold(1.0, f64::min);
+    let dots: Vec<_> =
+        d.km.iter()
+            .map(|k| {
+                (
+                    k.time_days,
+                    k.surv,
+                    format!(
+                        "{} {}: {} {} (n = {})",
+                        num(Some(k.time_days), 0),
+                        t.days,
+                        pct(Some(k.surv)),
+                        t.retained,
+                        k.n_risk.map(|n| n.to_string()).unwrap_or_default()
+                    ),
+                )
+            })
+            .collect();
+    let diag = |k: &str| d.churn_diag.get(k).copied();
+    km_lines.push(fill(
+        t.km_summary,
+        &[
+            ("n", &num(diag("n"), 0)),
+            ("events", &num(diag("events"), 0)),
+            ("c", &num(diag("concordance"), 3)),
+        ],
+    ));
+    if let Some(m) = d.km.iter().find(|k| k.surv <= 0.5) {
+        km_lines.push(fill(t.km_median, &[("d", &num(Some(m.time_days), 0))]));
+    }
+    let chart = Frame::new(
+        t.churn_km,
+        charts::HEIGHT,
+        (0.0, tmax * 1.05),
+        (ymin.min(0.5), 1.0),
+    )
+    .numeric_x_ticks(6)
+    .desc(t.churn_km_desc)
+    .band(&band, "band")
+    .steps(&steps, tmax * 1.05, "theta")
+    .dots(&dots, 2.0, "theta")
+    .legend("theta", t.retained)
+    .build();
+    (chart, km_lines)
+}
+
+/// Segment sizes, largest first (ties by code), and their bar chart.
+fn segment_sizes(t: &Labels, d: &WeekData) -> (Vec<SegmentRow>, HBars) {
+    let counts = &d.cohort.segments;
     let total: usize = counts.values().sum();
     let mut segments: Vec<SegmentRow> = counts
         .iter()
@@ -1363,7 +1411,7 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
         })
         .collect();
     segments.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.code.cmp(&b.code)));
-    let segment_chart = hbars(
+    let chart = hbars(
         &segments
             .iter()
             .map(|s| {
@@ -1377,8 +1425,11 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
             .collect::<Vec<_>>(),
         t.segment_sizes_desc.to_string(),
     );
+    (segments, chart)
+}
 
-    // Forecasts by subject.
+/// The forecast charts by subject, with their anomaly counts.
+fn forecast_groups(t: &Labels, d: &WeekData) -> Vec<ForecastGroup> {
     let mut groups: BTreeMap<String, Vec<Distribution>> = BTreeMap::new();
     for series in d.forecasts.keys() {
         let (subject, kind) = series.rsplit_once(':').unwrap_or((series.as_str(), ""));
@@ -1400,40 +1451,10 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
                 });
         }
     }
-    let forecasts = groups
+    groups
         .into_iter()
         .map(|(subject, charts)| ForecastGroup { subject, charts })
-        .collect();
-
-    CohortView {
-        page: page(
-            t,
-            lang,
-            d,
-            run,
-            t.cohort_report,
-            t.cohort_report.to_string(),
-        ),
-        overview,
-        health,
-        exclusions,
-        loglik_chart,
-        info_chart,
-        info_note,
-        linking_chart,
-        linking: d
-            .calibration
-            .as_ref()
-            .map(|c| linking_fields(t, c))
-            .unwrap_or_default(),
-        theta,
-        kpis,
-        km_chart,
-        km_lines,
-        segment_chart,
-        segments,
-        forecasts,
-    }
+        .collect()
 }
 
 #[cfg(test)]
