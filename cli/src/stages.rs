@@ -311,7 +311,7 @@ mod tests {
             (
                 "reports",
                 json!({"run_date": "2026-03-05", "shards": 4_000_000_000u32}),
-                "shards must be between 1 and 10000",
+                "shards must be between 1 and 1024",
             ),
             (
                 "export_attempts",

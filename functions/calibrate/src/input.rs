@@ -1,6 +1,6 @@
 //! Stage input: the event the state machine (or the CLI) passes, with its defaults.
 
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use models::calibration::parse_prior_c;
 use models::irt::{BetaPrior, Model};
 use models::linking::LinkingMethod;
@@ -91,6 +91,11 @@ pub struct CalibrateInput {
     /// Id written on every output row. Default `calibrate-<run_date>-<bank>`.
     #[serde(default)]
     pub run_id: Option<String>,
+    /// Time written on every output row (`computed_at`, `updated_at`), RFC 3339 UTC.
+    /// Default: now. The state machine passes its execution's start, so a re-run of the
+    /// same execution input writes the same bytes.
+    #[serde(default)]
+    pub run_ts: Option<DateTime<Utc>>,
     /// `rasch`, `2pl` (default) or `3pl`.
     #[serde(default)]
     pub model: Option<String>,
@@ -142,6 +147,7 @@ impl CalibrateInput {
         Self {
             run_date,
             run_id: None,
+            run_ts: None,
             model: None,
             bank: None,
             lookback_days: None,
@@ -194,9 +200,13 @@ impl CalibrateInput {
         if run_id.is_empty() {
             return Err(bad("run_id may not be empty".into()));
         }
+        if let Some(t) = self.run_ts {
+            lake::bounds::check_event_time("run_ts", t).map_err(bad)?;
+        }
         let v = ValidInput {
             run_date: self.run_date,
             run_id,
+            run_ts: self.run_ts.unwrap_or_else(Utc::now).timestamp_micros(),
             model,
             bank,
             lookback_days,
@@ -237,6 +247,8 @@ pub struct ValidInput {
     pub run_date: NaiveDate,
     /// Id on every output row.
     pub run_id: String,
+    /// Time on every output row, µs since the epoch (UTC).
+    pub run_ts: i64,
     /// IRT model.
     pub model: Model,
     /// Bank calibrated.

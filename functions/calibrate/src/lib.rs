@@ -218,7 +218,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     );
     let cal = calibrate_linked(&sample.matrix, config, &anchors, cfg.link)?;
     let (fit, method, constants) = (&cal.fit, cal.method, cal.constants);
-    let now = chrono::Utc::now().timestamp_micros();
+    let now = cfg.run_ts;
     let run_date = cfg.run_date.format("%Y-%m-%d").to_string();
     let bank = cfg.bank.to_string();
     let part = [("run_date", run_date.as_str()), ("bank", bank.as_str())];
