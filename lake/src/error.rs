@@ -31,6 +31,16 @@ pub enum LakeError {
         /// What is wrong.
         reason: String,
     },
+    /// A read–modify–write of an S3 object met a concurrent update at every attempt
+    /// (many writers of one partition at once). Retryable: nothing of this update was
+    /// written, and a later attempt meets fewer writers.
+    #[error("partition object {key} kept changing during {attempts} update attempts")]
+    Contended {
+        /// The object's key.
+        key: String,
+        /// Attempts made.
+        attempts: u32,
+    },
     /// Input data failed validation; nothing was written.
     #[error("{0}")]
     InvalidInput(String),
@@ -119,6 +129,7 @@ impl LakeError {
             LakeError::DataFusion(e) => datafusion_retryable(e),
             LakeError::Parquet(e) => parquet_retryable(e),
             LakeError::Commit { source, .. } => source.is_retryable(),
+            LakeError::Contended { .. } => true,
             _ => false,
         }
     }

@@ -616,10 +616,9 @@ impl Lake {
                     Err(
                         object_store::Error::Precondition { .. }
                         | object_store::Error::AlreadyExists { .. },
-                    ) if attempt < 9 => {
+                    ) if attempt + 1 < MAX_UPDATE_ATTEMPTS => {
                         tracing::debug!(key = keys[i], attempt, "concurrent update, retrying");
-                        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(5)))
-                            .await;
+                        tokio::time::sleep(conflict_backoff(&keys[i], attempt)).await;
                         attempt += 1;
                         current = match self.prepare(def, &keys[i], |c| f(i, c)).await {
                             Ok(p) => p,
@@ -630,10 +629,10 @@ impl Lake {
                         object_store::Error::Precondition { .. }
                         | object_store::Error::AlreadyExists { .. },
                     ) => {
-                        let e = LakeError::InvalidInput(format!(
-                            "partition {} kept changing during 10 update attempts",
-                            keys[i]
-                        ));
+                        let e = LakeError::Contended {
+                            key: keys[i].clone(),
+                            attempts: MAX_UPDATE_ATTEMPTS,
+                        };
                         return Err(fail(&done, &pending[pos..], e));
                     }
                     Err(e) => return Err(fail(&done, &pending[pos..], e.into())),
@@ -847,6 +846,24 @@ impl Lake {
         out.sort();
         Ok(out)
     }
+}
+
+/// Conditional puts of one S3 read–modify–write before it gives up
+/// ([`LakeError::Contended`], retryable).
+const MAX_UPDATE_ATTEMPTS: u32 = 20;
+
+/// Wait before retrying a conditional put that met a concurrent update: exponential
+/// (50 ms · 2^attempt, at most 1.6 s) with "equal jitter" (half fixed, half spread by a
+/// hash of the key, the attempt and the clock), so writers that collided do not collide
+/// again in lock step.
+fn conflict_backoff(key: &str, attempt: u32) -> std::time::Duration {
+    let base = 50u64 << attempt.min(5);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos()))
+        .unwrap_or(0);
+    let h = crate::shard::mix64(crate::shard::fnv1a64(key.as_bytes()) ^ nanos ^ u64::from(attempt));
+    std::time::Duration::from_millis(base / 2 + h % (base / 2 + 1))
 }
 
 /// The folder of a local object file.
