@@ -86,7 +86,7 @@ for spec in "$@"; do
         measure reports "$log" "$bin" --lake "$lake" report --run-date "$run" \
           --run-ts "$run_ts" --shard "$k" --shards "$shards"
       else
-        measure "$stage" "$log" "$bin" --lake "$lake" stage "$stage" --run-date "$run" \
+        measure "$stage" "$log" "$bin" --lake "$lake" stage "${stage//_/-}" --run-date "$run" \
           --shard "$k" --shards "$shards"
       fi
     done

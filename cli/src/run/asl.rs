@@ -1075,7 +1075,7 @@ mod tests {
         assert_eq!(calls[0].1, json!({"run_date": "2026-03-05"}));
         assert_eq!(
             calls[2].1,
-            json!({"run_date": "2026-03-05", "bank": "subject:math"})
+            json!({"run_date": "2026-03-05", "run_ts": START, "bank": "subject:math"})
         );
         // Every per-student stage gets its shard and the parent's start time as run_ts
         // (a child execution's own $$.Execution.StartTime is another time).
