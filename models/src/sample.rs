@@ -30,6 +30,35 @@ pub fn prefix_parts(counts: &[u64], max: u64, max_parts: u32) -> u32 {
     max_parts
 }
 
+/// `k`: the largest prefix of buckets `0..k` whose counts (`counts[b]`: attempts or
+/// students of bucket `b`) add up to at most `max_obs`; when even the first non-empty
+/// bucket exceeds it, up to and including that bucket. `k == counts.len()` takes every student.
+pub fn fit_prefix(counts: &[u64], max_obs: u64) -> usize {
+    let mut total = 0u64;
+    let mut k = 0;
+    for &c in counts {
+        match total.checked_add(c) {
+            Some(t) if t <= max_obs => {
+                total = t;
+                k += 1;
+            }
+            _ => break,
+        }
+    }
+    if total == 0 {
+        // Nothing fits under the cap: take buckets up to the first non-empty one.
+        if let Some(first) = counts.iter().position(|&c| c > 0) {
+            return first + 1;
+        }
+    }
+    k
+}
+
+/// The sampling rule as recorded in `fit_meta.sample`: `student_bucket<k/B seed=S`.
+pub fn rule(k: usize, buckets: usize, seed: u64) -> String {
+    format!("student_bucket<{k}/{buckets} seed={seed}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,28 +17,7 @@
 
 use std::ops::Range;
 
-/// `k`: the fit sample is the students of buckets `0..k` (see the module docs).
-/// `counts[b]` are the attempts of bucket `b`. `k == counts.len()` takes every student.
-pub fn fit_prefix(counts: &[u64], max_obs: u64) -> usize {
-    let mut total = 0u64;
-    let mut k = 0;
-    for &c in counts {
-        match total.checked_add(c) {
-            Some(t) if t <= max_obs => {
-                total = t;
-                k += 1;
-            }
-            _ => break,
-        }
-    }
-    if total == 0 {
-        // Nothing fits under the cap: take buckets up to the first non-empty one.
-        if let Some(first) = counts.iter().position(|&c| c > 0) {
-            return first + 1;
-        }
-    }
-    k
-}
+pub use models::sample::{fit_prefix, rule};
 
 /// Consecutive bucket ranges covering `from..counts.len()` with at most `budget`
 /// attempts each (a bucket above the budget alone); ranges without attempts are left out.
@@ -58,11 +37,6 @@ pub fn batches(counts: &[u64], from: usize, budget: u64) -> Vec<Range<usize>> {
         out.push(start..counts.len());
     }
     out
-}
-
-/// The sampling rule as recorded in `fit_meta.sample`: `student_bucket<k/B seed=S`.
-pub fn rule(k: usize, buckets: usize, seed: u64) -> String {
-    format!("student_bucket<{k}/{buckets} seed={seed}")
 }
 
 #[cfg(test)]

@@ -50,7 +50,7 @@
 //! `student_bucket(student_id, FIT_SAMPLE_SEED)` ([`FIT_SAMPLE_SEED`], a fixed seed),
 //! with `k` the largest number of buckets whose students active in the window add up to
 //! at most [`MAX_FIT_STUDENTS`] (50,000; `sql/segments/bucket_counts.sql` counts them per
-//! bucket, the rule is calibrate's `sample::fit_prefix`, recorded as `fit_sample`). For
+//! bucket, the rule is `models::sample::fit_prefix`, as calibrate's, recorded as `fit_sample`). For
 //! a fixed seed, ids fall into buckets uniformly and independently of their features,
 //! so the sample is a simple random sample of about `k / 4096` of the active students
 //! and its centres estimate the full fit's within sampling error (a unit test checks it
@@ -284,8 +284,7 @@ pub async fn run_with_fit_cap(
     };
     let fit_buckets =
         fit_sample_buckets(&read_bucket_counts(&ctx, &window).await?, max_fit_students);
-    out.fit_sample =
-        calibrate::sample::rule(fit_buckets, STUDENT_BUCKETS as usize, FIT_SAMPLE_SEED);
+    out.fit_sample = models::sample::rule(fit_buckets, STUDENT_BUCKETS as usize, FIT_SAMPLE_SEED);
     let shard_sel = Selection {
         shard: rc.shard,
         fit_buckets: STUDENT_BUCKETS,
@@ -332,9 +331,9 @@ pub async fn run_with_fit_cap(
 
 /// `k`: the fit sample is the students of the fit buckets `0..k`, the longest prefix of
 /// buckets whose active students (`students_per_bucket`) add up to at most `cap`
-/// (calibrate's rule, `calibrate::sample::fit_prefix`); `k` = 4096 takes everyone.
+/// (calibrate's rule, `models::sample::fit_prefix`); `k` = 4096 takes everyone.
 pub fn fit_sample_buckets(students_per_bucket: &[u64], cap: u64) -> usize {
-    calibrate::sample::fit_prefix(students_per_bucket, cap)
+    models::sample::fit_prefix(students_per_bucket, cap)
 }
 
 /// Active students of the window per fit bucket (`sql/segments/bucket_counts.sql`),
