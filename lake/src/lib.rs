@@ -22,6 +22,7 @@ pub mod runs;
 pub mod s3;
 pub mod shard;
 pub mod store;
+pub mod stream;
 pub mod uri;
 
 pub use artifacts::DEFAULT_URL_EXPIRY;

@@ -183,10 +183,44 @@ impl Shard {
         !(name.starts_with("part-") && name.ends_with(&suffix))
     }
 
+    /// The fit sample of a cohort-level model as a shard: shard 0 of the smallest `m`
+    /// whose first `⌊4096 / m⌋` buckets hold at most `max_students` students
+    /// (`bucket_counts[b]`: students of bucket `b` under [`SHARD_SEED`]), so the sample
+    /// is a simple random sample of `1/m` of the students that every shard-reading query
+    /// can select. [`Shard::WHOLE`] when everyone fits; shard 0 of [`MAX_SHARDS`] when
+    /// even that exceeds the cap (the caller says so). A larger cap never gives a
+    /// smaller sample, and the sample for a larger cap contains the one for a smaller.
+    pub fn fit_sample(bucket_counts: &[u64], max_students: u64) -> Shard {
+        let m = prefix_parts(bucket_counts, max_students.max(1), MAX_SHARDS);
+        Shard::new(0, m).unwrap_or(Shard::WHOLE)
+    }
+
     /// `"shard K of N"`, for logs and errors.
     pub fn label(&self) -> String {
         format!("shard {} of {}", self.index, self.count)
     }
+}
+
+/// The smallest `m` in `1..=max_parts` for which the first `⌊counts.len() / m⌋`
+/// buckets hold at most `max` students (`counts[b]` = students of bucket `b`), or
+/// `max_parts` when none does (then the sample exceeds `max`: the caller says so).
+/// `m = 1` (every bucket, everyone) whenever the total is at most `max`. `max_parts`
+/// below 1 counts as 1.
+///
+/// The prefix shrinks as `m` grows, so the result is the largest sample of this shape
+/// within `max`; a larger `max` never gives a larger `m` (a sample for a larger cap
+/// contains the sample for a smaller one).
+fn prefix_parts(counts: &[u64], max: u64, max_parts: u32) -> u32 {
+    let max_parts = max_parts.max(1);
+    let b = counts.len();
+    for m in 1..=max_parts {
+        let k = b / m as usize;
+        let n: u64 = counts[..k].iter().fold(0u64, |s, &c| s.saturating_add(c));
+        if n <= max {
+            return m;
+        }
+    }
+    max_parts
 }
 
 /// The SQL function `student_bucket(student_id VARCHAR, seed BIGINT) -> BIGINT`
@@ -272,6 +306,47 @@ impl ScalarUDFImpl for StudentBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prefix_is_the_largest_whole_part_within_the_cap() {
+        // 8 buckets of 10 students: m parts keep the first 8/m buckets.
+        let counts = [10u64; 8];
+        assert_eq!(prefix_parts(&counts, 80, 64), 1, "everyone fits");
+        assert_eq!(prefix_parts(&counts, 1000, 64), 1);
+        assert_eq!(prefix_parts(&counts, 79, 64), 2, "4 buckets, 40 students");
+        assert_eq!(prefix_parts(&counts, 40, 64), 2);
+        assert_eq!(
+            prefix_parts(&counts, 39, 64),
+            3,
+            "2 buckets (8/3), 20 students"
+        );
+        assert_eq!(prefix_parts(&counts, 10, 64), 5, "1 bucket (8/5)");
+        assert_eq!(
+            prefix_parts(&counts, 9, 64),
+            9,
+            "no bucket: an empty prefix"
+        );
+        assert_eq!(prefix_parts(&counts, 9, 4), 4, "capped at max_parts");
+        assert_eq!(prefix_parts(&counts, 0, 0), 1, "max_parts 0 counts as 1");
+        assert_eq!(prefix_parts(&[], 0, 3), 1, "no buckets: nothing to sample");
+        // Monotone in the cap; the prefix sum is within the cap unless m = max_parts.
+        let counts: Vec<u64> = (0..4096u64).map(|b| (b * 7919) % 13).collect();
+        let mut last = u32::MAX;
+        for max in (0..30_000).step_by(250) {
+            let m = prefix_parts(&counts, max, 1024);
+            assert!(m <= last, "cap {max}: {m} parts after {last}");
+            last = m;
+            let n: u64 = counts[..4096 / m as usize].iter().sum();
+            assert!(
+                n <= max || m == 1024,
+                "cap {max}: {n} students in {m} parts"
+            );
+            if m > 1 {
+                let bigger: u64 = counts[..4096 / (m as usize - 1)].iter().sum();
+                assert!(bigger > max, "cap {max}: {} parts would fit", m - 1);
+            }
+        }
+    }
 
     /// The definition is pinned: these values must never change (they decide which
     /// students every past sample held). Expected values from an independent Python

@@ -3,32 +3,16 @@
 //! Students fall into `B` buckets by a seeded hash of their id (`lake::shard`); the
 //! students of buckets `0..k` are a simple random sample of `k / B` of them. A stage
 //! that fits a cohort-level model on at most `max` students counts its students per
-//! bucket and takes the longest prefix that fits. [`prefix_parts`] restricts the prefix
-//! to `k = ⌊B / m⌋` for a whole number `m` of *parts*, so the sample is exactly the
-//! first of `m` equal bucket ranges — the students of shard 0 of `m` shards — and can
-//! be read by anything that reads a shard.
+//! bucket and takes the longest prefix that fits ([`fit_prefix`]);
+//! `lake::shard::Shard::fit_sample` restricts the prefix to whole shards (shard 0 of
+//! `m`), so a sample can be read by anything that reads a shard.
 
-/// The smallest `m` in `1..=max_parts` for which the first `⌊counts.len() / m⌋`
-/// buckets hold at most `max` students (`counts[b]` = students of bucket `b`), or
-/// `max_parts` when none does (then the sample exceeds `max`: the caller says so).
-/// `m = 1` (every bucket, everyone) whenever the total is at most `max`. `max_parts`
-/// below 1 counts as 1.
-///
-/// The prefix shrinks as `m` grows, so the result is the largest sample of this shape
-/// within `max`; a larger `max` never gives a larger `m` (a sample for a larger cap
-/// contains the sample for a smaller one).
-pub fn prefix_parts(counts: &[u64], max: u64, max_parts: u32) -> u32 {
-    let max_parts = max_parts.max(1);
-    let b = counts.len();
-    for m in 1..=max_parts {
-        let k = b / m as usize;
-        let n: u64 = counts[..k].iter().fold(0u64, |s, &c| s.saturating_add(c));
-        if n <= max {
-            return m;
-        }
-    }
-    max_parts
-}
+/// Default cap on the students of a cohort-level fit sample (churn's Cox model, growth's
+/// hyper-parameters and mixed model, segments' k-means): the standard errors of a
+/// cohort-level parameter shrink as 1/√n, so 50,000 students pin a handful of
+/// coefficients or centroids far more precisely than any one student's own noise, in
+/// about 10 MB; the fit costs the same at 50k students as at 5 million.
+pub const DEFAULT_MAX_FIT_STUDENTS: u64 = 50_000;
 
 /// `k`: the largest prefix of buckets `0..k` whose counts (`counts[b]`: attempts or
 /// students of bucket `b`) add up to at most `max_obs`; when even the first non-empty
@@ -64,42 +48,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_prefix_is_the_largest_whole_part_within_the_cap() {
-        // 8 buckets of 10 students: m parts keep the first 8/m buckets.
-        let counts = [10u64; 8];
-        assert_eq!(prefix_parts(&counts, 80, 64), 1, "everyone fits");
-        assert_eq!(prefix_parts(&counts, 1000, 64), 1);
-        assert_eq!(prefix_parts(&counts, 79, 64), 2, "4 buckets, 40 students");
-        assert_eq!(prefix_parts(&counts, 40, 64), 2);
+    fn the_fit_prefix_grows_until_max_obs_would_be_passed() {
+        let counts = [10, 0, 20, 5, 30, 0];
         assert_eq!(
-            prefix_parts(&counts, 39, 64),
-            3,
-            "2 buckets (8/3), 20 students"
+            fit_prefix(&counts, 9),
+            1,
+            "first bucket alone above the cap"
         );
-        assert_eq!(prefix_parts(&counts, 10, 64), 5, "1 bucket (8/5)");
-        assert_eq!(
-            prefix_parts(&counts, 9, 64),
-            9,
-            "no bucket: an empty prefix"
-        );
-        assert_eq!(prefix_parts(&counts, 9, 4), 4, "capped at max_parts");
-        assert_eq!(prefix_parts(&counts, 0, 0), 1, "max_parts 0 counts as 1");
-        assert_eq!(prefix_parts(&[], 0, 3), 1, "no buckets: nothing to sample");
-        // Monotone in the cap; the prefix sum is within the cap unless m = max_parts.
-        let counts: Vec<u64> = (0..4096u64).map(|b| (b * 7919) % 13).collect();
-        let mut last = u32::MAX;
-        for max in (0..30_000).step_by(250) {
-            let m = prefix_parts(&counts, max, 1024);
-            assert!(m <= last, "cap {max}: {m} parts after {last}");
-            last = m;
-            let n: u64 = counts[..4096 / m as usize].iter().sum();
-            assert!(
-                n <= max || m == 1024,
-                "cap {max}: {n} students in {m} parts"
-            );
-            if m > 1 {
-                let bigger: u64 = counts[..4096 / (m as usize - 1)].iter().sum();
-                assert!(bigger > max, "cap {max}: {} parts would fit", m - 1);
+        assert_eq!(fit_prefix(&counts, 10), 2, "an empty bucket costs nothing");
+        assert_eq!(fit_prefix(&counts, 29), 2);
+        assert_eq!(fit_prefix(&counts, 30), 3);
+        assert_eq!(fit_prefix(&counts, 35), 4);
+        assert_eq!(fit_prefix(&counts, 64), 4);
+        assert_eq!(fit_prefix(&counts, 65), 6, "everything");
+        assert_eq!(fit_prefix(&counts, u64::MAX), 6);
+        assert_eq!(fit_prefix(&[0, 0, 7, 1], 3), 3, "leading empty buckets");
+        assert_eq!(fit_prefix(&[0, 0], 3), 2, "no attempts at all");
+        for max in 0..70 {
+            let k = fit_prefix(&counts, max);
+            let sum: u64 = counts[..k].iter().sum();
+            assert!(sum <= max || k == 1, "max {max}: k {k}, sum {sum}");
+            if k < counts.len() {
+                assert!(
+                    sum + counts[k] > max,
+                    "max {max}: bucket {k} would still fit"
+                );
             }
         }
     }

@@ -44,36 +44,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_fit_prefix_grows_until_max_obs_would_be_passed() {
-        let counts = [10, 0, 20, 5, 30, 0];
-        assert_eq!(
-            fit_prefix(&counts, 9),
-            1,
-            "first bucket alone above the cap"
-        );
-        assert_eq!(fit_prefix(&counts, 10), 2, "an empty bucket costs nothing");
-        assert_eq!(fit_prefix(&counts, 29), 2);
-        assert_eq!(fit_prefix(&counts, 30), 3);
-        assert_eq!(fit_prefix(&counts, 35), 4);
-        assert_eq!(fit_prefix(&counts, 64), 4);
-        assert_eq!(fit_prefix(&counts, 65), 6, "everything");
-        assert_eq!(fit_prefix(&counts, u64::MAX), 6);
-        assert_eq!(fit_prefix(&[0, 0, 7, 1], 3), 3, "leading empty buckets");
-        assert_eq!(fit_prefix(&[0, 0], 3), 2, "no attempts at all");
-        for max in 0..70 {
-            let k = fit_prefix(&counts, max);
-            let sum: u64 = counts[..k].iter().sum();
-            assert!(sum <= max || k == 1, "max {max}: k {k}, sum {sum}");
-            if k < counts.len() {
-                assert!(
-                    sum + counts[k] > max,
-                    "max {max}: bucket {k} would still fit"
-                );
-            }
-        }
-    }
-
-    #[test]
     fn scoring_batches_cover_the_rest_within_the_budget() {
         let counts = [10, 0, 20, 5, 30, 0, 0, 4, 0];
         assert_eq!(batches(&counts, 1, 25), vec![1..4, 4..7, 7..9]);

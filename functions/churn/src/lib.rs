@@ -56,7 +56,7 @@
 //! students of student buckets `0..k` (`student_bucket(student_id, 0)`, the buckets of
 //! `lake::shard`, seed 0), with `k = ⌊4096 / m⌋` for the smallest whole `m` whose
 //! buckets hold at most [`ChurnConfig::max_fit_students`] cohort students (default
-//! [`DEFAULT_MAX_FIT_STUDENTS`] = 50,000; [`models::sample::prefix_parts`] on the
+//! [`DEFAULT_MAX_FIT_STUDENTS`] = 50,000; [`Shard::fit_sample`] on the
 //! cohort's students counted per bucket by one aggregation). The hash puts students in
 //! buckets independently of everything about them, so the sample is a simple random
 //! sample of `k/4096` of the cohort; when the cohort is within the cap, `k = 4096` and
@@ -142,7 +142,7 @@ use std::time::Instant;
 
 use lake::Lake;
 use lake::runs::{RunContext, StageError, StageInput, day_str, latest_calibration, week_start};
-use lake::shard::{MAX_SHARDS, STUDENT_BUCKETS, Shard};
+use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
 use models::survival::kaplan_meier;
 use serde::Serialize;
 
@@ -170,10 +170,7 @@ pub const COVARIATES: [&str; 5] = [
     "theta",
     "i_t",
 ];
-/// Default cap on the students of the fit sample: the Cox fit's standard errors shrink
-/// as 1/√n, so 50,000 students (thousands of events) estimate five coefficients far
-/// more precisely than the covariates' own noise, in a few MB.
-pub const DEFAULT_MAX_FIT_STUDENTS: u64 = 50_000;
+pub use models::sample::DEFAULT_MAX_FIT_STUDENTS;
 
 /// Settings of the stage that are not part of the run's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,12 +278,6 @@ impl ChurnOutput {
     }
 }
 
-/// The fit sample as the shard-shaped bucket range `0..⌊4096/m⌋` (see the crate docs).
-pub fn fit_sample(bucket_counts: &[u64], max_fit_students: u64) -> Shard {
-    let m = models::sample::prefix_parts(bucket_counts, max_fit_students.max(1), MAX_SHARDS);
-    Shard::new(0, m).unwrap_or(Shard::WHOLE)
-}
-
 /// Whether the buckets of `outer` include those of `inner`.
 fn covers(outer: Shard, inner: Shard) -> bool {
     let (o, i) = (outer.bucket_range(), inner.bucket_range());
@@ -363,9 +354,9 @@ pub async fn run_with(
         out.elapsed_ms = started.elapsed().as_millis() as u64;
         return Ok(out);
     }
-    let sample = fit_sample(&counts, cfg.max_fit_students);
-    let k = sample.bucket_range().end;
-    out.fit_sample = format!("student_bucket<{k}/{STUDENT_BUCKETS} seed=0");
+    let sample = Shard::fit_sample(&counts, cfg.max_fit_students);
+    let k = sample.bucket_range().end as usize;
+    out.fit_sample = models::sample::rule(k, STUDENT_BUCKETS as usize, SHARD_SEED);
     let cal = latest_calibration(&ctx, "all", rc.run_date).await?;
     out.theta_run = cal.as_ref().map(|c| c.run_id.clone());
     let cal_date = cal.as_ref().map(|c| c.run_date.as_str());

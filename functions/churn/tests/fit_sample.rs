@@ -5,7 +5,7 @@
 // Test code: unwrap on fixtures is how a test says "this must hold".
 #![allow(clippy::unwrap_used)]
 
-use lake::shard::{STUDENT_BUCKETS, mix64, student_bucket};
+use lake::shard::{STUDENT_BUCKETS, Shard, mix64, student_bucket};
 use models::survival::{Covariates, CoxConfig, CoxFit, cox_ph};
 
 /// True log hazard ratios of the simulation: x₁ ~ N(0, 1), x₂ ~ Bernoulli(0.4).
@@ -63,7 +63,7 @@ fn the_cox_fit_on_the_bucket_sample_is_within_sampling_error_of_the_full_fit() {
     for id in &ids {
         counts[student_bucket(id, 0) as usize] += 1;
     }
-    let sample = churn::fit_sample(&counts, 10_000);
+    let sample = Shard::fit_sample(&counts, 10_000);
     let picked: Vec<usize> = (0..ids.len())
         .filter(|&i| sample.contains(&ids[i]))
         .collect();
@@ -73,8 +73,8 @@ fn the_cox_fit_on_the_bucket_sample_is_within_sampling_error_of_the_full_fit() {
         "{n} students in {sample:?}"
     );
     assert_eq!(
-        churn::fit_sample(&counts, 40_000),
-        lake::shard::Shard::WHOLE,
+        Shard::fit_sample(&counts, 40_000),
+        Shard::WHOLE,
         "a cohort within the cap is fitted whole"
     );
     let full = fit(&time, &event, &x);

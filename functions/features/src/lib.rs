@@ -29,10 +29,10 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray
 use arrow::compute::{cast, concat_batches};
 
 use datafusion::scalar::ScalarValue;
-use kpis::stream::{next_batch, query_stream, strings};
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FEATURES_TOPIC_DAILY, STUDENT_TOPIC_THETA};
 use lake::runs::{RunContext, StageError, StageInput, day_str, latest_run_date};
+use lake::stream::{next_batch, query_stream, strings};
 use serde::Serialize;
 
 const DAILY_SQL: &str = include_str!("../../../sql/features/daily.sql");

@@ -21,7 +21,7 @@
 //! [`GrowthConfig::max_fit_students`] students with attempts in two weeks of the
 //! window (default [`DEFAULT_MAX_FIT_STUDENTS`] = 50,000; an upper bound of the
 //! students with two weekly θ, counted per bucket by one aggregation, then
-//! [`models::sample::prefix_parts`]). The hash puts students in buckets independently
+//! [`Shard::fit_sample`]). The hash puts students in buckets independently
 //! of everything about them, so the sample is a simple random sample of `k/4096` of the
 //! students; when they are within the cap, `k = 4096` and the sample is everyone. It is
 //! the same set of students in every invocation of a run, so every shard fits the same
@@ -122,7 +122,7 @@ use std::time::Instant;
 use chrono::{Datelike, Days, NaiveDate};
 use lake::Lake;
 use lake::runs::{RunContext, StageError, StageInput, day_str, week_start};
-use lake::shard::{MAX_SHARDS, STUDENT_BUCKETS, Shard};
+use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
 use models::growth::{
     BayesConfig, BayesFit, BayesPriors, DEFAULT_MAX_RHAT, GroupForecast, GrowthData, GrowthError,
     LmmConfig, LmmMethod, fit_bayes, fit_lmm,
@@ -138,10 +138,7 @@ pub const GOAL_OFFSET: f64 = 0.5;
 pub const TARGET_WEEKS: f64 = 4.0;
 /// Environment variable overriding warm-up and kept draws per chain.
 pub const DRAWS_ENV: &str = "IRTLAKE_GROWTH_DRAWS";
-/// Default cap on the students of the fit sample: the fixed effects' and the variance
-/// components' standard errors shrink as 1/√n, so 50,000 students pin the cohort-level
-/// parameters far more precisely than any single student's few weekly θ, in ≈ 10 MB.
-pub const DEFAULT_MAX_FIT_STUDENTS: u64 = 50_000;
+pub use models::sample::DEFAULT_MAX_FIT_STUDENTS;
 
 /// Settings of the stage that are not part of the run's input.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -320,12 +317,6 @@ impl GrowthOutput {
     }
 }
 
-/// The fit sample as the shard-shaped bucket range `0..⌊4096/m⌋` (see the crate docs).
-pub fn fit_sample(bucket_counts: &[u64], max_fit_students: u64) -> Shard {
-    let m = models::sample::prefix_parts(bucket_counts, max_fit_students.max(1), MAX_SHARDS);
-    Shard::new(0, m).unwrap_or(Shard::WHOLE)
-}
-
 /// The note of a shard other than 0.
 const SHARD_ZERO_WRITES_FIT: &str = "growth_fit not written by this shard: shard 0 fits the mixed models and writes it (every shard fits the same Bayesian model)";
 
@@ -351,9 +342,9 @@ pub async fn run_with(
     let counts = panel::bucket_counts(&ctx, first_week, rc.run_date).await?;
     drop(ctx);
     out.cohort_students = counts.iter().sum();
-    let sample = fit_sample(&counts, cfg.max_fit_students);
-    let k = sample.bucket_range().end;
-    out.fit_sample = format!("student_bucket<{k}/{STUDENT_BUCKETS} seed=0");
+    let sample = Shard::fit_sample(&counts, cfg.max_fit_students);
+    let k = sample.bucket_range().end as usize;
+    out.fit_sample = models::sample::rule(k, STUDENT_BUCKETS as usize, SHARD_SEED);
     let (sampled, own) = load_panels(lake, &rc, weeks, week, sample).await?;
     let finish = |mut out: GrowthOutput, status: &str, message: String| {
         tracing::warn!(status, %message, "growth not fitted");

@@ -59,7 +59,7 @@ fn sample_of(ids: &[String], cap: u64) -> Shard {
             counts[student_bucket(id, 0) as usize] += 1;
         }
     }
-    growth::fit_sample(&counts, cap)
+    Shard::fit_sample(&counts, cap)
 }
 
 /// For a sample nested in the full data, an estimate's difference from the full

@@ -54,9 +54,9 @@ use models::irt::{ItemParams, ScoringConfig, eap_score};
 use models::kpi::{self, Measure};
 use serde::Serialize;
 
-pub mod stream;
-
-use stream::{booleans, for_each_batch, for_each_student, opt_str, opt_value, primitives, strings};
+use lake::stream::{
+    self, booleans, for_each_batch, for_each_student, opt_str, opt_value, primitives, strings,
+};
 
 const ATTEMPTS_SQL: &str = include_str!("../../../sql/kpis/attempts.sql");
 const TIME_REF_SQL: &str = include_str!("../../../sql/kpis/time_ref.sql");

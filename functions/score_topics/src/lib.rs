@@ -12,7 +12,7 @@
 //! An invocation scores the students of its shard (`shard`/`shards` of the input,
 //! [`lake::shard::Shard`]): the query restricts the scan to the shard's student buckets
 //! before sorting the responses by student, question and time; the stage reads the
-//! sorted rows as a stream ([`kpis::stream`]) and scores one student at a time (first
+//! sorted rows as a stream ([`lake::stream`]) and scores one student at a time (first
 //! attempt per question = first row of each question), and writes the shard's own
 //! object of the run date's partition. A run in N shards writes the same rows as one
 //! unsharded run.
@@ -29,10 +29,10 @@ use arrow::array::{
     ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
 };
 use datafusion::scalar::ScalarValue;
-use kpis::stream::{booleans, for_each_student, query_stream, strings};
 use lake::Lake;
 use lake::catalog::{self, STUDENT_TOPIC_THETA};
 use lake::runs::{CalibrationRef, StageError, StageInput, day_str, latest_calibration};
+use lake::stream::{booleans, for_each_student, query_stream, strings};
 use models::irt::{ItemParams, ScoringConfig, eap_score};
 use serde::Serialize;
 

@@ -49,7 +49,7 @@
 //! students, the same on every shard: the students of the buckets `0..k` of
 //! `student_bucket(student_id, FIT_SAMPLE_SEED)` ([`FIT_SAMPLE_SEED`], a fixed seed),
 //! with `k` the largest number of buckets whose students active in the window add up to
-//! at most [`MAX_FIT_STUDENTS`] (50,000; `sql/segments/bucket_counts.sql` counts them per
+//! at most [`DEFAULT_MAX_FIT_STUDENTS`] (50,000; `sql/segments/bucket_counts.sql` counts them per
 //! bucket, the rule is `models::sample::fit_prefix`, as calibrate's, recorded as `fit_sample`). For
 //! a fixed seed, ids fall into buckets uniformly and independently of their features,
 //! so the sample is a simple random sample of about `k / 4096` of the active students
@@ -82,13 +82,13 @@ use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use kpis::stream::{
-    for_each_batch, for_each_student, opt_value, primitives, query_stream, strings,
-};
 use lake::Lake;
 use lake::catalog::{self, USER_SEGMENT};
 use lake::runs::{RunContext, StageError, StageInput, day_str, week_start};
 use lake::shard::{STUDENT_BUCKETS, Shard};
+use lake::stream::{
+    for_each_batch, for_each_student, opt_value, primitives, query_stream, strings,
+};
 use models::cluster::{
     KMeansConfig, KMeansFit, SEGMENT_FEATURES, Segment, SegmentFeatures, centroid_label, kmeans,
     rule_label,
@@ -107,8 +107,7 @@ pub const SEED: u64 = 20_260_105;
 /// seed draws another sample.
 pub const FIT_SAMPLE_SEED: u64 = SEED;
 
-/// Most students active in the window that the k-means fit sample holds.
-pub const MAX_FIT_STUDENTS: u64 = 50_000;
+pub use models::sample::DEFAULT_MAX_FIT_STUDENTS;
 
 /// Fewest eligible students: two per cluster at the largest candidate k (8).
 pub const MIN_STUDENTS: usize = 16;
@@ -238,13 +237,13 @@ struct Cohort {
     single_session: usize,
 }
 
-/// Runs the stage (fit sample of at most [`MAX_FIT_STUDENTS`] students).
+/// Runs the stage (fit sample of at most [`DEFAULT_MAX_FIT_STUDENTS`] students).
 pub async fn run(lake: &Lake, input: &StageInput) -> Result<SegmentsOutput, StageError> {
-    run_with_fit_cap(lake, input, MAX_FIT_STUDENTS).await
+    run_with_fit_cap(lake, input, DEFAULT_MAX_FIT_STUDENTS).await
 }
 
 /// Runs the stage with a fit sample of at most `max_fit_students` active students
-/// instead of [`MAX_FIT_STUDENTS`] (tests exercise the sample on a small lake).
+/// instead of [`DEFAULT_MAX_FIT_STUDENTS`] (tests exercise the sample on a small lake).
 pub async fn run_with_fit_cap(
     lake: &Lake,
     input: &StageInput,

@@ -8,16 +8,16 @@
 //! student's rows at a time, never the whole result, and borrows its strings (`&str`)
 //! from the batches instead of copying them.
 //!
-//! Shared by the per-student stages (kpis, score_topics, segments, and
-//! [`crate::weekly_thetas`] for growth and reports).
+//! Shared by the per-student stages (kpis, score_topics, features, segments, and
+//! `kpis::weekly_thetas` for growth and reports).
 
+use crate::runs::StageError;
 use arrow::array::{Array, AsArray, BooleanArray, PrimitiveArray, RecordBatch, StringArray};
 use arrow::datatypes::ArrowPrimitiveType;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
-use lake::runs::StageError;
 
 /// Runs one SQL statement with positional parameters (`$1`, `$2`, …) and returns its
 /// result as a stream of record batches (nothing is collected).
