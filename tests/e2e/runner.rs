@@ -3,48 +3,14 @@
 //! a failure that ends the run in `PipelineFailed`, and a stage failing on bad lake
 //! content that leaves no half-written output.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use lake::Lake;
 
-use crate::support::count;
-use crate::support::{demo_data, temp_lake};
-
-/// The small demo platform's last day (it starts on 2026-01-05 and runs 28 days).
-const LAST_DAY: &str = "2026-02-01";
-const START_TIME: &str = "2026-02-02T03:00:00Z";
-
-fn small_demo(lake: &Lake, dir: &Path) {
-    demo_data(
-        lake,
-        &dir.join("truth"),
-        &[
-            "--students",
-            "600",
-            "--items",
-            "80",
-            "--days",
-            "28",
-            "--anchors",
-            "12",
-            "--seed",
-            "5",
-        ],
-    );
-}
-
-fn irtlake_run(lake: &Lake, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args(["--lake", &lake.uri().to_uri_string(), "run"])
-        .args(["--run-date", LAST_DAY, "--start-time", START_TIME])
-        .args(["--retry-delay-scale", "0"])
-        .args(extra)
-        .env_remove("DATABASE_URL")
-        .env_remove("DATABASE_SECRET_ARN")
-        .output()
-        .expect("run irtlake run")
-}
+use crate::support::{
+    SMALL_DEMO_LAST_DAY as LAST_DAY, SMALL_DEMO_START_TIME, count, irtlake_run, small_demo,
+    temp_lake,
+};
 
 fn text(out: &Output) -> (String, String) {
     (
@@ -56,7 +22,7 @@ fn text(out: &Output) -> (String, String) {
 #[tokio::test]
 async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
     let (dir, lake) = temp_lake();
-    small_demo(&lake, dir.path());
+    small_demo(&lake, dir.path(), 600, 5);
     let out = irtlake_run(
         &lake,
         &[
@@ -151,7 +117,7 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
         &lake,
         &format!(
             "SELECT count(*) FROM features_topic_daily WHERE computed_at <> TIMESTAMP '{}'",
-            START_TIME.trim_end_matches('Z')
+            SMALL_DEMO_START_TIME.trim_end_matches('Z')
         ),
     )
     .await;
@@ -164,7 +130,7 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
 #[tokio::test]
 async fn a_stage_that_keeps_failing_ends_the_run_with_its_error_and_nothing_after_it_runs() {
     let (dir, lake) = temp_lake();
-    small_demo(&lake, dir.path());
+    small_demo(&lake, dir.path(), 600, 5);
     let out = irtlake_run(
         &lake,
         &[
@@ -194,7 +160,7 @@ async fn a_stage_that_keeps_failing_ends_the_run_with_its_error_and_nothing_afte
 #[tokio::test]
 async fn a_stage_failing_on_corrupt_input_leaves_no_half_written_output() {
     let (dir, lake) = temp_lake();
-    small_demo(&lake, dir.path());
+    small_demo(&lake, dir.path(), 600, 5);
     // Corrupt the questions table: calibrate reads it after the attempts.
     let questions = lake.list("questions/").await.unwrap();
     assert!(!questions.is_empty());
@@ -250,7 +216,7 @@ fn irtlake_stage(lake: &Lake, args: &[&str]) -> Output {
 #[tokio::test]
 async fn the_plan_stage_counts_the_windows_students_and_sizes_the_shards() {
     let (dir, lake) = temp_lake();
-    small_demo(&lake, dir.path());
+    small_demo(&lake, dir.path(), 600, 5);
     // The 60 days to the run date cover the whole 28-day platform; 10 days cover less.
     let students_in = |first: &str| {
         format!(
@@ -301,7 +267,7 @@ async fn the_plan_stage_counts_the_windows_students_and_sizes_the_shards() {
 #[tokio::test]
 async fn a_run_with_a_shard_count_runs_every_per_student_stage_once_per_shard() {
     let (dir, lake) = temp_lake();
-    small_demo(&lake, dir.path());
+    small_demo(&lake, dir.path(), 600, 5);
     let out = irtlake_run(
         &lake,
         &[

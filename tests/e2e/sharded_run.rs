@@ -12,44 +12,15 @@
 //! the measured wall time of a calibration (`fit_meta.elapsed_ms`), left out.
 
 use std::path::Path;
-use std::process::Command;
 
 use lake::Lake;
 
-use crate::support::{demo_data, temp_lake};
-
-const LAST_DAY: &str = "2026-02-01";
-const START_TIME: &str = "2026-02-02T03:00:00Z";
-
-fn demo(lake: &Lake, dir: &Path) {
-    demo_data(
-        lake,
-        &dir.join("truth"),
-        &[
-            "--students",
-            "800",
-            "--items",
-            "80",
-            "--days",
-            "28",
-            "--anchors",
-            "12",
-            "--seed",
-            "11",
-        ],
-    );
-}
+use crate::support::{irtlake_run, small_demo, temp_lake};
 
 fn run(lake: &Lake, shards: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args(["--lake", &lake.uri().to_uri_string(), "run"])
-        .args(["--run-date", LAST_DAY, "--start-time", START_TIME])
-        .args(["--from", "calibrate", "--all-subjects"])
-        .args(["--backfill-from", "2026-01-05", "--shards", shards])
-        .env_remove("DATABASE_URL")
-        .env_remove("DATABASE_SECRET_ARN")
-        .output()
-        .expect("run irtlake run");
+    let from = ["--from", "calibrate", "--all-subjects"];
+    let backfill = ["--backfill-from", "2026-01-05", "--shards", shards];
+    let out = irtlake_run(lake, &[&from[..], &backfill[..]].concat());
     assert!(
         out.status.success(),
         "irtlake run --shards {shards}:\n{}\n{}",
@@ -93,8 +64,8 @@ async fn rows(lake: &Lake, dir: &Path, def: &lake::TableDef) -> Vec<String> {
 async fn four_shards_write_the_same_rows_as_one() {
     let (dir1, lake1) = temp_lake();
     let (dir4, lake4) = temp_lake();
-    demo(&lake1, dir1.path());
-    demo(&lake4, dir4.path());
+    small_demo(&lake1, dir1.path(), 800, 11);
+    small_demo(&lake4, dir4.path(), 800, 11);
     run(&lake1, "1");
     run(&lake4, "4");
     // The sharded lake holds per-shard objects; the unsharded one the single object.

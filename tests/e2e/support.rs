@@ -387,6 +387,38 @@ pub fn demo_data(lake: &Lake, truth: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// The last day of [`small_demo`]'s platform (it starts on 2026-01-05 and runs 28 days).
+pub const SMALL_DEMO_LAST_DAY: &str = "2026-02-01";
+/// The state machine's start time that [`irtlake_run`] passes (the morning after).
+pub const SMALL_DEMO_START_TIME: &str = "2026-02-02T03:00:00Z";
+
+/// The small demo platform of the pipeline tests: `students` students, 80 questions (12
+/// anchors), 28 days, `seed`; its truth in `dir/truth`.
+pub fn small_demo(lake: &Lake, dir: &std::path::Path, students: u32, seed: u32) {
+    let (students, seed) = (students.to_string(), seed.to_string());
+    let args = ["--students", &students, "--items", "80", "--days", "28"];
+    demo_data(
+        lake,
+        &dir.join("truth"),
+        &[&args[..], &["--anchors", "12", "--seed", &seed]].concat(),
+    );
+}
+
+/// `irtlake run` on `lake` for [`SMALL_DEMO_LAST_DAY`], retries without delay, no
+/// database in the environment, and `extra` arguments.
+pub fn irtlake_run(lake: &Lake, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_irtlake"))
+        .args(["--lake", &lake.uri().to_uri_string(), "run"])
+        .args(["--run-date", SMALL_DEMO_LAST_DAY])
+        .args(["--start-time", SMALL_DEMO_START_TIME])
+        .args(["--retry-delay-scale", "0"])
+        .args(extra)
+        .env_remove("DATABASE_URL")
+        .env_remove("DATABASE_SECRET_ARN")
+        .output()
+        .expect("run irtlake run")
+}
+
 /// A private PostgreSQL cluster (Debian `postgresql`, installed by
 /// `tools/install-system-deps.sh`) on a free loopback port with trust authentication,
 /// in a temporary folder; stopped (`pg_ctl stop -m immediate`, else by pid) on drop.
