@@ -2,8 +2,9 @@
 # The whole pipeline at platform size, one process per stage invocation, as Step
 # Functions runs it: for each "STUDENTS:SHARDS" argument, a demo lake (generated once
 # under OUT/scale-STUDENTS: 2000 questions, 60 days, seed 42), then for the run date:
-#   calibrate (bank all), then score_topics, features, kpis, churn, growth, segments and
-#   reports once per shard (`--shard K --shards SHARDS`), and forecast once.
+#   calibrate (bank all; the fit, `--scoring shards`), then score_abilities, score_topics,
+#   features, kpis, churn, growth, segments and reports once per shard (`--shard K
+#   --shards SHARDS`), and forecast once.
 # Every invocation runs as its own process under /usr/bin/time -v, one after the other,
 # so "peak MiB" is the largest peak resident set (getrusage ru_maxrss of the process) of
 # any one invocation of the stage: what one Lambda of that stage needs. "wall s" is the
@@ -19,7 +20,7 @@ shift 3
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 run_ts="${run}T03:00:00Z"
-sharded=(score_topics features kpis churn growth segments reports)
+sharded=(score_abilities score_topics features kpis churn growth segments reports)
 summary=$out/pipeline-scale.tsv
 : >"$summary"
 
@@ -42,7 +43,7 @@ measure() {
 import json, re, sys
 stage, path = sys.argv[1], sys.argv[2]
 fields = {
-    "calibrate": ["n_items", "n_students"], "score_topics": ["rows"], "features": ["rows"],
+    "calibrate": ["n_items", "n_students"], "score_abilities": ["rows"], "score_topics": ["rows"], "features": ["rows"],
     "kpis": ["rows"], "churn": ["s_written", "churn_fit_rows"],
     "growth": ["p_written", "growth_fit_rows"], "forecast": ["forecast_rows", "anomaly_rows"],
     "segments": ["students"], "reports": ["student_reports", "cohort_reports"],
@@ -79,7 +80,7 @@ for spec in "$@"; do
   log=$dir/invocations.txt
   : >"$log"
   echo "== $n students, $shards shards" >&2
-  measure calibrate "$log" "$bin" --lake "$lake" calibrate --run-date "$run"
+  measure calibrate "$log" "$bin" --lake "$lake" calibrate --run-date "$run" --scoring shards
   for stage in "${sharded[@]}"; do
     for ((k = 0; k < shards; k++)); do
       if [ "$stage" = reports ]; then
@@ -101,9 +102,9 @@ for spec in "$@"; do
   ' "$log" >>"$summary"
 done
 
-printf '%-9s %-6s %-13s %5s %8s %11s %9s %10s\n' students shards stage calls wall_s max_shard_s peak_MiB rows
+printf '%-9s %-6s %-16s %5s %8s %11s %9s %10s\n' students shards stage calls wall_s max_shard_s peak_MiB rows
 while IFS=$'\t' read -r n s st calls wall slow peak rows; do
-  printf '%-9s %-6s %-13s %5s %8s %11s %9s %10s\n' "$n" "$s" "$st" "$calls" "$wall" "$slow" "$peak" "$rows"
+  printf '%-9s %-6s %-16s %5s %8s %11s %9s %10s\n' "$n" "$s" "$st" "$calls" "$wall" "$slow" "$peak" "$rows"
 done <"$summary"
 
 # Growth exponents between the first and the last size.
@@ -112,12 +113,12 @@ first=$(echo "$sizes" | head -1) last=$(echo "$sizes" | tail -1)
 if [ "$first" != "$last" ]; then
   echo
   echo "growth exponent per stage, $first -> $last students: log(ratio) / log($last / $first)"
-  printf '%-13s %16s %22s\n' stage "peak (per call)" "wall (all calls)"
+  printf '%-16s %16s %22s\n' stage "peak (per call)" "wall (all calls)"
   awk -F'\t' -v a="$first" -v b="$last" '
     $1 == a { pa[$3] = $7; wa[$3] = $5; order[++k] = $3 }
     $1 == b { pb[$3] = $7; wb[$3] = $5 }
     END { r = log(b / a); for (i = 1; i <= k; i++) { st = order[i]
       if (st in pb && pa[st] > 0 && wa[st] > 0)
-        printf "%-13s %16.2f %22.2f\n", st, log(pb[st] / pa[st]) / r, log(wb[st] / wa[st]) / r } }
+        printf "%-16s %16.2f %22.2f\n", st, log(pb[st] / pa[st]) / r, log(wb[st] / wa[st]) / r } }
   ' "$summary"
 fi

@@ -52,7 +52,7 @@ EXTRA_PREFIXES = {"reports"}
 # Stages that write nothing (plan only reads attempts to choose the shards).
 READ_ONLY_STAGES = {"plan"}
 # Stages run once per student shard, as the children of a DISTRIBUTED Map.
-SHARDED_STAGES = {"score_topics", "features", "kpis", "churn", "growth", "segments", "reports"}
+SHARDED_STAGES = {"score_abilities", "score_topics", "features", "kpis", "churn", "growth", "segments", "reports"}
 
 RETRY_ERRORS = {
     "Retryable.LakeIo",

@@ -65,7 +65,7 @@ enum Command {
     DemoData(demo::DemoArgs),
     /// Calibrate one bank (stage calibrate): item_params, abilities, fit_meta.
     Calibrate(CalibrateArgs),
-    /// Run one downstream stage (plan, score_topics, features, kpis, churn, growth, forecast, segments).
+    /// Run one downstream stage (plan, score_abilities, score_topics, features, kpis, churn, growth, forecast, segments).
     Stage(StageArgs),
     /// Anchor questions: tag candidates from the latest calibration.
     #[command(subcommand)]
@@ -124,6 +124,19 @@ struct CalibrateArgs {
     /// Also calibrate every subject bank.
     #[arg(long)]
     all_subjects: bool,
+    /// Who scores the students: inline (default: this command writes abilities) or
+    /// shards (fit only; `irtlake stage score-abilities --shard K --shards N` scores).
+    #[arg(long, value_enum)]
+    scoring: Option<ScoringArg>,
+}
+
+/// `--scoring` of `irtlake calibrate`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ScoringArg {
+    /// This command scores every student of the window.
+    Inline,
+    /// Fit only: `irtlake stage score-abilities` scores the students by shard.
+    Shards,
 }
 
 /// Options of `irtlake stage`.
@@ -167,6 +180,8 @@ struct StageArgs {
 enum StageName {
     /// The run's student shards (writes nothing): students with attempts / target size.
     Plan,
+    /// Abilities (EAP θ) of the run date's calibrations scored by shard → abilities.
+    ScoreAbilities,
     /// Topic θ per student → student_topic_theta.
     ScoreTopics,
     /// Daily features per student and topic → features_topic_daily.
@@ -368,6 +383,10 @@ async fn calibrate_banks(lake: &Lake, args: CalibrateArgs) -> Result<()> {
         input.tol = args.tol;
         input.max_iter = args.max_iter;
         input.prior_c = args.prior_c.clone();
+        input.scoring = args.scoring.map(|s| match s {
+            ScoringArg::Inline => calibrate::Scoring::Inline,
+            ScoringArg::Shards => calibrate::Scoring::Shards,
+        });
         let out = calibrate::run(lake, &input)
             .await
             .with_context(|| format!("calibrating bank {bank} for {run_date}"))?;
@@ -420,6 +439,11 @@ async fn run_stage(lake: &Lake, args: StageArgs) -> Result<()> {
     };
     let summary = match args.stage {
         StageName::Plan => unreachable!("handled above"),
+        StageName::ScoreAbilities => serde_json::to_value(
+            calibrate::score_abilities::run(lake, &input)
+                .await
+                .with_context(ctx)?,
+        )?,
         StageName::ScoreTopics => {
             serde_json::to_value(score_topics::run(lake, &input).await.with_context(ctx)?)?
         }

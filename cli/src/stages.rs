@@ -17,6 +17,7 @@ pub const STAGES: &[&str] = &[
     "export_attempts",
     "calibrate",
     "plan",
+    "score_abilities",
     "score_topics",
     "features",
     "kpis",
@@ -93,7 +94,7 @@ pub fn rows_written(stage: &str, summary: &Value) -> u64 {
         "calibrate" => &["n_items", "n_students"],
         // plan writes nothing (its summary is the shard plan).
         "plan" => &[],
-        "score_topics" | "features" | "kpis" => &["rows"],
+        "score_abilities" | "score_topics" | "features" | "kpis" => &["rows"],
         "churn" => &["s_written", "churn_fit_rows"],
         "growth" => &["p_written", "growth_fit_rows"],
         "forecast" => &["forecast_rows", "anomaly_rows"],
@@ -224,6 +225,13 @@ async fn dispatch(
         "plan" => {
             let input: lake::plan::PlanInput = event(stage, payload)?;
             match lake::plan::plan_shards(lake, &input).await {
+                Ok(out) => summary(out),
+                Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
+            }
+        }
+        "score_abilities" => {
+            let input: lake::runs::StageInput = event(stage, payload)?;
+            match calibrate::score_abilities::run(lake, &input).await {
                 Ok(out) => summary(out),
                 Err(e) => Err(StageFailure::new(e.error_name(), format!("{e:#}"))),
             }

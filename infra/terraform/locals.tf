@@ -8,6 +8,7 @@ locals {
     "export_attempts",
     "calibrate",
     "plan",
+    "score_abilities",
     "score_topics",
     "features",
     "kpis",
@@ -23,7 +24,9 @@ locals {
   # contract: a function may Get/List only its reads and writes, and Put/Delete only
   # its writes. A stage that needs another table adds it here (`make infra-check`
   # checks the names against the catalog). score_topics and kpis read fit_meta and
-  # item_params through lake::runs::latest_calibration.
+  # item_params through lake::runs::latest_calibration; score_abilities reads the run
+  # date's calibrations and writes their abilities (calibrate writes abilities itself
+  # only when an event asks for `scoring = inline`).
   stage_tables = {
     export_attempts = {
       reads  = []
@@ -36,6 +39,10 @@ locals {
     plan = {
       reads  = ["attempts"]
       writes = []
+    }
+    score_abilities = {
+      reads  = ["attempts", "item_params", "fit_meta"]
+      writes = ["abilities"]
     }
     score_topics = {
       reads  = ["attempts", "item_params", "fit_meta"]

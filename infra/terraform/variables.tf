@@ -39,6 +39,7 @@ variable "stage_config" {
     export_attempts = { memory_mb = 1024, timeout_s = 900, reserved_concurrency = 1, ephemeral_mb = 512 }
     calibrate       = { memory_mb = 3584, timeout_s = 900, reserved_concurrency = 4, ephemeral_mb = 2048 }
     plan            = { memory_mb = 1024, timeout_s = 300, reserved_concurrency = 1, ephemeral_mb = 1024 }
+    score_abilities = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
     score_topics    = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
     features        = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }
     kpis            = { memory_mb = 2048, timeout_s = 900, reserved_concurrency = -1, ephemeral_mb = 2048 }

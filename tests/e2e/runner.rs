@@ -43,6 +43,7 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
     for stage in [
         "calibrate all",
         "calibrate subject:",
+        "score_abilities",
         "score_topics",
         "features",
         "churn",
@@ -282,6 +283,7 @@ async fn a_run_with_a_shard_count_runs_every_per_student_stage_once_per_shard() 
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     for stage in [
+        "score_abilities",
         "score_topics",
         "features",
         "kpis",

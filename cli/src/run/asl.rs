@@ -1066,7 +1066,14 @@ mod tests {
         .unwrap();
         let called = stages_called(&fake);
         let mut want = vec!["export_attempts", "calibrate", "calibrate"];
-        for stage in ["score_topics", "features", "kpis", "churn", "growth"] {
+        for stage in [
+            "score_abilities",
+            "score_topics",
+            "features",
+            "kpis",
+            "churn",
+            "growth",
+        ] {
             want.extend([stage, stage]);
         }
         want.extend(["forecast", "segments", "segments", "reports", "reports"]);
@@ -1075,7 +1082,7 @@ mod tests {
         assert_eq!(calls[0].1, json!({"run_date": "2026-03-05"}));
         assert_eq!(
             calls[2].1,
-            json!({"run_date": "2026-03-05", "run_ts": START, "bank": "subject:math"})
+            json!({"run_date": "2026-03-05", "run_ts": START, "bank": "subject:math", "scoring": "shards"})
         );
         // Every per-student stage gets its shard and the parent's start time as run_ts
         // (a child execution's own $$.Execution.StartTime is another time).
@@ -1084,11 +1091,11 @@ mod tests {
             json!({"run_date": "2026-03-05", "run_ts": START, "shard": 1, "shards": 2})
         );
         assert_eq!(
-            calls[13].1,
+            calls[15].1,
             json!({"run_date": "2026-03-05", "run_ts": START})
         );
-        assert_eq!(calls[17].1["shard"], 1);
-        assert_eq!(calls[17].1["shards"], 2);
+        assert_eq!(calls[19].1["shard"], 1);
+        assert_eq!(calls[19].1["shards"], 2);
         assert_eq!(out["run_date"], "2026-03-05");
         assert_eq!(
             out["results"]["calibrate"][1]["summary"]["payload"]["bank"],
@@ -1140,6 +1147,7 @@ mod tests {
             [json!({"run_date": "2026-03-05", "shards": 3, "students_per_shard": 500})]
         );
         for stage in [
+            "score_abilities",
             "score_topics",
             "features",
             "kpis",

@@ -103,16 +103,43 @@ pub(crate) struct Observations {
     pub unknown_items: usize,
 }
 
-/// Streams the first attempts of the students in `buckets` (see `observations.sql`) into
-/// a response matrix; `item_ix` maps a question id to its item index.
+/// Which attempts a calibration reads: its window and bank (`$1..$4` of the stage
+/// queries) and the seed of the student buckets its bucket ranges refer to (`$5`).
+pub(crate) struct Scan {
+    window: Vec<ScalarValue>,
+    seed: u64,
+}
+
+impl Scan {
+    /// The window and bank of `cfg`, buckets of its fit sample's seed.
+    pub fn of(cfg: &ValidInput) -> Self {
+        Self {
+            window: window_params(cfg),
+            seed: cfg.sample_seed,
+        }
+    }
+
+    /// The window `[from, to]` of `bank`, buckets under `seed`.
+    pub fn new(from: &str, to: &str, bank: &crate::Bank, seed: u64) -> Self {
+        let (kind, id) = bank.sql_params();
+        Self {
+            window: vec![utf8(from), utf8(to), utf8(kind), utf8(id)],
+            seed,
+        }
+    }
+}
+
+/// Streams the first attempts of the students in `buckets` of `scan` (see
+/// `observations.sql`) into a response matrix; `item_ix` maps a question id to its item
+/// index.
 pub(crate) async fn observations(
     ctx: &SessionContext,
-    cfg: &ValidInput,
+    scan: &Scan,
     buckets: Range<usize>,
     item_ix: &HashMap<&str, u32>,
 ) -> Result<Observations> {
-    let mut params = window_params(cfg);
-    params.push(seed_param(cfg.sample_seed));
+    let mut params = scan.window.clone();
+    params.push(seed_param(scan.seed));
     params.push(ScalarValue::Int64(Some(buckets.start as i64)));
     params.push(ScalarValue::Int64(Some(buckets.end as i64 - 1)));
     // Engine errors go through `LakeError`, so the error name follows `is_retryable`.
@@ -290,7 +317,9 @@ mod tests {
             .enumerate()
             .map(|(i, q)| (q.as_str(), i as u32))
             .collect();
-        let obs = observations(&ctx, &cfg, 0..2048, &item_ix).await.unwrap();
+        let obs = observations(&ctx, &Scan::of(&cfg), 0..2048, &item_ix)
+            .await
+            .unwrap();
         let expected: Vec<String> = (0..60)
             .map(|s| format!("s{s:03}"))
             .filter(|id| student_bucket(id, 3) < 2048)
@@ -309,7 +338,7 @@ mod tests {
         let sum: u64 = w.counts[..2048].iter().sum();
         assert_eq!(sum, 4 * expected.len() as u64);
         // the other half of the buckets holds the other students
-        let rest = observations(&ctx, &cfg, 2048..4096, &item_ix)
+        let rest = observations(&ctx, &Scan::of(&cfg), 2048..4096, &item_ix)
             .await
             .unwrap();
         assert_eq!(rest.students.len() + expected.len(), 60);

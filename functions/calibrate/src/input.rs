@@ -139,6 +139,33 @@ pub struct CalibrateInput {
     /// Prior on c (3PL): `none` or `beta:A,B`. Default `beta:5,17`.
     #[serde(default)]
     pub prior_c: Option<String>,
+    /// Who scores the students: `inline` (default: this invocation scores every student
+    /// of the window) or `shards` (this invocation fits and writes `item_params` and
+    /// `fit_meta`; the stage `score_abilities`, one invocation per student shard, writes
+    /// `abilities` — what the state machine does).
+    #[serde(default)]
+    pub scoring: Option<Scoring>,
+}
+
+/// Who scores the students of a calibration (`scoring` of the input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scoring {
+    /// The calibrate invocation scores every student of the window.
+    #[default]
+    Inline,
+    /// `score_abilities` scores the students shard by shard (see [`crate::score_abilities`]).
+    Shards,
+}
+
+impl Scoring {
+    /// `inline` or `shards`, as in the input and in `fit_meta.model_spec`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scoring::Inline => "inline",
+            Scoring::Shards => "shards",
+        }
+    }
 }
 
 impl CalibrateInput {
@@ -161,6 +188,7 @@ impl CalibrateInput {
             max_iter: None,
             min_responses: None,
             prior_c: None,
+            scoring: None,
         }
     }
 
@@ -220,6 +248,7 @@ impl CalibrateInput {
             max_iter: self.max_iter.unwrap_or(2000),
             min_responses: self.min_responses.unwrap_or(20),
             prior_c,
+            scoring: self.scoring.unwrap_or_default(),
         };
         check_range("quadpts", v.quadpts, 5..=MAX_QUADPTS).map_err(bad)?;
         check_range("theta_min", v.theta_min, -THETA_LIMIT..=THETA_LIMIT).map_err(bad)?;
@@ -275,6 +304,8 @@ pub struct ValidInput {
     pub min_responses: usize,
     /// Prior on c when given (`Some(None)` = no prior); `None` = the model's default.
     pub prior_c: Option<Option<BetaPrior>>,
+    /// Who scores the students.
+    pub scoring: Scoring,
 }
 
 impl ValidInput {

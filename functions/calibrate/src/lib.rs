@@ -56,6 +56,18 @@
 //! `n_responses`: the fit) and `n_students_scored`, `n_responses_scored` (the rows of
 //! `abilities` and the sum of their `n_responses`).
 //!
+//! **Scoring by shard.** With `scoring = shards` (what the state machine asks) and a fit
+//! sample smaller than the window, the stage fits, writes `item_params` and `fit_meta`
+//! (`model_spec.scored_by = "score_abilities"`; `n_students_scored` and
+//! `n_responses_scored` null: the shards count them) and scores no one. The stage
+//! [`score_abilities`], one invocation per student shard, then writes `abilities` from
+//! what the lake holds of the calibration, with the same θ and SE (its docs say how).
+//! The fit takes one invocation and the scoring spreads over the shards: at 400k
+//! students one invocation scored 20M attempts in 65 s; a shard of 12.5k students
+//! takes a thirty-second of that. When the sample is the whole window (at most
+//! `max_obs` attempts), the calibration's own scores are every student's and the stage
+//! writes them itself (`scored_by = "calibrate"`), whatever `scoring` asks.
+//!
 //! ## Linking
 //!
 //! Linking (`link`): by default Stocking–Lord when the bank holds ≥ 5 anchors with known
@@ -69,6 +81,7 @@ mod data;
 mod input;
 mod output;
 pub mod sample;
+pub mod score_abilities;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,11 +93,11 @@ use arrow::array::{
 };
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FIT_META, ITEM_PARAMS};
-use models::calibration::{MIN_ANCHORS_AUTO, calibrate_linked};
+use models::calibration::{LinkedCalibration, MIN_ANCHORS_AUTO, calibrate_linked};
 use models::irt::{self, FitConfig, ItemFit, Quadrature, Score};
 use models::linking::LinkingMethod;
 
-pub use input::{Bank, CalibrateInput, ValidInput};
+pub use input::{Bank, CalibrateInput, Scoring, ValidInput};
 pub use output::{CalibrateOutput, LinkingSummary};
 
 /// Errors of the calibrate stage.
@@ -159,13 +172,14 @@ impl Scored {
         }
     }
 
-    /// The `abilities` rows of this batch.
-    fn batch(self, cfg: &ValidInput, now: i64) -> Result<RecordBatch> {
+    /// The `abilities` rows of this batch, of calibration run `run_id`, fitted at `now`
+    /// (µs since the epoch).
+    fn abilities(self, run_id: &str, now: i64) -> Result<RecordBatch> {
         let n = self.students.len();
         Ok(RecordBatch::try_new(
             catalog::table(ABILITIES)?.file_schema.clone(),
             vec![
-                Arc::new(StringArray::from(vec![cfg.run_id.as_str(); n])) as ArrayRef,
+                Arc::new(StringArray::from(vec![run_id; n])) as ArrayRef,
                 Arc::new(StringArray::from(self.students)),
                 Arc::new(Float64Array::from(self.theta)),
                 Arc::new(Float64Array::from(self.se)),
@@ -200,7 +214,8 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         .map(|(i, q)| (q.as_str(), i as u32))
         .collect();
 
-    let sample = data::observations(&ctx, &cfg, 0..k, &item_ix).await?;
+    let scan = data::Scan::of(&cfg);
+    let sample = data::observations(&ctx, &scan, 0..k, &item_ix).await?;
     let (is_anchor, anchors) = data::anchors(&ctx, &cfg, &item_ix).await?;
     let mut config = FitConfig::new(cfg.model);
     config.quadrature = Quadrature::new(cfg.quadpts, cfg.theta_min, cfg.theta_max)?;
@@ -225,45 +240,32 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     let linked = !matches!(method, LinkingMethod::None);
 
     // Scores: the fit sample from the calibration, then every other student of the
-    // window, batch by batch of buckets, with the same items, prior and linking.
-    let mut unknown_items = sample.unknown_items;
-    let mut scored = Scored::new();
-    scored.push_all(sample.students, &cal.scores);
-    drop(sample.matrix);
-    let mut abilities = vec![scored.batch(&cfg, now)?];
-    let budget = max_obs.saturating_mul(SCORE_BATCH_PER_MAX_OBS);
-    let batches = sample::batches(&window.counts, k, budget);
-    for range in &batches {
-        let obs = data::observations(&ctx, &cfg, range.clone(), &item_ix).await?;
-        unknown_items += obs.unknown_items;
-        let scores = cal.score(&obs.matrix)?;
-        let mut scored = Scored::new();
-        scored.push_all(obs.students, &scores);
-        tracing::debug!(buckets = ?range, students = scored.students.len(), "scored a batch");
-        abilities.push(scored.batch(&cfg, now)?);
-    }
-    if unknown_items > 0 {
-        tracing::warn!(
-            unknown_items,
-            "first attempts at questions that appeared after the window was counted were not used"
-        );
-    }
-    let n_students_scored: usize = abilities.iter().map(|b| b.num_rows()).sum();
-    let n_responses_scored: i64 = abilities
-        .iter()
-        .map(|b| {
-            b.column(4)
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .values()
-                .iter()
-                .sum::<i64>()
-        })
-        .sum();
+    // window, batch by batch of buckets, with the same items, prior and linking — or
+    // none here when `score_abilities` scores the students by shard.
+    // When the sample is the whole window, its scores are every student's: written here,
+    // whatever `scoring` asks, at no cost (score_abilities then leaves the bank alone).
+    let scoring = if k == buckets {
+        Scoring::Inline
+    } else {
+        cfg.scoring
+    };
+    let scored = match scoring {
+        Scoring::Inline => {
+            Some(score_window(&ctx, &cfg, &scan, &cal, sample, &window.counts, k, &item_ix).await?)
+        }
+        Scoring::Shards => None,
+    };
+    let (n_students_scored, n_responses_scored) = scored
+        .as_ref()
+        .map_or((None, None), |s| (Some(s.students), Some(s.responses)));
 
     let items_batch = item_params_batch(&cfg, &window.items, &is_anchor, &cal.items, linked, now)?;
     lake.write_partition(ITEM_PARAMS, &part, &[items_batch])
         .await?;
-    lake.write_partition(ABILITIES, &part, &abilities).await?;
+    if let Some(scored) = &scored {
+        lake.write_partition(ABILITIES, &part, &scored.batches)
+            .await?;
+    }
 
     let n_excluded = cal.items.iter().filter(|f| f.excluded.is_some()).count();
     let elapsed_ms = started.elapsed().as_millis() as i64;
@@ -275,11 +277,11 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         model: cfg.model.to_string(),
         n_students: fit.n_students_used,
         n_students_excluded: fit.n_students_excluded,
-        n_students_scored,
+        n_students_scored: n_students_scored.unwrap_or(0),
         n_items: window.items.len() - n_excluded,
         n_items_excluded: n_excluded,
         n_responses: fit.n_responses_used,
-        n_responses_scored: n_responses_scored as usize,
+        n_responses_scored: n_responses_scored.unwrap_or(0) as usize,
         sample: rule.clone(),
         n_anchors: anchors.len(),
         loglik: fit.loglik,
@@ -318,9 +320,13 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
             "buckets": buckets,
             "attempts_in_window": window.attempts(),
             "attempts_in_sample": attempts_fit,
-            "score_batches": batches.len(),
+            "score_batches": scored.as_ref().map(|s| s.batches.len()),
         },
         "scoring": "eap",
+        "scored_by": match scoring {
+            Scoring::Inline => "calibrate",
+            Scoring::Shards => "score_abilities",
+        },
         "se": fit.se_method,
         "latent": {"mean": fit.latent_mean, "sd": fit.latent_sd},
         "termination": fit.termination.as_str(),
@@ -347,9 +353,9 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
             Arc::new(Float64Array::from(vec![linked.then_some(constants.b)])),
             Arc::new(Int64Array::from(vec![cal.n_anchors_used as i64])),
             Arc::new(Int64Array::from(vec![Some(summary.n_students as i64)])),
-            Arc::new(Int64Array::from(vec![Some(n_students_scored as i64)])),
+            Arc::new(Int64Array::from(vec![n_students_scored.map(|n| n as i64)])),
             Arc::new(Int64Array::from(vec![Some(summary.n_responses as i64)])),
-            Arc::new(Int64Array::from(vec![Some(n_responses_scored)])),
+            Arc::new(Int64Array::from(vec![n_responses_scored])),
             Arc::new(StringArray::from(vec![Some(summary.sample.as_str())])),
             Arc::new(Int64Array::from(vec![elapsed_ms])),
             Arc::new(StringArray::from(vec![spec.to_string()])),
@@ -357,8 +363,70 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         ],
     )?;
     lake.write_partition(FIT_META, &part, &[meta]).await?;
-    tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, n_students_scored, elapsed_ms, "calibrated");
+    tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, ?n_students_scored, elapsed_ms, "calibrated");
     Ok(summary)
+}
+
+/// The `abilities` rows of every student of the window and what they add up to.
+struct WindowScores {
+    batches: Vec<RecordBatch>,
+    students: usize,
+    responses: i64,
+}
+
+/// Scores every student of the window: the fit sample (buckets `0..k`) from the
+/// calibration itself, then the other buckets in batches of at most `max_obs` attempts
+/// (`sample::batches`), each with [`LinkedCalibration::score`].
+#[allow(clippy::too_many_arguments)]
+async fn score_window(
+    ctx: &datafusion::prelude::SessionContext,
+    cfg: &ValidInput,
+    scan: &data::Scan,
+    cal: &LinkedCalibration,
+    sample: data::Observations,
+    counts: &[u64],
+    k: usize,
+    item_ix: &HashMap<&str, u32>,
+) -> Result<WindowScores> {
+    let now = cfg.run_ts;
+    let mut unknown_items = sample.unknown_items;
+    let mut scored = Scored::new();
+    scored.push_all(sample.students, &cal.scores);
+    drop(sample.matrix);
+    let mut batches = vec![scored.abilities(&cfg.run_id, now)?];
+    let max_obs = u64::try_from(cfg.max_obs).unwrap_or(u64::MAX);
+    let budget = max_obs.saturating_mul(SCORE_BATCH_PER_MAX_OBS);
+    for range in sample::batches(counts, k, budget) {
+        let obs = data::observations(ctx, scan, range.clone(), item_ix).await?;
+        unknown_items += obs.unknown_items;
+        let scores = cal.score(&obs.matrix)?;
+        let mut scored = Scored::new();
+        scored.push_all(obs.students, &scores);
+        tracing::debug!(buckets = ?range, students = scored.students.len(), "scored a batch");
+        batches.push(scored.abilities(&cfg.run_id, now)?);
+    }
+    if unknown_items > 0 {
+        tracing::warn!(
+            unknown_items,
+            "first attempts at questions that appeared after the window was counted were not used"
+        );
+    }
+    let students = batches.iter().map(|b| b.num_rows()).sum();
+    let responses = batches
+        .iter()
+        .map(|b| {
+            b.column(4)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .iter()
+                .sum::<i64>()
+        })
+        .sum();
+    Ok(WindowScores {
+        batches,
+        students,
+        responses,
+    })
 }
 
 fn summary_message(method: LinkingMethod, n_anchors: usize, cfg: &ValidInput) -> String {
