@@ -87,6 +87,39 @@ pub fn choose_method(requested: Option<LinkingMethod>, n_anchors: usize) -> Resu
     }
 }
 
+/// EAP scoring on a calibration's **final** scale, from what is stored of it: its
+/// linking method and constants (A, B), its quadrature and its latent distribution
+/// N(μ, σ²) on the fit scale. For a calibration linked after the fit (mean/mean,
+/// mean/sigma, Stocking–Lord, Haebara) the nodes become A·x + B and the prior
+/// N(Aμ + B, (Aσ)²); `fixed` and unlinked calibrations are on their final scale already.
+/// With the final-scale items (a/A, Ab + B, c) the posterior is the calibration's own
+/// posterior under θ* = Aθ + B, so [`irt::score_students`] with this configuration gives
+/// what [`LinkedCalibration::score`] gives (A·θ + B, A·SE) up to rounding.
+pub fn final_scale_scoring(
+    method: LinkingMethod,
+    constants: LinkingConstants,
+    quadrature: &irt::Quadrature,
+    latent_mean: f64,
+    latent_sd: f64,
+) -> Result<ScoringConfig> {
+    let map = match method {
+        LinkingMethod::None | LinkingMethod::Fixed => LinkingConstants::IDENTITY,
+        _ => constants,
+    };
+    let nodes = &quadrature.nodes;
+    let (lo, hi) = match (nodes.first(), nodes.last()) {
+        (Some(&lo), Some(&hi)) => (map.theta(lo), map.theta(hi)),
+        _ => return Err(IrtError::InvalidConfig("empty quadrature".into())),
+    };
+    Ok(ScoringConfig {
+        quadrature: irt::Quadrature::new(nodes.len(), lo, hi)?,
+        prior_mean: map.theta(latent_mean),
+        prior_sd: map.se(latent_sd),
+        theta_bounds: (lo, hi),
+        ..ScoringConfig::default()
+    })
+}
+
 /// Fits, links and scores (see the module docs). `anchors` are `(item index, known
 /// parameters)`; `config.fixed` is set here for `fixed` linking.
 pub fn calibrate_linked(
@@ -493,5 +526,45 @@ mod tests {
             cal.constants.a
         );
         assert!(cal.constants.b.abs() < 0.1, "B = {}", cal.constants.b);
+    }
+
+    #[test]
+    fn final_scale_scoring_reproduces_the_linked_scores() {
+        use crate::sim::responses::{draw_items, draw_thetas, simulate_complete};
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let items = draw_items(20, false, &mut rng);
+        let thetas = draw_thetas(800, 0.3, 1.2, &mut rng);
+        let responses = simulate_complete(&items, &thetas, 4);
+        let anchors: Vec<(usize, ItemParams)> = items[..6].iter().copied().enumerate().collect();
+        for method in [
+            LinkingMethod::StockingLord,
+            LinkingMethod::Fixed,
+            LinkingMethod::None,
+        ] {
+            let config = FitConfig::new(irt::Model::TwoPl);
+            let quadrature = config.quadrature.clone();
+            let cal = calibrate_linked(&responses, config, &anchors, Some(method)).unwrap();
+            let stored: Vec<Option<ItemParams>> = cal
+                .items
+                .iter()
+                .map(|f| f.excluded.is_none().then_some(f.params))
+                .collect();
+            let scoring = final_scale_scoring(
+                cal.method,
+                cal.constants,
+                &quadrature,
+                cal.fit.latent_mean,
+                cal.fit.latent_sd,
+            )
+            .unwrap();
+            let again = irt::score_students(&responses, &stored, &scoring).unwrap();
+            for (a, b) in cal.scores.iter().zip(&again) {
+                let (a, b) = (a.unwrap(), b.unwrap());
+                assert!((a.theta - b.theta).abs() < 1e-9, "{method}: {a:?} {b:?}");
+                assert!((a.se - b.se).abs() < 1e-9, "{method}: {a:?} {b:?}");
+                assert_eq!(a.n_responses, b.n_responses);
+            }
+        }
     }
 }

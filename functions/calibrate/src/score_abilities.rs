@@ -15,11 +15,10 @@
 //!    `max_obs / (attempts in the window / 4096)`, at least 1: buckets hold equal shares
 //!    of the students up to sampling), so every query ranks at most about `max_obs`
 //!    attempts;
-//! 3. scores each student by EAP on the final scale: the calibration's nodes and prior
-//!    N(μ, σ²) (its latent distribution) mapped by θ* = Aθ + B — nodes A·x + B, prior
-//!    N(Aμ + B, (Aσ)²) — with the items a* = a/A, b* = Ab + B. The posterior is the
-//!    calibration's own posterior under the map, so θ* and SE* are what calibrate's
-//!    inline scoring gives (A·θ + B, A·SE), up to rounding (≤ 1e-9 in the tests);
+//! 3. scores each student by EAP on the final scale
+//!    (`models::calibration::final_scale_scoring`: the calibration's nodes and prior
+//!    mapped by θ* = Aθ + B, with the items as stored), so θ* and SE* are what
+//!    calibrate's inline scoring gives, up to rounding (≤ 1e-9 in the tests);
 //! 4. writes the shard's object of the `abilities` partition `(run_date, bank)`
 //!    (`part-KKKK-of-NNNN.parquet`, or `part-0.parquet` for one shard), with the
 //!    calibration's `run_id`.
@@ -39,8 +38,9 @@ use lake::Lake;
 use lake::catalog::ABILITIES;
 use lake::runs::{StageError, StageInput, day_str, query};
 use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
+use models::calibration::final_scale_scoring;
 use models::irt::{ItemParams, Quadrature, ScoringConfig, score_students};
-use models::linking::LinkingMethod;
+use models::linking::{LinkingConstants, LinkingMethod};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -186,11 +186,9 @@ fn calibration(
             .map(str::to_string)
             .ok_or_else(|| missing(&path.join(".")))
     };
-    // θ* = Aθ + B maps the fit scale to the final one when the calibration was linked
-    // after the fit; `fixed` and unlinked calibrations are on their final scale already.
-    let (ta, tb) = match (method, constants) {
-        (LinkingMethod::None | LinkingMethod::Fixed, _) => (1.0, 0.0),
-        (_, Some(c)) => c,
+    let constants = match (method, constants) {
+        (LinkingMethod::None | LinkingMethod::Fixed, _) => LinkingConstants::IDENTITY,
+        (_, Some((a, b))) => LinkingConstants { a, b },
         (m, None) => {
             return Err(StageError::InvalidInput(format!(
                 "fit_meta of run {run_id}: linked by {m} without linking constants"
@@ -199,15 +197,15 @@ fn calibration(
     };
     let points = num(&["quadrature", "points"])? as usize;
     let (lo, hi) = (num(&["quadrature", "min"])?, num(&["quadrature", "max"])?);
-    let quadrature =
-        Quadrature::new(points, ta * lo + tb, ta * hi + tb).map_err(StageError::model)?;
-    let scoring = ScoringConfig {
-        theta_bounds: (ta * lo + tb, ta * hi + tb),
-        quadrature,
-        prior_mean: ta * num(&["latent", "mean"])? + tb,
-        prior_sd: ta * num(&["latent", "sd"])?,
-        ..ScoringConfig::default()
-    };
+    let quadrature = Quadrature::new(points, lo, hi).map_err(StageError::model)?;
+    let scoring = final_scale_scoring(
+        method,
+        constants,
+        &quadrature,
+        num(&["latent", "mean"])?,
+        num(&["latent", "sd"])?,
+    )
+    .map_err(StageError::model)?;
     Ok(Calibration {
         bank: bank
             .parse()
@@ -279,28 +277,29 @@ async fn score_shard(
     let mut lo = range.start;
     while lo < range.end {
         let hi = (lo + step).min(range.end);
-        let obs = data::observations(ctx, &scan, lo as usize..hi as usize, &item_ix)
-            .await
-            .map_err(crate_error)?;
+        let obs = data::observations(ctx, &scan, lo as usize..hi as usize, &item_ix).await?;
         let scores =
             score_students(&obs.matrix, &params, &cal.scoring).map_err(StageError::model)?;
         let mut scored = Scored::new();
         scored.push_all(obs.students, &scores);
         responses += scored.n.iter().sum::<i64>();
-        batches.push(scored.abilities(&cal.run_id, now).map_err(crate_error)?);
+        batches.push(scored.abilities(&cal.run_id, now)?);
         lo = hi;
     }
     Ok((batches, responses))
 }
 
-/// A calibrate error met while scoring, as the stage error of the same class.
-fn crate_error(e: crate::CalibrateError) -> StageError {
-    match e {
-        crate::CalibrateError::Lake(e) => StageError::Lake(e),
-        crate::CalibrateError::Query(e) => StageError::from(e),
-        crate::CalibrateError::Arrow(e) => StageError::from(e),
-        crate::CalibrateError::InvalidInput(m) => StageError::InvalidInput(m),
-        crate::CalibrateError::Irt(e) => StageError::model(e),
+/// A calibrate error met while scoring, as a stage error: lake and query failures keep
+/// their `Retryable.LakeIo`/`Fatal.Lake` class, invalid input and model errors theirs.
+impl From<crate::CalibrateError> for StageError {
+    fn from(e: crate::CalibrateError) -> Self {
+        match e {
+            crate::CalibrateError::Lake(e) => StageError::Lake(e),
+            crate::CalibrateError::Query(e) => StageError::from(e),
+            crate::CalibrateError::Arrow(e) => StageError::from(e),
+            crate::CalibrateError::InvalidInput(m) => StageError::InvalidInput(m),
+            crate::CalibrateError::Irt(e) => StageError::model(e),
+        }
     }
 }
 
