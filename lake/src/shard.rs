@@ -195,6 +195,32 @@ impl Shard {
         Shard::new(0, m).unwrap_or(Shard::WHOLE)
     }
 
+    /// The shard of `count` (clamped to `1..=MAX_SHARDS`) that holds `student_id`: the
+    /// one whose [`Shard::bucket_range`] contains `student_bucket(student_id, 0)`.
+    pub fn holding(student_id: &str, count: u32) -> Shard {
+        let count = count.clamp(1, MAX_SHARDS);
+        let n = u64::from(count);
+        let b = student_bucket(student_id, SHARD_SEED);
+        // Shard k holds [⌊k·B/n⌋, ⌊(k+1)·B/n⌋): the largest k with ⌊k·B/n⌋ ≤ b.
+        let index = ((b + 1) * n - 1) / STUDENT_BUCKETS;
+        Shard {
+            index: index as u32,
+            count,
+        }
+    }
+
+    /// The shard count of the run that wrote an object named `name` (the last segment of
+    /// its key): 1 for `part-0.parquet`, `N` for `part-KKKK-of-NNNN.parquet`; `None` for
+    /// any other name.
+    pub fn count_of_object(name: &str) -> Option<u32> {
+        if name == crate::store::PARTITION_OBJECT {
+            return Some(1);
+        }
+        let n = name.strip_prefix("part-")?.strip_suffix(".parquet")?;
+        let (_, count) = n.split_once("-of-")?;
+        count.parse().ok().filter(|c| (1..=MAX_SHARDS).contains(c))
+    }
+
     /// `"shard K of N"`, for logs and errors.
     pub fn label(&self) -> String {
         format!("shard {} of {}", self.index, self.count)
@@ -306,6 +332,24 @@ impl ScalarUDFImpl for StudentBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_name_gives_the_shard_count_that_wrote_it() {
+        for count in [1u32, 2, 7, MAX_SHARDS] {
+            for index in [0, count - 1] {
+                let name = Shard::new(index, count).unwrap().object_name();
+                assert_eq!(Shard::count_of_object(&name), Some(count), "{name}");
+            }
+        }
+        for other in [
+            "part-1.parquet",
+            "part-0000-of-0000.parquet",
+            "x.parquet",
+            "part-0-of-2.csv",
+        ] {
+            assert_eq!(Shard::count_of_object(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn the_prefix_is_the_largest_whole_part_within_the_cap() {

@@ -820,6 +820,29 @@ impl Lake {
         Ok(deleted)
     }
 
+    /// The shard count of the run that last wrote a partition, from its objects' names
+    /// ([`Shard::count_of_object`]); `None` when the partition has no object. A writer
+    /// that updates one student's rows (e.g. a single student's report) updates the
+    /// object of that layout holding the student ([`Shard::holding`]).
+    pub async fn partition_shard_count(
+        &self,
+        table: &str,
+        values: &[(&str, &str)],
+    ) -> Result<Option<u32>> {
+        let def = catalog::table(table)?;
+        let key = self.partition_key(def, values)?;
+        let Some((folder, _)) = key.rsplit_once('/') else {
+            return Ok(None);
+        };
+        Ok(self
+            .list(&format!("{folder}/"))
+            .await?
+            .iter()
+            .filter_map(|o| o.key.rsplit_once('/'))
+            .filter(|(dir, _)| *dir == folder)
+            .find_map(|(_, name)| Shard::count_of_object(name)))
+    }
+
     /// Lists every object under `prefix` (a key relative to the lake root; `""` for all),
     /// sorted by key. Hidden paths (a segment starting with `.` or `_`, such as a writer's
     /// staging file) are not objects of the lake and are left out, as Hive-style readers

@@ -362,7 +362,7 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
         (s1.first_student_report.unwrap(), 1),
     ] {
         assert_eq!(
-            reports::shard_of(id.student_id.as_deref().unwrap(), 2),
+            lake::shard::Shard::holding(id.student_id.as_deref().unwrap(), 2).index,
             shard
         );
     }
@@ -387,6 +387,19 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
         crate::stage_forecast::snapshot(&lake, "reports/").await,
         before
     );
+    assert_eq!(artifact_rows(&lake).await, rows);
+    // One student's report after the four-shard run replaces that student's row in the
+    // object of the partition's layout that holds them; every other row stays.
+    let one = ids.iter().next().unwrap().clone();
+    let single = run_reports(
+        &lake,
+        &ReportsInput {
+            student: Some(one),
+            ..event(0, 1)
+        },
+    )
+    .await;
+    assert_eq!(single.student_reports, 1);
     assert_eq!(artifact_rows(&lake).await, rows);
     // Each shard reads the rows of its own students only, and the shards cover them.
     let mut covered = BTreeSet::new();

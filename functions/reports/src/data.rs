@@ -30,7 +30,7 @@ use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake::Lake;
-use lake::runs::{StageError, day_str, week_start};
+use lake::runs::{StageError, day_str, query, week_start};
 use lake::shard::Shard;
 
 use crate::charts::Histogram;
@@ -377,14 +377,6 @@ fn text(s: &str) -> ScalarValue {
 fn sharded(mut params: Vec<ScalarValue>, shard: Shard) -> Vec<ScalarValue> {
     params.extend(shard.sql_params());
     params
-}
-
-async fn query(
-    ctx: &SessionContext,
-    sql: &str,
-    params: Vec<ScalarValue>,
-) -> Result<Vec<RecordBatch>, StageError> {
-    Ok(lake::runs::query(ctx, sql, params).await?)
 }
 
 /// Typed access to the columns of a result batch (cast where the engine's type differs).

@@ -28,15 +28,16 @@
 //! A run is split into `shards` invocations (a Map over shards): shard K of N is the
 //! lake's student shard ([`Shard`]: the students whose `student_bucket(student_id, 0)`
 //! lies in the shard's bucket range), the same shard every other stage uses
-//! ([`shard_of`]); at most [`MAX_SHARDS`] shards. An invocation reads the rows of its
+//! ([`Shard::holding`]); at most [`MAX_SHARDS`] shards. An invocation reads the rows of its
 //! own students only (the shard predicate is in every per-student query, see
 //! [`data`]) and the cohort as aggregates (counts and distributions, streamed sorted:
 //! a student's percentile is their rank in the whole cohort), so every shard count
 //! writes the same bytes for every student and the same cohort report. Shards run in
-//! parallel and share the week's `report_artifacts` partition: each updates it
-//! read–modify–write ([`Lake::update_partition`]: under a lock on a local lake,
-//! conditional on the object being unchanged on S3, so no shard's rows are lost):
-//! rows of the keys it wrote are replaced, all other rows are kept.
+//! parallel; each records its reports in its own object of the week's
+//! `report_artifacts` partition ([`Lake::update_partition_shard`]: rows of the keys it
+//! wrote are replaced, its other rows kept, other shards' objects never touched). A
+//! single `student`'s report updates the object of the partition's current layout that
+//! holds the student ([`Lake::partition_shard_count`], [`Shard::holding`]).
 //!
 //! # Memory
 //! An invocation holds its shard's rows (the week's KPIs and attempts, nine weeks of
@@ -49,11 +50,10 @@
 //! student of the shard active in the week (measured with the debug build and the
 //! shard-aware `kpis::weekly_thetas` on a 40,000-student demo, 13,540 active: 449 MB as
 //! one shard, 187–196 MB as one of 8, 147–148 MB as one of 32), so **≤ 0.5 GB for a
-//! shard of 12,500 active students**; more shards scale it down linearly. One part
-//! still grows with the platform: the week's `report_artifacts` partition, which every
-//! shard reads and rewrites whole (one row per report of the week, all shards: about
-//! 0.2 KB a row on a local lake; on S3 the presigned URL makes it 1–2 KB, more with a
-//! Lambda role's session token in the URL).
+//! shard of 12,500 active students**; more shards scale it down linearly. The shard's
+//! object of the week's `report_artifacts` partition is read and rewritten whole (one
+//! row per report of the shard: about 0.2 KB a row on a local lake; on S3 the presigned
+//! URL makes it 1–2 KB).
 //!
 //! # Who gets a report
 //! Students of this shard with a `weekly_kpi` row in the report week (at least one
@@ -215,15 +215,6 @@ const BATCH: usize = 256;
 /// Concurrent object writes.
 const WRITE_CONCURRENCY: usize = 16;
 
-/// The shard of `shards` that holds `student_id`: the one whose bucket range contains
-/// `student_bucket(student_id, 0)` ([`Shard`], the shard every stage uses).
-pub fn shard_of(student_id: &str, shards: u32) -> u32 {
-    let n = u64::from(shards.max(1));
-    let b = lake::shard::student_bucket(student_id, lake::shard::SHARD_SEED);
-    // Shard k holds [⌊k·B/n⌋, ⌊(k+1)·B/n⌋): the largest k with ⌊k·B/n⌋ ≤ b.
-    (((b + 1) * n - 1) / lake::shard::STUDENT_BUCKETS) as u32
-}
-
 /// SHA-256 of `bytes`, lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -318,9 +309,7 @@ impl Plan {
         }
         let scope = match input.student.as_deref() {
             Some("") => return Err(StageError::InvalidInput("student may not be empty".into())),
-            Some(s) => {
-                Shard::new(shard_of(s, MAX_SHARDS), MAX_SHARDS).map_err(StageError::InvalidInput)?
-            }
+            Some(s) => Shard::holding(s, MAX_SHARDS),
             None => shard,
         };
         let run_ts = input.run_ts.unwrap_or_else(chrono::Utc::now);
@@ -396,7 +385,18 @@ pub async fn run(
     out.bytes = artifacts.iter().map(|a| a.bytes).sum();
     if !artifacts.is_empty() {
         let ts = plan.run_ts.timestamp_micros();
-        let rows = record_artifacts(lake, &week_s, &plan.run_id, ts, &artifacts).await?;
+        let target = match input.student.as_deref() {
+            // One student: the object of the partition's current layout that holds them.
+            Some(id) => {
+                let values = [("week_start", week_s.as_str())];
+                let count = lake
+                    .partition_shard_count(REPORT_ARTIFACTS, &values)
+                    .await?;
+                Shard::holding(id, count.unwrap_or(1))
+            }
+            None => plan.shard,
+        };
+        let rows = record_artifacts(lake, &week_s, target, &plan.run_id, ts, &artifacts).await?;
         out.artifact_rows = rows as u64;
     }
     out.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -522,11 +522,12 @@ async fn write_artifact(
     })
 }
 
-/// Replaces the rows of `artifacts`' keys in the week's `report_artifacts` partition,
-/// keeping every other row; returns the partition's row count.
+/// Replaces the rows of `artifacts`' keys in `shard`'s object of the week's
+/// `report_artifacts` partition, keeping its other rows; returns that object's row count.
 async fn record_artifacts(
     lake: &Lake,
     week: &str,
+    shard: Shard,
     run_id: &str,
     ts: i64,
     artifacts: &[Artifact],
@@ -562,22 +563,27 @@ async fn record_artifacts(
     let keys: HashSet<&str> = sorted.iter().map(|a| a.key.as_str()).collect();
     let key_ix = def.file_schema.index_of("key")?;
     let mut rows = 0;
-    lake.update_partition(REPORT_ARTIFACTS, &[("week_start", week)], |existing| {
-        let mut out = Vec::with_capacity(existing.len() + 1);
-        for b in existing {
-            let k = arrow::array::AsArray::as_string::<i32>(b.column(key_ix));
-            let keep: BooleanArray = (0..b.num_rows())
-                .map(|r| Some(!keys.contains(k.value(r))))
-                .collect();
-            let kept = arrow::compute::filter_record_batch(&b, &keep)?;
-            if kept.num_rows() > 0 {
-                out.push(kept);
+    lake.update_partition_shard(
+        REPORT_ARTIFACTS,
+        &[("week_start", week)],
+        shard,
+        |existing| {
+            let mut out = Vec::with_capacity(existing.len() + 1);
+            for b in existing {
+                let k = arrow::array::AsArray::as_string::<i32>(b.column(key_ix));
+                let keep: BooleanArray = (0..b.num_rows())
+                    .map(|r| Some(!keys.contains(k.value(r))))
+                    .collect();
+                let kept = arrow::compute::filter_record_batch(&b, &keep)?;
+                if kept.num_rows() > 0 {
+                    out.push(kept);
+                }
             }
-        }
-        out.push(new.clone());
-        rows = out.iter().map(|b| b.num_rows()).sum();
-        Ok(out)
-    })
+            out.push(new.clone());
+            rows = out.iter().map(|b| b.num_rows()).sum();
+            Ok(out)
+        },
+    )
     .await?;
     Ok(rows)
 }
@@ -592,7 +598,7 @@ mod tests {
         for count in [1u32, 2, 3, 4, 7, 10, 32, 1000, MAX_SHARDS] {
             let mut sizes = vec![0usize; count as usize];
             for id in &ids {
-                let k = shard_of(id, count);
+                let k = Shard::holding(id, count).index;
                 assert!(k < count, "{id}: {k} of {count}");
                 // The shard every stage uses, not its neighbours (the ranges are ordered).
                 for j in k.saturating_sub(1)..(k + 2).min(count) {
