@@ -34,13 +34,6 @@ pub async fn query_stream(
         .await?)
 }
 
-/// The next batch of `stream`, `None` at its end.
-pub async fn next_batch(
-    stream: &mut SendableRecordBatchStream,
-) -> Result<Option<RecordBatch>, StageError> {
-    Ok(stream.next().await.transpose()?)
-}
-
 /// Calls `f` on every batch of `stream`, in order.
 pub async fn for_each_batch<F>(
     mut stream: SendableRecordBatchStream,
@@ -55,56 +48,91 @@ where
     Ok(())
 }
 
+/// The runs of consecutive rows with the same value in the string column `key` of a
+/// stream (a query sorted by that column gives one run per student, or per day), pulled
+/// one at a time with [`Runs::next`], so the caller may await between runs (e.g. write
+/// a day before reading the next). A run is a list of slices of the stream's batches, in
+/// stream order (a run may span several batches); only the current run and one batch
+/// are held.
+pub struct Runs {
+    stream: SendableRecordBatchStream,
+    key: usize,
+    /// The run being gathered.
+    group: Vec<RecordBatch>,
+    /// Runs complete but not yet handed out (those a batch closed).
+    ready: std::collections::VecDeque<Vec<RecordBatch>>,
+    done: bool,
+}
+
+impl Runs {
+    /// The runs of `stream` by the string column `key`.
+    pub fn new(stream: SendableRecordBatchStream, key: usize) -> Self {
+        Self {
+            stream,
+            key,
+            group: Vec::new(),
+            ready: std::collections::VecDeque::new(),
+            done: false,
+        }
+    }
+
+    /// The next run, `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<RecordBatch>>, StageError> {
+        loop {
+            if let Some(run) = self.ready.pop_front() {
+                return Ok(Some(run));
+            }
+            if self.done {
+                return Ok((!self.group.is_empty()).then(|| std::mem::take(&mut self.group)));
+            }
+            match self.stream.next().await {
+                None => self.done = true,
+                Some(batch) => self.split(batch?)?,
+            }
+        }
+    }
+
+    /// Cuts `batch` into runs: each closes the gathered run when its key differs.
+    fn split(&mut self, batch: RecordBatch) -> Result<(), StageError> {
+        let ids = strings(&batch, self.key)?;
+        let n = batch.num_rows();
+        let mut start = 0;
+        for r in 1..=n {
+            if r < n && ids.value(r) == ids.value(start) {
+                continue;
+            }
+            let same = match self.group.first() {
+                Some(g) => strings(g, self.key)?.value(0) == ids.value(start),
+                None => true,
+            };
+            if !same {
+                self.ready.push_back(std::mem::take(&mut self.group));
+            }
+            self.group.push(batch.slice(start, r - start));
+            start = r;
+        }
+        Ok(())
+    }
+}
+
 /// Calls `f(student_id, rows)` once per run of consecutive rows with the same value in
-/// the string column `key` of `stream` (a query sorted by that column gives one run per
-/// student). `rows` are slices of the stream's batches, in stream order, holding only
-/// that student's rows (a run may span several batches). Returns the number of rows read.
+/// the string column `key` of `stream` ([`Runs`]; a query sorted by that column gives
+/// one run per student). Returns the number of rows read.
 pub async fn for_each_student<F>(
-    mut stream: SendableRecordBatchStream,
+    stream: SendableRecordBatchStream,
     key: usize,
     mut f: F,
 ) -> Result<usize, StageError>
 where
     F: FnMut(&str, &[RecordBatch]) -> Result<(), StageError>,
 {
-    let mut group: Vec<RecordBatch> = Vec::new();
+    let mut runs = Runs::new(stream, key);
     let mut rows = 0;
-    while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        let ids = strings(&batch, key)?;
-        let n = batch.num_rows();
-        rows += n;
-        let mut start = 0;
-        for r in 1..=n {
-            if r < n && ids.value(r) == ids.value(start) {
-                continue;
-            }
-            let same = match group.first() {
-                Some(g) => strings(g, key)?.value(0) == ids.value(start),
-                None => true,
-            };
-            if !same {
-                flush(&mut group, key, &mut f)?;
-            }
-            group.push(batch.slice(start, r - start));
-            start = r;
-        }
+    while let Some(run) = runs.next().await? {
+        rows += run.iter().map(RecordBatch::num_rows).sum::<usize>();
+        f(strings(&run[0], key)?.value(0), &run)?;
     }
-    flush(&mut group, key, &mut f)?;
     Ok(rows)
-}
-
-/// Hands the buffered run to `f` and empties the buffer.
-fn flush<F>(group: &mut Vec<RecordBatch>, key: usize, f: &mut F) -> Result<(), StageError>
-where
-    F: FnMut(&str, &[RecordBatch]) -> Result<(), StageError>,
-{
-    if let Some(first) = group.first() {
-        let ids = strings(first, key)?;
-        f(ids.value(0), group)?;
-    }
-    group.clear();
-    Ok(())
 }
 
 fn wrong_type(batch: &RecordBatch, i: usize, expected: &str) -> StageError {

@@ -32,7 +32,7 @@ use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FEATURES_TOPIC_DAILY, STUDENT_TOPIC_THETA};
 use lake::runs::{RunContext, StageError, StageInput, day_str, latest_run_date};
-use lake::stream::{next_batch, query_stream, strings};
+use lake::stream::{Runs, query_stream, strings};
 use serde::Serialize;
 
 const DAILY_SQL: &str = include_str!("../../../sql/features/daily.sql");
@@ -67,7 +67,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<FeaturesOutput, Stag
     let topic_run = latest_run_date(&ctx, STUDENT_TOPIC_THETA, rc.to).await?;
     let abilities_run = latest_run_date(&ctx, ABILITIES, rc.to).await?;
     let [lo, hi] = rc.shard.sql_params();
-    let mut stream = query_stream(
+    let stream = query_stream(
         &ctx,
         DAILY_SQL,
         vec![
@@ -91,28 +91,10 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<FeaturesOutput, Stag
         topic_theta_run: topic_run,
         abilities_run,
     };
-    // The rows of the day being read: slices of the stream's batches (sorted by day);
-    // a day is written as soon as the next one starts, so one day is held at a time.
-    let mut day: Vec<RecordBatch> = Vec::new();
-    while let Some(b) = next_batch(&mut stream).await? {
-        let dt = strings(&b, 0)?;
-        let mut start = 0;
-        for r in 1..=b.num_rows() {
-            if r < b.num_rows() && dt.value(r) == dt.value(start) {
-                continue;
-            }
-            let same_day = match day.first() {
-                Some(d) => strings(d, 0)?.value(0) == dt.value(start),
-                None => true,
-            };
-            if !same_day {
-                write_day(lake, &rc, &std::mem::take(&mut day), &mut out).await?;
-            }
-            day.push(b.slice(start, r - start));
-            start = r;
-        }
-    }
-    if !day.is_empty() {
+    // The rows of one day at a time (the stream is sorted by day): a day is written
+    // before the next one is read.
+    let mut days = Runs::new(stream, 0);
+    while let Some(day) = days.next().await? {
         write_day(lake, &rc, &day, &mut out).await?;
     }
     Ok(out)
