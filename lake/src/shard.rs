@@ -249,6 +249,39 @@ fn prefix_parts(counts: &[u64], max: u64, max_parts: u32) -> u32 {
     max_parts
 }
 
+/// Counts per student bucket from a query whose rows are `(bucket, n)` (integers; a
+/// null bucket is skipped): index = bucket, [`STUDENT_BUCKETS`] entries, 0 where the
+/// query has no row. What a fit sample is chosen from ([`Shard::fit_sample`],
+/// `models::sample::fit_prefix`). A bucket outside `0..4096` is an error.
+pub async fn bucket_counts(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    params: Vec<ScalarValue>,
+) -> crate::Result<Vec<u64>> {
+    let mut counts = vec![0u64; STUDENT_BUCKETS as usize];
+    for b in crate::runs::query(ctx, sql, params).await? {
+        let bucket = arrow::compute::cast(b.column(0), &DataType::Int64)?;
+        let n = arrow::compute::cast(b.column(1), &DataType::Int64)?;
+        let (bucket, n) = (
+            bucket.as_primitive::<arrow::datatypes::Int64Type>(),
+            n.as_primitive::<arrow::datatypes::Int64Type>(),
+        );
+        for r in (0..b.num_rows()).filter(|&r| bucket.is_valid(r)) {
+            let slot = usize::try_from(bucket.value(r))
+                .ok()
+                .and_then(|i| counts.get_mut(i))
+                .ok_or_else(|| {
+                    crate::LakeError::InvalidInput(format!(
+                        "student bucket {} outside 0..{STUDENT_BUCKETS}",
+                        bucket.value(r)
+                    ))
+                })?;
+            *slot = u64::try_from(n.value(r)).unwrap_or(0);
+        }
+    }
+    Ok(counts)
+}
+
 /// The SQL function `student_bucket(student_id VARCHAR, seed BIGINT) -> BIGINT`
 /// (immutable; `NULL` in, `NULL` out). Registered in every lake session.
 pub fn student_bucket_udf() -> ScalarUDF {

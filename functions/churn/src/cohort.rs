@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::runs::{StageError, day_str, query, week_start};
-use lake::shard::{STUDENT_BUCKETS, Shard};
+use lake::shard::Shard;
 
 use crate::CHURN_GAP_DAYS;
 
@@ -53,30 +53,14 @@ fn utf8(s: String) -> ScalarValue {
     ScalarValue::Utf8(Some(s))
 }
 
-/// Cohort students per student bucket (index = bucket, [`STUDENT_BUCKETS`] entries).
+/// Cohort students per student bucket (index = bucket, [`lake::shard::STUDENT_BUCKETS`]
+/// entries).
 pub(crate) async fn bucket_counts(
     ctx: &SessionContext,
     w: &Window,
 ) -> Result<Vec<u64>, StageError> {
-    let mut counts = vec![0u64; STUDENT_BUCKETS as usize];
     let params = vec![utf8(day_str(w.start)), utf8(day_str(w.run_date))];
-    for b in query(ctx, BUCKETS_SQL, params).await? {
-        let bucket = arrow::compute::cast(b.column(0), &DataType::Int64)?;
-        let n = arrow::compute::cast(b.column(1), &DataType::Int64)?;
-        let (bucket, n) = (
-            bucket.as_primitive::<Int64Type>(),
-            n.as_primitive::<Int64Type>(),
-        );
-        for r in 0..b.num_rows() {
-            let slot = usize::try_from(bucket.value(r))
-                .ok()
-                .and_then(|i| counts.get_mut(i));
-            if let Some(c) = slot {
-                *c = u64::try_from(n.value(r)).unwrap_or(0);
-            }
-        }
-    }
-    Ok(counts)
+    Ok(lake::shard::bucket_counts(ctx, BUCKETS_SQL, params).await?)
 }
 
 /// The students of `part` (a shard, or the fit sample) active in the window whose last

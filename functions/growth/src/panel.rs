@@ -1,47 +1,24 @@
 //! Reading the growth data: students per bucket for the fit sample, and weekly θ as
 //! model rows.
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Int64Type};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use kpis::WeeklyTheta;
-use lake::runs::{StageError, day_str, query};
-use lake::shard::STUDENT_BUCKETS;
+use lake::runs::{StageError, day_str};
 
 const BUCKETS_SQL: &str = include_str!("../../../sql/growth/bucket_students.sql");
 
 /// Students with attempts in at least two weeks of `[first_week, run_date]` per student
-/// bucket (index = bucket, [`STUDENT_BUCKETS`] entries).
+/// bucket (index = bucket, [`lake::shard::STUDENT_BUCKETS`] entries).
 pub(crate) async fn bucket_counts(
     ctx: &SessionContext,
     first_week: NaiveDate,
     run_date: NaiveDate,
 ) -> Result<Vec<u64>, StageError> {
-    let mut counts = vec![0u64; STUDENT_BUCKETS as usize];
     let utf8 = |d: NaiveDate| ScalarValue::Utf8(Some(day_str(d)));
     let params = vec![utf8(first_week), utf8(run_date)];
-    for b in query(ctx, BUCKETS_SQL, params).await? {
-        let bucket = arrow::compute::cast(b.column(0), &DataType::Int64)?;
-        let n = arrow::compute::cast(b.column(1), &DataType::Int64)?;
-        let (bucket, n) = (
-            bucket.as_primitive::<Int64Type>(),
-            n.as_primitive::<Int64Type>(),
-        );
-        for r in 0..b.num_rows() {
-            if bucket.is_null(r) {
-                continue;
-            }
-            let slot = usize::try_from(bucket.value(r))
-                .ok()
-                .and_then(|i| counts.get_mut(i));
-            if let Some(c) = slot {
-                *c = u64::try_from(n.value(r)).unwrap_or(0);
-            }
-        }
-    }
-    Ok(counts)
+    Ok(lake::shard::bucket_counts(ctx, BUCKETS_SQL, params).await?)
 }
 
 /// Weekly θ as rows of the growth models: students with at least two weekly θ, time =

@@ -338,33 +338,12 @@ pub fn fit_sample_buckets(students_per_bucket: &[u64], cap: u64) -> usize {
 /// Active students of the window per fit bucket (`sql/segments/bucket_counts.sql`),
 /// indexed by bucket.
 async fn read_bucket_counts(ctx: &SessionContext, window: &Window) -> Result<Vec<u64>, StageError> {
-    let stream = query_stream(
-        ctx,
-        BUCKET_COUNTS_SQL,
-        vec![
-            ScalarValue::Utf8(Some(day_str(window.from))),
-            ScalarValue::Utf8(Some(day_str(window.to))),
-            ScalarValue::Int64(Some(FIT_SAMPLE_SEED as i64)),
-        ],
-    )
-    .await?;
-    let mut counts = vec![0u64; STUDENT_BUCKETS as usize];
-    for_each_batch(stream, |b| {
-        let (bucket, n) = (
-            primitives::<Int64Type>(b, 0)?,
-            primitives::<Int64Type>(b, 1)?,
-        );
-        for r in 0..b.num_rows() {
-            let slot = usize::try_from(bucket.value(r))
-                .ok()
-                .and_then(|i| counts.get_mut(i))
-                .ok_or_else(|| StageError::Model(format!("bucket {}", bucket.value(r))))?;
-            *slot = u64::try_from(n.value(r)).unwrap_or(0);
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(counts)
+    let params = vec![
+        ScalarValue::Utf8(Some(day_str(window.from))),
+        ScalarValue::Utf8(Some(day_str(window.to))),
+        ScalarValue::Int64(Some(FIT_SAMPLE_SEED as i64)),
+    ];
+    Ok(lake::shard::bucket_counts(ctx, BUCKET_COUNTS_SQL, params).await?)
 }
 
 /// Fits the clustering on the fit sample; `None` (with `out`'s status and message set)
