@@ -20,7 +20,7 @@
 //! column of the window's attempts; its aggregation holds one entry per student and
 //! spills beyond the session's memory pool.
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use datafusion::scalar::ScalarValue;
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +36,8 @@ pub const DEFAULT_STUDENTS_PER_SHARD: u64 = 25_000;
 pub const MIN_STUDENTS_PER_SHARD: u64 = 100;
 /// Largest `students_per_shard` accepted.
 pub const MAX_STUDENTS_PER_SHARD: u64 = 10_000_000;
-/// Days of attempts counted when the input gives none (the stages' default window).
-pub const DEFAULT_LOOKBACK_DAYS: u32 = 60;
+/// Days of attempts counted when the input gives none: the stages' default window.
+pub use crate::runs::DEFAULT_LOOKBACK_DAYS;
 
 /// The event of the `plan` stage. `null` fields take their defaults (the state machine
 /// passes `null` for what the execution's input leaves out).
@@ -163,9 +163,13 @@ async fn count_students(
     run_date: NaiveDate,
     lookback_days: u32,
 ) -> Result<u64, StageError> {
-    let first = run_date
-        .checked_sub_days(Days::new(u64::from(lookback_days.max(1)) - 1))
-        .unwrap_or(NaiveDate::MIN);
+    let window = crate::runs::StageInput {
+        run_date: Some(run_date),
+        lookback_days: Some(lookback_days),
+        ..Default::default()
+    }
+    .context("plan")?;
+    let first = window.window_start(run_date);
     let ctx = lake.session()?;
     let utf8 = |d: NaiveDate| ScalarValue::Utf8(Some(day_str(d)));
     let batches = query(&ctx, STUDENTS_SQL, vec![utf8(first), utf8(run_date)]).await?;

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LakeError, Result};
 
+/// Days of history a stage looks back over when its event gives none.
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 60;
+
 /// The event of a downstream stage (`score_topics`, `features`, `kpis`, …).
 /// Unknown fields are refused; the ranges of the fields are in [`crate::bounds`].
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -86,7 +89,7 @@ impl StageInput {
                 crate::bounds::MAX_RANGE_DAYS
             )));
         }
-        let lookback_days = self.lookback_days.unwrap_or(60);
+        let lookback_days = self.lookback_days.unwrap_or(DEFAULT_LOOKBACK_DAYS);
         if lookback_days == 0 {
             return Err(LakeError::InvalidInput(
                 "lookback_days must be at least 1".into(),
