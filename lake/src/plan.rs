@@ -21,10 +21,10 @@
 //! spills beyond the session's memory pool.
 
 use chrono::{NaiveDate, Utc};
-use datafusion::scalar::ScalarValue;
+
 use serde::{Deserialize, Serialize};
 
-use crate::runs::{StageError, day_str, query};
+use crate::runs::{StageError, day_param, day_str, query};
 use crate::shard::{MAX_SHARDS, Shard};
 
 const STUDENTS_SQL: &str = include_str!("../../sql/plan/students.sql");
@@ -171,8 +171,12 @@ async fn count_students(
     .context("plan")?;
     let first = window.window_start(run_date);
     let ctx = lake.session()?;
-    let utf8 = |d: NaiveDate| ScalarValue::Utf8(Some(day_str(d)));
-    let batches = query(&ctx, STUDENTS_SQL, vec![utf8(first), utf8(run_date)]).await?;
+    let batches = query(
+        &ctx,
+        STUDENTS_SQL,
+        vec![day_param(first), day_param(run_date)],
+    )
+    .await?;
     let count = batches
         .iter()
         .find(|b| b.num_rows() > 0)

@@ -127,6 +127,12 @@ impl RunContext {
     }
 }
 
+/// A date as a query parameter, compared with a date partition column (`dt`,
+/// `week_start`, `run_date`): its `YYYY-MM-DD` string ([`day_str`]).
+pub fn day_param(d: NaiveDate) -> ScalarValue {
+    ScalarValue::Utf8(Some(day_str(d)))
+}
+
 /// `YYYY-MM-DD`, the form of every date partition value.
 pub fn day_str(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
@@ -181,7 +187,7 @@ pub async fn latest_calibration(
         ctx,
         "SELECT run_date, run_id, linking_a, linking_b FROM fit_meta \
          WHERE bank = $1 AND run_date <= $2 ORDER BY run_date DESC LIMIT 1",
-        vec![utf8(bank.to_string()), utf8(day_str(on_or_before))],
+        vec![utf8(bank.to_string()), day_param(on_or_before)],
     )
     .await?;
     let Some(m) = meta.iter().find(|b| b.num_rows() > 0) else {
@@ -232,7 +238,7 @@ pub async fn latest_run_date(
     let b = query(
         ctx,
         &format!("SELECT max(run_date) FROM {table} WHERE run_date <= $1"),
-        vec![ScalarValue::Utf8(Some(day_str(on_or_before)))],
+        vec![day_param(on_or_before)],
     )
     .await?;
     Ok(b.first().and_then(|b| {

@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
-use lake::runs::{StageError, day_str, query, week_start};
+use lake::runs::{StageError, day_param, query, week_start};
 use lake::shard::Shard;
 
 use crate::CHURN_GAP_DAYS;
@@ -59,7 +59,7 @@ pub(crate) async fn bucket_counts(
     ctx: &SessionContext,
     w: &Window,
 ) -> Result<Vec<u64>, StageError> {
-    let params = vec![utf8(day_str(w.start)), utf8(day_str(w.run_date))];
+    let params = vec![day_param(w.start), day_param(w.run_date)];
     Ok(lake::shard::bucket_counts(ctx, BUCKETS_SQL, params).await?)
 }
 
@@ -73,11 +73,11 @@ pub(crate) async fn load_students(
 ) -> Result<Vec<Student>, StageError> {
     let [lo, hi] = part.sql_params();
     let params = vec![
-        utf8(day_str(w.run_date)),
-        utf8(day_str(w.start)),
+        day_param(w.run_date),
+        day_param(w.start),
         lo,
         hi,
-        utf8(day_str(active_since)),
+        day_param(active_since),
     ];
     let mut out = Vec::new();
     for b in &query(ctx, STUDENTS_SQL, params).await? {
@@ -132,12 +132,7 @@ pub(crate) async fn load_its(
     part: Shard,
 ) -> Result<HashMap<String, f64>, StageError> {
     let [lo, hi] = part.sql_params();
-    let params = vec![
-        utf8(day_str(w.week)),
-        utf8(day_str(week_start(w.start))),
-        lo,
-        hi,
-    ];
+    let params = vec![day_param(w.week), day_param(week_start(w.start)), lo, hi];
     query_map(ctx, LATEST_IT_SQL, params).await
 }
 

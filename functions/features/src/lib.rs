@@ -31,7 +31,7 @@ use arrow::compute::{cast, concat_batches};
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FEATURES_TOPIC_DAILY, STUDENT_TOPIC_THETA};
-use lake::runs::{RunContext, StageError, StageInput, day_str, latest_run_date};
+use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, latest_run_date};
 use lake::stream::{Runs, query_stream, strings};
 use serde::Serialize;
 
@@ -71,8 +71,8 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<FeaturesOutput, Stag
         &ctx,
         DAILY_SQL,
         vec![
-            ScalarValue::Utf8(Some(day_str(rc.from))),
-            ScalarValue::Utf8(Some(day_str(rc.to))),
+            day_param(rc.from),
+            day_param(rc.to),
             ScalarValue::Utf8(topic_run.clone()),
             ScalarValue::Utf8(abilities_run.clone()),
             lo,

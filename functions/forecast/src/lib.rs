@@ -56,10 +56,9 @@ use arrow::array::{
 };
 use arrow::datatypes::Float64Type;
 use chrono::NaiveDate;
-use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, ANOMALIES, FORECASTS};
-use lake::runs::{StageError, StageInput, day_str, week_start};
+use lake::runs::{StageError, StageInput, day_param, day_str, week_start};
 use models::forecast::{ForecastConfig, MIN_POINTS, forecast_series};
 use serde::Serialize;
 
@@ -173,14 +172,9 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
         anomaly_rows: 0,
         message: String::new(),
     };
-    let window = || {
-        vec![
-            ScalarValue::Utf8(Some(day_str(from))),
-            ScalarValue::Utf8(Some(day_str(rc.run_date))),
-        ]
-    };
+    let window = || vec![day_param(from), day_param(rc.run_date)];
     let mut params = window();
-    params.push(ScalarValue::Utf8(Some(day_str(week_start(from)))));
+    params.push(day_param(week_start(from)));
     let active = lake::runs::query(&ctx, ACTIVE_SQL, params).await?;
     let theta = lake::runs::query(&ctx, THETA_SQL, window()).await?;
     let series = build_series(&active, &theta, epoch_day(rc.run_date))?;

@@ -3,9 +3,8 @@
 
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
-use datafusion::scalar::ScalarValue;
 use kpis::WeeklyTheta;
-use lake::runs::{StageError, day_str};
+use lake::runs::{StageError, day_param};
 
 const BUCKETS_SQL: &str = include_str!("../../../sql/growth/bucket_students.sql");
 
@@ -16,8 +15,7 @@ pub(crate) async fn bucket_counts(
     first_week: NaiveDate,
     run_date: NaiveDate,
 ) -> Result<Vec<u64>, StageError> {
-    let utf8 = |d: NaiveDate| ScalarValue::Utf8(Some(day_str(d)));
-    let params = vec![utf8(first_week), utf8(run_date)];
+    let params = vec![day_param(first_week), day_param(run_date)];
     Ok(lake::shard::bucket_counts(ctx, BUCKETS_SQL, params).await?)
 }
 

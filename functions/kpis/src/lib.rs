@@ -48,7 +48,9 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, WEEKLY_KPI};
-use lake::runs::{CalibrationRef, StageError, StageInput, day_str, latest_calibration, week_start};
+use lake::runs::{
+    CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration, week_start,
+};
 use lake::shard::Shard;
 use models::irt::{ItemParams, ScoringConfig, eap_score};
 use models::kpi::{self, Measure};
@@ -223,12 +225,7 @@ fn week_row(
 /// The query parameters of `sql/kpis/attempts.sql`: the days `[from, to]` of `shard`.
 fn attempts_params(from: NaiveDate, to: NaiveDate, shard: Shard) -> Vec<ScalarValue> {
     let [lo, hi] = shard.sql_params();
-    vec![
-        ScalarValue::Utf8(Some(day_str(from))),
-        ScalarValue::Utf8(Some(day_str(to))),
-        lo,
-        hi,
-    ]
+    vec![day_param(from), day_param(to), lo, hi]
 }
 
 /// Runs the stage.
@@ -287,15 +284,8 @@ async fn reference_time(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Option<f64>, StageError> {
-    let stream = stream::query_stream(
-        ctx,
-        TIME_REF_SQL,
-        vec![
-            ScalarValue::Utf8(Some(day_str(from))),
-            ScalarValue::Utf8(Some(day_str(to))),
-        ],
-    )
-    .await?;
+    let stream =
+        stream::query_stream(ctx, TIME_REF_SQL, vec![day_param(from), day_param(to)]).await?;
     let mut counts: Vec<(i64, u64)> = Vec::new();
     for_each_batch(stream, |b| {
         let (t, n) = (

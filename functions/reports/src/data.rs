@@ -30,7 +30,7 @@ use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake::Lake;
-use lake::runs::{StageError, day_str, query, week_start};
+use lake::runs::{StageError, day_param, query, week_start};
 use lake::shard::Shard;
 
 use crate::charts::Histogram;
@@ -509,7 +509,7 @@ pub async fn load(
 /// Latest runs of the run_date-partitioned sources on or before `as_of`.
 async fn latest_sources(ctx: &SessionContext, as_of: NaiveDate) -> Result<Sources, StageError> {
     let mut s = Sources::default();
-    for b in query(ctx, LATEST_RUN_SQL, vec![text(&day_str(as_of))]).await? {
+    for b in query(ctx, LATEST_RUN_SQL, vec![day_param(as_of)]).await? {
         let c = Cols(&b);
         for (t, r) in c.strs(0)?.into_iter().zip(c.strs(1)?) {
             match t.as_deref() {
@@ -528,7 +528,7 @@ async fn latest_sources(ctx: &SessionContext, as_of: NaiveDate) -> Result<Source
 /// Every calibration up to `as_of`, every bank, by run date.
 async fn fit_history(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<FitRow>, StageError> {
     let mut out = Vec::new();
-    for b in query(ctx, FIT_HISTORY_SQL, vec![text(&day_str(as_of))]).await? {
+    for b in query(ctx, FIT_HISTORY_SQL, vec![day_param(as_of)]).await? {
         let c = Cols(&b);
         let (rd, bank, run_id, model) = (c.strs(0)?, c.strs(1)?, c.strs(2)?, c.strs(3)?);
         let (ns, ni, nr, na) = (c.i64s(4)?, c.i64s(5)?, c.i64s(6)?, c.i64s(7)?);
@@ -660,7 +660,7 @@ async fn kpi_history(
     let (Some(first), Some(last)) = (weeks.first(), weeks.last()) else {
         return Ok(HashMap::new());
     };
-    let params = sharded(vec![text(&day_str(*first)), text(&day_str(*last))], shard);
+    let params = sharded(vec![day_param(*first), day_param(*last)], shard);
     let mut out: HashMap<String, BTreeMap<NaiveDate, KpiRow>> = HashMap::new();
     for b in query(ctx, KPI_HISTORY_SQL, params).await? {
         let c = Cols(&b);
@@ -702,7 +702,7 @@ async fn week_kpis(
     shard: Shard,
 ) -> Result<BTreeMap<String, KpiRow>, StageError> {
     let mut out = BTreeMap::new();
-    let params = sharded(vec![text(&day_str(week))], shard);
+    let params = sharded(vec![day_param(week)], shard);
     for b in query(ctx, WEEK_KPIS_SQL, params).await? {
         let c = Cols(&b);
         let id = c.strs(0)?;
@@ -740,7 +740,7 @@ async fn week_kpis(
 /// Students with KPIs in the report week, all shards.
 async fn students_active(ctx: &SessionContext, week: NaiveDate) -> Result<usize, StageError> {
     let mut n = 0;
-    for b in query(ctx, COHORT_ACTIVE_SQL, vec![text(&day_str(week))]).await? {
+    for b in query(ctx, COHORT_ACTIVE_SQL, vec![day_param(week)]).await? {
         if let Some(Some(v)) = Cols(&b).i64s(0)?.first() {
             n = usize::try_from(*v).unwrap_or(0);
         }
@@ -760,14 +760,8 @@ async fn cohort_kpis(
             .find(|(k, _)| *k == series)
             .map_or(SHARE_BINS, |(_, b)| *b)
     };
-    let mut dists = sorted_series(
-        ctx,
-        COHORT_KPIS_SQL,
-        vec![text(&day_str(week))],
-        bins,
-        |_, _| {},
-    )
-    .await?;
+    let mut dists =
+        sorted_series(ctx, COHORT_KPIS_SQL, vec![day_param(week)], bins, |_, _| {}).await?;
     for (k, _) in COHORT_KPIS {
         dists.entry(k.to_string()).or_default();
     }
@@ -801,7 +795,7 @@ async fn week_attempts(
     shard: Shard,
 ) -> Result<HashMap<String, Vec<Attempted>>, StageError> {
     let mut out: HashMap<String, Vec<Attempted>> = HashMap::new();
-    let params = sharded(vec![text(&day_str(week)), text(&day_str(as_of))], shard);
+    let params = sharded(vec![day_param(week), day_param(as_of)], shard);
     for b in query(ctx, WEEK_ATTEMPTS_SQL, params).await? {
         let c = Cols(&b);
         let (id, q, subj, ok) = (c.strs(0)?, c.strs(1)?, c.strs(2)?, c.bools(3)?);
@@ -946,7 +940,7 @@ async fn series_history(
     end: NaiveDate,
 ) -> Result<BTreeMap<String, Vec<(NaiveDate, f64)>>, StageError> {
     let mut out: BTreeMap<String, Vec<(NaiveDate, f64)>> = BTreeMap::new();
-    let params = || vec![text(&day_str(start)), text(&day_str(end))];
+    let params = || vec![day_param(start), day_param(end)];
     for b in query(ctx, COHORT_DAILY_SQL, params()).await? {
         let c = Cols(&b);
         let (dt, subj, act, it) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?, c.f64s(3)?);

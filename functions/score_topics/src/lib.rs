@@ -28,10 +28,9 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
 };
-use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, STUDENT_TOPIC_THETA};
-use lake::runs::{CalibrationRef, StageError, StageInput, day_str, latest_calibration};
+use lake::runs::{CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration};
 use lake::stream::{booleans, for_each_student, query_stream, strings};
 use models::irt::{ItemParams, ScoringConfig, eap_score};
 use serde::Serialize;
@@ -98,8 +97,8 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         &ctx,
         RESPONSES_SQL,
         vec![
-            ScalarValue::Utf8(Some(day_str(rc.window_start(rc.run_date)))),
-            ScalarValue::Utf8(Some(day_str(rc.run_date))),
+            day_param(rc.window_start(rc.run_date)),
+            day_param(rc.run_date),
             lo,
             hi,
         ],

@@ -84,7 +84,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, USER_SEGMENT};
-use lake::runs::{RunContext, StageError, StageInput, day_str, week_start};
+use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, week_start};
 use lake::shard::{STUDENT_BUCKETS, Shard};
 use lake::stream::{
     for_each_batch, for_each_student, opt_value, primitives, query_stream, strings,
@@ -339,8 +339,8 @@ pub fn fit_sample_buckets(students_per_bucket: &[u64], cap: u64) -> usize {
 /// indexed by bucket.
 async fn read_bucket_counts(ctx: &SessionContext, window: &Window) -> Result<Vec<u64>, StageError> {
     let params = vec![
-        ScalarValue::Utf8(Some(day_str(window.from))),
-        ScalarValue::Utf8(Some(day_str(window.to))),
+        day_param(window.from),
+        day_param(window.to),
         ScalarValue::Int64(Some(FIT_SAMPLE_SEED as i64)),
     ];
     Ok(lake::shard::bucket_counts(ctx, BUCKET_COUNTS_SQL, params).await?)
@@ -501,8 +501,8 @@ async fn kpi_means(
         ctx,
         WEEKLY_KPI_SQL,
         vec![
-            ScalarValue::Utf8(Some(day_str(week_start(window.from)))),
-            ScalarValue::Utf8(Some(day_str(window.to))),
+            day_param(week_start(window.from)),
+            day_param(window.to),
             lo,
             hi,
             seed,
@@ -547,8 +547,8 @@ async fn read_cohort(
         ctx,
         STUDENTS_SQL,
         vec![
-            ScalarValue::Utf8(Some(day_str(window.from))),
-            ScalarValue::Utf8(Some(day_str(window.to))),
+            day_param(window.from),
+            day_param(window.to),
             lo,
             hi,
             seed,
