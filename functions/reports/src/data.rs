@@ -35,7 +35,6 @@ use lake::shard::Shard;
 
 use crate::charts::Histogram;
 
-const WEEK_KPIS_SQL: &str = include_str!("../../../sql/reports/week_kpis.sql");
 const KPI_HISTORY_SQL: &str = include_str!("../../../sql/reports/kpi_history.sql");
 const ABILITIES_SQL: &str = include_str!("../../../sql/reports/abilities.sql");
 const FIT_HISTORY_SQL: &str = include_str!("../../../sql/reports/fit_history.sql");
@@ -478,7 +477,12 @@ pub async fn load(
         d.exclusions = exclusions(&ctx, &last.run_date).await?;
     }
     d.kpi_history = kpi_history(&ctx, &d.history_weeks, shard).await?;
-    d.week_kpis = week_kpis(&ctx, week, shard).await?;
+    // The report week is the last history week: its rows are the week's KPIs.
+    d.week_kpis = d
+        .kpi_history
+        .iter()
+        .filter_map(|(id, weeks)| weeks.get(&week).map(|k| (id.clone(), k.clone())))
+        .collect();
     d.cohort.students_active = students_active(&ctx, week).await?;
     if cohort_report {
         d.cohort.kpis = cohort_kpis(&ctx, week).await?;
@@ -651,7 +655,8 @@ fn history_weeks(week: NaiveDate) -> Vec<NaiveDate> {
         .collect()
 }
 
-/// KPIs of the history weeks of the shard's students (sparklines).
+/// KPIs of the history weeks of the shard's students (sparklines; the last week is the
+/// report week, whose rows are what each report shows).
 async fn kpi_history(
     ctx: &SessionContext,
     weeks: &[NaiveDate],
@@ -665,14 +670,16 @@ async fn kpi_history(
     for b in query(ctx, KPI_HISTORY_SQL, params).await? {
         let c = Cols(&b);
         let (id, wk) = (c.strs(0)?, c.strs(1)?);
-        let (i, a, e, r_, s, p) = (
+        let (i, a, e, r_, s, p, sg) = (
             c.f64s(2)?,
             c.f64s(3)?,
             c.f64s(4)?,
             c.f64s(5)?,
             c.f64s(6)?,
             c.f64s(7)?,
+            c.f64s(8)?,
         );
+        let (m, n) = (c.strs(9)?, c.i64s(10)?);
         for r in 0..b.num_rows() {
             let (Some(id), Some(wk)) = (id[r].clone(), wk[r].as_deref()) else {
                 continue;
@@ -680,46 +687,6 @@ async fn kpi_history(
             let wk = parse_day(wk, "weekly_kpi.week_start")?;
             out.entry(id).or_default().insert(
                 wk,
-                KpiRow {
-                    i_t: i[r],
-                    a_t: a[r],
-                    e_t: e[r],
-                    r_t: r_[r],
-                    s: s[r],
-                    p: p[r],
-                    ..Default::default()
-                },
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// KPIs of the report week of the shard's students.
-async fn week_kpis(
-    ctx: &SessionContext,
-    week: NaiveDate,
-    shard: Shard,
-) -> Result<BTreeMap<String, KpiRow>, StageError> {
-    let mut out = BTreeMap::new();
-    let params = sharded(vec![day_param(week)], shard);
-    for b in query(ctx, WEEK_KPIS_SQL, params).await? {
-        let c = Cols(&b);
-        let id = c.strs(0)?;
-        let (i, a, e, r_, s, p, sg) = (
-            c.f64s(1)?,
-            c.f64s(2)?,
-            c.f64s(3)?,
-            c.f64s(4)?,
-            c.f64s(5)?,
-            c.f64s(6)?,
-            c.f64s(7)?,
-        );
-        let (m, n) = (c.strs(8)?, c.i64s(9)?);
-        for r in 0..b.num_rows() {
-            let Some(id) = id[r].clone() else { continue };
-            out.insert(
-                id,
                 KpiRow {
                     i_t: i[r],
                     a_t: a[r],
