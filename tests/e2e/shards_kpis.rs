@@ -85,9 +85,14 @@ async fn four_shards_write_the_rows_of_one_unsharded_run() {
     for ((name, _), rows) in TABLES.iter().zip(&whole) {
         assert!(!rows.is_empty(), "{name} is empty");
     }
-    let whole_thetas = kpis::weekly_thetas(&lake, day(DEMO_LAST_DAY), 9, Shard::WHOLE)
-        .await
-        .unwrap();
+    let whole_thetas = kpis::weekly_thetas(
+        &lake.session().unwrap(),
+        day(DEMO_LAST_DAY),
+        9,
+        Shard::WHOLE,
+    )
+    .await
+    .unwrap();
     assert!(!whole_thetas.is_empty());
 
     // The same stages in 4 shards over the same lake, the shards of each stage at once.
@@ -179,7 +184,7 @@ async fn four_shards_write_the_rows_of_one_unsharded_run() {
     let mut by_shard = Vec::new();
     for k in 0..SHARDS {
         let shard = Shard::new(k, SHARDS).unwrap();
-        let part = kpis::weekly_thetas(&lake, day(DEMO_LAST_DAY), 9, shard)
+        let part = kpis::weekly_thetas(&lake.session().unwrap(), day(DEMO_LAST_DAY), 9, shard)
             .await
             .unwrap();
         assert!(part.iter().all(|w| shard.contains(&w.student_id)));

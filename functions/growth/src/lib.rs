@@ -567,7 +567,8 @@ async fn load_panels(
     week: NaiveDate,
     sample: Shard,
 ) -> Result<(Panel, Panel), StageError> {
-    let read = |part: Shard| kpis::weekly_thetas(lake, rc.run_date, weeks, part);
+    let ctx = lake.session()?;
+    let read = |part: Shard| kpis::weekly_thetas(&ctx, rc.run_date, weeks, part);
     let shard = rc.shard;
     if covers(shard, sample) {
         let t = read(shard).await?;

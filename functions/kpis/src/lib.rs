@@ -446,16 +446,16 @@ pub struct WeeklyTheta {
 /// by student and week, of the students of `shard` only (the shard predicate is in the
 /// query's scan). Empty without a calibration. Used by the growth and reports stages.
 ///
-/// Memory: the query pool (the sort spills) plus one student's attempts at a time plus
-/// the result (about 100 bytes per student-week of the shard).
+/// Memory: the caller's session's query pool (the sort spills; no second pool is
+/// opened) plus one student's attempts at a time plus the result (about 100 bytes per
+/// student-week of the shard).
 pub async fn weekly_thetas(
-    lake: &Lake,
+    ctx: &SessionContext,
     run_date: NaiveDate,
     weeks: u32,
     shard: Shard,
 ) -> Result<Vec<WeeklyTheta>, StageError> {
-    let ctx = lake.session()?;
-    let Some(cal) = latest_calibration(&ctx, "all", run_date).await? else {
+    let Some(cal) = latest_calibration(ctx, "all", run_date).await? else {
         return Ok(Vec::new());
     };
     let cfg = ScoringConfig {
@@ -466,7 +466,7 @@ pub async fn weekly_thetas(
     let last_week = week_start(run_date);
     let first_week = last_week - Days::new(7 * u64::from(weeks.max(1) - 1));
     let stream = stream::query_stream(
-        &ctx,
+        ctx,
         ATTEMPTS_SQL,
         attempts_params(first_week, run_date, shard),
     )

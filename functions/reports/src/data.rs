@@ -487,7 +487,7 @@ pub async fn load(
     if cohort_report {
         d.cohort.kpis = cohort_kpis(&ctx, week).await?;
     }
-    d.weekly_theta = weekly_theta(lake, as_of, shard).await?;
+    d.weekly_theta = weekly_theta(&ctx, as_of, shard).await?;
     d.attempts = week_attempts(&ctx, week, as_of, shard).await?;
     if let Some(run) = &d.sources.topics {
         d.topic_theta = topic_theta(&ctx, run, shard).await?;
@@ -738,12 +738,12 @@ async fn cohort_kpis(
 /// Weekly θ (the kpis stage's definition: EAP of each week's first responses with the
 /// calibration held fixed) of the shard's students over the history weeks.
 async fn weekly_theta(
-    lake: &Lake,
+    ctx: &SessionContext,
     as_of: NaiveDate,
     shard: Shard,
 ) -> Result<HashMap<String, Vec<(NaiveDate, f64, f64)>>, StageError> {
     let mut out: HashMap<String, Vec<(NaiveDate, f64, f64)>> = HashMap::new();
-    for w in kpis::weekly_thetas(lake, as_of, HISTORY_WEEKS, shard).await? {
+    for w in kpis::weekly_thetas(ctx, as_of, HISTORY_WEEKS, shard).await? {
         out.entry(w.student_id)
             .or_default()
             .push((w.week_start, w.theta.value, w.theta.se));
