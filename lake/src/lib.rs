@@ -14,6 +14,7 @@ pub mod files;
 pub mod ingest;
 pub mod local;
 pub mod partition;
+pub mod phases;
 pub mod plan;
 pub mod presence;
 pub mod query;
