@@ -18,6 +18,8 @@
 //! Automatic choice (`link = None`): Stocking–Lord with at least [`MIN_ANCHORS_AUTO`]
 //! anchors, else unlinked.
 
+use std::time::Instant;
+
 use crate::irt::{
     self, FitConfig, FitResult, IrtError, ItemFit, ItemParams, ResponseMatrix, Result, Score,
     ScoringConfig,
@@ -44,6 +46,10 @@ pub struct LinkedCalibration {
     pub items: Vec<ItemFit>,
     /// EAP score per student on the final scale (`None`: no usable response).
     pub scores: Vec<Option<Score>>,
+    /// Wall time of the linking (constants and the items' transformation), ms.
+    pub link_ms: f64,
+    /// Wall time of scoring the calibrated students, ms.
+    pub scoring_ms: f64,
     /// Scoring prior and nodes (the calibration's latent distribution, fit scale).
     scoring: ScoringConfig,
     /// Usable items on the fit scale (`None`: excluded), as scored.
@@ -53,6 +59,19 @@ pub struct LinkedCalibration {
 }
 
 impl LinkedCalibration {
+    /// Wall time of each phase, in milliseconds: `prepare`, `fit` (EM), `se` (standard
+    /// errors), `link`, `scoring` (see [`irt::FitTimings`]).
+    pub fn phases_ms(&self) -> [(&'static str, f64); 5] {
+        let t = self.fit.timings;
+        [
+            ("prepare", t.prepare_ms),
+            ("fit", t.em_ms),
+            ("se", t.se_ms),
+            ("link", self.link_ms),
+            ("scoring", self.scoring_ms),
+        ]
+    }
+
     /// Whether the result is on the anchor scale.
     pub fn linked(&self) -> bool {
         self.method != LinkingMethod::None
@@ -146,6 +165,7 @@ pub fn calibrate_linked(
         config.fixed = fixed;
     }
     let fit = irt::calibrate(responses, &config)?;
+    let linking_started = Instant::now();
     // An estimated slope <= 0 means the item works the wrong way round on this data
     // (miskeyed, drifted, or too sparse): it is excluded from scoring and linking with
     // its reason; `fit` keeps the raw estimate.
@@ -215,6 +235,7 @@ pub fn calibrate_linked(
             });
         }
     }
+    let scoring_started = Instant::now();
     let mut cal = LinkedCalibration {
         fit,
         method,
@@ -222,12 +243,19 @@ pub fn calibrate_linked(
         n_anchors_used,
         items,
         scores: Vec::new(),
+        link_ms: ms_between(linking_started, scoring_started),
+        scoring_ms: 0.0,
         scoring,
         usable,
         transform,
     };
     cal.scores = cal.score(responses)?;
+    cal.scoring_ms = ms_between(scoring_started, Instant::now());
     Ok(cal)
+}
+
+fn ms_between(from: Instant, to: Instant) -> f64 {
+    to.duration_since(from).as_secs_f64() * 1e3
 }
 
 /// Parses a prior on c as written on the command line and in stage events:

@@ -18,6 +18,8 @@
 //! items given in [`FitConfig::fixed`] keep their parameters and the latent mean and
 //! variance are estimated, which puts the free items on the anchors' scale.
 
+use std::time::Instant;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +28,7 @@ use super::groups::ItemGroups;
 use super::mstep::{self, A, D, G, free_indices};
 use super::params::{IrtError, ItemParams, Model, Quadrature, ResponseMatrix, Result};
 use super::priors::{BetaPrior, Priors};
-use super::result::{Exclusion, FitResult, ItemFit, Termination};
+use super::result::{Exclusion, FitResult, FitTimings, ItemFit, Termination};
 use super::se::{self, SeInput, SeMode};
 
 /// EM acceleration, applied every third cycle to the item parameters (not the latent
@@ -391,6 +393,7 @@ pub(crate) fn calibrate_with(
     config: &FitConfig,
     se_mode: SeMode,
 ) -> Result<FitResult> {
+    let started = Instant::now();
     let n_items = responses.n_items;
     config.validate(n_items)?;
     check_responses(responses)?;
@@ -513,8 +516,10 @@ pub(crate) fn calibrate_with(
         mean: 0.0,
         var: 1.0,
     };
+    let prepared = Instant::now();
     let run = run_em(&prob, start);
     let st = run.state;
+    let mut em_done = Instant::now();
 
     // final E-step: log-likelihood (and, for the SEs, posterior counts) at the estimates
     let (final_estep, loglik) = if config.compute_se {
@@ -522,7 +527,9 @@ pub(crate) fn calibrate_with(
         let ll = stats.loglik;
         (Some((stats, tables, lp)), ll)
     } else {
-        (None, prob.loglik(&st))
+        let ll = prob.loglik(&st);
+        em_done = Instant::now();
+        (None, ll)
     };
 
     let (ses, se_method) =
@@ -560,6 +567,13 @@ pub(crate) fn calibrate_with(
             (vec![None; prob.free.len()], se::SE_NONE)
         };
 
+    let se_done = Instant::now();
+    let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1e3;
+    let timings = FitTimings {
+        prepare_ms: ms(started, prepared),
+        em_ms: ms(prepared, em_done),
+        se_ms: ms(em_done, se_done),
+    };
     let placeholder = ItemParams::new(1.0, 0.0);
     let items = (0..n_items)
         .map(|i| {
@@ -598,6 +612,7 @@ pub(crate) fn calibrate_with(
         n_students_excluded,
         n_responses_used,
         se_method,
+        timings,
     })
 }
 
@@ -801,7 +816,12 @@ mod tests {
         let cfg = FitConfig::new(Model::TwoPl);
         let a = calibrate(&bank.responses, &cfg).unwrap();
         let b = calibrate(&bank.responses, &cfg).unwrap();
-        assert_eq!(a, b);
+        // everything but the wall times
+        let untimed = |f: FitResult| FitResult {
+            timings: FitTimings::default(),
+            ..f
+        };
+        assert_eq!(untimed(a), untimed(b));
     }
 
     #[test]

@@ -243,13 +243,17 @@ impl ResponseMatrix {
             correct[at] = y;
             fill[s as usize] += 1;
         }
+        // one row buffer for all students: no allocation per student
+        let mut row: Vec<(u32, bool)> = Vec::new();
         for s in 0..n_students {
             let (lo, hi) = (row_ptr[s], row_ptr[s + 1]);
-            let mut row: Vec<(u32, bool)> = items[lo..hi]
-                .iter()
-                .copied()
-                .zip(correct[lo..hi].iter().copied())
-                .collect();
+            row.clear();
+            row.extend(
+                items[lo..hi]
+                    .iter()
+                    .copied()
+                    .zip(correct[lo..hi].iter().copied()),
+            );
             row.sort_unstable_by_key(|&(i, _)| i);
             for w in row.windows(2) {
                 if w[0].0 == w[1].0 {
@@ -259,7 +263,7 @@ impl ResponseMatrix {
                     )));
                 }
             }
-            for (k, (i, y)) in row.into_iter().enumerate() {
+            for (k, &(i, y)) in row.iter().enumerate() {
                 items[lo + k] = i;
                 correct[lo + k] = y;
             }

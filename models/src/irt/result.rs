@@ -123,4 +123,18 @@ pub struct FitResult {
     pub n_responses_used: usize,
     /// How the standard errors were computed (or why there are none).
     pub se_method: &'static str,
+    /// Wall time of the fit's phases (informational: no estimate depends on it).
+    pub timings: FitTimings,
+}
+
+/// Wall time of a calibration's phases, in milliseconds (monotonic clock). Read by the
+/// stage summaries, `fit.json` and `make bench` to show where the time goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct FitTimings {
+    /// Exclusions, the used-response matrix, item groups and starting values.
+    pub prepare_ms: f64,
+    /// The EM cycles and the log-likelihood at the estimates.
+    pub em_ms: f64,
+    /// The final E-step with posterior counts and the standard errors (0 without SEs).
+    pub se_ms: f64,
 }
