@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use models::calibration::{calibrate_linked, parse_prior_c};
@@ -75,42 +74,6 @@ pub struct ScoreArgs {
     pub out: PathBuf,
 }
 
-/// Dense indices for string ids, in sorted order.
-struct Index {
-    ids: Vec<String>,
-    of: HashMap<String, u32>,
-}
-
-impl Index {
-    fn new<'a>(ids: impl Iterator<Item = &'a str>) -> Self {
-        let mut v: Vec<String> = ids.map(str::to_string).collect();
-        v.sort_unstable();
-        v.dedup();
-        let of = v
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.clone(), i as u32))
-            .collect();
-        Self { ids: v, of }
-    }
-}
-
-fn matrix(
-    responses: &[(String, String, bool)],
-    students: &Index,
-    items: &Index,
-) -> Result<ResponseMatrix> {
-    let triplets: Vec<(u32, u32, bool)> = responses
-        .iter()
-        .filter_map(|(s, q, y)| Some((students.of[s], *items.of.get(q)?, *y)))
-        .collect();
-    Ok(ResponseMatrix::from_triplets(
-        students.ids.len(),
-        items.ids.len(),
-        &triplets,
-    )?)
-}
-
 /// Runs an `irt` subcommand.
 pub fn run(cmd: IrtCommand) -> Result<()> {
     match cmd {
@@ -120,28 +83,24 @@ pub fn run(cmd: IrtCommand) -> Result<()> {
 }
 
 fn fit(args: FitArgs) -> Result<()> {
-    let started = Instant::now();
-    let (responses, repeats) = lake::files::read_responses(&args.responses)?;
-    if responses.is_empty() {
+    let mut phases = lake::phases::Phases::start();
+    let responses = lake::files::read_responses(&args.responses)?;
+    if responses.triplets.is_empty() {
         bail!("{}: no responses", args.responses.display());
     }
-    if repeats > 0 {
+    if responses.repeats > 0 {
         tracing::warn!(
-            repeats,
+            repeats = responses.repeats,
             "repeated (student, question) rows: the first of each was kept"
         );
     }
-    let students = Index::new(responses.iter().map(|r| r.0.as_str()));
-    let items = Index::new(responses.iter().map(|r| r.1.as_str()));
-    let m = matrix(&responses, &students, &items)?;
-
     let mut anchors = Vec::new();
     let mut unknown_anchors = Vec::new();
     if let Some(path) = &args.anchors {
         for (id, p) in lake::files::read_item_params(path, true)? {
             let (a, b, c) = p.context("anchor without parameters")?;
-            match items.of.get(&id) {
-                Some(&i) => anchors.push((i as usize, ItemParams { a, b, c })),
+            match responses.question(&id) {
+                Some(i) => anchors.push((i as usize, ItemParams { a, b, c })),
                 None => unknown_anchors.push(id),
             }
         }
@@ -167,8 +126,15 @@ fn fit(args: FitArgs) -> Result<()> {
     if let Some(p) = &args.prior_c {
         config.priors.c = parse_prior_c(p)?;
     }
+    phases.mark("read");
+    let m = ResponseMatrix::from_triplets(
+        responses.students.len(),
+        responses.questions.len(),
+        &responses.triplets,
+    )?;
+    phases.mark("prepare");
     let cal = calibrate_linked(&m, config, &anchors, args.link)?;
-    let elapsed_ms = started.elapsed().as_millis();
+    phases.mark_parts(&cal.phases_ms(), "prepare");
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
@@ -177,7 +143,7 @@ fn fit(args: FitArgs) -> Result<()> {
         w,
         "item_id,a,b,c,se_a,se_b,se_c,n_responses,excluded_reason"
     )?;
-    for (id, it) in items.ids.iter().zip(&cal.items) {
+    for (id, it) in responses.questions.iter().zip(&cal.items) {
         if let Some(reason) = it.excluded {
             writeln!(
                 w,
@@ -204,9 +170,10 @@ fn fit(args: FitArgs) -> Result<()> {
             )?;
         }
     }
+    w.flush()?;
     let mut w = create(&args.out.join("scores.csv"))?;
     writeln!(w, "student_id,theta,se,n_responses")?;
-    for (id, s) in students.ids.iter().zip(&cal.scores) {
+    for (id, s) in responses.students.iter().zip(&cal.scores) {
         if let Some(s) = s {
             writeln!(
                 w,
@@ -218,13 +185,16 @@ fn fit(args: FitArgs) -> Result<()> {
             )?;
         }
     }
+    w.flush()?;
+    phases.mark("write");
     let fit = &cal.fit;
     let json = serde_json::json!({
         "model": args.model.as_str(),
         "loglik": fit.loglik, "aic": fit.aic, "bic": fit.bic,
         "iterations": fit.iterations, "converged": fit.converged,
         "termination": fit.termination.as_str(),
-        "elapsed_ms": elapsed_ms,
+        "elapsed_ms": phases.total_ms().round(),
+        "phases_ms": phases,
         "n_students": fit.n_students_used, "n_students_excluded": fit.n_students_excluded,
         "n_items": cal.items.iter().filter(|i| i.excluded.is_none()).count(),
         "n_items_excluded": cal.items.iter().filter(|i| i.excluded.is_some()).count(),
@@ -244,14 +214,24 @@ fn fit(args: FitArgs) -> Result<()> {
 
 fn score(args: ScoreArgs) -> Result<()> {
     let params = lake::files::read_item_params(&args.items, false)?;
-    let (responses, _) = lake::files::read_responses(&args.responses)?;
-    let items = Index::new(params.iter().map(|p| p.0.as_str()));
-    let by_id: HashMap<&str, Option<(f64, f64, f64)>> =
-        params.iter().map(|(id, p)| (id.as_str(), *p)).collect();
-    let unknown: std::collections::BTreeSet<&str> = responses
+    let responses = lake::files::read_responses(&args.responses)?;
+    // items are the parameter file's rows; a response question maps to its row or is unknown
+    let item_of: HashMap<&str, u32> = params
         .iter()
-        .filter(|r| !items.of.contains_key(&r.1))
-        .map(|r| r.1.as_str())
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i as u32))
+        .collect();
+    let question_item: Vec<Option<u32>> = responses
+        .questions
+        .iter()
+        .map(|q| item_of.get(q.as_str()).copied())
+        .collect();
+    let unknown: Vec<&str> = responses
+        .questions
+        .iter()
+        .zip(&question_item)
+        .filter(|(_, i)| i.is_none())
+        .map(|(q, _)| q.as_str())
         .collect();
     if !unknown.is_empty() {
         eprintln!(
@@ -267,18 +247,21 @@ fn score(args: ScoreArgs) -> Result<()> {
                 .join(", ")
         );
     }
-    let students = Index::new(responses.iter().map(|r| r.0.as_str()));
-    let m = matrix(&responses, &students, &items)?;
-    let fixed: Vec<Option<ItemParams>> = items
-        .ids
+    let triplets: Vec<(u32, u32, bool)> = responses
+        .triplets
         .iter()
-        .map(|id| by_id[id.as_str()].map(|(a, b, c)| ItemParams { a, b, c }))
+        .filter_map(|&(s, q, y)| Some((s, question_item[q as usize]?, y)))
+        .collect();
+    let m = ResponseMatrix::from_triplets(responses.students.len(), params.len(), &triplets)?;
+    let fixed: Vec<Option<ItemParams>> = params
+        .iter()
+        .map(|(_, p)| p.map(|(a, b, c)| ItemParams { a, b, c }))
         .collect();
     let scores = score_students(&m, &fixed, &ScoringConfig::with_method(args.method))?;
     let mut w = create(&args.out)?;
     writeln!(w, "student_id,theta,se,n_responses")?;
     let mut n = 0;
-    for (id, s) in students.ids.iter().zip(&scores) {
+    for (id, s) in responses.students.iter().zip(&scores) {
         if let Some(s) = s {
             writeln!(
                 w,
@@ -306,10 +289,10 @@ fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
 }
 
 /// Quotes a CSV field when needed.
-fn csv_field(s: &str) -> String {
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
     } else {
-        s.to_string()
+        s.into()
     }
 }

@@ -5,15 +5,73 @@
 use std::collections::HashSet;
 use std::path::Path as FsPath;
 
+use rustc_hash::{FxHashMap, FxHashSet};
+
 use crate::error::Result;
 use crate::ingest::{Problems, parse_correct, read_raw, value};
 
-/// One response: `(student_id, question_id, correct)`.
-pub type Response = (String, String, bool);
+/// Long responses read from a file, interned: every id is stored once, every response as
+/// a pair of indices into the sorted id lists (the IRT engine's compact form).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Responses {
+    /// Student ids, sorted, each once.
+    pub students: Vec<String>,
+    /// Question ids, sorted, each once.
+    pub questions: Vec<String>,
+    /// `(student, question, correct)` as indices into [`Self::students`] and
+    /// [`Self::questions`], in file order; a repeated (student, question) pair keeps its
+    /// first row.
+    pub triplets: Vec<(u32, u32, bool)>,
+    /// Repeated (student, question) rows left out.
+    pub repeats: usize,
+}
 
-/// Reads `student_id,question_id,correct` rows. A repeated (student, question) pair
-/// keeps its first row; the count of dropped repeats is returned beside the rows.
-pub fn read_responses(path: &FsPath) -> Result<(Vec<Response>, usize)> {
+impl Responses {
+    /// The index of question `id`, if it has responses.
+    pub fn question(&self, id: &str) -> Option<u32> {
+        self.questions
+            .binary_search_by(|q| q.as_str().cmp(id))
+            .ok()
+            .map(|i| i as u32)
+    }
+}
+
+/// Dense ids for borrowed strings in first-seen order; [`Interner::sorted`] renumbers
+/// them in sorted order.
+#[derive(Default)]
+struct Interner<'a> {
+    of: FxHashMap<&'a str, u32>,
+    ids: Vec<&'a str>,
+}
+
+impl<'a> Interner<'a> {
+    fn intern(&mut self, id: &'a str) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.of.entry(id).or_insert_with(|| {
+            self.ids.push(id);
+            next
+        })
+    }
+
+    /// The ids in sorted order and, for each first-seen index, its sorted index.
+    fn sorted(self) -> (Vec<String>, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.ids.len() as u32).collect();
+        order.sort_unstable_by_key(|&i| self.ids[i as usize]);
+        let mut rank = vec![0u32; order.len()];
+        for (r, &i) in order.iter().enumerate() {
+            rank[i as usize] = r as u32;
+        }
+        let ids = order
+            .iter()
+            .map(|&i| self.ids[i as usize].to_string())
+            .collect();
+        (ids, rank)
+    }
+}
+
+/// Reads `student_id,question_id,correct` rows straight into [`Responses`]: ids interned
+/// once (no string per row), repeats dropped by a set of index pairs.
+pub fn read_responses(path: &FsPath) -> Result<Responses> {
     let raw = read_raw(path)?;
     raw.require(&["student_id", "question_id", "correct"])?;
     let (s, q, c) = (
@@ -22,13 +80,18 @@ pub fn read_responses(path: &FsPath) -> Result<(Vec<Response>, usize)> {
         raw.column("correct"),
     );
     let mut problems = Problems::new(&raw.file);
-    let mut out = Vec::with_capacity(raw.rows);
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut students = Interner::default();
+    let mut questions = Interner::default();
+    let mut triplets = Vec::with_capacity(raw.rows);
+    let mut seen: FxHashSet<u64> = FxHashSet::default();
+    seen.reserve(raw.rows);
     let mut repeats = 0;
     for i in 0..raw.rows {
-        let rn = raw.row_name(i);
         let (Some(st), Some(qu)) = (value(s, i), value(q, i)) else {
-            problems.push(format!("{rn}: student_id and question_id are required"));
+            problems.push(format!(
+                "{}: student_id and question_id are required",
+                raw.row_name(i)
+            ));
             continue;
         };
         let Some(cv) = value(c, i) else {
@@ -37,18 +100,32 @@ pub fn read_responses(path: &FsPath) -> Result<(Vec<Response>, usize)> {
         };
         let Some(ok) = parse_correct(cv) else {
             problems.push(format!(
-                "{rn}, column 'correct': expected 0/1/true/false, got '{cv}'"
+                "{}, column 'correct': expected 0/1/true/false, got '{cv}'",
+                raw.row_name(i)
             ));
             continue;
         };
-        if seen.insert((st.to_string(), qu.to_string())) {
-            out.push((st.to_string(), qu.to_string(), ok));
+        let (si, qi) = (students.intern(st), questions.intern(qu));
+        if seen.insert(u64::from(si) << 32 | u64::from(qi)) {
+            triplets.push((si, qi, ok));
         } else {
             repeats += 1;
         }
     }
     problems.finish()?;
-    Ok((out, repeats))
+    drop(seen);
+    let (students, student_rank) = students.sorted();
+    let (questions, question_rank) = questions.sorted();
+    for t in &mut triplets {
+        t.0 = student_rank[t.0 as usize];
+        t.1 = question_rank[t.1 as usize];
+    }
+    Ok(Responses {
+        students,
+        questions,
+        triplets,
+        repeats,
+    })
 }
 
 /// Item parameters read from a file: `(item_id, a, b, c)`; `None` when the row has no

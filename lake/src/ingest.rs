@@ -302,10 +302,14 @@ pub(crate) fn value(col: Option<&StringArray>, i: usize) -> Option<&str> {
 
 /// Parses 0/1/true/false (also t/f, yes/no are refused: they are not in the contract).
 pub fn parse_correct(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "t" | "1.0" => Some(true),
-        "0" | "false" | "f" | "0.0" => Some(false),
-        _ => None,
+    let s = s.trim();
+    let is = |words: [&str; 4]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+    if is(["1", "true", "t", "1.0"]) {
+        Some(true)
+    } else if is(["0", "false", "f", "0.0"]) {
+        Some(false)
+    } else {
+        None
     }
 }
 
