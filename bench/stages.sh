@@ -3,13 +3,48 @@
 # questions, 60 days) with the release binary. Usage: stages.sh IRTLAKE LAKE TRUTH START RUN
 set -euo pipefail
 bin=$1 lake=$2 truth=$3 start=$4 run=$5
+# Prints the phase breakdown (`phases_ms`) of the summaries in a command's stdout ($1):
+# a JSON object or array per line (several for calibrate over several banks: one line
+# per summary, labelled by bank), or the `phases:` line of `irtlake report`; any other
+# line is ignored.
+phases() {
+  printf '%s\n' "$1" | python3 -c '
+import json, sys
+text = sys.stdin.read()
+docs, lines = [], []
+try:
+    docs.append(json.loads(text))
+except ValueError:
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("phases: "):
+            lines.append(line)
+            continue
+        try:
+            docs.append(json.loads(line))
+        except ValueError:
+            pass
+flat = []
+for d in docs:
+    flat.extend(d if isinstance(d, list) else [d])
+flat = [d for d in flat if isinstance(d, dict) and isinstance(d.get("phases_ms"), dict)]
+ms = lambda v: "%.0f" % v if v >= 10 else "%.1f" % v
+for d in flat:
+    label = " [%s]" % (d.get("bank") or d.get("shard") or "") if len(flat) > 1 else ""
+    parts = ", ".join("%s %s ms" % (k, ms(float(v))) for k, v in d["phases_ms"].items())
+    lines.append("phases%s: %s" % (label, parts or "none"))
+for line in lines:
+    print("    " + line)
+'
+}
 t() {
   local name=$1; shift
-  local t0 t1
+  local t0 t1 out
   t0=$(date +%s.%N)
-  "$bin" --lake "$lake" "$@" >/dev/null
+  out=$("$bin" --lake "$lake" "$@")
   t1=$(date +%s.%N)
   awk -v n="$name" -v a="$t0" -v b="$t1" 'BEGIN { printf "%-28s %8.2f s\n", n, b - a }'
+  phases "$out"
 }
 echo "== stage wall times on the demo platform (release)"
 t "demo-data (500k attempts)" demo-data --truth-dir "$truth"
@@ -39,3 +74,4 @@ awk -v n="${n:-?}" -v a="$t0" -v b="$t1" -v c="$c0" -v d="$c1" 'BEGIN {
   printf "%-28s %8.2f s\n", "reports (" n " students)", s
   printf "reports: %s student reports + cohort report in %.2f s (%.2f ms per report; target < 30 s: %s); %.1fx the time of copying the same files (%.2f s)\n", n, s, 1000 * s / (n > 0 ? n : 1), (s < 30 ? "met" : "NOT met"), s / (cp > 0 ? cp : 1e-9), cp
 }'
+phases "$out"

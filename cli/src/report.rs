@@ -88,6 +88,8 @@ pub async fn run(lake: &Lake, args: ReportArgs) -> Result<()> {
     for note in &out.notes {
         println!("note: {note}");
     }
+    // Where the time went (`bench/stages.sh` prints this line under the wall time).
+    println!("phases: {}", out.phases_ms);
     // URLs first, the two paths last (what `make demo` ends with).
     if let Some(a) = &out.first_student_report {
         println!("student report url: {}", a.url);

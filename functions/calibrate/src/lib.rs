@@ -93,6 +93,7 @@ use arrow::array::{
 };
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FIT_META, ITEM_PARAMS};
+use lake::phases::Phases;
 use models::calibration::{LinkedCalibration, MIN_ANCHORS_AUTO, calibrate_linked};
 use models::irt::{self, FitConfig, ItemFit, Quadrature, Score};
 use models::linking::LinkingMethod;
@@ -194,6 +195,7 @@ impl Scored {
 /// Runs the stage for one bank (see the crate docs).
 pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput> {
     let started = Instant::now();
+    let mut phases = Phases::start();
     let cfg = input.validate()?;
     let ctx = lake.session()?;
     let window = data::window(&ctx, &cfg).await?;
@@ -217,6 +219,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     let scan = data::Scan::of(&cfg);
     let sample = data::observations(&ctx, &scan, 0..k, &item_ix).await?;
     let (is_anchor, anchors) = data::anchors(&ctx, &cfg, &item_ix).await?;
+    phases.mark("read");
     let mut config = FitConfig::new(cfg.model);
     config.quadrature = Quadrature::new(cfg.quadpts, cfg.theta_min, cfg.theta_max)?;
     config.tol = cfg.tol;
@@ -232,6 +235,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         "calibrating"
     );
     let cal = calibrate_linked(&sample.matrix, config, &anchors, cfg.link)?;
+    phases.mark_parts(&cal.phases_ms(), "prepare");
     let (fit, method, constants) = (&cal.fit, cal.method, cal.constants);
     let now = cfg.run_ts;
     let run_date = cfg.run_date.format("%Y-%m-%d").to_string();
@@ -255,6 +259,8 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         }
         Scoring::Shards => None,
     };
+    // the students outside the fit sample: their attempts are read and scored batch by batch
+    phases.mark("scoring");
     let (n_students_scored, n_responses_scored) = scored
         .as_ref()
         .map_or((None, None), |s| (Some(s.students), Some(s.responses)));
@@ -269,7 +275,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
 
     let n_excluded = cal.items.iter().filter(|f| f.excluded.is_some()).count();
     let elapsed_ms = started.elapsed().as_millis() as i64;
-    let summary = CalibrateOutput {
+    let mut summary = CalibrateOutput {
         status: "calibrated".into(),
         run_id: cfg.run_id.clone(),
         run_date: run_date.clone(),
@@ -297,6 +303,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
             n_anchors_used: cal.n_anchors_used,
         },
         elapsed_ms,
+        phases_ms: Phases::start(),
         message: summary_message(method, anchors.len(), &cfg),
     };
     let spec = serde_json::json!({
@@ -363,7 +370,9 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         ],
     )?;
     lake.write_partition(FIT_META, &part, &[meta]).await?;
-    tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, ?n_students_scored, elapsed_ms, "calibrated");
+    phases.mark("write");
+    tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, ?n_students_scored, elapsed_ms, %phases, "calibrated");
+    summary.phases_ms = phases;
     Ok(summary)
 }
 

@@ -1,5 +1,6 @@
 //! Stage output: the JSON summary passed on by the state machine.
 
+use lake::phases::Phases;
 use serde::Serialize;
 
 use crate::ValidInput;
@@ -18,7 +19,7 @@ pub struct LinkingSummary {
 }
 
 /// What the stage did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CalibrateOutput {
     /// `calibrated` or `no_observations`.
     pub status: String,
@@ -65,6 +66,8 @@ pub struct CalibrateOutput {
     pub linking: LinkingSummary,
     /// Wall time of the stage.
     pub elapsed_ms: i64,
+    /// Wall time of its phases: read, prepare, fit (EM), se, link, scoring, write (ms).
+    pub phases_ms: Phases,
     /// One sentence for operators.
     pub message: String,
 }
@@ -100,6 +103,7 @@ impl CalibrateOutput {
                 n_anchors_used: 0,
             },
             elapsed_ms: 0,
+            phases_ms: Phases::start(),
             message: format!(
                 "no observations for bank {} between {} and {}: nothing written",
                 cfg.bank,

@@ -36,6 +36,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::ABILITIES;
+use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_str, query};
 use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
 use models::calibration::final_scale_scoring;
@@ -69,6 +70,9 @@ pub struct ScoreAbilitiesOutput {
     pub rows: usize,
     /// Responses that entered those θ.
     pub responses: i64,
+    /// Wall time of the stage's phases (ms): read (calibrations and each batch's
+    /// attempts), scoring, write.
+    pub phases_ms: Phases,
 }
 
 /// One calibration to score: what `fit_meta` and `item_params` say of it.
@@ -86,6 +90,7 @@ struct Calibration {
 
 /// Runs the stage for the shard of `input` (see the module docs).
 pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreAbilitiesOutput, StageError> {
+    let mut phases = Phases::start();
     let rc = input.context("score_abilities")?;
     let ctx = lake.session()?;
     let run_date = day_str(rc.run_date);
@@ -96,19 +101,25 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreAbilitiesOutput
         banks: Vec::new(),
         rows: 0,
         responses: 0,
+        phases_ms: Phases::start(),
     };
-    for cal in calibrations(&ctx, &run_date).await? {
-        let (batches, responses) = score_shard(&ctx, &cal, rc.shard, rc.run_ts).await?;
+    let cals = calibrations(&ctx, &run_date).await?;
+    phases.mark("read");
+    for cal in cals {
+        let (batches, responses) =
+            score_shard(&ctx, &cal, rc.shard, rc.run_ts, &mut phases).await?;
         let bank = cal.bank.to_string();
         let part = [("run_date", run_date.as_str()), ("bank", bank.as_str())];
         lake.write_partition_shard(ABILITIES, &part, rc.shard, &batches)
             .await?;
+        phases.mark("write");
         out.rows += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
         out.responses += responses;
         out.banks.push(bank);
         out.status = "scored".into();
     }
-    tracing::info!(shard = %out.shard, banks = out.banks.len(), rows = out.rows, "scored abilities");
+    tracing::info!(shard = %out.shard, banks = out.banks.len(), rows = out.rows, %phases, "scored abilities");
+    out.phases_ms = phases;
     Ok(out)
 }
 
@@ -255,12 +266,13 @@ fn buckets_per_batch(max_obs: u64, attempts_in_window: u64) -> u64 {
 }
 
 /// Scores the students of `shard` with `cal`; their `abilities` rows, and the responses
-/// that entered them.
+/// that entered them. Marks each batch's `read` and `scoring` in `phases`.
 async fn score_shard(
     ctx: &SessionContext,
     cal: &Calibration,
     shard: Shard,
     now: i64,
+    phases: &mut Phases,
 ) -> Result<(Vec<RecordBatch>, i64), StageError> {
     let item_ix: HashMap<&str, u32> = cal
         .items
@@ -278,12 +290,14 @@ async fn score_shard(
     while lo < range.end {
         let hi = (lo + step).min(range.end);
         let obs = data::observations(ctx, &scan, lo as usize..hi as usize, &item_ix).await?;
+        phases.mark("read");
         let scores =
             score_students(&obs.matrix, &params, &cal.scoring).map_err(StageError::model)?;
         let mut scored = Scored::new();
         scored.push_all(obs.students, &scores);
         responses += scored.n.iter().sum::<i64>();
         batches.push(scored.abilities(&cal.run_id, now)?);
+        phases.mark("scoring");
         lo = hi;
     }
     Ok((batches, responses))

@@ -141,6 +141,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use lake::Lake;
+use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_str, latest_calibration, week_start};
 use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
 use models::survival::kaplan_meier;
@@ -243,6 +244,9 @@ pub struct ChurnOutput {
     pub notes: Vec<String>,
     /// Wall time of the stage (ms).
     pub elapsed_ms: u64,
+    /// Wall time of the stage's phases (ms): read (the sample, and the shard's students
+    /// when read apart), fit, score, write.
+    pub phases_ms: Phases,
 }
 
 impl ChurnOutput {
@@ -274,6 +278,7 @@ impl ChurnOutput {
             churn_fit_rows: 0,
             notes: Vec::new(),
             elapsed_ms: 0,
+            phases_ms: Phases::start(),
         }
     }
 }
@@ -335,6 +340,7 @@ pub async fn run_with(
     cfg: &ChurnConfig,
 ) -> Result<ChurnOutput, StageError> {
     let started = Instant::now();
+    let mut phases = Phases::start();
     let rc = input.context("churn")?;
     let ctx = lake.session()?;
     let w = Window {
@@ -367,6 +373,7 @@ pub async fn run_with(
         sample
     };
     let part = Part::load(&ctx, &w, loaded, w.start, cal_date).await?;
+    phases.mark("read");
     let sample_students = part.students_where(|s| sample.contains(&s.id));
     let theta_mean = cohort::theta_mean(&sample_students, &part.thetas);
     let fitted = part.cohort(sample_students, &w, theta_mean);
@@ -379,8 +386,13 @@ pub async fn run_with(
         .collect();
     let fit = match model::fit(&fitted, &used)? {
         Ok(f) => f,
-        Err(refusal) => return refuse(lake, &rc, out, refusal, started).await,
+        Err(refusal) => {
+            phases.mark("fit");
+            out.phases_ms = phases;
+            return refuse(lake, &rc, out, refusal, started).await;
+        }
     };
+    phases.mark("fit");
     out.concordance = Some(fit.concordance.value);
     out.converged = Some(fit.converged);
     out.iterations = Some(fit.iterations);
@@ -408,7 +420,9 @@ pub async fn run_with(
         let active = own.students_where(|_| true);
         own.cohort(active, &w, theta_mean)
     };
+    phases.mark("read");
     let (scores, capped) = model::score(&fit, &used, &scored)?;
+    phases.mark("score");
     out.scored = scores.len();
     out.t_capped = capped;
     out.s_written = write::write_scores(lake, w.week, rc.shard, &scores).await?;
@@ -429,6 +443,7 @@ pub async fn run_with(
     } else {
         out.notes.push(SHARD_ZERO_WRITES_FIT.into());
     }
+    phases.mark("write");
     out.elapsed_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         students = out.students,
@@ -436,8 +451,10 @@ pub async fn run_with(
         scored = out.scored,
         shard = %out.shard,
         elapsed_ms = out.elapsed_ms,
+        %phases,
         "churn fitted"
     );
+    out.phases_ms = phases;
     Ok(out)
 }
 

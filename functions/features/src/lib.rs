@@ -31,6 +31,7 @@ use arrow::compute::{cast, concat_batches};
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FEATURES_TOPIC_DAILY, STUDENT_TOPIC_THETA};
+use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, latest_run_date};
 use lake::stream::{Runs, query_stream, strings};
 use serde::Serialize;
@@ -58,10 +59,15 @@ pub struct FeaturesOutput {
     pub topic_theta_run: Option<String>,
     /// The abilities run (bank all).
     pub abilities_run: Option<String>,
+    /// Wall time of the stage's phases (ms): read (the θ runs, planning the query),
+    /// features (the daily query — scan, aggregation and θ joins — streamed day by day),
+    /// write.
+    pub phases_ms: Phases,
 }
 
 /// Runs the stage.
 pub async fn run(lake: &Lake, input: &StageInput) -> Result<FeaturesOutput, StageError> {
+    let mut phases = Phases::start();
     let rc = input.context("features")?;
     let ctx = lake.session()?;
     let topic_run = latest_run_date(&ctx, STUDENT_TOPIC_THETA, rc.to).await?;
@@ -80,6 +86,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<FeaturesOutput, Stag
         ],
     )
     .await?;
+    phases.mark("read");
     let mut out = FeaturesOutput {
         run_id: rc.run_id.clone(),
         shard: rc.shard.label(),
@@ -90,13 +97,17 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<FeaturesOutput, Stag
         theta_sources: [0; 3],
         topic_theta_run: topic_run,
         abilities_run,
+        phases_ms: Phases::start(),
     };
     // The rows of one day at a time (the stream is sorted by day): a day is written
     // before the next one is read.
     let mut days = Runs::new(stream, 0);
     while let Some(day) = days.next().await? {
+        phases.mark("features");
         write_day(lake, &rc, &day, &mut out).await?;
+        phases.mark("write");
     }
+    out.phases_ms = phases;
     Ok(out)
 }
 

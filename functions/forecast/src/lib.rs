@@ -58,6 +58,7 @@ use arrow::datatypes::Float64Type;
 use chrono::NaiveDate;
 use lake::Lake;
 use lake::catalog::{self, ANOMALIES, FORECASTS};
+use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, week_start};
 use models::forecast::{ForecastConfig, MIN_POINTS, forecast_series};
 use serde::Serialize;
@@ -90,6 +91,9 @@ pub struct ForecastOutput {
     pub anomaly_rows: usize,
     /// One line for a person.
     pub message: String,
+    /// Wall time of the stage's phases (ms): read (the activity and θ queries, the daily
+    /// series), fit (every series' model and forecast), write.
+    pub phases_ms: Phases,
 }
 
 /// A forecast series.
@@ -158,6 +162,7 @@ struct Kept {
 
 /// Runs the stage.
 pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, StageError> {
+    let mut phases = Phases::start();
     let rc = input.context("forecast")?;
     let ctx = lake.session()?;
     let from = rc.window_start(rc.run_date);
@@ -171,6 +176,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
         forecast_rows: 0,
         anomaly_rows: 0,
         message: String::new(),
+        phases_ms: Phases::start(),
     };
     let window = || vec![day_param(from), day_param(rc.run_date)];
     let mut params = window();
@@ -178,6 +184,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
     let active = lake::runs::query(&ctx, ACTIVE_SQL, params).await?;
     let theta = lake::runs::query(&ctx, THETA_SQL, window()).await?;
     let series = build_series(&active, &theta, epoch_day(rc.run_date))?;
+    phases.mark("read");
     if series.is_empty() {
         out.status = "no_activity".into();
         out.message = format!(
@@ -245,6 +252,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
             anomalies,
         });
     }
+    phases.mark("fit");
     if kept.is_empty() {
         out.status = "insufficient_history".into();
         out.message = format!(
@@ -278,6 +286,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
         .await?;
     lake.write_partition(ANOMALIES, &[("run_date", &run_date)], &[an_batch])
         .await?;
+    phases.mark("write");
     out.message = format!(
         "{} series forecast {HORIZON} days after {run_date} ({} rows), {} anomalies, {} series skipped",
         out.series.len(),
@@ -285,7 +294,8 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
         out.anomaly_rows,
         out.skipped.len()
     );
-    tracing::info!("{}", out.message);
+    tracing::info!(%phases, "{}", out.message);
+    out.phases_ms = phases;
     Ok(out)
 }
 

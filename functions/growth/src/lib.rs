@@ -121,6 +121,7 @@ use std::time::Instant;
 
 use chrono::{Datelike, Days, NaiveDate};
 use lake::Lake;
+use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_str, week_start};
 use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
 use models::growth::{
@@ -262,6 +263,10 @@ pub struct GrowthOutput {
     pub lmm_ms: u64,
     /// NUTS sampling and forecasts.
     pub bayes_ms: u64,
+    /// Wall time of the stage's phases (ms): read (bucket counts; the weekly θ panels,
+    /// scored from the attempts by `kpis::weekly_thetas`), fit (mixed models, NUTS,
+    /// forecasts), write.
+    pub phases_ms: Phases,
 }
 
 /// Sampler settings: defaults, or `IRTLAKE_GROWTH_DRAWS`.
@@ -313,6 +318,7 @@ impl GrowthOutput {
             elapsed_ms: 0,
             lmm_ms: 0,
             bayes_ms: 0,
+            phases_ms: Phases::start(),
         }
     }
 }
@@ -332,6 +338,7 @@ pub async fn run_with(
     cfg: &GrowthConfig,
 ) -> Result<GrowthOutput, StageError> {
     let started = Instant::now();
+    let mut phases = Phases::start();
     let rc = input.context("growth")?;
     let week = week_start(rc.run_date);
     let weeks = rc.lookback_days.div_ceil(7);
@@ -346,6 +353,7 @@ pub async fn run_with(
     let k = sample.bucket_range().end as usize;
     out.fit_sample = models::sample::rule(k, STUDENT_BUCKETS as usize, SHARD_SEED);
     let (sampled, own) = load_panels(lake, &rc, weeks, week, sample).await?;
+    phases.mark("read");
     let finish = |mut out: GrowthOutput, status: &str, message: String| {
         tracing::warn!(status, %message, "growth not fitted");
         out.status = status.into();
@@ -443,6 +451,7 @@ pub async fn run_with(
         }
     };
     out.bayes_ms = t_bayes.elapsed().as_millis() as u64;
+    phases.mark("fit");
 
     if shard_zero {
         out.growth_fit_rows =
@@ -457,6 +466,7 @@ pub async fn run_with(
             ));
         }
     }
+    phases.mark("write");
     out.elapsed_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         students = out.students,
@@ -464,8 +474,10 @@ pub async fn run_with(
         shard = %out.shard,
         status = %out.status,
         elapsed_ms = out.elapsed_ms,
+        %phases,
         "growth fitted"
     );
+    out.phases_ms = phases;
     Ok(out)
 }
 

@@ -48,6 +48,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, WEEKLY_KPI};
+use lake::phases::Phases;
 use lake::runs::{
     CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration, week_start,
 };
@@ -83,6 +84,9 @@ pub struct KpisOutput {
     pub calibration_run: Option<String>,
     /// Reference time per item (ms).
     pub t_ref_ms: Option<f64>,
+    /// Wall time of the stage's phases (ms): read (calibration, reference time, then
+    /// each week's attempts, student by student), kpis, write.
+    pub phases_ms: Phases,
 }
 
 /// One attempt as the KPIs see it, borrowed from the query's batches.
@@ -230,6 +234,7 @@ fn attempts_params(from: NaiveDate, to: NaiveDate, shard: Shard) -> Vec<ScalarVa
 
 /// Runs the stage.
 pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageError> {
+    let mut phases = Phases::start();
     let mut input = input.clone();
     let run_date = input
         .run_date
@@ -245,6 +250,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
         ..ScoringConfig::default()
     };
     let t_ref = reference_time(&ctx, rc.window_start(rc.run_date), rc.run_date).await?;
+    phases.mark("read");
     let mut out = KpisOutput {
         run_id: rc.run_id.clone(),
         shard: rc.shard.label(),
@@ -253,12 +259,23 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
         methods: [0; 3],
         calibration_run: cal.as_ref().map(|c| c.run_id.clone()),
         t_ref_ms: t_ref,
+        phases_ms: Phases::start(),
     };
     let last_day = rc.to.min(rc.run_date);
     let mut week = week_start(rc.from);
     while week <= last_day {
         let week_end = (week + Days::new(6)).min(rc.run_date);
-        let rows = compute_week(&ctx, week, week_end, rc.shard, cal.as_ref(), &cfg, t_ref).await?;
+        let rows = compute_week(
+            &ctx,
+            week,
+            week_end,
+            rc.shard,
+            cal.as_ref(),
+            &cfg,
+            t_ref,
+            &mut phases,
+        )
+        .await?;
         for r in &rows.rows {
             out.methods[match r.method {
                 Some("theta_delta") => 0,
@@ -268,12 +285,14 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
         }
         if !rows.rows.is_empty() {
             write_week(lake, rc.shard, week, &rc.run_id, rc.run_ts, &rows).await?;
+            phases.mark("write");
             out.rows += rows.rows.len();
             out.weeks.push(day_str(week));
         }
         week = week + Days::new(7);
     }
-    tracing::info!(rows = out.rows, shard = %out.shard, "wrote weekly_kpi");
+    tracing::info!(rows = out.rows, shard = %out.shard, %phases, "wrote weekly_kpi");
+    out.phases_ms = phases;
     Ok(out)
 }
 
@@ -334,7 +353,8 @@ struct WeekRows {
 }
 
 /// Per student of `shard` active in the week starting `week` (up to `week_end`): the
-/// KPIs, students in id order.
+/// KPIs, students in id order. Marks each student's `read` and `kpis` in `phases`.
+#[allow(clippy::too_many_arguments)]
 async fn compute_week(
     ctx: &SessionContext,
     week: NaiveDate,
@@ -343,6 +363,7 @@ async fn compute_week(
     cal: Option<&CalibrationRef>,
     cfg: &ScoringConfig,
     t_ref: Option<f64>,
+    phases: &mut Phases,
 ) -> Result<WeekRows, StageError> {
     let week_str = day_str(week);
     let prev = week - Days::new(7);
@@ -354,10 +375,12 @@ async fn compute_week(
         let (this, prev): (Vec<Attempt<'_>>, Vec<Attempt<'_>>) = read_attempts(parts)?
             .into_iter()
             .partition(|a| a.dt >= week_str.as_str());
+        phases.mark("read");
         if !this.is_empty() {
             students.append_value(student);
             rows.push(week_row(&this, &prev, cal, cfg, t_ref));
         }
+        phases.mark("kpis");
         Ok(())
     })
     .await?;

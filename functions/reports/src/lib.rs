@@ -97,6 +97,7 @@ use futures::{StreamExt, TryStreamExt};
 use lake::Lake;
 use lake::artifacts::{cohort_report_key, student_report_key};
 use lake::catalog::{self, REPORT_ARTIFACTS};
+use lake::phases::Phases;
 use lake::runs::{StageError, day_str, week_start};
 use lake::shard::Shard;
 use serde::{Deserialize, Serialize};
@@ -202,6 +203,11 @@ pub struct ReportsOutput {
     /// Of which reading the lake (ms).
     #[serde(default)]
     pub load_ms: u64,
+    /// Wall time of the stage's phases (ms): read (the week's data), render (views and
+    /// HTML, batch by batch), write (the HTML objects, `report_artifacts`). Written to
+    /// the JSON summary only: [`Phases`] does not deserialise (read back as empty).
+    #[serde(skip_deserializing)]
+    pub phases_ms: Phases,
     /// Anything the operator should know.
     #[serde(default)]
     pub notes: Vec<String>,
@@ -339,10 +345,12 @@ pub async fn run(
     url_expiry: std::time::Duration,
 ) -> Result<ReportsOutput, StageError> {
     let started = Instant::now();
+    let mut phases = Phases::start();
     let plan = Plan::of(input, url_expiry)?;
     let week_s = day_str(plan.week);
     let d = data::load(lake, plan.week, plan.as_of, plan.scope, plan.cohort_report).await?;
     let load_ms = started.elapsed().as_millis() as u64;
+    phases.mark("read");
     let students = select_students(input, &d)?;
     tracing::info!(week = %week_s, as_of = %plan.as_of, shard = %plan.shard.label(),
         students = students.len(), "rendering reports");
@@ -370,14 +378,17 @@ pub async fn run(
         ));
     }
 
-    let mut artifacts = write_student_reports(lake, &plan, &d, &run, &students).await?;
+    let mut artifacts =
+        write_student_reports(lake, &plan, &d, &run, &students, &mut phases).await?;
     out.student_reports = artifacts.len() as u64;
     out.first_student_report = artifacts.first().cloned();
     if plan.cohort_report {
         let v = view::cohort_view(labels, plan.lang.tag(), &d, &run);
         let html = render::cohort_html(labels, &v).map_err(render_err)?;
+        phases.mark("render");
         let key = cohort_report_key(&week_s)?;
         let a = write_artifact(lake, key, None, html, plan.url_expiry).await?;
+        phases.mark("write");
         out.cohort_report = Some(a.clone());
         out.cohort_reports = 1;
         artifacts.push(a);
@@ -398,14 +409,17 @@ pub async fn run(
         };
         let rows = record_artifacts(lake, &week_s, target, &plan.run_id, ts, &artifacts).await?;
         out.artifact_rows = rows as u64;
+        phases.mark("write");
     }
     out.elapsed_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         reports = out.student_reports,
         bytes = out.bytes,
         elapsed_ms = out.elapsed_ms,
+        %phases,
         "reports written"
     );
+    out.phases_ms = phases;
     Ok(out)
 }
 
@@ -434,18 +448,21 @@ fn select_students(input: &ReportsInput, d: &data::WeekData) -> Result<Vec<Strin
 }
 
 /// Renders the reports of `students` in batches (in parallel on the CPUs) and writes
-/// each batch concurrently; returns the artifacts in `students` order.
+/// each batch concurrently; returns the artifacts in `students` order. Marks each
+/// batch's `render` and `write` in `phases`.
 async fn write_student_reports(
     lake: &Lake,
     plan: &Plan,
     d: &data::WeekData,
     run: &RunInfo,
     students: &[String],
+    phases: &mut Phases,
 ) -> Result<Vec<Artifact>, StageError> {
     let week_s = day_str(plan.week);
     let mut artifacts: Vec<Artifact> = Vec::with_capacity(students.len() + 1);
     for batch in students.chunks(BATCH) {
         let pages = render_students(plan.lang, d, run, batch)?;
+        phases.mark("render");
         let written: Vec<Artifact> = futures::stream::iter(pages)
             .map(|(id, html)| {
                 let key = student_report_key(&week_s, &id);
@@ -454,6 +471,7 @@ async fn write_student_reports(
             .buffered(WRITE_CONCURRENCY)
             .try_collect()
             .await?;
+        phases.mark("write");
         artifacts.extend(written);
     }
     Ok(artifacts)

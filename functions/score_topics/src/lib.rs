@@ -30,6 +30,7 @@ use arrow::array::{
 };
 use lake::Lake;
 use lake::catalog::{self, STUDENT_TOPIC_THETA};
+use lake::phases::Phases;
 use lake::runs::{CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration};
 use lake::stream::{booleans, for_each_student, query_stream, strings};
 use models::irt::{ItemParams, ScoringConfig, eap_score};
@@ -59,6 +60,9 @@ pub struct ScoreTopicsOutput {
     pub students: usize,
     /// Student-topics left out for too few responses.
     pub skipped_too_few: usize,
+    /// Wall time of the stage's phases (ms): read (the streamed responses, student by
+    /// student), scoring, write.
+    pub phases_ms: Phases,
 }
 
 /// The output columns, built row by row.
@@ -74,6 +78,7 @@ struct Columns {
 
 /// Runs the stage.
 pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, StageError> {
+    let mut phases = Phases::start();
     let rc = input.context("score_topics")?;
     let ctx = lake.session()?;
     let mut out = ScoreTopicsOutput {
@@ -85,6 +90,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         rows: 0,
         students: 0,
         skipped_too_few: 0,
+        phases_ms: Phases::start(),
     };
     let Some(cal) = latest_calibration(&ctx, "all", rc.run_date).await? else {
         out.status = "no_calibration".into();
@@ -112,6 +118,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
     let mut cols = Columns::default();
     let read = for_each_student(stream, 0, |student, parts| {
         let responses = first_responses(parts)?;
+        phases.mark("read");
         let rows_before = cols.rows;
         score_student(
             student,
@@ -124,6 +131,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         if cols.rows > rows_before {
             out.students += 1;
         }
+        phases.mark("scoring");
         Ok(())
     })
     .await?;
@@ -151,7 +159,9 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         &[batch],
     )
     .await?;
-    tracing::info!(rows = n, shard = %out.shard, "wrote student_topic_theta");
+    phases.mark("write");
+    tracing::info!(rows = n, shard = %out.shard, %phases, "wrote student_topic_theta");
+    out.phases_ms = phases;
     Ok(out)
 }
 

@@ -84,6 +84,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, USER_SEGMENT};
+use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, week_start};
 use lake::shard::{STUDENT_BUCKETS, Shard};
 use lake::stream::{
@@ -153,6 +154,10 @@ pub struct SegmentsOutput {
     pub label_sources: BTreeMap<String, usize>,
     /// One line for a person.
     pub message: String,
+    /// Wall time of the stage's phases (ms): read (bucket counts, the shard's and the fit
+    /// sample's features), fit (k-means), assign (the shard's students to the centres,
+    /// labels), write.
+    pub phases_ms: Phases,
 }
 
 /// One cluster.
@@ -249,6 +254,7 @@ pub async fn run_with_fit_cap(
     input: &StageInput,
     max_fit_students: u64,
 ) -> Result<SegmentsOutput, StageError> {
+    let mut phases = Phases::start();
     let rc = input.context("segments")?;
     let ctx = lake.session()?;
     let from = rc.window_start(rc.run_date);
@@ -271,6 +277,7 @@ pub async fn run_with_fit_cap(
         labels: BTreeMap::new(),
         label_sources: BTreeMap::new(),
         message: String::new(),
+        phases_ms: Phases::start(),
     };
     let window = Window {
         from,
@@ -305,11 +312,16 @@ pub async fn run_with_fit_cap(
         &fit_only
     };
     out.fit_students = sample.students.len();
+    phases.mark("read");
     let Some((fit, centre_labels)) = fit_clusters(sample, fit_buckets, &mut out)? else {
+        phases.mark("fit");
+        out.phases_ms = phases;
         tracing::warn!("{}", out.message);
         return Ok(out);
     };
+    phases.mark("fit");
     let batch = assign_and_label(&shard.students, &fit, &centre_labels, &rc, &mut out)?;
+    phases.mark("assign");
     lake.write_partition_shard(
         USER_SEGMENT,
         &[("run_date", &out.run_date)],
@@ -317,6 +329,7 @@ pub async fn run_with_fit_cap(
         &[batch],
     )
     .await?;
+    phases.mark("write");
     out.message = format!(
         "{} students in {} clusters (silhouette {:.3}); labels {:?}",
         out.students,
@@ -324,7 +337,8 @@ pub async fn run_with_fit_cap(
         fit.silhouette.unwrap_or(f64::NAN),
         out.labels
     );
-    tracing::info!(shard = %out.shard, "{}", out.message);
+    tracing::info!(shard = %out.shard, %phases, "{}", out.message);
+    out.phases_ms = phases;
     Ok(out)
 }
 
