@@ -99,14 +99,16 @@ $(VENV)/.bench-installed: tools/requirements-bench.txt $(VENV)/.installed
 	@touch $@
 
 # Benchmarks: each prints its figures and a ratio against a peer measured in the same run.
-bench: $(VENV)/.bench-installed
+bench: $(VENV)/.bench-installed $(IRTLAKE_RELEASE)
 	$(CARGO) build --profile $(DEMO_PROFILE) --locked -p models --example bench_irt
 	@mkdir -p bench-out
 	@echo "== IRT engine (release, $$(nproc) cores)"
 	$(TARGET_DIR)/$(DEMO_PROFILE)/examples/bench_irt bench-out | tee bench-out/irtlake.jsonl
-	@echo "== peer: Python girth on the same complete 5000 x 60 matrix"
-	$(PY) bench/girth_peer.py bench-out/complete_5000x60.csv | tee bench-out/girth.jsonl
-	@$(PY) bench/ratio.py bench-out/irtlake.jsonl bench-out/girth.jsonl
+	@echo "== irtlake irt fit end to end on the sparse bank's CSV"
+	$(PY) bench/irt_fit.py $(IRTLAKE_RELEASE) bench-out/sparse_10000x400x50.csv bench-out/irt-fit | tee bench-out/irt_fit.jsonl
+	@echo "== peer: Python girth on the same complete 5000 x 60 matrix and sparse bank (the sparse fit takes minutes)"
+	$(PY) bench/girth_peer.py bench-out/complete_5000x60.csv bench-out/sparse_10000x400x50.csv | tee bench-out/girth.jsonl
+	@$(PY) bench/ratio.py bench-out/irtlake.jsonl bench-out/girth.jsonl bench-out/irt_fit.jsonl
 	@$(MAKE) --no-print-directory bench-stages
 	@$(MAKE) --no-print-directory bench-lambda
 
