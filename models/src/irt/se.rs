@@ -10,8 +10,10 @@
 //!
 //! * With at most [`FULL_MAX_PARAMS`] estimated parameters, and if the work
 //!   Σ_s p_s² (p_s = parameters of the items student s answered) is at most
-//!   [`FULL_MAX_WORK`], the full matrix is formed (cost Σ_s p_s² · nodes / 2) and inverted
-//!   by Cholesky; estimated latent mean/variance are part of it.
+//!   [`FULL_MAX_WORK`], the full matrix is formed (cost Σ_s p_s² · nodes / 2; on tests
+//!   of up to ~64 items the students' posteriors are first summed per pair of outcomes,
+//!   k² times less work, [`missing_paired`]) and inverted by Cholesky; estimated latent
+//!   mean/variance are part of it.
 //! * Otherwise the item-block approximation: only the item's own block of `I_obs`
 //!   (cross-item and item–latent terms dropped), one pass over the responses — about the
 //!   cost of one E-step. Cross-item terms come from the posterior uncertainty of θ shared
@@ -96,6 +98,11 @@ pub(crate) enum SeMode {
     /// Always item blocks.
     #[cfg_attr(not(test), allow(dead_code))]
     Block,
+    /// Always the full matrix, its missing information student by student
+    /// ([`missing_direct`]) even where [`missing_paired`] applies: the reference the
+    /// paired sums are tested against.
+    #[cfg_attr(not(test), allow(dead_code))]
+    FullDirect,
 }
 
 /// Standard errors of every estimated item (by slot) and the method used.
@@ -111,11 +118,12 @@ pub(crate) fn standard_errors(
     }
     let use_full = match mode {
         SeMode::Auto => n_par <= FULL_MAX_PARAMS && full_work(inp, k, n_lat) <= FULL_MAX_WORK,
-        SeMode::Full => true,
+        SeMode::Full | SeMode::FullDirect => true,
         SeMode::Block => false,
     };
     if use_full {
-        match full(inp, k, n_lat, n_par) {
+        let paired = mode != SeMode::FullDirect;
+        match full(inp, k, n_lat, n_par, paired) {
             Some(cov_blocks) => (delta(inp, k, &cov_blocks), SE_FULL),
             // e.g. a 3PL c at its bound: keep the SEs of the items whose block is fine
             None => (delta(inp, k, &block(inp, k)), SE_BLOCK_FALLBACK),
@@ -246,10 +254,117 @@ fn latent_parts(inp: &SeInput, n_lat: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Full matrix: returns the k×k covariance block of every slot, or `None` if singular.
-fn full(inp: &SeInput, k: usize, n_lat: usize, n_par: usize) -> Option<Vec<Option<Vec<f64>>>> {
+/// The missing information is summed by [`missing_paired`] when `paired` and its table
+/// is small enough, otherwise by [`missing_direct`].
+fn full(
+    inp: &SeInput,
+    k: usize,
+    n_lat: usize,
+    n_par: usize,
+    paired: bool,
+) -> Option<Vec<Option<Vec<f64>>>> {
     let q = inp.nodes.len();
     let sc = score_tables(inp, k);
     let (lat_info, lat_tab) = latent_parts(inp, n_lat);
+    let lat0 = inp.free.len() * k;
+    let tables = ScoreTables {
+        k,
+        n_lat,
+        n_par,
+        items: &sc,
+        latent: &lat_tab,
+    };
+    let miss = if paired && paired_table_len(inp.free.len(), q) <= PAIRED_MAX_TABLE {
+        missing_paired(inp, &tables)
+    } else {
+        missing_direct(inp, &tables)
+    };
+    // information = complete − missing (upper triangle of `miss` is filled)
+    let mut info = vec![0.0; n_par * n_par];
+    for i in 0..n_par {
+        for j in i..n_par {
+            let v = -miss[i * n_par + j];
+            info[i * n_par + j] = v;
+            info[j * n_par + i] = v;
+        }
+    }
+    for slot in 0..inp.free.len() {
+        let ci = item_complete_info(inp, slot, k);
+        for i in 0..k {
+            for j in 0..k {
+                info[(slot * k + i) * n_par + slot * k + j] += ci[i * k + j];
+            }
+        }
+    }
+    for i in 0..n_lat {
+        for j in 0..n_lat {
+            info[(lat0 + i) * n_par + lat0 + j] += lat_info[i * n_lat + j];
+        }
+    }
+    let l = cholesky(&info, n_par)?;
+    let linv = lower_inverse(&l, n_par);
+    // (I⁻¹)_{ij} = Σ_{m ≥ max(i,j)} Linv[m][i] Linv[m][j]
+    let blocks = (0..inp.free.len())
+        .map(|slot| {
+            let mut c = vec![0.0; k * k];
+            for i in 0..k {
+                for j in 0..k {
+                    let (gi, gj) = (slot * k + i, slot * k + j);
+                    let mut s = 0.0;
+                    for m in gi.max(gj)..n_par {
+                        s += linv[m * n_par + gi] * linv[m * n_par + gj];
+                    }
+                    c[i * k + j] = s;
+                }
+            }
+            Some(c)
+        })
+        .collect();
+    Some(blocks)
+}
+
+/// The complete-data score tables of a full-matrix computation.
+struct ScoreTables<'a> {
+    /// Free parameters per item.
+    k: usize,
+    /// Estimated latent parameters (mean, variance).
+    n_lat: usize,
+    /// Size of the information matrix.
+    n_par: usize,
+    /// Item score tables ([`score_tables`]).
+    items: &'a [f64],
+    /// Latent score tables `[p·Q + node]` ([`latent_parts`]).
+    latent: &'a [f64],
+}
+
+/// Largest `(2·slots)(2·slots + 1)/2 · nodes` table of [`missing_paired`] (4 MB per
+/// chunk, at most 64 MB over 16 chunks): complete tests up to ~64 items with 61 nodes.
+const PAIRED_MAX_TABLE: usize = 1 << 19;
+
+/// Length of [`missing_paired`]'s table: one node vector per unordered pair of outcomes
+/// `2·slot + y` (a pair with itself included).
+fn paired_table_len(n_slots: usize, q: usize) -> usize {
+    let n_out = 2 * n_slots;
+    n_out * (n_out + 1) / 2 * q
+}
+
+/// Index of the unordered pair of outcomes `a ≤ b` in [`missing_paired`]'s table.
+#[inline]
+fn pair_index(a: usize, b: usize) -> usize {
+    b * (b + 1) / 2 + a
+}
+
+/// Missing information `Σ_s Cov_post(S_s)`, upper triangle, student by student: per
+/// student `(k·p_s + n_lat)²/2 · w` multiply–adds (w nodes in the posterior window).
+fn missing_direct(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
+    let ScoreTables {
+        k,
+        n_lat,
+        n_par,
+        items: sc,
+        latent: lat_tab,
+    } = *t;
+    let q = inp.nodes.len();
     let lat0 = inp.free.len() * k;
     let resp = inp.responses;
     let chunks = chunk_ranges(0..resp.n_students(), n_par * n_par);
@@ -339,48 +454,153 @@ fn full(inp: &SeInput, k: usize, n_lat: usize, n_par: usize) -> Option<Vec<Optio
             *d += s;
         }
     }
-    // information = complete − missing (upper triangle of `miss` is filled)
-    let mut info = vec![0.0; n_par * n_par];
-    for i in 0..n_par {
-        for j in i..n_par {
-            let v = -miss[i * n_par + j];
-            info[i * n_par + j] = v;
-            info[j * n_par + i] = v;
-        }
-    }
-    for slot in 0..inp.free.len() {
-        let ci = item_complete_info(inp, slot, k);
-        for i in 0..k {
-            for j in 0..k {
-                info[(slot * k + i) * n_par + slot * k + j] += ci[i * k + j];
-            }
-        }
-    }
-    for i in 0..n_lat {
-        for j in 0..n_lat {
-            info[(lat0 + i) * n_par + lat0 + j] += lat_info[i * n_lat + j];
-        }
-    }
-    let l = cholesky(&info, n_par)?;
-    let linv = lower_inverse(&l, n_par);
-    // (I⁻¹)_{ij} = Σ_{m ≥ max(i,j)} Linv[m][i] Linv[m][j]
-    let blocks = (0..inp.free.len())
-        .map(|slot| {
-            let mut c = vec![0.0; k * k];
-            for i in 0..k {
-                for j in 0..k {
-                    let (gi, gj) = (slot * k + i, slot * k + j);
-                    let mut s = 0.0;
-                    for m in gi.max(gj)..n_par {
-                        s += linv[m * n_par + gi] * linv[m * n_par + gj];
+    miss
+}
+
+/// Missing information `Σ_s Cov_post(S_s)`, upper triangle, as [`missing_direct`] but
+/// summed over students before the products of scores: a student's complete-data score
+/// is a sum of per-outcome tables (`S_{i,y}(θ)` of the items it answered), so
+///
+/// `Σ_s E_s[S Sᵀ]_{(i,p),(j,q)} = Σ_k S_{i,y,p}(θ_k) S_{j,y',q}(θ_k) N_{(i,y),(j,y')}(k)`
+///
+/// with `N_{(i,y),(j,y')}(k)` the posterior mass at node k of the students who answered
+/// i with y and j with y' (`N_{(i,y),(i,y)}` are the E-step's expected counts, which
+/// also give the item–latent terms). Per student `p_s²/2 · w` additions (k² = 9 times
+/// fewer than [`missing_direct`] for the 3PL), plus `Σ_s E_s[S] E_s[S]ᵀ` without the
+/// node factor; the same sums in another order (results agree to rounding,
+/// `paired_and_direct_missing_information_agree`).
+fn missing_paired(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
+    let ScoreTables {
+        k,
+        n_lat,
+        n_par,
+        items: sc,
+        latent: lat_tab,
+    } = *t;
+    let q = inp.nodes.len();
+    let n_out = 2 * inp.free.len();
+    let table_len = paired_table_len(inp.free.len(), q);
+    let lat0 = inp.free.len() * k;
+    let resp = inp.responses;
+    // per chunk: the pair table, the node mass, Σ_s E[S] E[S]ᵀ
+    let chunks = chunk_ranges(0..resp.n_students(), table_len + q + n_par * n_par);
+    let parts: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = chunks
+        .into_par_iter()
+        .map(|range| {
+            let mut pairs = vec![0.0; table_len];
+            let mut mass = vec![0.0; q];
+            let mut mm = vec![0.0; n_par * n_par];
+            let mut buf = vec![0.0; q];
+            let mut outcomes: Vec<usize> = Vec::new();
+            let mut rows: Vec<usize> = Vec::new();
+            let mut means: Vec<f64> = Vec::new();
+            for s in range {
+                let Some((lo, hi, ll)) =
+                    student_posterior(resp, s, inp.tables, inp.log_prior, &mut buf)
+                else {
+                    continue;
+                };
+                if !ll.is_finite() || lo >= hi {
+                    continue;
+                }
+                let post = &buf[lo..hi];
+                outcomes.clear();
+                let (r0, r1) = (resp.row_ptr[s], resp.row_ptr[s + 1]);
+                for (&item, &y) in resp.items[r0..r1].iter().zip(&resp.correct[r0..r1]) {
+                    let slot = inp.slot_of[item as usize];
+                    if slot != u32::MAX {
+                        outcomes.push(slot as usize * 2 + y as usize);
                     }
-                    c[i * k + j] = s;
+                }
+                for (i, &a) in outcomes.iter().enumerate() {
+                    for &b in &outcomes[i..] {
+                        let off = pair_index(a.min(b), a.max(b)) * q;
+                        for (d, &p) in pairs[off + lo..off + hi].iter_mut().zip(post) {
+                            *d += p;
+                        }
+                    }
+                }
+                for (d, &p) in mass[lo..hi].iter_mut().zip(post) {
+                    *d += p;
+                }
+                rows.clear();
+                means.clear();
+                for &o in &outcomes {
+                    for p in 0..k {
+                        let off = (o * k + p) * q;
+                        rows.push((o / 2) * k + p);
+                        means.push(dot(&sc[off + lo..off + hi], post));
+                    }
+                }
+                for l in 0..n_lat {
+                    rows.push(lat0 + l);
+                    means.push(dot(&lat_tab[l * q + lo..l * q + hi], post));
+                }
+                for (r, (&gr, &mr)) in rows.iter().zip(&means).enumerate() {
+                    for (&gc, &mc) in rows[r..].iter().zip(&means[r..]) {
+                        mm[gr.min(gc) * n_par + gr.max(gc)] += mr * mc;
+                    }
                 }
             }
-            Some(c)
+            (pairs, mass, mm)
         })
         .collect();
-    Some(blocks)
+    let mut pairs = vec![0.0; table_len];
+    let mut mass = vec![0.0; q];
+    let mut miss = vec![0.0; n_par * n_par];
+    for (p, m, e) in parts {
+        for (d, s) in pairs.iter_mut().zip(&p) {
+            *d += s;
+        }
+        for (d, s) in mass.iter_mut().zip(&m) {
+            *d += s;
+        }
+        // − Σ_s E[S] E[S]ᵀ
+        for (d, s) in miss.iter_mut().zip(&e) {
+            *d -= s;
+        }
+    }
+    let weighted = |x: &[f64], y: &[f64], w: &[f64]| -> f64 {
+        x.iter()
+            .zip(y)
+            .zip(w)
+            .map(|((a, b), c)| a * b * c)
+            .sum::<f64>()
+    };
+    for b in 0..n_out {
+        for a in 0..=b {
+            let (sa, sb) = (a / 2, b / 2);
+            if sa == sb && a != b {
+                continue; // one item, two outcomes: no student has both
+            }
+            let n = &pairs[pair_index(a, b) * q..][..q];
+            for p in 0..k {
+                let sp = &sc[(a * k + p) * q..][..q];
+                // within one item only the upper triangle p ≤ q of its block
+                for qq in if sa == sb { p } else { 0 }..k {
+                    let sq = &sc[(b * k + qq) * q..][..q];
+                    miss[(sa * k + p) * n_par + sb * k + qq] += weighted(sp, sq, n);
+                }
+            }
+        }
+    }
+    for o in 0..n_out {
+        let n = &pairs[pair_index(o, o) * q..][..q];
+        for p in 0..k {
+            let sp = &sc[(o * k + p) * q..][..q];
+            for l in 0..n_lat {
+                let sl = &lat_tab[l * q..][..q];
+                miss[((o / 2) * k + p) * n_par + lat0 + l] += weighted(sp, sl, n);
+            }
+        }
+    }
+    for l in 0..n_lat {
+        for l2 in l..n_lat {
+            let (x, y) = (&lat_tab[l * q..][..q], &lat_tab[l2 * q..][..q]);
+            miss[(lat0 + l) * n_par + lat0 + l2] += weighted(x, y, &mass);
+        }
+    }
+    miss
 }
 
 /// Item-block approximation: the k×k covariance of every slot from its own block.
