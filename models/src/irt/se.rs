@@ -28,6 +28,8 @@
 //! SEs of the internal parameters (a, d, logit c) are mapped to a, b = −d/a and c by the
 //! delta method.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::estep::{EStepStats, ItemTables, chunk_ranges, student_posterior};
@@ -348,6 +350,24 @@ fn paired_table_len(n_slots: usize, q: usize) -> usize {
     n_out * (n_out + 1) / 2 * q
 }
 
+/// Calls `f(s, lo, post)` for each student `s` of `range` with a usable posterior:
+/// `post` is its normalised posterior on the nodes `lo..lo + post.len()` (the window of
+/// [`student_posterior`]); students without responses or with a non-finite likelihood
+/// are skipped, as in the E-step.
+fn for_each_posterior(inp: &SeInput, range: Range<usize>, mut f: impl FnMut(usize, usize, &[f64])) {
+    let mut buf = vec![0.0; inp.nodes.len()];
+    for s in range {
+        let Some((lo, hi, ll)) =
+            student_posterior(inp.responses, s, inp.tables, inp.log_prior, &mut buf)
+        else {
+            continue;
+        };
+        if ll.is_finite() && lo < hi {
+            f(s, lo, &buf[lo..hi]);
+        }
+    }
+}
+
 /// Index of the unordered pair of outcomes `a ≤ b` in [`missing_paired`]'s table.
 #[inline]
 fn pair_index(a: usize, b: usize) -> usize {
@@ -372,7 +392,6 @@ fn missing_direct(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
         .into_par_iter()
         .map(|range| {
             let mut m = vec![0.0; n_par * n_par];
-            let mut buf = vec![0.0; q];
             // the student's parameter rows: (global index, latent?, score-table offset)
             let mut rows: Vec<(usize, bool, usize)> = Vec::new();
             // weighted scores π_k S_p(θ_k) (row-major) and raw scores S_p(θ_k) (node-major)
@@ -380,16 +399,8 @@ fn missing_direct(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
             let mut tt: Vec<f64> = Vec::new();
             let mut means: Vec<f64> = Vec::new();
             let mut acc: Vec<f64> = Vec::new();
-            for s in range {
-                let Some((lo, hi, ll)) =
-                    student_posterior(resp, s, inp.tables, inp.log_prior, &mut buf)
-                else {
-                    continue;
-                };
-                if !ll.is_finite() || lo >= hi {
-                    continue;
-                }
-                let post = &buf[lo..hi];
+            for_each_posterior(inp, range, |s, lo, post| {
+                let hi = lo + post.len();
                 let w = hi - lo;
                 rows.clear();
                 let (r0, r1) = (resp.row_ptr[s], resp.row_ptr[s + 1]);
@@ -444,7 +455,7 @@ fn missing_direct(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
                         m[base + row.0] += a - mr * mc;
                     }
                 }
-            }
+            });
             m
         })
         .collect();
@@ -490,20 +501,11 @@ fn missing_paired(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
             let mut pairs = vec![0.0; table_len];
             let mut mass = vec![0.0; q];
             let mut mm = vec![0.0; n_par * n_par];
-            let mut buf = vec![0.0; q];
             let mut outcomes: Vec<usize> = Vec::new();
             let mut rows: Vec<usize> = Vec::new();
             let mut means: Vec<f64> = Vec::new();
-            for s in range {
-                let Some((lo, hi, ll)) =
-                    student_posterior(resp, s, inp.tables, inp.log_prior, &mut buf)
-                else {
-                    continue;
-                };
-                if !ll.is_finite() || lo >= hi {
-                    continue;
-                }
-                let post = &buf[lo..hi];
+            for_each_posterior(inp, range, |s, lo, post| {
+                let hi = lo + post.len();
                 outcomes.clear();
                 let (r0, r1) = (resp.row_ptr[s], resp.row_ptr[s + 1]);
                 for (&item, &y) in resp.items[r0..r1].iter().zip(&resp.correct[r0..r1]) {
@@ -541,7 +543,7 @@ fn missing_paired(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
                         mm[gr.min(gc) * n_par + gr.max(gc)] += mr * mc;
                     }
                 }
-            }
+            });
             (pairs, mass, mm)
         })
         .collect();
@@ -616,18 +618,9 @@ fn block(inp: &SeInput, k: usize) -> Vec<Option<Vec<f64>>> {
         .into_par_iter()
         .map(|range| {
             let mut acc = vec![0.0; n_slots * kk2];
-            let mut buf = vec![0.0; q];
             let mut mean = [0.0; 3];
-            for s in range {
-                let Some((lo, hi, ll)) =
-                    student_posterior(resp, s, inp.tables, inp.log_prior, &mut buf)
-                else {
-                    continue;
-                };
-                if !ll.is_finite() || lo >= hi {
-                    continue;
-                }
-                let post = &buf[lo..hi];
+            for_each_posterior(inp, range, |s, lo, post| {
+                let hi = lo + post.len();
                 let (r0, r1) = (resp.row_ptr[s], resp.row_ptr[s + 1]);
                 for (&item, &y) in resp.items[r0..r1].iter().zip(&resp.correct[r0..r1]) {
                     let slot = inp.slot_of[item as usize];
@@ -647,7 +640,7 @@ fn block(inp: &SeInput, k: usize) -> Vec<Option<Vec<f64>>> {
                         }
                     }
                 }
-            }
+            });
             acc
         })
         .collect();
