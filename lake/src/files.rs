@@ -5,10 +5,11 @@
 use std::collections::HashSet;
 use std::path::Path as FsPath;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use crate::error::Result;
 use crate::ingest::{Problems, parse_correct, read_raw, value};
+use crate::intern::Interner;
 
 /// Long responses read from a file, interned: every id is stored once, every response as
 /// a pair of indices into the sorted id lists (the IRT engine's compact form).
@@ -33,39 +34,6 @@ impl Responses {
             .binary_search_by(|q| q.as_str().cmp(id))
             .ok()
             .map(|i| i as u32)
-    }
-}
-
-/// Dense ids for borrowed strings in first-seen order; [`Interner::sorted`] renumbers
-/// them in sorted order.
-#[derive(Default)]
-struct Interner<'a> {
-    of: FxHashMap<&'a str, u32>,
-    ids: Vec<&'a str>,
-}
-
-impl<'a> Interner<'a> {
-    fn intern(&mut self, id: &'a str) -> u32 {
-        let next = self.ids.len() as u32;
-        *self.of.entry(id).or_insert_with(|| {
-            self.ids.push(id);
-            next
-        })
-    }
-
-    /// The ids in sorted order and, for each first-seen index, its sorted index.
-    fn sorted(self) -> (Vec<String>, Vec<u32>) {
-        let mut order: Vec<u32> = (0..self.ids.len() as u32).collect();
-        order.sort_unstable_by_key(|&i| self.ids[i as usize]);
-        let mut rank = vec![0u32; order.len()];
-        for (r, &i) in order.iter().enumerate() {
-            rank[i as usize] = r as u32;
-        }
-        let ids = order
-            .iter()
-            .map(|&i| self.ids[i as usize].to_string())
-            .collect();
-        (ids, rank)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod error;
 pub mod files;
 pub mod ingest;
+pub mod intern;
 pub mod local;
 pub mod partition;
 pub mod phases;

@@ -12,6 +12,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake::LakeError;
+use lake::intern::Interner;
 use lake::runs::query;
 use lake::shard::STUDENT_BUCKETS;
 use models::irt::{ItemParams, ResponseMatrix};
@@ -152,7 +153,7 @@ pub(crate) async fn observations(
         .execute_stream()
         .await
         .map_err(lake_err)?;
-    let mut student_ix: HashMap<String, u32> = HashMap::new();
+    let mut student_ix = Interner::default();
     let mut triplets: Vec<(u32, u32, bool)> = Vec::new();
     let mut unknown_items = 0;
     while let Some(batch) = stream.next().await {
@@ -160,36 +161,23 @@ pub(crate) async fn observations(
         let st = batch.column(0).as_string::<i32>();
         let q = batch.column(1).as_string::<i32>();
         let ok = batch.column(2).as_boolean();
+        triplets.reserve(batch.num_rows());
         for r in 0..batch.num_rows() {
             let Some(&i) = item_ix.get(q.value(r)) else {
                 unknown_items += 1;
                 continue;
             };
-            let id = st.value(r);
-            let s = match student_ix.get(id) {
-                Some(&s) => s,
-                None => {
-                    let s = student_ix.len() as u32;
-                    student_ix.insert(id.to_string(), s);
-                    s
-                }
-            };
-            triplets.push((s, i, ok.value(r)));
+            triplets.push((student_ix.intern(st.value(r)), i, ok.value(r)));
         }
     }
     // Sorted ids give a deterministic layout whatever order the query returned.
-    let mut students: Vec<(String, u32)> = student_ix.into_iter().collect();
-    students.sort_unstable();
-    let mut s_map = vec![0u32; students.len()];
-    for (new, (_, old)) in students.iter().enumerate() {
-        s_map[*old as usize] = new as u32;
-    }
+    let (students, rank) = student_ix.sorted();
     for t in &mut triplets {
-        t.0 = s_map[t.0 as usize];
+        t.0 = rank[t.0 as usize];
     }
     let matrix = ResponseMatrix::from_triplets(students.len(), item_ix.len(), &triplets)?;
     Ok(Observations {
-        students: students.into_iter().map(|(id, _)| id).collect(),
+        students,
         matrix,
         unknown_items,
     })
