@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Float64Type, Int64Type};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
@@ -16,6 +16,7 @@ use lake::intern::Interner;
 use lake::runs::query;
 use lake::shard::STUDENT_BUCKETS;
 use models::irt::{ItemParams, ResponseMatrix};
+use rustc_hash::FxHashMap;
 
 use crate::{CalibrateError, Result, ValidInput};
 
@@ -99,8 +100,8 @@ pub(crate) struct Observations {
     pub students: Vec<String>,
     /// Responses; item `i` is the window's item `i`.
     pub matrix: ResponseMatrix,
-    /// First attempts at questions that are not among the window's items (the lake
-    /// changed between the count and this query); not used.
+    /// Attempts at questions that are not among the window's items (the lake changed
+    /// between the count and this query); not used.
     pub unknown_items: usize,
 }
 
@@ -130,8 +131,9 @@ impl Scan {
     }
 }
 
-/// Streams the first attempts of the students in `buckets` of `scan` (see
-/// `observations.sql`) into a response matrix; `item_ix` maps a question id to its item
+/// Streams the attempts of the students in `buckets` of `scan` (`observations.sql`)
+/// and keeps the first of each student on each question ([`FirstAttempts`]) in a
+/// response matrix; `item_ix` maps a question id to its item
 /// index.
 pub(crate) async fn observations(
     ctx: &SessionContext,
@@ -153,34 +155,87 @@ pub(crate) async fn observations(
         .execute_stream()
         .await
         .map_err(lake_err)?;
-    let mut student_ix = Interner::default();
-    let mut triplets: Vec<(u32, u32, bool)> = Vec::new();
+    let mut first = FirstAttempts::default();
     let mut unknown_items = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(lake_err)?;
         let st = batch.column(0).as_string::<i32>();
         let q = batch.column(1).as_string::<i32>();
         let ok = batch.column(2).as_boolean();
-        triplets.reserve(batch.num_rows());
+        let at = batch.column(3).as_primitive::<TimestampMicrosecondType>();
+        let id = batch.column(4).as_string::<i32>();
         for r in 0..batch.num_rows() {
             let Some(&i) = item_ix.get(q.value(r)) else {
                 unknown_items += 1;
                 continue;
             };
-            triplets.push((student_ix.intern(st.value(r)), i, ok.value(r)));
+            first.offer(st.value(r), i, ok.value(r), at.value(r), id.value(r));
         }
     }
-    // Sorted ids give a deterministic layout whatever order the query returned.
-    let (students, rank) = student_ix.sorted();
-    for t in &mut triplets {
-        t.0 = rank[t.0 as usize];
-    }
+    let (students, triplets) = first.into_triplets();
     let matrix = ResponseMatrix::from_triplets(students.len(), item_ix.len(), &triplets)?;
     Ok(Observations {
         students,
         matrix,
         unknown_items,
     })
+}
+
+/// The first attempt of each (student, question) among streamed attempts: earliest
+/// `completed_at`, then smallest `attempt_id` (the rule of `observations.sql`). Student
+/// ids are interned; the attempt ids of the current first attempts live in one arena
+/// (no allocation per row), used only to break ties of `completed_at`.
+#[derive(Default)]
+struct FirstAttempts {
+    students: Interner,
+    /// (student index, item index) → index into `triplets`.
+    at: FxHashMap<u64, u32>,
+    triplets: Vec<(u32, u32, bool)>,
+    /// `completed_at` (µs) and attempt id (arena range) of each triplet's attempt.
+    when: Vec<(i64, u32, u32)>,
+    ids: String,
+}
+
+impl FirstAttempts {
+    /// Takes the attempt if it is the first seen of its pair or earlier than the one kept.
+    fn offer(&mut self, student: &str, item: u32, correct: bool, at: i64, id: &str) {
+        let s = self.students.intern(student);
+        let key = u64::from(s) << 32 | u64::from(item);
+        let next = self.triplets.len() as u32;
+        let t = *self.at.entry(key).or_insert(next) as usize;
+        if t == self.triplets.len() {
+            self.triplets.push((s, item, correct));
+            let arena = self.push_id(id);
+            self.when.push((at, arena.0, arena.1));
+            return;
+        }
+        let (kept_at, lo, len) = self.when[t];
+        let kept_id = &self.ids[lo as usize..(lo + len) as usize];
+        if (at, id) < (kept_at, kept_id) {
+            self.triplets[t].2 = correct;
+            let arena = self.push_id(id);
+            self.when[t] = (at, arena.0, arena.1);
+        }
+    }
+
+    /// Appends an attempt id to the arena: its (start, length).
+    fn push_id(&mut self, id: &str) -> (u32, u32) {
+        let lo = self.ids.len() as u32;
+        self.ids.push_str(id);
+        (lo, id.len() as u32)
+    }
+
+    /// The sorted student ids and the first attempts as (student, item, correct), the
+    /// student indices renumbered in sorted id order (a layout independent of the order
+    /// the query returned rows in).
+    fn into_triplets(self) -> (Vec<String>, Vec<(u32, u32, bool)>) {
+        let (students, rank) = self.students.sorted();
+        let mut triplets = self.triplets;
+        for t in &mut triplets {
+            t.0 = rank[t.0 as usize];
+        }
+        (students, triplets)
+    }
 }
 
 /// The bank's anchors among `items`: `(is_anchor per item, known parameters of the
@@ -245,7 +300,9 @@ mod tests {
     use crate::CalibrateInput;
 
     /// 60 students × 3 questions on 2026-02-01, plus a later, correct second attempt of
-    /// every student at q1 (practice: not an observation).
+    /// every student at q1 (practice: not an observation) and, for every third student,
+    /// a second attempt at q2 completed at the same instant as the first but with a
+    /// smaller attempt id (the first attempt by the tie-break), with the other answer.
     async fn lake_with_attempts() -> (tempfile::TempDir, lake::Lake) {
         let dir = tempfile::tempdir().unwrap();
         let lake = lake::Lake::open(&format!("file://{}", dir.path().display())).unwrap();
@@ -258,6 +315,14 @@ mod tests {
                 q.push(question.to_string());
                 ok.push(k == 3 || (s + k).is_multiple_of(2));
                 ts.push(t0 + (s as i64 * 10 + k as i64) * 1_000_000);
+            }
+            if s.is_multiple_of(3) {
+                // at the same instant as q2's attempt, with a smaller attempt id: the first
+                id.push(format!("a{s}-0x"));
+                st.push(format!("s{s:03}"));
+                q.push("q2".to_string());
+                ok.push(!(s + 1).is_multiple_of(2));
+                ts.push(t0 + (s as i64 * 10 + 1) * 1_000_000);
             }
         }
         let n = id.len();
@@ -293,7 +358,7 @@ mod tests {
         let cfg = input.validate().unwrap();
         let w = window(&ctx, &cfg).await.unwrap();
         assert_eq!(w.items, ["q1", "q2", "q3"]);
-        assert_eq!(w.attempts(), 240);
+        assert_eq!(w.attempts(), 260);
         for s in 0..60 {
             let b = student_bucket(&format!("s{s:03}"), 3) as usize;
             assert!(w.counts[b] >= 4, "bucket {b} of s{s:03} counted");
@@ -322,9 +387,17 @@ mod tests {
             assert_eq!(items, [0, 1, 2]);
             // q1's first attempt, not the later correct practice attempt
             assert_eq!(ys[0], s.is_multiple_of(2), "{id}");
+            // q2: the tie at the same instant goes to the smaller attempt id
+            assert_eq!(
+                ys[1],
+                (s + 1).is_multiple_of(2) != s.is_multiple_of(3),
+                "{id}"
+            );
         }
         let sum: u64 = w.counts[..2048].iter().sum();
-        assert_eq!(sum, 4 * expected.len() as u64);
+        let attempts =
+            |id: &String| 4 + u64::from(id[1..].parse::<usize>().unwrap().is_multiple_of(3));
+        assert_eq!(sum, expected.iter().map(attempts).sum::<u64>());
         // the other half of the buckets holds the other students
         let rest = observations(&ctx, &Scan::of(&cfg), 2048..4096, &item_ix)
             .await
