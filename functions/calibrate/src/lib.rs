@@ -417,7 +417,7 @@ async fn score_window(
     if unknown_items > 0 {
         tracing::warn!(
             unknown_items,
-            "first attempts at questions that appeared after the window was counted were not used"
+            "attempts at questions that appeared after the window was counted were not used"
         );
     }
     let students = batches.iter().map(|b| b.num_rows()).sum();
