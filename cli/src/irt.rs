@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use lake::phases::Phases;
 use models::calibration::{calibrate_linked, parse_prior_c};
 use models::irt::{
     FitConfig, ItemParams, Model, Quadrature, ResponseMatrix, ScoreMethod, ScoringConfig,
@@ -83,7 +84,7 @@ pub fn run(cmd: IrtCommand) -> Result<()> {
 }
 
 fn fit(args: FitArgs) -> Result<()> {
-    let mut phases = lake::phases::Phases::start();
+    let mut phases = Phases::start();
     let responses = lake::files::read_responses(&args.responses)?;
     if responses.triplets.is_empty() {
         bail!("{}: no responses", args.responses.display());
@@ -188,13 +189,11 @@ fn fit(args: FitArgs) -> Result<()> {
     w.flush()?;
     phases.mark("write");
     let fit = &cal.fit;
-    let json = serde_json::json!({
+    let summary = serde_json::json!({
         "model": args.model.as_str(),
         "loglik": fit.loglik, "aic": fit.aic, "bic": fit.bic,
         "iterations": fit.iterations, "converged": fit.converged,
         "termination": fit.termination.as_str(),
-        "elapsed_ms": phases.total_ms().round(),
-        "phases_ms": phases,
         "n_students": fit.n_students_used, "n_students_excluded": fit.n_students_excluded,
         "n_items": cal.items.iter().filter(|i| i.excluded.is_none()).count(),
         "n_items_excluded": cal.items.iter().filter(|i| i.excluded.is_some()).count(),
@@ -204,12 +203,29 @@ fn fit(args: FitArgs) -> Result<()> {
         "linking": {"method": cal.method.as_str(), "A": cal.constants.a, "B": cal.constants.b, "n_anchors_used": cal.n_anchors_used},
         "unknown_anchors": unknown_anchors,
     });
+    let json = FitJson {
+        summary,
+        elapsed_ms: phases.total_ms().round(),
+        phases_ms: &phases,
+    };
     std::fs::write(
         args.out.join("fit.json"),
         serde_json::to_string_pretty(&json)? + "\n",
     )?;
     println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(())
+}
+
+/// `fit.json`: the fit's summary (keys sorted), then the wall time and its phases in
+/// the order they ran (a `json!` object would sort them too).
+#[derive(serde::Serialize)]
+struct FitJson<'a> {
+    #[serde(flatten)]
+    summary: serde_json::Value,
+    /// Wall time of the command, ms.
+    elapsed_ms: f64,
+    /// Wall time of each phase, ms.
+    phases_ms: &'a Phases,
 }
 
 fn score(args: ScoreArgs) -> Result<()> {

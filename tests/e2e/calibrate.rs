@@ -243,6 +243,28 @@ fn irt_fit_and_score_on_lsat7() {
     let fit: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("fit.json")).unwrap()).unwrap();
     assert!(stdout.contains("\"loglik\""));
+    // the phases in the order they ran, summing to elapsed_ms (phases are written to
+    // 0.1 ms, elapsed_ms to 1 ms: 1 ms of rounding)
+    let text = std::fs::read_to_string(out.join("fit.json")).unwrap();
+    let phases = &text[text.find("\"phases_ms\"").unwrap()..];
+    let at = |k: &str| {
+        phases
+            .find(&format!("\"{k}\""))
+            .unwrap_or_else(|| panic!("{k} in {phases}"))
+    };
+    let order = ["read", "prepare", "fit", "se", "link", "scoring", "write"].map(at);
+    assert!(order.is_sorted(), "phases out of order: {phases}");
+    let sum: f64 = fit["phases_ms"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    let elapsed = fit["elapsed_ms"].as_f64().unwrap();
+    assert!(
+        (sum - elapsed).abs() <= 1.0,
+        "phases {sum} ms, elapsed {elapsed} ms"
+    );
     assert_eq!(fit["n_students"], 1000);
     assert_eq!(fit["linking"]["method"], "none");
     // mirt's documentation prints "Log-likelihood = -2658.805" for this fit
