@@ -5,7 +5,7 @@ use std::path::Path;
 
 use approx::assert_abs_diff_eq;
 use models::irt::{
-    ItemParams, Quadrature, ResponseMatrix, ScoreMethod, ScoringConfig, eap_score,
+    EapTable, ItemParams, Quadrature, ResponseMatrix, ScoreMethod, ScoringConfig, eap_score,
     item_information, score_pattern, score_students, test_information,
 };
 
@@ -183,6 +183,54 @@ fn eap_score_agrees_with_score_students() {
         // identical arithmetic in the same order
         assert_eq!(Some(one), all[s]);
     }
+}
+
+/// Subsets of responses (as a student's topics) scored from the tables are `eap_score`'s
+/// scores bit for bit: the same log-likelihoods summed in the same order. Responses to an
+/// unusable (`None`) or unknown item are ignored, as if absent.
+#[test]
+fn eap_table_scores_are_eap_score_bit_for_bit() {
+    let items: Vec<ItemParams> = (0..12)
+        .map(|i| ItemParams {
+            a: 0.6 + 0.15 * i as f64,
+            b: -2.0 + 0.35 * i as f64,
+            c: if i % 3 == 0 { 0.2 } else { 0.0 },
+        })
+        .collect();
+    let mut slots: Vec<Option<ItemParams>> = items.iter().copied().map(Some).collect();
+    slots[5] = None;
+    let config = ScoringConfig {
+        prior_mean: 0.3,
+        prior_sd: 1.2,
+        ..ScoringConfig::default()
+    };
+    let eap = EapTable::new(&slots, &config).unwrap();
+    let mut buf = Vec::new();
+    let patterns: [&[(u32, bool)]; 4] = [
+        &[(0, true), (3, false), (7, true)],
+        &[(11, false), (2, true), (5, true), (9, false), (1, true)],
+        &[
+            (4, true),
+            (99, false),
+            (6, false),
+            (8, true),
+            (10, true),
+            (0, false),
+        ],
+        &[(5, true)],
+    ];
+    for pattern in patterns {
+        let got = eap.score(pattern.iter().copied(), &mut buf);
+        let usable: Vec<(u32, bool)> = pattern
+            .iter()
+            .copied()
+            .filter(|&(i, _)| slots.get(i as usize).is_some_and(Option::is_some))
+            .collect();
+        let its: Vec<ItemParams> = usable.iter().map(|&(i, _)| items[i as usize]).collect();
+        let ys: Vec<bool> = usable.iter().map(|&(_, y)| y).collect();
+        assert_eq!(got, eap_score(&its, &ys, &config), "{pattern:?}");
+    }
+    assert!(eap.score([(5, true)].into_iter(), &mut buf).is_none());
 }
 
 #[test]

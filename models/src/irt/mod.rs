@@ -22,4 +22,6 @@ pub use estep::{EStepStats, ItemTables, estep};
 pub use information::{item_information, test_information};
 pub use priors::{BetaPrior, LogNormalPrior, NormalPrior, Priors};
 pub use result::{Exclusion, FitResult, FitTimings, ItemFit, Termination};
-pub use scoring::{Score, ScoreMethod, ScoringConfig, eap_score, score_pattern, score_students};
+pub use scoring::{
+    EapTable, Score, ScoreMethod, ScoringConfig, eap_score, score_pattern, score_students,
+};

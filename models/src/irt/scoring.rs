@@ -475,31 +475,17 @@ pub fn score_students(
         )));
     }
 
-    let q = config.quadrature.nodes.len();
     let n_usable = items.iter().filter(|p| p.is_some()).count();
     if config.method == ScoreMethod::Eap && n_resp >= 2 * n_usable {
         // Every item is answered twice on average or more: tabulate its log-likelihood
         // over the nodes once instead of once per response.
-        let table = log_lik_table(items, &config.quadrature.nodes);
+        let eap = EapTable::new(items, config)?;
         return Ok((0..responses.n_students())
             .into_par_iter()
-            .map_init(
-                || (vec![0.0; q], vec![0.0; q]),
-                |(zeros, buf), s| {
-                    let (its, ys) = responses.row(s);
-                    let rows = its
-                        .iter()
-                        .zip(ys)
-                        .filter(|&(&i, _)| items[i as usize].is_some())
-                        .map(|(&i, &y)| (i as usize * 2 + y as usize) * q);
-                    let n = rows.clone().count();
-                    if n == 0 {
-                        return None;
-                    }
-                    add_rows(&table, rows, zeros, buf);
-                    eap_from_loglik(config, n, |k, _| buf[k])
-                },
-            )
+            .map_init(Vec::new, |buf, s| {
+                let (its, ys) = responses.row(s);
+                eap.score(its.iter().copied().zip(ys.iter().copied()), buf)
+            })
             .collect());
     }
     Ok((0..responses.n_students())
@@ -515,6 +501,61 @@ pub fn score_students(
             score_iter(usable, config)
         })
         .collect())
+}
+
+/// EAP scoring of many response patterns over one set of fixed items (a student's
+/// topics, weeks, or students): each item's log-likelihood is tabulated over the
+/// quadrature nodes once, so a pattern costs one addition per response and node instead
+/// of a logistic and a log. The log-likelihoods are the same numbers summed in the same
+/// order as [`eap_score`]'s, so the scores are bit-identical
+/// (`eap_table_scores_are_eap_score_bit_for_bit`).
+pub struct EapTable<'c> {
+    config: &'c ScoringConfig,
+    /// `[(2·item + y)·Q + node]`: ln P(y | θ_node) of the usable items.
+    table: Vec<f64>,
+    /// Whether item `i` has parameters.
+    usable: Vec<bool>,
+    zeros: Vec<f64>,
+}
+
+impl<'c> EapTable<'c> {
+    /// Tables of `items` (`None`: item not usable, its responses are ignored) on the
+    /// nodes of `config`. Errors: an invalid item or an invalid config.
+    pub fn new(items: &[Option<ItemParams>], config: &'c ScoringConfig) -> Result<Self> {
+        config.validate()?;
+        for (i, it) in items.iter().enumerate() {
+            if let Some(p) = it {
+                p.validate(i)?;
+            }
+        }
+        let q = config.quadrature.nodes.len();
+        Ok(Self {
+            config,
+            table: log_lik_table(items, &config.quadrature.nodes),
+            usable: items.iter().map(Option::is_some).collect(),
+            zeros: vec![0.0; q],
+        })
+    }
+
+    /// EAP of the responses `(item index, correct)`, in the order given; responses to
+    /// unusable or unknown items are ignored (not counted in [`Score::n_responses`]).
+    /// `None` without a usable response. `buf` is scratch space, reused across calls.
+    pub fn score<I>(&self, responses: I, buf: &mut Vec<f64>) -> Option<Score>
+    where
+        I: Iterator<Item = (u32, bool)> + Clone,
+    {
+        let q = self.zeros.len();
+        let rows = responses
+            .filter(|&(i, _)| self.usable.get(i as usize).copied().unwrap_or(false))
+            .map(move |(i, y)| (i as usize * 2 + usize::from(y)) * q);
+        let n = rows.clone().count();
+        if n == 0 {
+            return None;
+        }
+        buf.resize(q, 0.0);
+        add_rows(&self.table, rows, &self.zeros, buf);
+        eap_from_loglik(self.config, n, |k, _| buf[k])
+    }
 }
 
 /// EAP score of one response pattern: `outcomes[j]` is the response to `items[j]`.
