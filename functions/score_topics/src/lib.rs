@@ -23,7 +23,6 @@
 //! **≤ 1 GB for a 12.5k-student shard** (and for a 100k-student one), whatever the size
 //! of the platform.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -32,9 +31,9 @@ use arrow::array::{
 use lake::Lake;
 use lake::catalog::{self, STUDENT_TOPIC_THETA};
 use lake::phases::Phases;
-use lake::runs::{CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration};
+use lake::runs::{StageError, StageInput, day_param, day_str, latest_calibration};
 use lake::stream::{booleans, for_each_student, query_stream, strings};
-use models::irt::{EapTable, ItemParams, ScoringConfig};
+use models::irt::{ItemParams, NamedEapTable, ScoringConfig};
 use serde::Serialize;
 
 const RESPONSES_SQL: &str = include_str!("../../../sql/score_topics/responses.sql");
@@ -116,7 +115,14 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         prior_sd: cal.latent_sd,
         ..ScoringConfig::default()
     };
-    let mut scorer = TopicScorer::new(&cal, &config)?;
+    let scorer = NamedEapTable::new(
+        cal.items
+            .iter()
+            .map(|(q, &(a, b, c))| (q.as_str(), ItemParams { a, b, c })),
+        &config,
+    )
+    .map_err(|e| StageError::model(format!("calibration {}: {e}", cal.run_id)))?;
+    let mut buf = Vec::new();
     let mut cols = Columns::default();
     let read = for_each_student(stream, 0, |student, parts| {
         let responses = first_responses(parts)?;
@@ -125,7 +131,8 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         score_student(
             student,
             &responses,
-            &mut scorer,
+            &scorer,
+            &mut buf,
             &mut cols,
             &mut out.skipped_too_few,
         );
@@ -190,57 +197,24 @@ fn first_responses(parts: &[RecordBatch]) -> Result<Vec<Response<'_>>, StageErro
     Ok(out)
 }
 
-/// The calibration's items tabulated for EAP ([`EapTable`]: no logistic per response),
-/// with each question's index in the table.
-struct TopicScorer<'a> {
-    question_ix: HashMap<&'a str, u32>,
-    eap: EapTable<'a>,
-    buf: Vec<f64>,
-}
-
-impl<'a> TopicScorer<'a> {
-    /// Errors name the calibration and question of an invalid parameter (a corrupt
-    /// `item_params` row).
-    fn new(cal: &'a CalibrationRef, config: &'a ScoringConfig) -> Result<Self, StageError> {
-        let mut question_ix = HashMap::with_capacity(cal.items.len());
-        let mut items = Vec::with_capacity(cal.items.len());
-        for (question, &(a, b, c)) in &cal.items {
-            let p = ItemParams { a, b, c };
-            p.validate(items.len()).map_err(|e| {
-                StageError::model(format!(
-                    "calibration {}, question {question}: {e}",
-                    cal.run_id
-                ))
-            })?;
-            question_ix.insert(question.as_str(), items.len() as u32);
-            items.push(Some(p));
-        }
-        Ok(Self {
-            question_ix,
-            eap: EapTable::new(&items, config).map_err(StageError::model)?,
-            buf: Vec::new(),
-        })
-    }
-}
-
 /// Scores each topic of one student's first responses (sorted by topic) into `cols`;
 /// topics with 1 ..= [`MIN_TOPIC_RESPONSES`] − 1 calibrated responses are counted in
 /// `skipped`.
 fn score_student(
     student: &str,
     responses: &[Response<'_>],
-    scorer: &mut TopicScorer<'_>,
+    scorer: &NamedEapTable<'_>,
+    buf: &mut Vec<f64>,
     cols: &mut Columns,
     skipped: &mut usize,
 ) {
     for topic in responses.chunk_by(|a, b| a.0 == b.0) {
-        let ix = &scorer.question_ix;
         let calibrated = topic
             .iter()
-            .filter_map(|&(_, question, correct)| ix.get(question).map(|&i| (i, correct)));
+            .filter_map(|&(_, question, correct)| scorer.index(question).map(|i| (i, correct)));
         let n = calibrated.clone().count();
         if n >= MIN_TOPIC_RESPONSES {
-            if let Some(s) = scorer.eap.score(calibrated, &mut scorer.buf) {
+            if let Some(s) = scorer.score(calibrated, buf) {
                 cols.students.append_value(student);
                 cols.topics.append_value(topic[0].0);
                 cols.thetas.append_value(s.theta);

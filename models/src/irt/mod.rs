@@ -23,5 +23,6 @@ pub use information::{item_information, test_information};
 pub use priors::{BetaPrior, LogNormalPrior, NormalPrior, Priors};
 pub use result::{Exclusion, FitResult, FitTimings, ItemFit, Termination};
 pub use scoring::{
-    EapTable, Score, ScoreMethod, ScoringConfig, eap_score, score_pattern, score_students,
+    EapTable, NamedEapTable, Score, ScoreMethod, ScoringConfig, eap_score, score_pattern,
+    score_students,
 };

@@ -14,6 +14,8 @@
 //! `theta_bounds`; see [`ScoringConfig`] for how patterns without a finite maximum
 //! (all right, all wrong) are handled.
 
+use std::collections::HashMap;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -555,6 +557,49 @@ impl<'c> EapTable<'c> {
         buf.resize(q, 0.0);
         add_rows(&self.table, rows, &self.zeros, buf);
         eap_from_loglik(self.config, n, |k, _| buf[k])
+    }
+}
+
+/// [`EapTable`] over items named by id (question ids): for stages that score many
+/// subsets of students' responses (topics, weeks) against one calibration.
+pub struct NamedEapTable<'a> {
+    index: HashMap<&'a str, u32>,
+    table: EapTable<'a>,
+}
+
+impl<'a> NamedEapTable<'a> {
+    /// Tables of the `(id, parameters)` items. Errors: an invalid parameter (the message
+    /// names the id) or an invalid config.
+    pub fn new<I>(items: I, config: &'a ScoringConfig) -> Result<Self>
+    where
+        I: IntoIterator<Item = (&'a str, ItemParams)>,
+    {
+        let mut index = HashMap::new();
+        let mut params = Vec::new();
+        for (id, p) in items {
+            p.validate(params.len())
+                .map_err(|e| IrtError::InvalidConfig(format!("item parameters of '{id}': {e}")))?;
+            index.insert(id, params.len() as u32);
+            params.push(Some(p));
+        }
+        Ok(Self {
+            index,
+            table: EapTable::new(&params, config)?,
+        })
+    }
+
+    /// The table index of item `id`, `None` if it has no parameters.
+    pub fn index(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    /// [`EapTable::score`] of `(index, correct)` responses (indices from [`Self::index`]);
+    /// `buf` is scratch space, reused across calls.
+    pub fn score<I>(&self, responses: I, buf: &mut Vec<f64>) -> Option<Score>
+    where
+        I: Iterator<Item = (u32, bool)> + Clone,
+    {
+        self.table.score(responses, buf)
     }
 }
 
