@@ -53,7 +53,7 @@ use lake::runs::{
     CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration, week_start,
 };
 use lake::shard::Shard;
-use models::irt::{ItemParams, ScoringConfig, eap_score};
+use models::irt::{ItemParams, NamedEapTable, ScoringConfig};
 use models::kpi::{self, Measure};
 use serde::Serialize;
 
@@ -153,50 +153,52 @@ struct Row {
 }
 
 /// θ of a week's attempts (first attempt per question, calibrated items only).
-fn week_theta(
-    attempts: &[Attempt<'_>],
-    cal: Option<&CalibrationRef>,
-    cfg: &ScoringConfig,
-) -> Option<Measure> {
-    let cal = cal?;
+fn week_theta(attempts: &[Attempt<'_>], eap: Option<&NamedEapTable<'_>>) -> Option<Measure> {
+    let eap = eap?;
     let mut seen = HashSet::new();
-    let mut items = Vec::new();
-    let mut ys = Vec::new();
-    for a in attempts {
-        if !seen.insert(a.question) {
-            continue;
-        }
-        if let Some(&(pa, pb, pc)) = cal.items.get(a.question) {
-            items.push(ItemParams {
-                a: pa,
-                b: pb,
-                c: pc,
-            });
-            ys.push(a.correct);
-        }
-    }
-    if items.len() < MIN_WEEK_RESPONSES {
+    let calibrated: Vec<(u32, bool)> = attempts
+        .iter()
+        .filter(|a| seen.insert(a.question))
+        .filter_map(|a| eap.index(a.question).map(|i| (i, a.correct)))
+        .collect();
+    if calibrated.len() < MIN_WEEK_RESPONSES {
         return None;
     }
-    eap_score(&items, &ys, cfg).map(|s| Measure {
-        value: s.theta,
-        se: s.se,
-        n: s.n_responses,
-    })
+    eap.score(calibrated.iter().copied(), &mut Vec::new())
+        .map(|s| Measure {
+            value: s.theta,
+            se: s.se,
+            n: s.n_responses,
+        })
+}
+
+/// The items of calibration `cal` tabulated for EAP under `cfg` ([`NamedEapTable`]: one
+/// addition per response and node instead of a logistic); an invalid parameter is an
+/// error naming the calibration and question.
+pub(crate) fn calibration_eap<'a>(
+    cal: &'a CalibrationRef,
+    cfg: &'a ScoringConfig,
+) -> Result<NamedEapTable<'a>, StageError> {
+    NamedEapTable::new(
+        cal.items
+            .iter()
+            .map(|(q, &(a, b, c))| (q.as_str(), ItemParams { a, b, c })),
+        cfg,
+    )
+    .map_err(|e| StageError::model(format!("calibration {}: {e}", cal.run_id)))
 }
 
 fn week_row(
     this: &[Attempt<'_>],
     prev: &[Attempt<'_>],
-    cal: Option<&CalibrationRef>,
-    cfg: &ScoringConfig,
+    eap: Option<&NamedEapTable<'_>>,
     t_ref: Option<f64>,
 ) -> Row {
     let correct = this.iter().filter(|a| a.correct).count();
     let acc = kpi::accuracy_measure(correct, this.len());
     let acc_prev = kpi::accuracy_measure(prev.iter().filter(|a| a.correct).count(), prev.len());
-    let th = week_theta(this, cal, cfg);
-    let th_prev = week_theta(prev, cal, cfg);
+    let th = week_theta(this, eap);
+    let th_prev = week_theta(prev, eap);
     let improvement = kpi::improvement_index(
         th.as_ref(),
         th_prev.as_ref(),
@@ -249,6 +251,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
         prior_sd: cal.as_ref().map_or(1.0, |c| c.latent_sd),
         ..ScoringConfig::default()
     };
+    let eap = cal.as_ref().map(|c| calibration_eap(c, &cfg)).transpose()?;
     let t_ref = reference_time(&ctx, rc.window_start(rc.run_date), rc.run_date).await?;
     phases.mark("read");
     let mut out = KpisOutput {
@@ -270,8 +273,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
             week,
             week_end,
             rc.shard,
-            cal.as_ref(),
-            &cfg,
+            eap.as_ref(),
             t_ref,
             &mut phases,
         )
@@ -354,14 +356,12 @@ struct WeekRows {
 
 /// Per student of `shard` active in the week starting `week` (up to `week_end`): the
 /// KPIs, students in id order. Marks each student's `read` and `kpis` in `phases`.
-#[allow(clippy::too_many_arguments)]
 async fn compute_week(
     ctx: &SessionContext,
     week: NaiveDate,
     week_end: NaiveDate,
     shard: Shard,
-    cal: Option<&CalibrationRef>,
-    cfg: &ScoringConfig,
+    eap: Option<&NamedEapTable<'_>>,
     t_ref: Option<f64>,
     phases: &mut Phases,
 ) -> Result<WeekRows, StageError> {
@@ -378,7 +378,7 @@ async fn compute_week(
         phases.mark("read");
         if !this.is_empty() {
             students.append_value(student);
-            rows.push(week_row(&this, &prev, cal, cfg, t_ref));
+            rows.push(week_row(&this, &prev, eap, t_ref));
         }
         phases.mark("kpis");
         Ok(())
@@ -486,6 +486,7 @@ pub async fn weekly_thetas(
         prior_sd: cal.latent_sd,
         ..ScoringConfig::default()
     };
+    let eap = calibration_eap(&cal, &cfg)?;
     let last_week = week_start(run_date);
     let first_week = last_week - Days::new(7 * u64::from(weeks.max(1) - 1));
     let stream = stream::query_stream(
@@ -504,7 +505,7 @@ pub async fn weekly_thetas(
             by_week.entry(week_start(d)).or_default().push(a);
         }
         for (week, attempts) in by_week {
-            if let Some(theta) = week_theta(&attempts, Some(&cal), &cfg) {
+            if let Some(theta) = week_theta(&attempts, Some(&eap)) {
                 out.push(WeeklyTheta {
                     student_id: student.to_string(),
                     week_start: week,
