@@ -174,8 +174,8 @@ fn week_theta(attempts: &[Attempt<'_>], eap: Option<&NamedEapTable<'_>>) -> Opti
 
 /// The items of calibration `cal` tabulated for EAP under `cfg` ([`NamedEapTable`]: one
 /// addition per response and node instead of a logistic); an invalid parameter is an
-/// error naming the calibration and question.
-pub(crate) fn calibration_eap<'a>(
+/// error naming the calibration and question. Used by kpis and score_topics.
+pub fn calibration_eap<'a>(
     cal: &'a CalibrationRef,
     cfg: &'a ScoringConfig,
 ) -> Result<NamedEapTable<'a>, StageError> {

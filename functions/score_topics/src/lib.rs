@@ -33,7 +33,7 @@ use lake::catalog::{self, STUDENT_TOPIC_THETA};
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, latest_calibration};
 use lake::stream::{booleans, for_each_student, query_stream, strings};
-use models::irt::{ItemParams, NamedEapTable, ScoringConfig};
+use models::irt::{NamedEapTable, ScoringConfig};
 use serde::Serialize;
 
 const RESPONSES_SQL: &str = include_str!("../../../sql/score_topics/responses.sql");
@@ -115,13 +115,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         prior_sd: cal.latent_sd,
         ..ScoringConfig::default()
     };
-    let scorer = NamedEapTable::new(
-        cal.items
-            .iter()
-            .map(|(q, &(a, b, c))| (q.as_str(), ItemParams { a, b, c })),
-        &config,
-    )
-    .map_err(|e| StageError::model(format!("calibration {}: {e}", cal.run_id)))?;
+    let scorer = kpis::calibration_eap(&cal, &config)?;
     let mut buf = Vec::new();
     let mut cols = Columns::default();
     let read = for_each_student(stream, 0, |student, parts| {

@@ -265,18 +265,18 @@ fn full(
     n_par: usize,
     paired: bool,
 ) -> Option<Vec<Option<Vec<f64>>>> {
-    let q = inp.nodes.len();
-    let sc = score_tables(inp, k);
-    let (lat_info, lat_tab) = latent_parts(inp, n_lat);
+    let (lat_info, latent) = latent_parts(inp, n_lat);
     let lat0 = inp.free.len() * k;
     let tables = ScoreTables {
         k,
         n_lat,
         n_par,
-        items: &sc,
-        latent: &lat_tab,
+        lat0,
+        q: inp.nodes.len(),
+        items: score_tables(inp, k),
+        latent,
     };
-    let miss = if paired && paired_table_len(inp.free.len(), q) <= PAIRED_MAX_TABLE {
+    let miss = if paired && paired_table_len(inp.free.len(), tables.q) <= PAIRED_MAX_TABLE {
         missing_paired(inp, &tables)
     } else {
         missing_direct(inp, &tables)
@@ -325,18 +325,22 @@ fn full(
     Some(blocks)
 }
 
-/// The complete-data score tables of a full-matrix computation.
-struct ScoreTables<'a> {
+/// The complete-data score tables of a full-matrix computation, and its sizes.
+struct ScoreTables {
     /// Free parameters per item.
     k: usize,
     /// Estimated latent parameters (mean, variance).
     n_lat: usize,
     /// Size of the information matrix.
     n_par: usize,
+    /// Index of the first latent parameter (after the items' `slots · k`).
+    lat0: usize,
+    /// Quadrature nodes.
+    q: usize,
     /// Item score tables ([`score_tables`]).
-    items: &'a [f64],
+    items: Vec<f64>,
     /// Latent score tables `[p·Q + node]` ([`latent_parts`]).
-    latent: &'a [f64],
+    latent: Vec<f64>,
 }
 
 /// Largest `(2·slots)(2·slots + 1)/2 · nodes` table of [`missing_paired`] (4 MB per
@@ -377,15 +381,8 @@ fn pair_index(a: usize, b: usize) -> usize {
 /// Missing information `Σ_s Cov_post(S_s)`, upper triangle, student by student: per
 /// student `(k·p_s + n_lat)²/2 · w` multiply–adds (w nodes in the posterior window).
 fn missing_direct(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
-    let ScoreTables {
-        k,
-        n_lat,
-        n_par,
-        items: sc,
-        latent: lat_tab,
-    } = *t;
-    let q = inp.nodes.len();
-    let lat0 = inp.free.len() * k;
+    let (k, n_lat, n_par, lat0, q) = (t.k, t.n_lat, t.n_par, t.lat0, t.q);
+    let (sc, lat_tab) = (&t.items, &t.latent);
     let resp = inp.responses;
     let chunks = chunk_ranges(0..resp.n_students(), n_par * n_par);
     let parts: Vec<Vec<f64>> = chunks
@@ -461,9 +458,7 @@ fn missing_direct(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
         .collect();
     let mut miss = vec![0.0; n_par * n_par];
     for p in parts {
-        for (d, s) in miss.iter_mut().zip(&p) {
-            *d += s;
-        }
+        add_into(&mut miss, &p);
     }
     miss
 }
@@ -481,17 +476,10 @@ fn missing_direct(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
 /// node factor; the same sums in another order (results agree to rounding,
 /// `paired_and_direct_missing_information_agree`).
 fn missing_paired(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
-    let ScoreTables {
-        k,
-        n_lat,
-        n_par,
-        items: sc,
-        latent: lat_tab,
-    } = *t;
-    let q = inp.nodes.len();
+    let (k, n_lat, n_par, lat0, q) = (t.k, t.n_lat, t.n_par, t.lat0, t.q);
+    let (sc, lat_tab) = (&t.items, &t.latent);
     let n_out = 2 * inp.free.len();
     let table_len = paired_table_len(inp.free.len(), q);
-    let lat0 = inp.free.len() * k;
     let resp = inp.responses;
     // per chunk: the pair table, the node mass, Σ_s E[S] E[S]ᵀ
     let chunks = chunk_ranges(0..resp.n_students(), table_len + q + n_par * n_par);
@@ -551,12 +539,8 @@ fn missing_paired(inp: &SeInput, t: &ScoreTables) -> Vec<f64> {
     let mut mass = vec![0.0; q];
     let mut miss = vec![0.0; n_par * n_par];
     for (p, m, e) in parts {
-        for (d, s) in pairs.iter_mut().zip(&p) {
-            *d += s;
-        }
-        for (d, s) in mass.iter_mut().zip(&m) {
-            *d += s;
-        }
+        add_into(&mut pairs, &p);
+        add_into(&mut mass, &m);
         // − Σ_s E[S] E[S]ᵀ
         for (d, s) in miss.iter_mut().zip(&e) {
             *d -= s;
@@ -646,9 +630,7 @@ fn block(inp: &SeInput, k: usize) -> Vec<Option<Vec<f64>>> {
         .collect();
     let mut mm = vec![0.0; n_slots * kk2];
     for p in parts {
-        for (d, s) in mm.iter_mut().zip(&p) {
-            *d += s;
-        }
+        add_into(&mut mm, &p);
     }
     (0..n_slots)
         .map(|slot| {
@@ -687,6 +669,13 @@ fn block(inp: &SeInput, k: usize) -> Vec<Option<Vec<f64>>> {
             Some(c)
         })
         .collect()
+}
+
+/// `dst += src`, element by element (the reduction of per-chunk accumulators).
+fn add_into(dst: &mut [f64], src: &[f64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
 }
 
 /// Dot product with four independent accumulators (a plain fold is one serial chain of
