@@ -1,4 +1,7 @@
-//! `irtlake irt fit|score`: the IRT engine on a file, as psychometricians use `mirt`.
+//! `irtlake irt fit|score|link`: the IRT engine on a file, as psychometricians use `mirt`
+//! and `plink`.
+
+mod link;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -20,6 +23,8 @@ pub enum IrtCommand {
     Fit(FitArgs),
     /// Score students with fixed item parameters.
     Score(ScoreArgs),
+    /// Link two calibrations from their item parameters (common items), like R plink.
+    Link(link::LinkArgs),
 }
 
 /// Options of `irtlake irt fit`.
@@ -80,6 +85,7 @@ pub fn run(cmd: IrtCommand) -> Result<()> {
     match cmd {
         IrtCommand::Fit(a) => fit(a),
         IrtCommand::Score(a) => score(a),
+        IrtCommand::Link(a) => link::link(a),
     }
 }
 

@@ -1,7 +1,6 @@
 //! The calibrate stage on small demo lakes, and `irtlake irt fit|score` on files.
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type};
@@ -200,15 +199,7 @@ async fn empty_window_no_anchors_and_bad_input() {
 }
 
 fn irtlake(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::irtlake_cmd(args)
 }
 
 /// `irt fit` on LSAT7 (the published pattern table, so it runs on every clone): the

@@ -11,11 +11,7 @@ fn irtlake(lake: &lake::Lake, args: &[&str]) -> (bool, String, String) {
         .args(args)
         .output()
         .expect("run irtlake");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::outcome(out)
 }
 
 #[test]

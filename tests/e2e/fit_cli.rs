@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::process::Command;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -14,16 +13,9 @@ use crate::support::write_file;
 
 /// Runs `irtlake fit ARGS`: (success, stdout, stderr).
 fn fit(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_irtlake"))
-        .arg("fit")
-        .args(args)
-        .output()
-        .expect("run irtlake");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["fit"];
+    all.extend_from_slice(args);
+    crate::support::irtlake_cmd(&all)
 }
 
 /// Runs `irtlake fit ARGS`, which must succeed; returns stdout.

@@ -22,11 +22,7 @@ fn irtlake_in(
         .args(args)
         .output()
         .expect("run irtlake");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::outcome(out)
 }
 
 /// Every file under `dir` with its bytes, sorted: a lake "unchanged" has the same listing.

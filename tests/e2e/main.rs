@@ -13,6 +13,7 @@ mod fit_cli;
 mod guards;
 mod ingest;
 mod integrity;
+mod irt_link;
 mod lake_local;
 mod lake_s3;
 mod lambda_rt;

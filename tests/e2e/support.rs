@@ -56,6 +56,25 @@ pub fn item_params_batch(prefix: &str, n: usize, run_id: &str) -> RecordBatch {
     RecordBatch::try_new(def.file_schema.clone(), cols).unwrap()
 }
 
+/// Runs the `irtlake` binary with `args` (no lake option added): (success, stdout, stderr).
+pub fn irtlake_cmd(args: &[&str]) -> (bool, String, String) {
+    outcome(
+        Command::new(env!("CARGO_BIN_EXE_irtlake"))
+            .args(args)
+            .output()
+            .expect("run irtlake"),
+    )
+}
+
+/// A finished command as (success, stdout, stderr), the output decoded lossily.
+pub fn outcome(out: std::process::Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write_file(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

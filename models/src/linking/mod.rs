@@ -14,7 +14,9 @@
 mod curves;
 mod moments;
 
-pub use curves::{haebara, stocking_lord};
+pub use curves::{
+    CurveLink, CurveSettings, haebara, haebara_with, stocking_lord, stocking_lord_with,
+};
 pub use moments::{mean_mean, mean_sigma};
 
 use serde::{Deserialize, Serialize};
