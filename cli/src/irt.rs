@@ -142,19 +142,27 @@ fn fit(args: FitArgs) -> Result<()> {
     phases.mark("prepare");
     let cal = calibrate_linked(&m, config, &anchors, args.link)?;
     phases.mark_parts(&cal.phases_ms(), "prepare");
+    let item_fit = cal.item_fit(&m).context("item fit (S-X2, infit/outfit)")?;
+    phases.mark("item_fit");
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut w = create(&args.out.join("items.csv"))?;
     writeln!(
         w,
-        "item_id,a,b,c,se_a,se_b,se_c,n_responses,excluded_reason"
+        "item_id,a,b,c,se_a,se_b,se_c,n_responses,excluded_reason,\
+         s_x2,df_s_x2,p_s_x2,infit,outfit,z_infit,z_outfit"
     )?;
-    for (id, it) in responses.questions.iter().zip(&cal.items) {
+    for ((id, it), f) in responses
+        .questions
+        .iter()
+        .zip(&cal.items)
+        .zip(&item_fit.items)
+    {
         if let Some(reason) = it.excluded {
             writeln!(
                 w,
-                "{},,,,,,,{},{}",
+                "{},,,,,,,{},{},,,,,,,",
                 csv_field(id),
                 it.n_responses,
                 csv_field(&reason.to_string())
@@ -165,7 +173,7 @@ fn fit(args: FitArgs) -> Result<()> {
             };
             writeln!(
                 w,
-                "{},{:.6},{:.6},{:.6},{},{},{},{},",
+                "{},{:.6},{:.6},{:.6},{},{},{},{},,{}",
                 csv_field(id),
                 it.params.a,
                 it.params.b,
@@ -173,7 +181,8 @@ fn fit(args: FitArgs) -> Result<()> {
                 se(|s| s.a),
                 se(|s| s.b),
                 se(|s| s.c),
-                it.n_responses
+                it.n_responses,
+                fit_fields(f)
             )?;
         }
     }
@@ -208,6 +217,10 @@ fn fit(args: FitArgs) -> Result<()> {
         "se_method": fit.se_method,
         "linking": {"method": cal.method.as_str(), "A": cal.constants.a, "B": cal.constants.b, "n_anchors_used": cal.n_anchors_used},
         "unknown_anchors": unknown_anchors,
+        "item_fit": {
+            "s_x2_note": item_fit.s_x2_note,
+            "n_s_x2_p_below_0_01": item_fit.items.iter().filter(|f| f.s_x2.is_some_and(|x| x.p < 0.01)).count(),
+        },
     });
     let json = FitJson {
         summary,
@@ -302,6 +315,30 @@ fn score(args: ScoreArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// `s_x2,df_s_x2,p_s_x2,infit,outfit,z_infit,z_outfit` of one item (empty when absent).
+fn fit_fields(f: &models::calibration::ItemFitStats) -> String {
+    let (sx, df, p) = f
+        .s_x2
+        .map(|x| {
+            (
+                format!("{:.6}", x.stat),
+                x.df.to_string(),
+                format!("{:.6}", x.p),
+            )
+        })
+        .unwrap_or_default();
+    let ms = f
+        .mean_squares
+        .map(|m| {
+            format!(
+                "{:.6},{:.6},{:.6},{:.6}",
+                m.infit, m.outfit, m.z_infit, m.z_outfit
+            )
+        })
+        .unwrap_or_else(|| ",,,".to_string());
+    format!("{sx},{df},{p},{ms}")
 }
 
 fn create(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {

@@ -243,7 +243,10 @@ fn irt_fit_and_score_on_lsat7() {
             .find(&format!("\"{k}\""))
             .unwrap_or_else(|| panic!("{k} in {phases}"))
     };
-    let order = ["read", "prepare", "fit", "se", "link", "scoring", "write"].map(at);
+    let order = [
+        "read", "prepare", "fit", "se", "link", "scoring", "item_fit", "write",
+    ]
+    .map(at);
     assert!(order.is_sorted(), "phases out of order: {phases}");
     let sum: f64 = fit["phases_ms"]
         .as_object()
@@ -261,6 +264,25 @@ fn irt_fit_and_score_on_lsat7() {
     // mirt's documentation prints "Log-likelihood = -2658.805" for this fit
     let loglik = fit["loglik"].as_f64().unwrap();
     assert!((loglik + 2658.805).abs() < 0.01, "loglik {loglik}");
+    // item fit in items.csv: S-X² as mirt's tests/testthat/test-01-mirtOne.R asserts it
+    // (tolerance 0.0005 + max(0.01, 0.001·value)), df 2, and infit/outfit present
+    let mut items = csv::Reader::from_path(out.join("items.csv")).unwrap();
+    let h = items.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|x| x == name).unwrap();
+    let mirt_s_x2 = [4.749440, 14.451071, 1.270381, 5.237400, 0.941125];
+    for (r, want) in items.records().zip(mirt_s_x2) {
+        let r = r.unwrap();
+        let s_x2: f64 = r[col("s_x2")].parse().unwrap();
+        assert!(
+            (s_x2 - want).abs() <= 0.0005 + (0.001 * want).max(0.01),
+            "{r:?}"
+        );
+        assert_eq!(&r[col("df_s_x2")], "2");
+        for c in ["p_s_x2", "infit", "outfit", "z_infit", "z_outfit"] {
+            let v: f64 = r[col(c)].parse().unwrap();
+            assert!(v.is_finite(), "{c} in {r:?}");
+        }
+    }
     if let Some(refdir) = crate::reference::reference_dir("lsat7") {
         let mut mirt = csv::Reader::from_path(refdir.join("mirt_2pl_items.csv")).unwrap();
         let headers = mirt.headers().unwrap().clone();

@@ -8,6 +8,7 @@ pub mod em;
 pub mod estep;
 mod groups;
 pub mod information;
+pub mod itemfit;
 mod mstep;
 pub mod params;
 pub mod priors;
@@ -20,6 +21,7 @@ pub use params::{IrtError, ItemParams, Model, Quadrature, ResponseMatrix, Result
 pub use em::{Acceleration, FitConfig, calibrate};
 pub use estep::{EStepStats, ItemTables, estep};
 pub use information::{item_information, test_information};
+pub use itemfit::{MeanSquares, SX2, SX2Config, mean_squares, s_x2};
 pub use priors::{BetaPrior, LogNormalPrior, NormalPrior, Priors};
 pub use result::{Exclusion, FitResult, FitTimings, ItemFit, Termination};
 pub use scoring::{
