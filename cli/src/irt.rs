@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use lake::phases::Phases;
-use models::calibration::{calibrate_linked, parse_prior_c};
+use models::calibration::{calibrate_linked_with, parse_prior_c};
 use models::irt::{
     FitConfig, ItemParams, Model, Quadrature, ResponseMatrix, ScoreMethod, ScoringConfig,
     score_students,
@@ -58,7 +58,17 @@ pub struct FitArgs {
     /// Items with fewer responses are excluded (at least 1).
     #[arg(long, value_parser = crate::bounds::usize_in(1, 10_000_000), default_value_t = 20)]
     pub min_responses: usize,
-    /// Output folder (items.csv, scores.csv, fit.json).
+    /// Anchor drift screen: |robust z| above this (with |b diff| >= 0.3, |ln a ratio| >=
+    /// ln 1.5 and beyond 3 SEs) flags an anchor and leaves it out of the link.
+    #[arg(long, value_parser = crate::bounds::f64_in(0.5, 100.0), default_value_t = 2.7)]
+    pub drift_z: f64,
+    /// Fewest anchors the link may keep after the drift screen; fewer refuses the fit.
+    #[arg(long, value_parser = crate::bounds::usize_in(2, 100_000), default_value_t = 5)]
+    pub min_anchors: usize,
+    /// Link with every estimated anchor, without the drift screen.
+    #[arg(long)]
+    pub no_drift_screen: bool,
+    /// Output folder (items.csv, scores.csv, fit.json; anchors.csv when linked).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -140,7 +150,13 @@ fn fit(args: FitArgs) -> Result<()> {
         &responses.triplets,
     )?;
     phases.mark("prepare");
-    let cal = calibrate_linked(&m, config, &anchors, args.link)?;
+    let rules = models::linking::DriftRules {
+        z_threshold: args.drift_z,
+        min_anchors: args.min_anchors,
+        ..Default::default()
+    };
+    let screen = (!args.no_drift_screen).then_some(&rules);
+    let cal = calibrate_linked_with(&m, config, &anchors, args.link, screen)?;
     phases.mark_parts(&cal.phases_ms(), "prepare");
     let item_fit = cal.item_fit(&m).context("item fit (S-X2, infit/outfit)")?;
     phases.mark("item_fit");
@@ -187,6 +203,13 @@ fn fit(args: FitArgs) -> Result<()> {
         }
     }
     w.flush()?;
+    if !cal.drift.is_empty() {
+        write_anchor_drift(
+            &args.out.join("anchors.csv"),
+            &responses.questions,
+            &cal.drift,
+        )?;
+    }
     let mut w = create(&args.out.join("scores.csv"))?;
     writeln!(w, "student_id,theta,se,n_responses")?;
     for (id, s) in responses.students.iter().zip(&cal.scores) {
@@ -215,7 +238,8 @@ fn fit(args: FitArgs) -> Result<()> {
         "n_responses": fit.n_responses_used,
         "latent": {"mean": fit.latent_mean, "sd": fit.latent_sd},
         "se_method": fit.se_method,
-        "linking": {"method": cal.method.as_str(), "A": cal.constants.a, "B": cal.constants.b, "n_anchors_used": cal.n_anchors_used},
+        "linking": {"method": cal.method.as_str(), "A": cal.constants.a, "B": cal.constants.b, "n_anchors_used": cal.n_anchors_used,
+            "drift_screen": {"rounds": cal.drift_rounds, "flagged": cal.drift.iter().filter(|(_, d)| d.flagged).map(|(i, _)| responses.questions[*i].as_str()).collect::<Vec<_>>()}},
         "unknown_anchors": unknown_anchors,
         "item_fit": {
             "s_x2_note": item_fit.s_x2_note,
@@ -315,6 +339,44 @@ fn score(args: ScoreArgs) -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// Writes `anchors.csv`: each estimated anchor's drift screen (see
+/// `models::linking::screen_and_link`), on the anchor scale.
+fn write_anchor_drift(
+    path: &Path,
+    ids: &[String],
+    drift: &[(usize, models::linking::AnchorDrift)],
+) -> Result<()> {
+    let mut w = create(path)?;
+    writeln!(
+        w,
+        "item_id,a_ref,b_ref,c_ref,a_compared,b_compared,a_est,b_est,c_est,\
+         diff_b,log_a_ratio,z_b,z_a,flagged,round"
+    )?;
+    for (i, d) in drift {
+        writeln!(
+            w,
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.6},{:.4},{:.4},{},{}",
+            csv_field(&ids[*i]),
+            d.reference.a,
+            d.reference.b,
+            d.reference.c,
+            d.compared_with.a,
+            d.compared_with.b,
+            d.estimate.a,
+            d.estimate.b,
+            d.estimate.c,
+            d.diff_b,
+            d.log_a_ratio,
+            d.z_b,
+            d.z_a,
+            d.flagged,
+            d.round
+        )?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// `s_x2,df_s_x2,p_s_x2,infit,outfit,z_infit,z_outfit` of one item (empty when absent).

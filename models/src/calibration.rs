@@ -40,8 +40,13 @@ pub struct LinkedCalibration {
     pub method: LinkingMethod,
     /// θ* = Aθ + B (identity when unlinked).
     pub constants: LinkingConstants,
-    /// Anchors the constants rest on.
+    /// Anchors the constants rest on (after drift screening).
     pub n_anchors_used: usize,
+    /// The drift screen of each estimated anchor, `(item index, comparison)`, for the
+    /// post-hoc linking methods when screening was asked for (empty otherwise).
+    pub drift: Vec<(usize, linking::AnchorDrift)>,
+    /// Screening rounds run (0 without screening).
+    pub drift_rounds: usize,
     /// Items on the final scale (excluded items keep their placeholders).
     pub items: Vec<ItemFit>,
     /// EAP score per student on the final scale (`None`: no usable response).
@@ -234,12 +239,35 @@ pub fn final_scale_scoring(
 }
 
 /// Fits, links and scores (see the module docs). `anchors` are `(item index, known
-/// parameters)`; `config.fixed` is set here for `fixed` linking.
+/// parameters)`; `config.fixed` is set here for `fixed` linking. Anchors are screened for
+/// drift with the default [`linking::DriftRules`] (see [`calibrate_linked_with`]).
 pub fn calibrate_linked(
+    responses: &ResponseMatrix,
+    config: FitConfig,
+    anchors: &[(usize, ItemParams)],
+    link: Option<LinkingMethod>,
+) -> Result<LinkedCalibration> {
+    calibrate_linked_with(
+        responses,
+        config,
+        anchors,
+        link,
+        Some(&linking::DriftRules::default()),
+    )
+}
+
+/// [`calibrate_linked`] with the drift screen's rules, or `None` for no screening (every
+/// estimated anchor carries the link). With a post-hoc method (mean/mean, mean/sigma,
+/// Stocking–Lord, Haebara) the anchors are screened by [`linking::screen_and_link`]:
+/// flagged anchors are left out of the constants, and too few left refuses the bank.
+/// `fixed` holds the anchors inside EM, where there is no free estimate to compare:
+/// it is not screened.
+pub fn calibrate_linked_with(
     responses: &ResponseMatrix,
     mut config: FitConfig,
     anchors: &[(usize, ItemParams)],
     link: Option<LinkingMethod>,
+    screen: Option<&linking::DriftRules>,
 ) -> Result<LinkedCalibration> {
     for (i, p) in anchors {
         if *i >= responses.n_items {
@@ -272,6 +300,8 @@ pub fn calibrate_linked(
             it.excluded = Some(irt::Exclusion::NonPositiveSlope);
         }
     }
+    let mut drift = Vec::new();
+    let mut drift_rounds = 0;
     let (constants, n_anchors_used) = match method {
         LinkingMethod::None => (LinkingConstants::IDENTITY, 0),
         LinkingMethod::Fixed => (
@@ -284,9 +314,12 @@ pub fn calibrate_linked(
         m => {
             // Excluded anchors (including those with a non-positive slope on this data)
             // cannot carry the scale: `n_anchors_used` says how many remained.
-            let (new, base): (Vec<ItemParams>, Vec<ItemParams>) = anchors
+            let estimated: Vec<&(usize, ItemParams)> = anchors
                 .iter()
                 .filter(|(i, _)| items[*i].excluded.is_none())
+                .collect();
+            let (new, base): (Vec<ItemParams>, Vec<ItemParams>) = estimated
+                .iter()
                 .map(|(i, known)| (items[*i].params, *known))
                 .unzip();
             if new.len() < MIN_ANCHORS_EXPLICIT {
@@ -295,10 +328,33 @@ pub fn calibrate_linked(
                     new.len()
                 )));
             }
-            (
-                linking::link(m, &new, &base, &config.quadrature)?,
-                new.len(),
-            )
+            match screen {
+                Some(rules) => {
+                    // the screen's floor: never more than the anchors there are
+                    let rules = linking::DriftRules {
+                        min_anchors: rules.min_anchors.min(new.len()).max(MIN_ANCHORS_EXPLICIT),
+                        ..*rules
+                    };
+                    let se: Vec<Option<ItemParams>> =
+                        estimated.iter().map(|(i, _)| items[*i].se).collect();
+                    let s = linking::screen_and_link(
+                        m,
+                        &new,
+                        &se,
+                        &base,
+                        config.model,
+                        &config.quadrature,
+                        &rules,
+                    )?;
+                    drift = estimated.iter().map(|(i, _)| *i).zip(s.anchors).collect();
+                    drift_rounds = s.rounds;
+                    (s.constants, s.n_used)
+                }
+                None => (
+                    linking::link(m, &new, &base, &config.quadrature)?,
+                    new.len(),
+                ),
+            }
         }
     };
     let transform = !matches!(method, LinkingMethod::None | LinkingMethod::Fixed);
@@ -335,6 +391,8 @@ pub fn calibrate_linked(
         method,
         constants,
         n_anchors_used,
+        drift,
+        drift_rounds,
         items,
         scores: Vec::new(),
         link_ms: ms_between(linking_started, scoring_started),

@@ -368,3 +368,62 @@ fn end_to_end_two_forms_calibrated_and_linked() {
         assert_abs_diff_eq!(k.theta(own_mean), TRUE_B, epsilon = 0.07);
     }
 }
+
+/// Drift screen inside `calibrate_linked`: a bank with guessing (3PL truth) calibrated as
+/// 2PL. The 2PL estimates of 3PL anchors have lower b and a than their known 3PL
+/// parameters by construction; compared with the known curves' 2PL projections they are
+/// not flagged. Anchors whose known b is off by 1.0 are flagged, exactly those, and the
+/// constants stay within 0.03 of those with correct known parameters.
+#[test]
+fn drift_screen_flags_shifted_anchors_not_model_misfit() {
+    use models::calibration::calibrate_linked;
+    let mut rng = StdRng::seed_from_u64(21);
+    let items = draw_items(30, true, &mut rng);
+    let thetas = draw_thetas(5000, TRUE_B, TRUE_A, &mut rng);
+    let m = simulate_complete(&items, &thetas, 22);
+    let anchors = |shift: &[usize]| -> Vec<(usize, ItemParams)> {
+        (0..15)
+            .map(|j| {
+                let mut p = items[j];
+                if shift.contains(&j) {
+                    p.b += 1.0;
+                }
+                (j, p)
+            })
+            .collect()
+    };
+    let run = |a: &[(usize, ItemParams)]| {
+        calibrate_linked(
+            &m,
+            FitConfig::new(Model::TwoPl),
+            a,
+            Some(LinkingMethod::StockingLord),
+        )
+        .unwrap()
+    };
+    let clean = run(&anchors(&[]));
+    assert!(
+        clean.drift.iter().all(|(_, d)| !d.flagged),
+        "{:?}",
+        clean.drift
+    );
+    assert_eq!(clean.n_anchors_used, 15);
+    // the comparison is with the 2PL projection of each known 3PL curve
+    assert!(
+        clean
+            .drift
+            .iter()
+            .all(|(_, d)| d.compared_with.c == 0.0 && d.compared_with.b < d.reference.b)
+    );
+    let shifted = run(&anchors(&[2, 9]));
+    let flagged: Vec<usize> = shifted
+        .drift
+        .iter()
+        .filter(|(_, d)| d.flagged)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(flagged, [2, 9]);
+    assert_eq!(shifted.n_anchors_used, 13);
+    assert_abs_diff_eq!(shifted.constants.a, clean.constants.a, epsilon = 0.03);
+    assert_abs_diff_eq!(shifted.constants.b, clean.constants.b, epsilon = 0.03);
+}

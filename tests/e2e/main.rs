@@ -5,6 +5,7 @@
 // Test code: unwrap on fixtures is how a test says "this must hold".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod anchor_drift;
 mod calibrate;
 mod cli;
 mod downstream;

@@ -12,11 +12,13 @@
 //! during EM) is not a post-hoc transformation and happens inside calibration.
 
 mod curves;
+mod drift;
 mod moments;
 
 pub use curves::{
     CurveLink, CurveSettings, haebara, haebara_with, stocking_lord, stocking_lord_with,
 };
+pub use drift::{AnchorDrift, DriftRules, ScreenedLink, screen_and_link};
 pub use moments::{mean_mean, mean_sigma};
 
 use serde::{Deserialize, Serialize};
