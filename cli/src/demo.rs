@@ -38,6 +38,16 @@ pub struct DemoArgs {
     /// Number of anchor questions (tagged `anchor`, with known parameters), 0 to --items.
     #[arg(long, value_parser = crate::bounds::usize_in(0, 100_000), default_value_t = 50)]
     pub anchors: usize,
+    /// Anchors whose true difficulty drifts (planted for the drift screen; at most a
+    /// tenth of --anchors drift; `truth/items.csv` says which and from when).
+    #[arg(long, value_parser = crate::bounds::usize_in(0, 100_000), default_value_t = 3)]
+    pub drifted_anchors: usize,
+    /// Day (index, 0 = --start-date) from which the drifted anchors answer with the shift.
+    #[arg(long, value_parser = crate::bounds::u32_in(0, 3660), default_value_t = 14)]
+    pub drift_from_day: u32,
+    /// Shift of the drifted anchors' true b, θ units (−5 to 5; negative: easier).
+    #[arg(long, value_parser = crate::bounds::f64_in(-5.0, 5.0), default_value_t = -1.0, allow_hyphen_values = true)]
+    pub drift_b_shift: f64,
     /// Date of day 0 (UTC).
     #[arg(long, value_parser = crate::bounds::date, default_value = "2026-01-05")]
     pub start_date: NaiveDate,
@@ -54,6 +64,9 @@ pub async fn demo_data(lake: &Lake, args: &DemoArgs) -> Result<()> {
         days: args.days,
         seed: args.seed,
         anchors: args.anchors,
+        drifted_anchors: args.drifted_anchors,
+        drift_from_day: args.drift_from_day,
+        drift_b_shift: args.drift_b_shift,
         ..PlatformConfig::default()
     };
     config
@@ -239,13 +252,23 @@ fn write_truth(p: &Platform, args: &DemoArgs) -> Result<()> {
     let mut w = csv_file(dir, "items.csv")?;
     writeln!(
         w,
-        "question_id,subject_id,topic_id,model,a,b,c,is_anchor,n_attempts"
+        "question_id,subject_id,topic_id,model,a,b,c,is_anchor,n_attempts,drift_from_date,drift_b_shift"
     )?;
     let counts = p.attempts_per_item();
+    let date = |d: u32| {
+        args.start_date
+            .checked_add_days(Days::new(d as u64))
+            .map(|x| x.to_string())
+            .unwrap_or_default()
+    };
     for (i, it) in p.items.iter().enumerate() {
+        let (drift_from, drift_shift) = it
+            .drift
+            .map(|d| (date(d.from_day), format!("{:.6}", d.b_shift)))
+            .unwrap_or_default();
         writeln!(
             w,
-            "{},{},{},{},{:.6},{:.6},{:.6},{},{}",
+            "{},{},{},{},{:.6},{:.6},{:.6},{},{},{drift_from},{drift_shift}",
             it.id,
             p.subjects[it.subject].id,
             p.topics[it.topic].id,
@@ -262,12 +285,6 @@ fn write_truth(p: &Platform, args: &DemoArgs) -> Result<()> {
         w,
         "student_id,theta0,trajectory,slope_per_week,theta_end,primary_subject,sessions_per_week,hint_propensity,speed,start_day,start_date,churn_day,churn_date"
     )?;
-    let date = |d: u32| {
-        args.start_date
-            .checked_add_days(Days::new(d as u64))
-            .map(|x| x.to_string())
-            .unwrap_or_default()
-    };
     for s in &p.students {
         writeln!(
             w,
@@ -299,6 +316,9 @@ fn write_truth(p: &Platform, args: &DemoArgs) -> Result<()> {
         "students": p.students.len(),
         "items": p.items.len(),
         "anchors": p.items.iter().filter(|i| i.is_anchor).count(),
+        "drifted_anchors": p.items.iter().filter_map(|i| i.drift.map(|d| serde_json::json!({
+            "question_id": i.id, "from_date": date(d.from_day), "b_shift": d.b_shift,
+        }))).collect::<Vec<_>>(),
         "days": args.days,
         "attempts": p.attempts.len(),
         "start_date": args.start_date.to_string(),

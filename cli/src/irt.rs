@@ -59,7 +59,7 @@ pub struct FitArgs {
     #[arg(long, value_parser = crate::bounds::usize_in(1, 10_000_000), default_value_t = 20)]
     pub min_responses: usize,
     /// Anchor drift screen: |robust z| above this (with |b diff| >= 0.3, |ln a ratio| >=
-    /// ln 1.5 and beyond 3 SEs) flags an anchor and leaves it out of the link.
+    /// ln 1.5 and beyond 5 SEs) flags an anchor and leaves it out of the link.
     #[arg(long, value_parser = crate::bounds::f64_in(0.5, 100.0), default_value_t = 2.7)]
     pub drift_z: f64,
     /// Fewest anchors the link may keep after the drift screen; fewer refuses the fit.

@@ -34,7 +34,7 @@ locals {
     }
     calibrate = {
       reads  = ["attempts", "questions"]
-      writes = ["item_params", "abilities", "fit_meta"]
+      writes = ["item_params", "abilities", "fit_meta", "anchor_drift"]
     }
     plan = {
       reads  = ["attempts"]
@@ -73,7 +73,7 @@ locals {
       writes = ["user_segment"]
     }
     reports = {
-      reads  = ["questions", "abilities", "student_topic_theta", "features_topic_daily", "weekly_kpi", "forecasts", "anomalies", "user_segment"]
+      reads  = ["attempts", "questions", "item_params", "fit_meta", "anchor_drift", "abilities", "student_topic_theta", "features_topic_daily", "weekly_kpi", "churn_fit", "growth_fit", "forecasts", "anomalies", "user_segment"]
       writes = ["reports", "report_artifacts"]
     }
   }

@@ -111,6 +111,9 @@ pub const USER_SEGMENT: &str = "user_segment";
 /// Generated report artifacts and their URLs.
 pub const REPORT_ARTIFACTS: &str = "report_artifacts";
 
+/// Table `anchor_drift`.
+pub const ANCHOR_DRIFT: &str = "anchor_drift";
+
 /// Every table of the lake.
 pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
     vec![
@@ -168,9 +171,42 @@ pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
                 boolf("linked", false),
                 utf8("excluded_reason", true),
                 tsf("fitted_at", false),
+                // item fit (models::irt::itemfit): S-X² only where students answered
+                // every item of the bank; infit/outfit over the fit sample's responses
+                f64f("s_x2", true),
+                i64f("df_s_x2", true),
+                f64f("p_s_x2", true),
+                f64f("infit", true),
+                f64f("outfit", true),
+                f64f("z_infit", true),
+                f64f("z_outfit", true),
             ]),
             partitions: &["run_date", "bank"],
-            description: "calibrated item parameters (IRT metric, on the anchor scale when linked)",
+            description: "calibrated item parameters (IRT metric, on the anchor scale when linked) with item fit",
+        },
+        TableDef {
+            name: ANCHOR_DRIFT,
+            file_schema: schema(vec![
+                utf8("run_id", false),
+                utf8("item_id", false),
+                utf8("linking_method", false),
+                f64f("a_ref", false),
+                f64f("b_ref", false),
+                f64f("c_ref", false),
+                f64f("a_compared", false),
+                f64f("b_compared", false),
+                f64f("a_est", false),
+                f64f("b_est", false),
+                f64f("diff_b", false),
+                f64f("log_a_ratio", false),
+                f64f("z_b", false),
+                f64f("z_a", false),
+                boolf("flagged", false),
+                i64f("flagged_round", false),
+                tsf("fitted_at", false),
+            ]),
+            partitions: &["run_date", "bank"],
+            description: "anchor drift screen per linked calibration: known vs estimated parameters on the anchor scale, robust z, flagged",
         },
         TableDef {
             name: ABILITIES,

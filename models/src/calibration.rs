@@ -131,28 +131,30 @@ impl LinkedCalibration {
     /// leaves unchanged.
     pub fn item_fit(&self, responses: &ResponseMatrix) -> Result<ItemFitReport> {
         let fit = &self.fit;
+        // fit-scale parameters of the items scored (an item excluded after the fit, e.g.
+        // for a non-positive slope, is out of the test as it is out of the scoring)
         let usable: Vec<Option<ItemParams>> = fit
             .items
             .iter()
-            .map(|i| i.excluded.is_none().then_some(i.params))
+            .zip(&self.items)
+            .map(|(f, i)| i.excluded.is_none().then_some(f.params))
             .collect();
         let per_item = match fit.model {
             irt::Model::Rasch => 1,
             irt::Model::TwoPl => 2,
             irt::Model::ThreePl => 3,
         };
-        let free: Vec<usize> = fit
-            .items
-            .iter()
-            .map(|i| {
-                if i.fixed || i.excluded.is_some() {
-                    0
-                } else {
-                    per_item
-                }
-            })
-            .collect();
-        let latent_params = fit.n_parameters.saturating_sub(free.iter().sum());
+        let free_of = |i: &irt::ItemFit| {
+            if i.fixed || i.excluded.is_some() {
+                0
+            } else {
+                per_item
+            }
+        };
+        let free: Vec<usize> = self.items.iter().map(free_of).collect();
+        // the latent parameters are what the fit estimated beyond its items'
+        let estimated: usize = fit.items.iter().map(free_of).sum();
+        let latent_params = fit.n_parameters.saturating_sub(estimated);
         let n_test = usable.iter().flatten().count();
         let mut note = None;
         let s_x2 = if n_test > S_X2_MAX_ITEMS {

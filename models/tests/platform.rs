@@ -374,6 +374,7 @@ fn tiny_configs_work() {
         anchors: 5,
         sessions_per_week: 3.0,
         seed: 1,
+        ..PlatformConfig::default()
     };
     let p = simulate_platform(&cfg);
     assert_eq!(p.items.iter().filter(|i| i.is_anchor).count(), 5);

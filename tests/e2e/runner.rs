@@ -65,7 +65,26 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
         .lines()
         .filter(|l| l.starts_with("calibrate"))
         .collect();
-    assert_eq!(cal.len() as i64, 1 + subjects + 1, "{stdout}");
+    // the backfill calibrates bank all weekly back to its start (run date − 7k ≥
+    // 2026-01-05), before the run date's own calibration
+    let history = count(
+        &lake,
+        &format!("SELECT count(*) FROM fit_meta WHERE bank = 'all' AND run_date < '{LAST_DAY}'"),
+    )
+    .await;
+    let last: chrono::NaiveDate = LAST_DAY.parse().unwrap();
+    let expected_history = (1..)
+        .map(|k| last - chrono::Days::new(7 * k))
+        .take_while(|d| *d >= chrono::NaiveDate::from_ymd_opt(2026, 1, 5).unwrap())
+        .count() as i64;
+    assert!(expected_history >= 1);
+    assert_eq!(history, expected_history, "{stdout}");
+    assert_eq!(
+        cal.iter().filter(|l| l.contains(" @")).count() as i64,
+        history + 1,
+        "one history call failed once and was retried: {stdout}"
+    );
+    assert_eq!(cal.len() as i64, history + 1 + subjects + 1, "{stdout}");
     assert_eq!(
         cal.iter().filter(|l| l.contains("failed")).count(),
         1,

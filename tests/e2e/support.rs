@@ -53,6 +53,11 @@ pub fn item_params_batch(prefix: &str, n: usize, run_id: &str) -> RecordBatch {
             TimestampMicrosecondArray::from(vec![1_700_000_000_000_000; n]).with_timezone("UTC"),
         ),
     ];
+    // the item-fit columns that follow are nullable: null here
+    let mut cols = cols;
+    for field in def.file_schema.fields().iter().skip(cols.len()) {
+        cols.push(arrow::array::new_null_array(field.data_type(), n));
+    }
     RecordBatch::try_new(def.file_schema.clone(), cols).unwrap()
 }
 

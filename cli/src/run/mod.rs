@@ -56,6 +56,12 @@ pub struct RunArgs {
     /// state machine sends only the run date).
     #[arg(long, value_parser = crate::bounds::date)]
     pub backfill_from: Option<chrono::NaiveDate>,
+    /// With --backfill-from: also calibrate bank `all` every this many days back from
+    /// the run date to the backfill start (run date − k·DAYS, scored inline), so the
+    /// cohort report's linking, log-likelihood, drift and item-fit history has points;
+    /// 0 = only the run date (0 to 366).
+    #[arg(long, value_parser = crate::bounds::u32_in(0, 366), default_value_t = 7)]
+    pub calibrate_every: u32,
     /// Student shards of the per-student stages (score_topics … reports), 1 to 1024;
     /// default: the plan stage chooses (students with attempts in 60 days / 25,000).
     #[arg(long, value_parser = crate::bounds::u32_in(1, u64::from(MAX_SHARDS)))]
@@ -150,6 +156,8 @@ struct LocalInvoker<'a> {
     /// `STAGE=ERROR:N` fails exactly N calls however many shards run at once).
     injected: Mutex<HashMap<String, u32>>,
     backfill_from: Option<chrono::NaiveDate>,
+    /// Days between the backfill's calibrations of bank `all` (0: none).
+    calibrate_every: u32,
     calls: Mutex<Vec<Call>>,
     progress: ProgressBar,
 }
@@ -207,30 +215,13 @@ impl Invoker for LocalInvoker<'_> {
                 ),
                 None => function.to_string(),
             };
-            self.progress.set_message(label.clone());
-            let started = Instant::now();
-            let result = match self.injected(function) {
-                Some(err) => Err(err),
-                None => stages::invoke(self.lake, &self.env, function, payload).await,
-            };
-            let (rows, status) = match &result {
-                Ok(summary) => (
-                    stages::rows_written(function, summary),
-                    summary
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .unwrap_or("ok")
-                        .to_string(),
-                ),
-                Err(f) => (0, format!("failed: {}", f.error)),
-            };
-            self.record(Call {
-                stage: label,
-                rows,
-                seconds: started.elapsed().as_secs_f64(),
-                status,
-            });
-            result
+            if function == "calibrate" && payload.get("bank") == Some(&json!("all")) {
+                for (date, history) in self.history_calibrations(&payload) {
+                    let label = format!("{label} @{date}");
+                    self.run_one(function, history, label).await?;
+                }
+            }
+            self.run_one(function, payload, label).await
         })
     }
 
@@ -240,6 +231,77 @@ impl Invoker for LocalInvoker<'_> {
             error.error,
             wait.as_secs_f64()
         ));
+    }
+}
+
+impl LocalInvoker<'_> {
+    /// The backfill's earlier calibrations of a `calibrate` payload: for each date
+    /// run_date − k·`calibrate_every` (k ≥ 1) on or after the backfill start, oldest
+    /// first, the payload with that run date, its 03:00 UTC as run time, and inline
+    /// scoring (every student of that day's window gets that day's θ, as a daily run
+    /// would have written).
+    fn history_calibrations(&self, payload: &Value) -> Vec<(chrono::NaiveDate, Value)> {
+        let (Some(from), step) = (self.backfill_from, self.calibrate_every) else {
+            return Vec::new();
+        };
+        let run_date = payload
+            .get("run_date")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse::<chrono::NaiveDate>().ok());
+        let (Some(run_date), true) = (run_date, step > 0) else {
+            return Vec::new();
+        };
+        let mut dates: Vec<chrono::NaiveDate> = (1..)
+            .map_while(|k: u64| run_date.checked_sub_days(chrono::Days::new(k * u64::from(step))))
+            .take_while(|d| *d >= from)
+            .collect();
+        dates.reverse();
+        dates
+            .into_iter()
+            .map(|d| {
+                let mut p = payload.clone();
+                if let Value::Object(m) = &mut p {
+                    let day = d.format("%Y-%m-%d").to_string();
+                    m.insert("run_ts".into(), json!(format!("{day}T03:00:00Z")));
+                    m.insert("run_date".into(), json!(day));
+                    m.insert("scoring".into(), json!("inline"));
+                }
+                (d, p)
+            })
+            .collect()
+    }
+
+    /// Runs one stage invocation (or its injected failure) and records it as `label`.
+    async fn run_one(
+        &self,
+        function: &str,
+        payload: Value,
+        label: String,
+    ) -> Result<Value, ExecError> {
+        self.progress.set_message(label.clone());
+        let started = Instant::now();
+        let result = match self.injected(function) {
+            Some(err) => Err(err),
+            None => stages::invoke(self.lake, &self.env, function, payload).await,
+        };
+        let (rows, status) = match &result {
+            Ok(summary) => (
+                stages::rows_written(function, summary),
+                summary
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ok")
+                    .to_string(),
+            ),
+            Err(f) => (0, format!("failed: {}", f.error)),
+        };
+        self.record(Call {
+            stage: label,
+            rows,
+            seconds: started.elapsed().as_secs_f64(),
+            status,
+        });
+        result
     }
 }
 
@@ -371,6 +433,7 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
         faults: args.inject_failure.clone(),
         injected: Mutex::new(HashMap::new()),
         backfill_from: args.backfill_from,
+        calibrate_every: args.calibrate_every,
         calls: Mutex::new(Vec::new()),
         progress: progress.clone(),
     };

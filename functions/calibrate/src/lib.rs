@@ -92,9 +92,9 @@ use arrow::array::{
     TimestampMicrosecondArray,
 };
 use lake::Lake;
-use lake::catalog::{self, ABILITIES, FIT_META, ITEM_PARAMS};
+use lake::catalog::{self, ABILITIES, ANCHOR_DRIFT, FIT_META, ITEM_PARAMS};
 use lake::phases::Phases;
-use models::calibration::{LinkedCalibration, MIN_ANCHORS_AUTO, calibrate_linked};
+use models::calibration::{ItemFitReport, LinkedCalibration, MIN_ANCHORS_AUTO, calibrate_linked};
 use models::irt::{self, FitConfig, ItemFit, Quadrature, Score};
 use models::linking::LinkingMethod;
 
@@ -236,6 +236,8 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     );
     let cal = calibrate_linked(&sample.matrix, config, &anchors, cfg.link)?;
     phases.mark_parts(&cal.phases_ms(), "prepare");
+    let item_fit = cal.item_fit(&sample.matrix)?;
+    phases.mark("item_fit");
     let (fit, method, constants) = (&cal.fit, cal.method, cal.constants);
     let now = cfg.run_ts;
     let run_date = cfg.run_date.format("%Y-%m-%d").to_string();
@@ -265,9 +267,23 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         .as_ref()
         .map_or((None, None), |s| (Some(s.students), Some(s.responses)));
 
-    let items_batch = item_params_batch(&cfg, &window.items, &is_anchor, &cal.items, linked, now)?;
+    let items_batch = item_params_batch(
+        &cfg,
+        &window.items,
+        &is_anchor,
+        &cal.items,
+        &item_fit,
+        linked,
+        now,
+    )?;
     lake.write_partition(ITEM_PARAMS, &part, &[items_batch])
         .await?;
+    // every calibration of a bank with anchors replaces its drift partition (empty when
+    // the linking method does not screen), so a re-run never leaves a stale screen
+    if !anchors.is_empty() {
+        let drift = anchor_drift_batch(&cfg, &window.items, &cal, now)?;
+        lake.write_partition(ANCHOR_DRIFT, &part, &[drift]).await?;
+    }
     if let Some(scored) = &scored {
         lake.write_partition(ABILITIES, &part, &scored.batches)
             .await?;
@@ -301,6 +317,12 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
             a: constants.a,
             b: constants.b,
             n_anchors_used: cal.n_anchors_used,
+            flagged_anchors: cal
+                .drift
+                .iter()
+                .filter(|(_, d)| d.flagged)
+                .map(|(i, _)| window.items[*i].clone())
+                .collect(),
         },
         elapsed_ms,
         phases_ms: Phases::start(),
@@ -453,10 +475,20 @@ fn item_params_batch(
     item_ids: &[String],
     is_anchor: &[bool],
     items: &[ItemFit],
+    item_fit: &ItemFitReport,
     linked: bool,
     now: i64,
 ) -> Result<RecordBatch> {
     let n = item_ids.len();
+    let fit_col = |f: &dyn Fn(&models::calibration::ItemFitStats) -> Option<f64>| -> ArrayRef {
+        Arc::new(
+            item_fit
+                .items
+                .iter()
+                .map(|x| f(x).filter(|v| v.is_finite()))
+                .collect::<Float64Array>(),
+        )
+    };
     let est = |f: &dyn Fn(&ItemFit) -> Option<f64>| -> ArrayRef {
         Arc::new(
             items
@@ -490,6 +522,62 @@ fn item_params_batch(
             Arc::new(BooleanArray::from(is_anchor.to_vec())),
             Arc::new(BooleanArray::from(vec![linked; n])),
             Arc::new(StringArray::from(reasons)),
+            Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
+            fit_col(&|f| f.s_x2.map(|x| x.stat)),
+            Arc::new(
+                item_fit
+                    .items
+                    .iter()
+                    .map(|f| f.s_x2.map(|x| x.df as i64))
+                    .collect::<Int64Array>(),
+            ),
+            fit_col(&|f| f.s_x2.map(|x| x.p)),
+            fit_col(&|f| f.mean_squares.map(|m| m.infit)),
+            fit_col(&|f| f.mean_squares.map(|m| m.outfit)),
+            fit_col(&|f| f.mean_squares.map(|m| m.z_infit)),
+            fit_col(&|f| f.mean_squares.map(|m| m.z_outfit)),
+        ],
+    )?)
+}
+
+/// The `anchor_drift` rows of a calibration: one per screened anchor (none when the
+/// linking method does not screen).
+fn anchor_drift_batch(
+    cfg: &ValidInput,
+    item_ids: &[String],
+    cal: &LinkedCalibration,
+    now: i64,
+) -> Result<RecordBatch> {
+    let d = &cal.drift;
+    let n = d.len();
+    let col = |f: &dyn Fn(&models::linking::AnchorDrift) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter_values(d.iter().map(|(_, x)| f(x))))
+    };
+    Ok(RecordBatch::try_new(
+        catalog::table(ANCHOR_DRIFT)?.file_schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![cfg.run_id.as_str(); n])) as ArrayRef,
+            Arc::new(StringArray::from_iter_values(
+                d.iter().map(|(i, _)| item_ids[*i].as_str()),
+            )),
+            Arc::new(StringArray::from(vec![cal.method.as_str(); n])),
+            col(&|x| x.reference.a),
+            col(&|x| x.reference.b),
+            col(&|x| x.reference.c),
+            col(&|x| x.compared_with.a),
+            col(&|x| x.compared_with.b),
+            col(&|x| x.estimate.a),
+            col(&|x| x.estimate.b),
+            col(&|x| x.diff_b),
+            col(&|x| x.log_a_ratio),
+            col(&|x| x.z_b),
+            col(&|x| x.z_a),
+            Arc::new(BooleanArray::from_iter(
+                d.iter().map(|(_, x)| Some(x.flagged)),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                d.iter().map(|(_, x)| x.round as i64),
+            )),
             Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
         ],
     )?)

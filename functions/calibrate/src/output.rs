@@ -16,6 +16,8 @@ pub struct LinkingSummary {
     pub b: f64,
     /// Anchors the constants rest on.
     pub n_anchors_used: usize,
+    /// Anchors the drift screen flagged and left out (`anchor_drift`), by id.
+    pub flagged_anchors: Vec<String>,
 }
 
 /// What the stage did.
@@ -101,6 +103,7 @@ impl CalibrateOutput {
                 a: 1.0,
                 b: 0.0,
                 n_anchors_used: 0,
+                flagged_anchors: Vec::new(),
             },
             elapsed_ms: 0,
             phases_ms: Phases::start(),

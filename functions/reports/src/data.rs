@@ -40,6 +40,8 @@ const ABILITIES_SQL: &str = include_str!("../../../sql/reports/abilities.sql");
 const FIT_HISTORY_SQL: &str = include_str!("../../../sql/reports/fit_history.sql");
 const ITEM_PARAMS_SQL: &str = include_str!("../../../sql/reports/item_params.sql");
 const EXCLUSIONS_SQL: &str = include_str!("../../../sql/reports/exclusions.sql");
+const ANCHOR_DRIFT_SQL: &str = include_str!("../../../sql/reports/anchor_drift.sql");
+const MISFIT_SQL: &str = include_str!("../../../sql/reports/misfit.sql");
 const WEEK_ATTEMPTS_SQL: &str = include_str!("../../../sql/reports/week_attempts.sql");
 const TOPIC_THETA_SQL: &str = include_str!("../../../sql/reports/topic_theta.sql");
 const SEGMENTS_SQL: &str = include_str!("../../../sql/reports/segments.sql");
@@ -330,6 +332,11 @@ pub struct WeekData {
     pub items: Vec<ItemRow>,
     /// Excluded items of the latest run date: (bank, reason, items).
     pub exclusions: Vec<(String, String, i64)>,
+    /// Drift screen history of the anchors ever flagged up to the as-of day (cohort
+    /// report only), by bank, anchor and run date.
+    pub anchor_drift: Vec<DriftRow>,
+    /// Misfitting items of the latest run date (cohort report only).
+    pub misfit: Vec<MisfitRow>,
     /// θ, SE, responses of the shard's students in `calibration`.
     pub abilities: HashMap<String, (f64, f64, i64)>,
     /// For each of the shard's students with a finite θ: how many θs of the cohort
@@ -475,6 +482,12 @@ pub async fn load(
     }
     if let Some(last) = d.fit_history.last() {
         d.exclusions = exclusions(&ctx, &last.run_date).await?;
+        if cohort_report {
+            d.misfit = misfit(&ctx, &last.run_date).await?;
+        }
+    }
+    if cohort_report {
+        d.anchor_drift = anchor_drift(&ctx, as_of).await?;
     }
     d.kpi_history = kpi_history(&ctx, &d.history_weeks, shard).await?;
     // The report week is the last history week: its rows are the week's KPIs.
@@ -642,6 +655,95 @@ async fn exclusions(
                 reason[r].clone().unwrap_or_default(),
                 n[r].unwrap_or(0),
             ));
+        }
+    }
+    Ok(out)
+}
+
+/// One anchor in one calibration's drift screen (`anchor_drift`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriftRow {
+    /// Full bank id.
+    pub bank: String,
+    /// Anchor question.
+    pub item_id: String,
+    /// Calibration run date.
+    pub run_date: String,
+    /// b on the anchor scale minus the known b, θ units.
+    pub diff_b: f64,
+    /// Robust z of that difference.
+    pub z_b: f64,
+    /// Whether the screen flagged it in that run.
+    pub flagged: bool,
+}
+
+/// A misfitting item of a calibration (`item_params`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MisfitRow {
+    /// Full bank id.
+    pub bank: String,
+    /// Question.
+    pub item_id: String,
+    /// S-X², its df and p (when the bank has them).
+    pub s_x2: Option<(f64, i64, f64)>,
+    /// Infit mean square.
+    pub infit: Option<f64>,
+    /// Outfit mean square.
+    pub outfit: Option<f64>,
+}
+
+/// Drift screen rows of the anchors flagged at least once up to `as_of`.
+async fn anchor_drift(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<DriftRow>, StageError> {
+    let mut out = Vec::new();
+    for b in query(ctx, ANCHOR_DRIFT_SQL, vec![text(&as_of.to_string())]).await? {
+        let c = Cols(&b);
+        let (bank, item, run, db, zb, flagged) = (
+            c.strs(0)?,
+            c.strs(1)?,
+            c.strs(2)?,
+            c.f64s(3)?,
+            c.f64s(4)?,
+            c.bools(5)?,
+        );
+        for r in 0..b.num_rows() {
+            out.push(DriftRow {
+                bank: bank[r].clone().unwrap_or_default(),
+                item_id: item[r].clone().unwrap_or_default(),
+                run_date: run[r].clone().unwrap_or_default(),
+                diff_b: db[r].unwrap_or(f64::NAN),
+                z_b: zb[r].unwrap_or(f64::NAN),
+                flagged: flagged[r].unwrap_or(false),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Misfitting items of each bank's calibration of `run_date` (see `sql/reports/misfit.sql`).
+async fn misfit(ctx: &SessionContext, run_date: &str) -> Result<Vec<MisfitRow>, StageError> {
+    let mut out = Vec::new();
+    for b in query(ctx, MISFIT_SQL, vec![text(run_date)]).await? {
+        let c = Cols(&b);
+        let (bank, item, sx, df, p, infit, outfit) = (
+            c.strs(0)?,
+            c.strs(1)?,
+            c.f64s(2)?,
+            c.i64s(3)?,
+            c.f64s(4)?,
+            c.f64s(5)?,
+            c.f64s(6)?,
+        );
+        for r in 0..b.num_rows() {
+            out.push(MisfitRow {
+                bank: bank[r].clone().unwrap_or_default(),
+                item_id: item[r].clone().unwrap_or_default(),
+                s_x2: match (sx[r], df[r], p[r]) {
+                    (Some(s), Some(d), Some(p)) => Some((s, d, p)),
+                    _ => None,
+                },
+                infit: infit[r],
+                outfit: outfit[r],
+            });
         }
     }
     Ok(out)

@@ -199,6 +199,21 @@ labels! {
     loglik: "Log-likelihood", "로그우도";
     exclusions: "Exclusions", "제외 사유";
     no_exclusions: "No item excluded.", "제외된 문항이 없습니다.";
+    misfit: "Misfitting items", "부적합 문항";
+    misfit_help: "Items of the latest calibrations whose answers depart from the model: S-X² p below 0.01 (Orlando & Thissen), or an infit or outfit mean square outside 0.7–1.3.",
+        "최근 보정에서 응답이 모형과 어긋나는 문항: S-X² p < 0.01 (Orlando & Thissen) 또는 infit/outfit 평균제곱이 0.7–1.3 밖.";
+    no_misfit: "No misfitting item.", "부적합 문항이 없습니다.";
+    misfit_sx2: "S-X² {v} on {df} df (p {p})", "S-X² {v}, 자유도 {df} (p {p})";
+    misfit_noisy: "{stat} {v}: answers noisier than the model expects", "{stat} {v}: 모형의 예상보다 응답이 불규칙함";
+    misfit_steep: "{stat} {v}: answers more predictable than the model expects", "{stat} {v}: 모형의 예상보다 응답이 결정적임";
+    anchor_drift: "Anchor drift", "앵커 문항 변동";
+    anchor_drift_help: "Anchors whose estimate, moved to the anchor scale, no longer matches their known difficulty (robust z of Huynh & Meyer, 2010, beyond 5 standard errors): flagged anchors are left out of the linking. Δb by calibration, * where flagged.",
+        "앵커 척도로 옮긴 추정치가 알려진 난이도와 더 이상 맞지 않는 앵커 문항 (Huynh & Meyer, 2010의 로버스트 z, 표준오차 5배 초과): 감지된 앵커는 연결에서 제외됩니다. 보정별 Δb, * 표시는 감지.";
+    no_anchor_drift: "No anchor flagged.", "감지된 앵커 문항이 없습니다.";
+    anchor: "Anchor", "앵커";
+    first_flagged: "First flagged", "처음 감지";
+    flagged_runs: "Flagged runs", "감지 횟수";
+    drift_history: "Δb by calibration", "보정별 Δb";
     loglik_trend: "Log-likelihood per response by run (bank all)", "실행별 응답당 로그우도 (전체 은행)";
     loglik_trend_desc: "Mean log-likelihood per response of each calibration of the whole bank; a drop flags a worse fit.",
         "전체 은행 보정별 응답당 평균 로그우도. 하락은 적합도가 나빠졌다는 신호입니다.";

@@ -948,6 +948,95 @@ pub struct HealthRow {
     pub linking: String,
 }
 
+/// An anchor flagged by the drift screen, with its history over calibrations.
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftView {
+    /// Bank.
+    pub bank: String,
+    /// Anchor question.
+    pub item: String,
+    /// Run date of the first flag.
+    pub first_flagged: String,
+    /// "k / n": runs flagged of runs screened.
+    pub runs: String,
+    /// Δb by run, `MM-DD Δb` with `*` where flagged, oldest first.
+    pub history: String,
+}
+
+/// Anchors flagged at least once, by bank and anchor, with their screen history.
+fn drift_views(d: &WeekData) -> Vec<DriftView> {
+    let mut by_anchor: BTreeMap<(&str, &str), Vec<&crate::data::DriftRow>> = BTreeMap::new();
+    for r in &d.anchor_drift {
+        by_anchor
+            .entry((r.bank.as_str(), r.item_id.as_str()))
+            .or_default()
+            .push(r);
+    }
+    by_anchor
+        .into_iter()
+        .map(|((bank, item), rows)| DriftView {
+            bank: bank.to_string(),
+            item: item.to_string(),
+            first_flagged: rows
+                .iter()
+                .find(|r| r.flagged)
+                .map(|r| r.run_date.clone())
+                .unwrap_or_default(),
+            runs: format!(
+                "{} / {}",
+                rows.iter().filter(|r| r.flagged).count(),
+                rows.len()
+            ),
+            history: rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {}{}",
+                        r.run_date.get(5..).unwrap_or(&r.run_date),
+                        num(Some(r.diff_b), 2),
+                        if r.flagged { "*" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+        .collect()
+}
+
+/// Misfitting items in words, one line per item.
+fn misfit_lines(t: &Labels, d: &WeekData) -> Vec<String> {
+    d.misfit
+        .iter()
+        .map(|m| {
+            let mut reasons = Vec::new();
+            if let Some((v, df, p)) = m.s_x2.filter(|x| x.2 < 0.01) {
+                reasons.push(fill(
+                    t.misfit_sx2,
+                    &[
+                        ("v", &num(Some(v), 1)),
+                        ("df", &df.to_string()),
+                        ("p", &format!("{p:.2e}")),
+                    ],
+                ));
+            }
+            for (stat, v) in [("infit", m.infit), ("outfit", m.outfit)] {
+                let Some(v) = v.filter(|v| v.is_finite()) else {
+                    continue;
+                };
+                let label = if v > 1.3 {
+                    t.misfit_noisy
+                } else if v < 0.7 {
+                    t.misfit_steep
+                } else {
+                    continue;
+                };
+                reasons.push(fill(label, &[("stat", stat), ("v", &num(Some(v), 2))]));
+            }
+            format!("{} {}: {}", m.bank, m.item_id, reasons.join("; "))
+        })
+        .collect()
+}
+
 /// A KPI distribution.
 #[derive(Debug, Clone, Serialize)]
 pub struct Distribution {
@@ -992,6 +1081,10 @@ pub struct CohortView {
     pub health: Vec<HealthRow>,
     /// Exclusions in words.
     pub exclusions: Vec<String>,
+    /// Misfitting items in words: "bank item: reason; reason".
+    pub misfit: Vec<String>,
+    /// Anchors the drift screen flagged, with their history.
+    pub drift: Vec<DriftView>,
     /// Log-likelihood per response by run.
     pub loglik_chart: Chart,
     /// Test information curve.
@@ -1093,6 +1186,8 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
             .iter()
             .map(|(bank, reason, n)| format!("{bank}: {reason} \u{d7} {n}"))
             .collect(),
+        misfit: misfit_lines(t, d),
+        drift: drift_views(d),
         loglik_chart,
         info_chart,
         info_note,

@@ -28,6 +28,12 @@
 //! `open`). Exactly `anchors` items are anchors: distributed round-robin over topics
 //! and, within a topic, picked at evenly spaced quantiles of b, so anchors cover every
 //! subject, topic and the b range; an anchor's a is raised to at least U(1.0, 1.8).
+//! **Planted drift**: `drifted_anchors` of them (at most a tenth of the anchors, picked at
+//! evenly spaced positions of the anchor list, no random draw) get easier from day
+//! `drift_from_day` on: their responses from that day follow b + `drift_b_shift`
+//! (default −1.0, as a leaked question would), while the `questions` table keeps the
+//! known b. [`SimItem::drift`] says which and when; the calibrations' drift screen
+//! should flag exactly those.
 //!
 //! **Students.** θ0 ~ N(0, 1) is the ability on the start day. Trajectory class:
 //! 35 % [`Trajectory::Improving`] (slope U(0.10, 0.25) θ/week), 40 % [`Trajectory::Flat`]
@@ -118,6 +124,27 @@ pub struct PlatformConfig {
     /// gives about 500,000 attempts with the other defaults). Individual rates are
     /// heavy-tailed around it.
     pub sessions_per_week: f64,
+    /// Anchors whose difficulty drifts (default 3; at most a tenth of `anchors` drift).
+    #[serde(default = "default_drifted_anchors")]
+    pub drifted_anchors: usize,
+    /// Day from which the drifted anchors answer with the shifted difficulty (default 14).
+    #[serde(default = "default_drift_from_day")]
+    pub drift_from_day: u32,
+    /// Shift of the drifted anchors' true b, θ units (default −1.0: easier).
+    #[serde(default = "default_drift_b_shift")]
+    pub drift_b_shift: f64,
+}
+
+fn default_drifted_anchors() -> usize {
+    3
+}
+
+fn default_drift_from_day() -> u32 {
+    14
+}
+
+fn default_drift_b_shift() -> f64 {
+    -1.0
 }
 
 impl Default for PlatformConfig {
@@ -131,6 +158,9 @@ impl Default for PlatformConfig {
             topics_per_subject: 5,
             anchors: 50,
             sessions_per_week: 0.75,
+            drifted_anchors: default_drifted_anchors(),
+            drift_from_day: default_drift_from_day(),
+            drift_b_shift: default_drift_b_shift(),
         }
     }
 }
@@ -192,6 +222,12 @@ impl PlatformConfig {
                 format!("must be finite and > 0, got {}", self.sessions_per_week),
             );
         }
+        if !(self.drift_b_shift.is_finite() && self.drift_b_shift.abs() <= 5.0) {
+            return bad(
+                "drift_b_shift",
+                format!("must be finite, within ±5, got {}", self.drift_b_shift),
+            );
+        }
         Ok(())
     }
 
@@ -240,6 +276,32 @@ pub struct SimItem {
     /// b < −0.5, `medium`, `hard` b > 0.5), the format (`multiple-choice` for 3PL,
     /// `open` for 2PL) and `anchor` for anchors.
     pub tags: Vec<String>,
+    /// Planted drift of an anchor: from this day on it answers with b + the shift.
+    #[serde(default)]
+    pub drift: Option<ItemDrift>,
+}
+
+/// A planted change of an item's true difficulty (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ItemDrift {
+    /// First day (index) answered with the shifted difficulty.
+    pub from_day: u32,
+    /// Shift of b, θ units.
+    pub b_shift: f64,
+}
+
+impl SimItem {
+    /// The true parameters in force on `day` (the drifted b from the drift's day on).
+    #[inline]
+    pub fn params_on(&self, day: f64) -> ItemParams {
+        match self.drift {
+            Some(d) if day >= f64::from(d.from_day) => ItemParams {
+                b: self.params.b + d.b_shift,
+                ..self.params
+            },
+            _ => self.params,
+        }
+    }
 }
 
 /// The trajectory class of a student's true ability.
@@ -543,6 +605,7 @@ fn build_items(config: &PlatformConfig, topics: &[SimTopic]) -> Vec<SimItem> {
                 model,
                 is_anchor: false,
                 tags: Vec::new(),
+                drift: None,
             }
         })
         .collect();
@@ -576,6 +639,17 @@ fn build_items(config: &PlatformConfig, topics: &[SimTopic]) -> Vec<SimItem> {
             let a_min: f64 = rng.random_range(1.0..1.8);
             it.params.a = it.params.a.max(a_min);
         }
+    }
+
+    // Planted drift: evenly spaced positions of the anchor list, no random draw.
+    let anchor_ix: Vec<usize> = (0..items.len()).filter(|&i| items[i].is_anchor).collect();
+    let k = config.drifted_anchors.min(anchor_ix.len() / 10);
+    for m in 0..k {
+        let pos = ((2 * m + 1) * anchor_ix.len()) / (2 * k);
+        items[anchor_ix[pos]].drift = Some(ItemDrift {
+            from_day: config.drift_from_day,
+            b_shift: config.drift_b_shift,
+        });
     }
 
     for it in &mut items {
@@ -760,11 +834,12 @@ fn simulate_student(
                 topic = new_topic;
                 let it = &items[item as usize];
                 let theta = st.topic_theta_at(it.topic, day_f);
-                let gap = it.params.b - theta;
+                let params = it.params_on(day_f);
+                let gap = params.b - theta;
                 let hint_rate = (st.hint_propensity * (0.7 * gap).exp()).min(4.0);
                 let hints = poisson_small(hint_rate, rng).min(5);
                 let boost = (0.1 * hints as f64).min(0.3);
-                let correct = rng.random::<f64>() < it.params.p(theta + boost);
+                let correct = rng.random::<f64>() < params.p(theta + boost);
                 let noise = (0.35 * normal(rng)).exp();
                 let secs = 45.0 * st.speed * (0.25 * gap).exp() * noise + 6.0 * hints as f64;
                 let time_spent_ms = (secs * 1000.0).clamp(3_000.0, 600_000.0).round() as u32;
@@ -971,5 +1046,21 @@ mod tests {
         }
         assert!(per_topic.iter().all(|&n| n == 2 || n == 3), "{per_topic:?}");
         assert_eq!(per_topic.iter().sum::<usize>(), 50);
+        // three of the 50 drift (a tenth at most), in three different topics
+        let drifted: Vec<&SimItem> = items.iter().filter(|i| i.drift.is_some()).collect();
+        assert_eq!(drifted.len(), 3);
+        assert!(drifted.iter().all(|i| i.is_anchor));
+        let mut t: Vec<usize> = drifted.iter().map(|i| i.topic).collect();
+        t.dedup();
+        assert_eq!(t.len(), 3);
+        let d = drifted[0];
+        assert_eq!(d.params_on(13.9).b, d.params.b);
+        assert_eq!(d.params_on(14.0).b, d.params.b - 1.0);
+        // few anchors: none drift
+        let few = PlatformConfig {
+            anchors: 9,
+            ..cfg.clone()
+        };
+        assert!(build_items(&few, &topics).iter().all(|i| i.drift.is_none()));
     }
 }
