@@ -121,6 +121,10 @@ pub struct ItemFitReport {
 /// Largest test (estimated and fixed items) S-X² is computed for: its Lord–Wingersky
 /// recursions cost n³ × 61 operations.
 pub const S_X2_MAX_ITEMS: usize = 300;
+/// Fewest students who answered every item for S-X² to be computed (fewer: no S-X²,
+/// with a note): on a sparse bank the few who answered everything are the heaviest
+/// users, no sample of the population the items are fitted on.
+pub const S_X2_MIN_COMPLETE: usize = 200;
 
 impl LinkedCalibration {
     /// Item fit of this calibration on `responses` (the matrix it was fitted on):
@@ -167,6 +171,7 @@ impl LinkedCalibration {
                 latent_mean: fit.latent_mean,
                 latent_sd: fit.latent_sd,
                 latent_params,
+                min_complete: S_X2_MIN_COMPLETE,
             };
             match irt::s_x2(responses, &usable, &free, &config) {
                 Ok(v) => v,

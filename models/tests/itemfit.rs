@@ -57,6 +57,7 @@ fn sx2_of(m: &ResponseMatrix, fit: &FitResult) -> Vec<(f64, usize, f64)> {
         latent_mean: fit.latent_mean,
         latent_sd: fit.latent_sd,
         latent_params: latent,
+        min_complete: 1,
     };
     s_x2(m, &items, &vec![free; items.len()], &config)
         .unwrap()

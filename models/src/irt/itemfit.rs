@@ -59,6 +59,9 @@ pub struct SX2Config {
     /// Latent parameters estimated in the fit (mean and/or variance: 0, 1 or 2), taken
     /// off every item's df.
     pub latent_params: usize,
+    /// Fewest students with every item answered for S-X² to be computed (at least 1):
+    /// on a sparse bank the few who answered everything are no sample of anyone.
+    pub min_complete: usize,
 }
 
 /// mirt's `mincell`: expected counts below this (and above 0) are merged.
@@ -68,8 +71,8 @@ const MIN_CELL: f64 = 1.0;
 /// `None` for a column that is not part of the test (an excluded item). `free[j]`: the
 /// item's estimated parameters (1 Rasch, 2 2PL, 3 3PL, 0 fixed). Returns `None` for
 /// columns outside the test, and for items whose df would be ≤ 0 (mirt prints NaN).
-/// Errors: lengths that differ from the matrix's columns, fewer than 3 items, no student
-/// who answered them all, or an invalid parameter.
+/// Errors: lengths that differ from the matrix's columns, fewer than 3 items, fewer than
+/// `config.min_complete` students who answered them all, or an invalid parameter.
 pub fn s_x2(
     m: &ResponseMatrix,
     items: &[Option<ItemParams>],
@@ -129,10 +132,11 @@ pub fn s_x2(
             }
         }
     }
-    if complete == 0 {
-        return Err(IrtError::InvalidConfig(
-            "S-X2 needs students who answered every item of the test; there are none".to_string(),
-        ));
+    if complete < config.min_complete.max(1) {
+        return Err(IrtError::InvalidConfig(format!(
+            "S-X2 needs at least {} students who answered every item of the test; there are {complete}",
+            config.min_complete.max(1)
+        )));
     }
     let p: Vec<Vec<f64>> = test
         .iter()
