@@ -308,6 +308,41 @@ async fn reports_show_the_lake_numbers_and_record_artifacts() {
     );
     assert_eq!(f64_of(&c, "students_with_theta"), Some(all.len() as f64));
     assert_eq!(f64_of(&c, "linking_a"), num(&m, "linking_a"));
+    // Calibration health lists what the lake says: the anchors the drift screen ever
+    // flagged (one table row per bank and anchor) and the latest runs' misfitting items.
+    let flagged = one_row(
+        &lake,
+        &format!(
+            "SELECT count(*) AS n FROM (SELECT DISTINCT bank, item_id FROM anchor_drift \
+             WHERE flagged AND run_date <= '{LAST}')"
+        ),
+    )
+    .await;
+    let flagged = num(&flagged, "n").unwrap() as usize;
+    assert_eq!(cohort_html.matches("data-anchor=").count(), flagged);
+    if flagged == 0 {
+        assert!(cohort_html.contains("No anchor flagged."));
+    }
+    let misfit = one_row(
+        &lake,
+        "SELECT count(*) AS n FROM item_params p \
+         WHERE p.run_date = (SELECT max(run_date) FROM fit_meta) AND excluded_reason IS NULL \
+           AND (p_s_x2 < 0.01 OR infit NOT BETWEEN 0.7 AND 1.3 OR outfit NOT BETWEEN 0.7 AND 1.3)",
+    )
+    .await;
+    let misfit = num(&misfit, "n").unwrap() as usize;
+    let listed = cohort_html
+        .split("<ul id=\"misfit\">")
+        .nth(1)
+        .map_or(0, |rest| {
+            rest.split("</ul>")
+                .next()
+                .unwrap_or("")
+                .matches("<li>")
+                .count()
+        });
+    assert_eq!(listed, misfit, "misfitting items listed");
+    assert!(cohort_html.contains("Item fit by run (bank all)"));
 
     // report_artifacts: one row per object, sha256 and size of the bytes, file:// URL.
     let rows = artifact_rows(&lake).await;

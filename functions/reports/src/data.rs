@@ -335,7 +335,8 @@ pub struct WeekData {
     /// Drift screen history of the anchors ever flagged up to the as-of day (cohort
     /// report only), by bank, anchor and run date.
     pub anchor_drift: Vec<DriftRow>,
-    /// Misfitting items of the latest run date (cohort report only).
+    /// Misfitting items of every calibration up to the as-of day (cohort report only),
+    /// by bank and run date.
     pub misfit: Vec<MisfitRow>,
     /// θ, SE, responses of the shard's students in `calibration`.
     pub abilities: HashMap<String, (f64, f64, i64)>,
@@ -482,11 +483,9 @@ pub async fn load(
     }
     if let Some(last) = d.fit_history.last() {
         d.exclusions = exclusions(&ctx, &last.run_date).await?;
-        if cohort_report {
-            d.misfit = misfit(&ctx, &last.run_date).await?;
-        }
     }
     if cohort_report {
+        d.misfit = misfit(&ctx, as_of).await?;
         d.anchor_drift = anchor_drift(&ctx, as_of).await?;
     }
     d.kpi_history = kpi_history(&ctx, &d.history_weeks, shard).await?;
@@ -682,6 +681,8 @@ pub struct DriftRow {
 pub struct MisfitRow {
     /// Full bank id.
     pub bank: String,
+    /// Calibration run date.
+    pub run_date: String,
     /// Question.
     pub item_id: String,
     /// S-X², its df and p (when the bank has them).
@@ -719,23 +720,25 @@ async fn anchor_drift(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<Drif
     Ok(out)
 }
 
-/// Misfitting items of each bank's calibration of `run_date` (see `sql/reports/misfit.sql`).
-async fn misfit(ctx: &SessionContext, run_date: &str) -> Result<Vec<MisfitRow>, StageError> {
+/// Misfitting items of every calibration up to `as_of` (see `sql/reports/misfit.sql`).
+async fn misfit(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<MisfitRow>, StageError> {
     let mut out = Vec::new();
-    for b in query(ctx, MISFIT_SQL, vec![text(run_date)]).await? {
+    for b in query(ctx, MISFIT_SQL, vec![text(&as_of.to_string())]).await? {
         let c = Cols(&b);
-        let (bank, item, sx, df, p, infit, outfit) = (
+        let (bank, run, item, sx, df, p, infit, outfit) = (
             c.strs(0)?,
             c.strs(1)?,
-            c.f64s(2)?,
-            c.i64s(3)?,
-            c.f64s(4)?,
+            c.strs(2)?,
+            c.f64s(3)?,
+            c.i64s(4)?,
             c.f64s(5)?,
             c.f64s(6)?,
+            c.f64s(7)?,
         );
         for r in 0..b.num_rows() {
             out.push(MisfitRow {
                 bank: bank[r].clone().unwrap_or_default(),
+                run_date: run[r].clone().unwrap_or_default(),
                 item_id: item[r].clone().unwrap_or_default(),
                 s_x2: match (sx[r], df[r], p[r]) {
                     (Some(s), Some(d), Some(p)) => Some((s, d, p)),

@@ -214,6 +214,9 @@ labels! {
     first_flagged: "First flagged", "처음 감지";
     flagged_runs: "Flagged runs", "감지 횟수";
     drift_history: "Δb by calibration", "보정별 Δb";
+    fit_history: "Item fit by run (bank all)", "실행별 문항 적합 (전체 은행)";
+    fit_history_desc: "Misfitting items and anchors flagged by the drift screen in each calibration of the whole bank.",
+        "전체 은행 보정별 부적합 문항 수와 변동 감지 앵커 수.";
     loglik_trend: "Log-likelihood per response by run (bank all)", "실행별 응답당 로그우도 (전체 은행)";
     loglik_trend_desc: "Mean log-likelihood per response of each calibration of the whole bank; a drop flags a worse fit.",
         "전체 은행 보정별 응답당 평균 로그우도. 하락은 적합도가 나빠졌다는 신호입니다.";

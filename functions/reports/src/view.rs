@@ -1003,10 +1003,15 @@ fn drift_views(d: &WeekData) -> Vec<DriftView> {
         .collect()
 }
 
-/// Misfitting items in words, one line per item.
+/// Misfitting items of each bank's latest calibration in words, one line per item.
 fn misfit_lines(t: &Labels, d: &WeekData) -> Vec<String> {
+    let mut latest: BTreeMap<&str, &str> = BTreeMap::new();
+    for f in &d.fit_history {
+        latest.insert(f.bank.as_str(), f.run_date.as_str());
+    }
     d.misfit
         .iter()
+        .filter(|m| latest.get(m.bank.as_str()) == Some(&m.run_date.as_str()))
         .map(|m| {
             let mut reasons = Vec::new();
             if let Some((v, df, p)) = m.s_x2.filter(|x| x.2 < 0.01) {
@@ -1085,6 +1090,8 @@ pub struct CohortView {
     pub misfit: Vec<String>,
     /// Anchors the drift screen flagged, with their history.
     pub drift: Vec<DriftView>,
+    /// Misfitting items and flagged anchors of bank `all` by run.
+    pub fit_history_chart: Chart,
     /// Log-likelihood per response by run.
     pub loglik_chart: Chart,
     /// Test information curve.
@@ -1188,6 +1195,7 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
             .collect(),
         misfit: misfit_lines(t, d),
         drift: drift_views(d),
+        fit_history_chart: fit_history_chart(t, d),
         loglik_chart,
         info_chart,
         info_note,
@@ -1306,6 +1314,51 @@ fn calibration_charts(t: &Labels, d: &WeekData) -> (Chart, Chart) {
         &[(&la, "theta", "A"), (&lb, "goal", "B")],
     );
     (loglik_chart, linking_chart)
+}
+
+/// Misfitting items and flagged anchors of bank `all` by calibration run.
+fn fit_history_chart(t: &Labels, d: &WeekData) -> Chart {
+    let count = |run: &str, n: usize| -> Option<(f64, f64, String)> {
+        let day: NaiveDate = run.parse().ok()?;
+        Some((dnum(day), n as f64, format!("{run}: {n}")))
+    };
+    let runs: Vec<&str> = d
+        .fit_history
+        .iter()
+        .filter(|f| f.bank == "all")
+        .map(|f| f.run_date.as_str())
+        .collect();
+    let misfit: Vec<(f64, f64, String)> = runs
+        .iter()
+        .filter_map(|run| {
+            let n = d
+                .misfit
+                .iter()
+                .filter(|m| m.bank == "all" && m.run_date == *run)
+                .count();
+            count(run, n)
+        })
+        .collect();
+    let drift: Vec<(f64, f64, String)> = runs
+        .iter()
+        .filter_map(|run| {
+            let n = d
+                .anchor_drift
+                .iter()
+                .filter(|a| a.bank == "all" && a.run_date == *run && a.flagged)
+                .count();
+            count(run, n)
+        })
+        .collect();
+    run_chart(
+        t,
+        t.fit_history,
+        t.fit_history_desc,
+        &[
+            (&misfit, "theta", t.misfit),
+            (&drift, "goal", t.anchor_drift),
+        ],
+    )
 }
 
 /// A chart of series over calibration runs (dates on x).
