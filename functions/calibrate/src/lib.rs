@@ -234,7 +234,13 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         responses = sample.matrix.n_responses(), attempts_in_window = window.attempts(), model = %cfg.model,
         "calibrating"
     );
-    let cal = calibrate_linked(&sample.matrix, config, &anchors, cfg.link)?;
+    let cal = match calibrate_linked(&sample.matrix, config, &anchors, cfg.link) {
+        Err(irt::IrtError::AnchorDrift(reason)) => {
+            tracing::warn!(bank = %cfg.bank, %reason, "anchor drift: calibration refused, nothing written");
+            return Ok(CalibrateOutput::refused(&cfg, anchors.len(), &reason));
+        }
+        other => other?,
+    };
     phases.mark_parts(&cal.phases_ms(), "prepare");
     let item_fit = cal.item_fit(&sample.matrix)?;
     phases.mark("item_fit");

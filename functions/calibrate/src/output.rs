@@ -23,7 +23,8 @@ pub struct LinkingSummary {
 /// What the stage did.
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrateOutput {
-    /// `calibrated` or `no_observations`.
+    /// `calibrated`, `no_observations`, or `refused_anchor_drift` (the drift screen left
+    /// too few anchors: nothing written, the previous calibration stays the latest).
     pub status: String,
     /// Run id on every row written.
     pub run_id: String,
@@ -113,6 +114,21 @@ impl CalibrateOutput {
                 cfg.window_start(),
                 cfg.run_date
             ),
+        }
+    }
+
+    /// The summary of a calibration the anchor drift screen refused (nothing written).
+    pub fn refused(cfg: &ValidInput, n_anchors: usize, reason: &str) -> Self {
+        Self {
+            status: "refused_anchor_drift".into(),
+            n_anchors,
+            message: format!(
+                "bank {} not calibrated on {}: anchor drift: {reason}; nothing written, the \
+                 previous calibration stays the latest (check the anchors' known parameters \
+                 or tag new anchors)",
+                cfg.bank, cfg.run_date
+            ),
+            ..Self::empty(cfg)
         }
     }
 }

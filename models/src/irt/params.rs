@@ -24,6 +24,10 @@ pub enum IrtError {
     /// Nothing left to estimate (no usable items or students).
     #[error("nothing to estimate: {0}")]
     Empty(String),
+    /// The anchor drift screen left too few anchors to link on: the calibration is
+    /// refused (see `linking::screen_and_link`); the message names the flagged anchors.
+    #[error("anchor drift: {0}")]
+    AnchorDrift(String),
 }
 
 /// Result alias of the IRT engine.

@@ -276,9 +276,9 @@ pub fn screen_and_link(
                     )
                 })
                 .collect();
-            return Err(IrtError::InvalidConfig(format!(
-                "anchor drift: {} of {n} anchors flagged ({}), leaving {} — fewer than the \
-                 {} the link needs; the bank is not linked",
+            return Err(IrtError::AnchorDrift(format!(
+                "{} of {n} anchors flagged ({}), leaving {} — fewer than the {} the link \
+                 needs; the bank is not linked",
                 all_flagged.len(),
                 all_flagged.join(", "),
                 kept.len() - newly.len(),
@@ -347,6 +347,58 @@ fn project_2pl(item: &ItemParams, grid: &Quadrature) -> ItemParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Too many drifted anchors for the minimum: the bank is refused, naming them.
+    #[test]
+    fn too_few_anchors_left_refuses_the_link() {
+        let base: Vec<ItemParams> = (0..6)
+            .map(|j| ItemParams::new(1.0 + 0.1 * j as f64, -1.0 + 0.4 * j as f64))
+            .collect();
+        let mut new = base.clone();
+        new[1].b += 1.0;
+        new[4].b -= 1.0;
+        let quad = Quadrature::default();
+        let rules = DriftRules::default();
+        let err = screen_and_link(
+            LinkingMethod::StockingLord,
+            &new,
+            &[],
+            &base,
+            Model::TwoPl,
+            &quad,
+            &rules,
+        )
+        .unwrap_err();
+        let IrtError::AnchorDrift(message) = err else {
+            panic!("expected AnchorDrift, got {err:?}");
+        };
+        assert!(
+            message.contains("#1 ") && message.contains("#4 ") && message.contains("leaving 4"),
+            "{message}"
+        );
+        // with a minimum of 4 the link goes on without them, on the exact constants
+        let rules = DriftRules {
+            min_anchors: 4,
+            ..rules
+        };
+        let s = screen_and_link(
+            LinkingMethod::StockingLord,
+            &new,
+            &[],
+            &base,
+            Model::TwoPl,
+            &quad,
+            &rules,
+        )
+        .unwrap();
+        assert_eq!(s.n_used, 4);
+        assert!(
+            (s.constants.a - 1.0).abs() < 1e-8 && s.constants.b.abs() < 1e-8,
+            "{s:?}"
+        );
+        let flagged: Vec<bool> = s.anchors.iter().map(|a| a.flagged).collect();
+        assert_eq!(flagged, [false, true, false, false, true, false]);
+    }
 
     #[test]
     fn robust_spread_ignores_outliers() {
