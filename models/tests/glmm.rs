@@ -54,9 +54,10 @@ fn close(got: f64, want: f64, tol: f64, what: &str) {
 
 // ---------------------------------------------------------------- cbpp vs glmer ----
 
-/// lme4's printed fit (`?glmer` / `?cbpp` examples in lme4's reference pages,
-/// docs/reference/glmer.html of lme4/lme4 at 32b5bfd, and `summary(gm1)` as printed in
-/// R output of lme4 1.1):
+/// lme4's printed fit: estimates, SD and the AIC line from the `?glmer` / `?cbpp`
+/// examples in lme4's reference pages (docs/reference/glmer.html of lme4/lme4 at
+/// 32b5bfd); variance and SEs from `summary(gm1)` as printed in published R output of
+/// the same fit (the reference pages print no SEs):
 ///
 /// ```text
 ///       AIC       BIC    logLik -2*log(L)  df.resid
