@@ -844,38 +844,8 @@ const MAX_FEATURE_SIGN_STEPS: usize = 10_000;
 /// Solves the symmetric positive-definite system `a x = b` (`a` row-major n × n) by
 /// Cholesky; `None` if `a` is not numerically positive definite.
 fn cholesky_solve(a: &mut [f64], b: &mut [f64], n: usize) -> Option<Vec<f64>> {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if !(d > 0.0 && d.is_finite()) {
-            return None;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= a[i * n + k] * b[k];
-        }
-        b[i] = s / a[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= a[k * n + i] * b[k];
-        }
-        b[i] = s / a[i * n + i];
-    }
+    let l = crate::numeric::cholesky(a, n, 0.0).ok()?;
+    crate::numeric::cholesky_solve_in_place(&l, n, b);
     Some(b.to_vec())
 }
 

@@ -9,6 +9,7 @@ pub mod growth;
 pub mod irt;
 pub mod kpi;
 pub mod linking;
+pub mod numeric;
 pub mod sample;
 pub mod sim;
 pub mod survival;

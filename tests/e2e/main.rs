@@ -11,6 +11,7 @@ mod cli;
 mod downstream;
 mod export_pg;
 mod fit_cli;
+mod glmm_cli;
 mod guards;
 mod ingest;
 mod integrity;
@@ -29,6 +30,8 @@ mod stage_growth;
 mod stage_segments;
 mod support;
 
+#[path = "../../models/tests/data/cbpp.rs"]
+mod cbpp_data;
 #[path = "../../models/tests/data/lsat7.rs"]
 mod lsat7_data;
 #[path = "../reference.rs"]

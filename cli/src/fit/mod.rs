@@ -12,11 +12,13 @@
 //! * `cox` → `coef.csv`, `baseline.csv`, `fit.json` ([`survival`])
 //! * `km` → `km.csv` ([`survival`])
 //! * `lmm` → `fixed.csv`, `varcomp.json`, `blups.csv` ([`growth`])
+//! * `glmm` → `fixed.csv`, `varcomp.json`, `fit.json`, `blups.csv` ([`glmm`])
 //! * `growth` → `summary.csv`, `groups.csv`, `fit.json` ([`growth`])
 //! * `kmeans` → `centers.csv`, `labels.csv`, `fit.json` ([`kmeans`])
 //! * `forecast` → `forecast.csv`, `anomalies.csv`, `fit.json` ([`forecast`])
 
 mod forecast;
+mod glmm;
 mod growth;
 mod kmeans;
 mod survival;
@@ -36,6 +38,10 @@ pub enum FitCommand {
     /// Linear growth mixed model y ~ time + (time | group) by REML or ML: fixed.csv,
     /// varcomp.json, blups.csv.
     Lmm(growth::LmmArgs),
+    /// Logistic mixed growth model (binomial GLMM, Laplace, as lme4's glmer):
+    /// y ~ time + covariates + (time | group) or (1 | group); fixed.csv, varcomp.json,
+    /// fit.json, blups.csv.
+    Glmm(glmm::GlmmArgs),
     /// Bayesian hierarchical linear growth (NUTS): summary.csv, groups.csv, fit.json.
     Growth(growth::GrowthArgs),
     /// k-means (k-means++, restarts, seeded): centers.csv, labels.csv, fit.json.
@@ -50,6 +56,7 @@ pub fn run(cmd: FitCommand) -> Result<()> {
         FitCommand::Cox(a) => survival::cox(a),
         FitCommand::Km(a) => survival::km(a),
         FitCommand::Lmm(a) => growth::lmm(a),
+        FitCommand::Glmm(a) => glmm::glmm(a),
         FitCommand::Growth(a) => growth::growth(a),
         FitCommand::Kmeans(a) => kmeans::kmeans(a),
         FitCommand::Forecast(a) => forecast::forecast(a),

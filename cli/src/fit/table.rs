@@ -102,8 +102,9 @@ impl Table {
             })
     }
 
-    /// Error for the value of column `name` in data row `i` (0-based).
-    fn bad(&self, name: &str, i: usize, msg: impl std::fmt::Display) -> anyhow::Error {
+    /// Error for the value of column `name` in data row `i` (0-based): "FILE: column
+    /// 'NAME', row N (line L): MSG".
+    pub fn bad(&self, name: &str, i: usize, msg: impl std::fmt::Display) -> anyhow::Error {
         let line = self.records[i]
             .position()
             .map_or(i as u64 + 2, csv::Position::line);
@@ -154,6 +155,37 @@ impl Table {
         Ok((0..self.len())
             .map(|i| cols.iter().map(|c| c[i]).collect())
             .collect())
+    }
+
+    /// Column `name` as whole numbers ≥ `min` (counts: successes, trials); `what` names
+    /// the quantity in the error ("successes", "trials").
+    pub fn counts(&self, name: &str, min: f64, what: &str) -> Result<Vec<f64>> {
+        let v = self.numeric(name)?;
+        if let Some(i) = v.iter().position(|&x| x.fract() != 0.0 || x < min) {
+            return Err(self.bad(
+                name,
+                i,
+                format!(
+                    "{} is not a valid number of {what} (a whole number >= {min})",
+                    v[i]
+                ),
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Column `name` as 0/1 outcomes (1/0 or true/false, any case) as 1.0/0.0; `hint`
+    /// is appended to the error.
+    pub fn binary(&self, name: &str, hint: &str) -> Result<Vec<f64>> {
+        self.fields(name)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v.to_ascii_lowercase().as_str() {
+                "1" | "true" => Ok(1.0),
+                "0" | "false" => Ok(0.0),
+                _ => Err(self.bad(name, i, format!("'{v}' is not 0 or 1{hint}"))),
+            })
+            .collect()
     }
 
     /// Column `name` as non-negative numbers (survival times).

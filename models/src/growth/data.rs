@@ -291,7 +291,7 @@ impl GrowthData {
 }
 
 /// Dense group indices of `ids` in order of first appearance, and the keys in index order.
-fn dense_groups<K: Eq + Hash + Clone>(ids: &[K]) -> (Vec<usize>, Vec<K>) {
+pub(crate) fn dense_groups<K: Eq + Hash + Clone>(ids: &[K]) -> (Vec<usize>, Vec<K>) {
     let mut index: HashMap<&K, usize> = HashMap::new();
     let mut keys = Vec::new();
     let group: Vec<usize> = ids

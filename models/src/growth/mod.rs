@@ -7,19 +7,25 @@
 //!   `lmer(y ~ time + (time | group))` fits it (profiled criterion over the relative
 //!   covariance factor, Nelder–Mead), with fixed-effect SEs, variance components, the
 //!   REML criterion / deviance and BLUPs.
+//! * [`fit_glmm`]: the logistic mixed growth model for binomial responses (correct
+//!   answers out of attempts), logit P = (β₀ + b₀ᵢ) + (β₁ + b₁ᵢ)·week + covariates, by the
+//!   Laplace approximation as lme4's `glmer(…, family = binomial)` (nAGQ = 1) fits it,
+//!   with a random intercept or correlated random intercept and slope (module `glmm`).
 //! * [`fit_bayes`]: the Bayesian model with DESIGN's priors sampled by NUTS (nuts-rs) on
 //!   the marginal posterior of the hyperparameters (random effects integrated out
 //!   analytically), several seeded chains in parallel, rank-normalised split-R̂ and
 //!   bulk/tail ESS; [`BayesFit::forecast`] gives per group the posterior probability of
 //!   reaching a goal θ by a target week.
 //!
-//! Both work on [`GrowthData`], which reduces the rows to per-group 2 × 2 sufficient
+//! The linear models work on [`GrowthData`], which reduces the rows to per-group 2 × 2 sufficient
 //! statistics and groups sharing a design, so no n × n matrix is ever formed and the
-//! cost of a likelihood evaluation grows with the number of distinct designs.
+//! cost of a likelihood evaluation grows with the number of distinct designs. The GLMM
+//! works on [`GlmmData`] (rows by group; its likelihood has no sufficient statistics).
 
 mod bayes;
 mod data;
 pub mod diagnostics;
+mod glmm;
 mod linalg;
 mod lmm;
 mod normal;
@@ -31,6 +37,11 @@ pub use bayes::{
     GroupForecast, ParamSummary, PosteriorDraw, fit_bayes,
 };
 pub use data::{GrowthData, MIN_GROUPS};
+pub use glmm::{
+    BinomialGrowthSpec, COLLINEARITY_TOL, GRADIENT_TOL, GlmmBlup, GlmmConfig, GlmmData, GlmmFit,
+    GlmmFixed, GlmmRows, HESSIAN_MAX_OBS, HESSIAN_MAX_PARAMS, INTERCEPT, RandomEffects,
+    SimulatedBinomialGrowth, VcovChoice, VcovMethod, fit_glmm, glmm_deviance, simulate_binomial,
+};
 pub use lmm::{
     Blup, FixedEffect, LmmConfig, LmmFit, LmmMethod, SINGULAR_TOL, VarianceComponents, fit_lmm,
     lmm_criterion,

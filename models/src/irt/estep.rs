@@ -28,26 +28,7 @@ use super::params::{ItemParams, Quadrature, ResponseMatrix};
 /// Log-posterior values more than this many nats below the mode are treated as zero mass.
 pub(crate) const LOG_CUTOFF: f64 = 36.8;
 
-/// `ln(1 + e^x)` without overflow or cancellation.
-#[inline]
-pub(crate) fn softplus(x: f64) -> f64 {
-    if x > 0.0 {
-        x + (-x).exp().ln_1p()
-    } else {
-        x.exp().ln_1p()
-    }
-}
-
-/// The logistic function `1 / (1 + e^-x)`, accurate in both tails.
-#[inline]
-pub(crate) fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
+pub(crate) use crate::numeric::{logistic as sigmoid, softplus};
 
 /// `(ln P, ln(1 − P))` for `P = c + (1 − c) σ(η)`, stable for any `η` (natural logs).
 #[inline]

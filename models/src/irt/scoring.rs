@@ -155,11 +155,7 @@ impl ScoringConfig {
     }
 }
 
-/// ln(1 + eˣ) without overflow.
-#[inline]
-fn softplus(x: f64) -> f64 {
-    x.max(0.0) + (-x.abs()).exp().ln_1p()
-}
+use crate::numeric::softplus;
 
 /// Log-likelihood of one response at `theta`.
 #[inline]

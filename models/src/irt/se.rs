@@ -699,29 +699,10 @@ fn dot(x: &[f64], y: &[f64]) -> f64 {
     (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
-/// Lower Cholesky factor of a symmetric `n × n` row-major matrix; `None` if not PD.
+/// Lower Cholesky factor of a symmetric `n × n` row-major matrix; `None` if not PD
+/// ([`crate::numeric::cholesky`]).
 fn cholesky(a: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; n * n];
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for p in 0..j {
-            d -= l[j * n + p] * l[j * n + p];
-        }
-        if d.is_nan() || d <= 0.0 || !d.is_finite() {
-            return None;
-        }
-        let djj = d.sqrt();
-        l[j * n + j] = djj;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            let (ri, rj) = (&l[i * n..i * n + j], &l[j * n..j * n + j]);
-            for (x, y) in ri.iter().zip(rj) {
-                s -= x * y;
-            }
-            l[i * n + j] = s / djj;
-        }
-    }
-    Some(l)
+    crate::numeric::cholesky(a, n, 0.0).ok()
 }
 
 /// Inverse of a lower-triangular `n × n` matrix (row-major, lower triangle).

@@ -76,16 +76,7 @@ pub struct CurveLink {
     pub iterations: usize,
 }
 
-/// Logistic σ(z).
-#[inline]
-fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
+use crate::numeric::logistic as sigmoid;
 
 /// A new item moved to the base scale by (A, B) at base-scale θ: P* and its
 /// derivatives with respect to (ln A, B).

@@ -1,6 +1,6 @@
 //! Small dense symmetric positive-definite algebra for the Cox information matrix
-//! (p ≤ ~10): Cholesky factorisation, solves and the inverse. Matrices are row-major
-//! `p × p` slices.
+//! (p ≤ ~10): [`crate::numeric`]'s Cholesky with the Cox pivot tolerance. Matrices are
+//! row-major `p × p` slices.
 
 /// A pivot counts as zero when it is at most this fraction of its column's original
 /// diagonal, i.e. when the column is explained by the earlier ones up to R² > 1 − 1e-10
@@ -8,79 +8,14 @@
 /// relative to the largest diagonal element.)
 pub(crate) const PIVOT_TOL: f64 = 1e-10;
 
-/// Lower Cholesky factor L (row-major, zeros above the diagonal) of the symmetric
-/// matrix `a`, with `a = L Lᵀ`. `Err(k)` names the first column whose pivot is not
-/// positive (relative to [`PIVOT_TOL`]) or not finite: column `k` is (numerically) a
-/// linear combination of columns `0..k`, or carries no information.
+/// Lower Cholesky factor L of `a` ([`crate::numeric::cholesky`] with [`PIVOT_TOL`]):
+/// `Err(k)` names the first column that is (numerically) a linear combination of columns
+/// `0..k`, or carries no information.
 pub(crate) fn cholesky(a: &[f64], p: usize) -> Result<Vec<f64>, usize> {
-    debug_assert_eq!(a.len(), p * p);
-    let mut l = vec![0.0; p * p];
-    for j in 0..p {
-        let mut d = a[j * p + j];
-        for k in 0..j {
-            d -= l[j * p + k] * l[j * p + k];
-        }
-        let ajj = a[j * p + j];
-        if !(d.is_finite() && ajj.is_finite() && d > PIVOT_TOL * ajj.abs() && d > 0.0) {
-            return Err(j);
-        }
-        let ljj = d.sqrt();
-        l[j * p + j] = ljj;
-        for i in j + 1..p {
-            let mut s = a[i * p + j];
-            for k in 0..j {
-                s -= l[i * p + k] * l[j * p + k];
-            }
-            l[i * p + j] = s / ljj;
-        }
-    }
-    Ok(l)
+    crate::numeric::cholesky(a, p, PIVOT_TOL)
 }
 
-/// Solves `L Lᵀ x = b` for the factor `l` from [`cholesky`].
-pub(crate) fn cholesky_solve(l: &[f64], p: usize, b: &[f64]) -> Vec<f64> {
-    // forward: L y = b
-    let mut y = b.to_vec();
-    for i in 0..p {
-        let mut s = y[i];
-        for k in 0..i {
-            s -= l[i * p + k] * y[k];
-        }
-        y[i] = s / l[i * p + i];
-    }
-    // backward: Lᵀ x = y
-    for i in (0..p).rev() {
-        let mut s = y[i];
-        for k in i + 1..p {
-            s -= l[k * p + i] * y[k];
-        }
-        y[i] = s / l[i * p + i];
-    }
-    y
-}
-
-/// The inverse `(L Lᵀ)⁻¹` (row-major, symmetric) from the factor `l`.
-pub(crate) fn cholesky_inverse(l: &[f64], p: usize) -> Vec<f64> {
-    let mut inv = vec![0.0; p * p];
-    let mut e = vec![0.0; p];
-    for j in 0..p {
-        e.fill(0.0);
-        e[j] = 1.0;
-        let col = cholesky_solve(l, p, &e);
-        for i in 0..p {
-            inv[i * p + j] = col[i];
-        }
-    }
-    // exact symmetry
-    for i in 0..p {
-        for j in 0..i {
-            let m = 0.5 * (inv[i * p + j] + inv[j * p + i]);
-            inv[i * p + j] = m;
-            inv[j * p + i] = m;
-        }
-    }
-    inv
-}
+pub(crate) use crate::numeric::{cholesky_inverse, cholesky_solve};
 
 #[cfg(test)]
 mod tests {

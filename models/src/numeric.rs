@@ -1,0 +1,143 @@
+//! The numeric toolbox shared by the models: the logistic function and its log-partition
+//! (softplus), and small dense symmetric positive-definite algebra (Cholesky
+//! factorisation, solves, inverse) on row-major `p × p` slices. One implementation of
+//! each, tested here; the models call these instead of keeping their own copies.
+
+/// The logistic function 1/(1 + e^−x), accurate in both tails (no overflow).
+#[inline]
+pub fn logistic(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// ln(1 + eˣ) (softplus) without overflow or loss of precision for large |x|.
+#[inline]
+pub fn softplus(x: f64) -> f64 {
+    if x > 0.0 {
+        x + (-x).exp().ln_1p()
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// Lower Cholesky factor L (row-major, zeros above the diagonal) of the symmetric `p × p`
+/// matrix `a`, with a = L Lᵀ. `Err(k)` names the first column whose pivot is not finite
+/// or not above `rel_tol` times the column's original diagonal (`rel_tol = 0`: not
+/// positive): column `k` is, numerically, a combination of columns `0..k`.
+pub fn cholesky(a: &[f64], p: usize, rel_tol: f64) -> Result<Vec<f64>, usize> {
+    debug_assert_eq!(a.len(), p * p);
+    let mut l = vec![0.0; p * p];
+    for j in 0..p {
+        let mut d = a[j * p + j];
+        for k in 0..j {
+            d -= l[j * p + k] * l[j * p + k];
+        }
+        let ajj = a[j * p + j];
+        if !(d.is_finite() && ajj.is_finite() && d > rel_tol * ajj.abs() && d > 0.0) {
+            return Err(j);
+        }
+        let ljj = d.sqrt();
+        l[j * p + j] = ljj;
+        for i in j + 1..p {
+            let mut s = a[i * p + j];
+            for k in 0..j {
+                s -= l[i * p + k] * l[j * p + k];
+            }
+            l[i * p + j] = s / ljj;
+        }
+    }
+    Ok(l)
+}
+
+/// Solves L Lᵀ x = b in place (b becomes x), L from [`cholesky`].
+pub fn cholesky_solve_in_place(l: &[f64], p: usize, b: &mut [f64]) {
+    // forward: L y = b
+    for i in 0..p {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i * p + k] * b[k];
+        }
+        b[i] = s / l[i * p + i];
+    }
+    // backward: Lᵀ x = y
+    for i in (0..p).rev() {
+        let mut s = b[i];
+        for k in i + 1..p {
+            s -= l[k * p + i] * b[k];
+        }
+        b[i] = s / l[i * p + i];
+    }
+}
+
+/// Solves L Lᵀ x = b, L from [`cholesky`].
+pub fn cholesky_solve(l: &[f64], p: usize, b: &[f64]) -> Vec<f64> {
+    let mut x = b.to_vec();
+    cholesky_solve_in_place(l, p, &mut x);
+    x
+}
+
+/// The inverse (L Lᵀ)⁻¹ (row-major, exactly symmetric) from the factor `l`.
+pub fn cholesky_inverse(l: &[f64], p: usize) -> Vec<f64> {
+    let mut inv = vec![0.0; p * p];
+    let mut e = vec![0.0; p];
+    for j in 0..p {
+        e.fill(0.0);
+        e[j] = 1.0;
+        cholesky_solve_in_place(l, p, &mut e);
+        for i in 0..p {
+            inv[i * p + j] = e[i];
+        }
+    }
+    for i in 0..p {
+        for j in 0..i {
+            let m = 0.5 * (inv[i * p + j] + inv[j * p + i]);
+            inv[i * p + j] = m;
+            inv[j * p + i] = m;
+        }
+    }
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logistic_and_softplus_are_stable_and_consistent() {
+        assert_eq!(logistic(0.0), 0.5);
+        assert!((logistic(800.0) - 1.0).abs() < 1e-300 && logistic(-800.0) >= 0.0);
+        assert!((softplus(800.0) - 800.0).abs() < 1e-12);
+        assert!((softplus(-40.0) - (-40f64).exp()).abs() < 1e-30);
+        // d softplus / dx = logistic
+        for x in [-5.0, -0.3, 0.0, 2.0, 9.0] {
+            let h = 1e-6;
+            let fd = (softplus(x + h) - softplus(x - h)) / (2.0 * h);
+            assert!((fd - logistic(x)).abs() < 1e-9, "{x}");
+        }
+    }
+
+    #[test]
+    fn cholesky_solves_and_inverts_and_names_a_dependent_column() {
+        let a = [4.0, 2.0, 0.6, 2.0, 5.0, 1.0, 0.6, 1.0, 3.0];
+        let l = cholesky(&a, 3, 0.0).unwrap();
+        let x = cholesky_solve(&l, 3, &[1.0, 2.0, 3.0]);
+        for i in 0..3 {
+            let ax: f64 = (0..3).map(|j| a[i * 3 + j] * x[j]).sum();
+            assert!((ax - [1.0, 2.0, 3.0][i]).abs() < 1e-12);
+        }
+        let inv = cholesky_inverse(&l, 3);
+        for i in 0..3 {
+            for j in 0..3 {
+                let v: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
+                assert!((v - f64::from(u8::from(i == j))).abs() < 1e-12);
+            }
+        }
+        // third column = first + second
+        let b = [1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 2.0];
+        assert_eq!(cholesky(&b, 3, 1e-10), Err(2));
+    }
+}
