@@ -375,6 +375,94 @@ mod tests {
         out
     }
 
+    /// `reads` and `writes` of one stage in locals.tf's `stage_tables`.
+    fn terraform_tables(stage: &str) -> Vec<String> {
+        let text = include_str!("../../infra/terraform/locals.tf");
+        let block = &text[text.find("stage_tables = {").unwrap()..];
+        let start = block.find(&format!("\n    {stage} = {{")).unwrap();
+        let body = &block[start..start + block[start..].find("\n    }").unwrap()];
+        body.split('[')
+            .skip(1)
+            .flat_map(|list| list[..list.find(']').unwrap()].split(','))
+            .map(|t| t.trim().trim_matches('"').to_string())
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+
+    /// Least privilege holds only if every table a stage's code reads is among its
+    /// Terraform reads or writes (else the function works on a local lake and fails with
+    /// AccessDenied on S3). The tables read are found in the stage's SQL (`sql/<stage>/`,
+    /// `FROM`/`JOIN` of catalog tables), its crate's sources, and the shared helpers it
+    /// calls (`latest_calibration`, `weekly_thetas`). A heuristic scan: it finds the
+    /// omissions of this kind (churn and growth lacked item_params/fit_meta, reports five
+    /// tables), not every possible read.
+    #[test]
+    fn every_table_a_stage_reads_is_granted_in_terraform() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let catalog: Vec<&str> = lake::TABLES.iter().map(|t| t.name).collect();
+        let helpers: [(&str, &[&str]); 2] = [
+            ("latest_calibration", &["item_params", "fit_meta"]),
+            ("weekly_thetas", &["attempts", "item_params", "fit_meta"]),
+        ];
+        let read_dir = |dir: std::path::PathBuf, ext: &str| -> String {
+            let mut text = String::new();
+            let mut stack = vec![dir];
+            while let Some(d) = stack.pop() {
+                let Ok(entries) = std::fs::read_dir(&d) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|x| x == ext) {
+                        text.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+                    }
+                }
+            }
+            text
+        };
+        fn crate_of(stage: &str) -> &str {
+            match stage {
+                "score_abilities" | "plan" => "calibrate",
+                other => other,
+            }
+        }
+        for stage in STAGES.iter().copied().filter(|s| *s != "export_attempts") {
+            let code = read_dir(
+                root.join("functions").join(crate_of(stage)).join("src"),
+                "rs",
+            );
+            let sql = read_dir(root.join("sql").join(stage), "sql").to_lowercase();
+            let mut needed: Vec<&str> = Vec::new();
+            let words: Vec<&str> = sql.split_whitespace().collect();
+            for w in words.windows(2) {
+                if matches!(w[0], "from" | "join") {
+                    let t = w[1].trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
+                    if let Some(t) = catalog.iter().find(|c| **c == t) {
+                        needed.push(t);
+                    }
+                }
+            }
+            for (helper, tables) in helpers {
+                if code.contains(&format!("{helper}(")) {
+                    needed.extend(tables);
+                }
+            }
+            needed.sort_unstable();
+            needed.dedup();
+            let granted = terraform_tables(stage);
+            let missing: Vec<&&str> = needed
+                .iter()
+                .filter(|t| !granted.iter().any(|g| g == **t))
+                .collect();
+            assert!(
+                missing.is_empty(),
+                "{stage} reads {missing:?} but infra/terraform/locals.tf grants only {granted:?}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn terraform_the_state_machine_and_the_registry_name_the_same_stages_in_order() {
         let cli: Vec<String> = STAGES.iter().map(|s| s.to_string()).collect();

@@ -57,11 +57,11 @@ locals {
       writes = ["weekly_kpi"]
     }
     churn = {
-      reads  = ["attempts", "features_topic_daily", "abilities", "weekly_kpi"]
+      reads  = ["attempts", "item_params", "fit_meta", "features_topic_daily", "abilities", "weekly_kpi"]
       writes = ["weekly_kpi", "churn_fit"]
     }
     growth = {
-      reads  = ["abilities", "features_topic_daily", "weekly_kpi"]
+      reads  = ["attempts", "item_params", "fit_meta", "abilities", "features_topic_daily", "weekly_kpi"]
       writes = ["weekly_kpi", "growth_fit"]
     }
     forecast = {
