@@ -499,7 +499,8 @@ def run_checkov(checkov: str | None, rep: Report) -> None:
         rep.fail("checkov not found (make infra-check installs it; or pass --checkov PATH)")
         return
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false", LOG_LEVEL="ERROR")
-    cmd = [exe, "-d", str(TF_DIR), "--framework", "terraform", "--skip-download", "-o", "json"]
+    # terraform and secrets: what `checkov -d infra/terraform` runs with no flags
+    cmd = [exe, "-d", str(TF_DIR), "--framework", "terraform", "secrets", "--skip-download", "-o", "json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     try:
         data = json.loads(proc.stdout)

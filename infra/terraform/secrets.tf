@@ -2,7 +2,9 @@
 # every run (DATABASE_SECRET_ARN). Terraform creates the secret, never its value: set it
 # once with
 #   aws secretsmanager put-secret-value --secret-id <database_secret_arn output> \
-#     --secret-string 'postgres://user:password@host:5432/db?sslmode=verify-full&sslrootcert=/var/task/infra/certs/rds-global-bundle.pem'
+#     --secret-string "$DATABASE_URL"
+# where DATABASE_URL is a libpq URL (postgres:// then user, password, host, port 5432
+# and database) ending in ?sslmode=verify-full&sslrootcert=/var/task/infra/certs/rds-global-bundle.pem
 # (sslmode and sslrootcert as libpq reads them; the RDS CA bundle is shipped in the zip
 # by `make lambda` when it is in infra/certs/; see infra/README.md).
 
