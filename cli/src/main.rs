@@ -258,8 +258,34 @@ fn main() -> Result<()> {
     };
     match result {
         Err(e) if broken_pipe(&e) => std::process::exit(141),
-        other => other,
+        Err(e) => {
+            eprint!("{}", error_report(&e));
+            std::process::exit(1)
+        }
+        Ok(()) => Ok(()),
     }
+}
+
+/// An error as the command prints it: `Error: <what failed>`, then each cause once, one
+/// per line. A cause whose text its parent already shows (a library error that repeats
+/// its source's message) is left out, so no cause is printed twice.
+fn error_report(e: &anyhow::Error) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if lines.last().is_some_and(|prev| prev.contains(text.trim())) {
+            continue;
+        }
+        lines.push(text);
+    }
+    let mut out = format!("Error: {}\n", lines[0]);
+    if lines.len() > 1 {
+        out.push_str("\nCaused by:\n");
+        for l in &lines[1..] {
+            out.push_str(&format!("    {}\n", l.replace('\n', "\n    ")));
+        }
+    }
+    out
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -466,4 +492,24 @@ async fn run_stage(lake: &Lake, args: StageArgs) -> Result<()> {
     };
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod error_report_tests {
+    use super::error_report;
+
+    /// Each cause once: a cause that only repeats its parent's text is left out.
+    #[test]
+    fn error_report_prints_each_cause_once() {
+        let inner = std::io::Error::other("No field named nope.");
+        let e = anyhow::Error::new(inner)
+            .context("Schema error: No field named nope.")
+            .context("planning statement 1");
+        assert_eq!(
+            error_report(&e),
+            "Error: planning statement 1\n\nCaused by:\n    Schema error: No field named nope.\n"
+        );
+        let single = anyhow::anyhow!("no lake at x");
+        assert_eq!(error_report(&single), "Error: no lake at x\n");
+    }
 }

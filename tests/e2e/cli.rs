@@ -161,3 +161,20 @@ fn presigned_urls_have_one_default_expiry_everywhere() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains(&format!("[default: {secs}]")), "{help}");
 }
+
+/// A mistyped command or option gets clap's "did you mean" tip.
+#[test]
+fn typos_get_a_did_you_mean_tip() {
+    let (ok, _, stderr) = crate::support::irtlake_cmd(&["sqll"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("similar subcommand exists: 'sql'"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = crate::support::irtlake_cmd(&["status", "--lak", "file://x"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("similar argument exists: '--lake'"),
+        "{stderr}"
+    );
+}
