@@ -82,6 +82,12 @@ enum Command {
     Report(report::ReportArgs),
     /// Run the pipeline's state machine (infra/statemachine/pipeline.asl.json) locally.
     Run(run::RunArgs),
+    /// Print a shell completion script (no lake): e.g. `irtlake completions bash >
+    /// ~/.local/share/bash-completion/completions/irtlake`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Options of `irtlake calibrate` (see the calibrate stage for defaults).
@@ -292,6 +298,16 @@ async fn run(cli: Cli) -> Result<()> {
     let command = match cli.command {
         Command::Irt(cmd) => return irt::run(cmd),
         Command::Fit(cmd) => return fit::run(cmd),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "irtlake",
+                &mut std::io::stdout(),
+            );
+            return Ok(());
+        }
         other => other,
     };
     if let Command::Run(args) = &command {
@@ -354,7 +370,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Export(args) => export::run(&lake, args).await?,
         Command::Report(args) => report::run(&lake, args).await?,
         Command::Run(args) => run::run(&lake, args).await?,
-        Command::Irt(_) | Command::Fit(_) => unreachable!("handled before opening the lake"),
+        Command::Irt(_) | Command::Fit(_) | Command::Completions { .. } => {
+            unreachable!("handled before opening the lake")
+        }
     }
     Ok(())
 }

@@ -178,3 +178,20 @@ fn typos_get_a_did_you_mean_tip() {
         "{stderr}"
     );
 }
+
+/// `irtlake completions SHELL` prints a completion script that knows the commands.
+#[test]
+fn completions_know_the_commands() {
+    let (ok, bash, stderr) = crate::support::irtlake_cmd(&["completions", "bash"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        bash.contains("_irtlake()") && bash.contains("calibrate"),
+        "{bash}"
+    );
+    let (ok, zsh, _) = crate::support::irtlake_cmd(&["completions", "zsh"]);
+    assert!(ok && zsh.starts_with("#compdef irtlake"));
+    let (ok, fish, _) = crate::support::irtlake_cmd(&["completions", "fish"]);
+    assert!(ok && fish.contains("complete -c irtlake"));
+    let (ok, _, stderr) = crate::support::irtlake_cmd(&["completions", "tcsh"]);
+    assert!(!ok && stderr.contains("invalid value 'tcsh'"), "{stderr}");
+}
