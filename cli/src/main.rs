@@ -256,10 +256,13 @@ fn main() -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     let result = runtime.block_on(run(cli));
+    // A closed pipe (`irtlake sql … | head`) ends quietly. arrow's CSV and JSON writers
+    // keep only the text of the io::Error they hit, hence the message check.
     let broken_pipe = |e: &anyhow::Error| {
         e.chain().any(|c| {
             c.downcast_ref::<std::io::Error>()
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                || c.to_string().contains("Broken pipe (os error 32)")
         })
     };
     match result {

@@ -26,7 +26,7 @@ use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
-use crate::output::{Format, write_batches};
+use crate::output::{Format, write_batches, write_results};
 
 /// Settings `SET` may change: they only affect how this session prints values.
 pub const HARMLESS_SETTINGS: &[&str] = &["datafusion.execution.time_zone"];
@@ -103,11 +103,7 @@ pub async fn run_sql(lake: &lake::Lake, text: &str, format: Format, sink: Sink<'
         results.push((schema, batches));
     }
     match sink {
-        Sink::Writer(out) => {
-            for (schema, batches) in &results {
-                write_batches(batches, schema, format, out)?;
-            }
-        }
+        Sink::Writer(out) => write_results(&results, format, out)?,
         Sink::File(path) => {
             if let Some((schema, batches)) = results.first() {
                 write_file(path, batches, schema, format)?;

@@ -195,3 +195,28 @@ fn completions_know_the_commands() {
     let (ok, _, stderr) = crate::support::irtlake_cmd(&["completions", "tcsh"]);
     assert!(!ok && stderr.contains("invalid value 'tcsh'"), "{stderr}");
 }
+
+/// `irtlake sql … | head -c 64` ends quietly in every format: exit 141 (SIGPIPE's
+/// status), nothing on stderr.
+#[test]
+fn a_closed_pipe_ends_sql_quietly_in_every_format() {
+    use std::io::Read;
+    let (dir, lake) = temp_lake();
+    crate::support::small_demo(&lake, dir.path(), 300, 1);
+    for format in ["table", "csv", "json", "ndjson"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_irtlake"))
+            .args(["--lake", &lake.uri().to_uri_string(), "sql"])
+            .args(["SELECT * FROM attempts", "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run irtlake");
+        // 64 bytes of a several-MB result (JSON is one line), then the pipe is closed
+        let mut first = [0u8; 64];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.trim().is_empty(), "{format}: {stderr}");
+        assert_eq!(out.status.code(), Some(141), "{format}: {:?}", out.status);
+    }
+}
