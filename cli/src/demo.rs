@@ -51,13 +51,50 @@ pub struct DemoArgs {
     /// Date of day 0 (UTC).
     #[arg(long, value_parser = crate::bounds::date, default_value = "2026-01-05")]
     pub start_date: NaiveDate,
-    /// Folder for the true parameters and abilities (not a lake table).
-    #[arg(long, default_value = "truth")]
-    pub truth_dir: PathBuf,
+    /// Folder for the true parameters and abilities (not a lake table). Default:
+    /// `truth` beside a local lake's folder, `./truth` for an S3 lake. A folder holding
+    /// another lake's truth is never overwritten.
+    #[arg(long)]
+    pub truth_dir: Option<PathBuf>,
+}
+
+/// Where the truth files go: `--truth-dir`, else `truth` beside a local lake's folder,
+/// else `./truth`.
+fn truth_dir(lake: &Lake, args: &DemoArgs) -> Result<PathBuf> {
+    if let Some(dir) = &args.truth_dir {
+        return Ok(dir.clone());
+    }
+    let root = lake.local_path("")?;
+    Ok(root
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map_or_else(|| PathBuf::from("truth"), |p| p.join("truth")))
+}
+
+/// Refuses a truth folder that holds another lake's truth (its `platform.json` names
+/// another lake); a folder without one, or of this lake, is rewritten.
+fn check_truth_dir(dir: &std::path::Path, lake_uri: &str) -> Result<()> {
+    let meta = dir.join("platform.json");
+    let Ok(text) = std::fs::read_to_string(&meta) else {
+        return Ok(());
+    };
+    let owner = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("lake").and_then(|l| l.as_str()).map(str::to_string));
+    match owner {
+        Some(other) if other != lake_uri => anyhow::bail!(
+            "{} holds the truth of lake {other}, not of {lake_uri}: pass --truth-dir DIR \
+             (or remove that folder); nothing was written",
+            dir.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Generates the platform and writes it; prints a summary.
 pub async fn demo_data(lake: &Lake, args: &DemoArgs) -> Result<()> {
+    let truth = truth_dir(lake, args)?;
+    check_truth_dir(&truth, &lake.uri().to_uri_string())?;
     let config = PlatformConfig {
         students: args.students,
         items: args.items,
@@ -121,8 +158,8 @@ pub async fn demo_data(lake: &Lake, args: &DemoArgs) -> Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    write_truth(&platform, args)
-        .with_context(|| format!("writing truth files to {}", args.truth_dir.display()))?;
+    write_truth(&platform, args, &truth, &lake.uri().to_uri_string())
+        .with_context(|| format!("writing truth files to {}", truth.display()))?;
     let anchors = platform.items.iter().filter(|i| i.is_anchor).count();
     println!(
         "demo platform: {} students, {} questions ({} anchors), {} attempts over {} days from {} (seed {}) in {:.2} s (simulation {:.2} s)",
@@ -136,7 +173,7 @@ pub async fn demo_data(lake: &Lake, args: &DemoArgs) -> Result<()> {
         t0.elapsed().as_secs_f64(),
         t_sim.as_secs_f64()
     );
-    println!("lake: {}; truth: {}", lake.uri(), args.truth_dir.display());
+    println!("lake: {}; truth: {}", lake.uri(), truth.display());
     Ok(())
 }
 
@@ -246,8 +283,7 @@ fn attempts_batch(p: &Platform, rows: &[&SimAttempt], date: NaiveDate) -> Result
 }
 
 /// Writes `items.csv`, `students.csv`, `student_topics.csv` and `platform.json`.
-fn write_truth(p: &Platform, args: &DemoArgs) -> Result<()> {
-    let dir = &args.truth_dir;
+fn write_truth(p: &Platform, args: &DemoArgs, dir: &std::path::Path, lake_uri: &str) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut w = csv_file(dir, "items.csv")?;
     writeln!(
@@ -312,6 +348,7 @@ fn write_truth(p: &Platform, args: &DemoArgs) -> Result<()> {
         }
     }
     let meta = serde_json::json!({
+        "lake": lake_uri,
         "seed": args.seed,
         "students": p.students.len(),
         "items": p.items.len(),

@@ -220,3 +220,51 @@ fn a_closed_pipe_ends_sql_quietly_in_every_format() {
         assert_eq!(out.status.code(), Some(141), "{format}: {:?}", out.status);
     }
 }
+
+/// `demo-data` writes `truth/` beside a local lake by default and refuses a truth folder
+/// that holds another lake's truth, writing nothing.
+#[test]
+fn demo_truth_sits_beside_its_lake_and_is_never_overwritten_by_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake_a = format!("file://{}", dir.path().join("a/lake").display());
+    let lake_b = format!("file://{}", dir.path().join("b/lake").display());
+    let small = [
+        "--students",
+        "50",
+        "--items",
+        "40",
+        "--days",
+        "7",
+        "--anchors",
+        "0",
+    ];
+    let mut args = vec!["--lake", lake_a.as_str(), "demo-data"];
+    args.extend_from_slice(&small);
+    let (ok, _, stderr) = crate::support::irtlake_cmd(&args);
+    assert!(ok, "{stderr}");
+    let truth_a = dir.path().join("a/truth");
+    assert!(truth_a.join("items.csv").is_file() && truth_a.join("platform.json").is_file());
+    let truth_a_text = truth_a.to_str().unwrap().to_string();
+    let mut args = vec![
+        "--lake",
+        lake_b.as_str(),
+        "demo-data",
+        "--truth-dir",
+        &truth_a_text,
+    ];
+    args.extend_from_slice(&small);
+    let (ok, _, stderr) = crate::support::irtlake_cmd(&args);
+    assert!(
+        !ok && stderr.contains("holds the truth of lake"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("b/lake/attempts").exists(),
+        "lake b was written"
+    );
+    // the same lake may rewrite its own truth
+    let mut args = vec!["--lake", lake_a.as_str(), "demo-data"];
+    args.extend_from_slice(&small);
+    let (ok, _, stderr) = crate::support::irtlake_cmd(&args);
+    assert!(ok, "{stderr}");
+}
