@@ -250,6 +250,7 @@ labels! {
     series_mean_theta: "mean θ", "평균 θ";
     series_mean_i_t: "mean improvement (I)", "평균 향상 (I)";
     anomalies_n: "{n} anomalies", "이상치 {n}개";
+    anomalies_1: "1 anomaly", "이상치 1개";
     print_note: "Printed reports keep the charts; open the file in a browser for tooltips.", "인쇄해도 차트가 유지됩니다. 도움말은 브라우저에서 파일을 열어 확인하세요.";
 }
 

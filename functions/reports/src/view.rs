@@ -1595,7 +1595,11 @@ fn forecast_groups(t: &Labels, d: &WeekData) -> Vec<ForecastGroup> {
                 .or_default()
                 .push(Distribution {
                     chart,
-                    summary: fill(t.anomalies_n, &[("n", &n.to_string())]),
+                    summary: if n == 1 {
+                        t.anomalies_1.to_string()
+                    } else {
+                        fill(t.anomalies_n, &[("n", &n.to_string())])
+                    },
                 });
         }
     }
