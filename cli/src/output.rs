@@ -8,6 +8,7 @@
 //! - `ndjson`: one JSON object per line (every statement's rows in order), nulls kept.
 //! - `parquet`: a file (`--out FILE` only).
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -65,12 +66,8 @@ pub fn write_batches(
     format: Format,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let empty = [RecordBatch::new_empty(schema.clone())];
-    let batches = if batches.is_empty() {
-        &empty[..]
-    } else {
-        batches
-    };
+    let batches = or_empty(batches, schema);
+    let batches: &[RecordBatch] = &batches;
     match format {
         Format::Table => {
             writeln!(
@@ -117,12 +114,8 @@ pub fn write_batches(
 
 /// One JSON array of row objects (nulls kept), without a trailing newline.
 fn json_array(batches: &[RecordBatch], schema: &SchemaRef, out: &mut dyn Write) -> Result<()> {
-    let empty = [RecordBatch::new_empty(schema.clone())];
-    let batches = if batches.is_empty() {
-        &empty[..]
-    } else {
-        batches
-    };
+    let batches = or_empty(batches, schema);
+    let batches: &[RecordBatch] = &batches;
     let mut w = WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, JsonArray>(&mut *out);
@@ -131,6 +124,16 @@ fn json_array(batches: &[RecordBatch], schema: &SchemaRef, out: &mut dyn Write) 
     // arrow writes `[]` for a result without rows (the empty batch above starts the stream)
     w.finish()?;
     Ok(())
+}
+
+/// `batches`, or one empty batch of `schema` when there are none: the writers then print
+/// a header (table, CSV) or `[]` (JSON) for an empty result.
+fn or_empty<'a>(batches: &'a [RecordBatch], schema: &SchemaRef) -> Cow<'a, [RecordBatch]> {
+    if batches.is_empty() {
+        Cow::Owned(vec![RecordBatch::new_empty(schema.clone())])
+    } else {
+        Cow::Borrowed(batches)
+    }
 }
 
 /// Whether CSV cannot hold a column of this type as is.

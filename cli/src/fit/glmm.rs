@@ -264,10 +264,8 @@ fn write_outputs(
         ])?;
     }
     w.finish()?;
-    let random = match fit.random {
-        RandomEffects::Intercept => "intercept",
-        RandomEffects::InterceptSlope => "slope",
-    };
+    // serialises as `intercept` / `slope`
+    let random = fit.random;
     let varcomp = json!({
         "random": random,
         "sd_intercept": fit.sd_intercept,

@@ -1005,13 +1005,10 @@ fn drift_views(d: &WeekData) -> Vec<DriftView> {
 
 /// Misfitting items of each bank's latest calibration in words, one line per item.
 fn misfit_lines(t: &Labels, d: &WeekData) -> Vec<String> {
-    let mut latest: BTreeMap<&str, &str> = BTreeMap::new();
-    for f in &d.fit_history {
-        latest.insert(f.bank.as_str(), f.run_date.as_str());
-    }
+    let latest = latest_by_bank(d);
     d.misfit
         .iter()
-        .filter(|m| latest.get(m.bank.as_str()) == Some(&m.run_date.as_str()))
+        .filter(|m| latest.get(m.bank.as_str()).map(|f| f.run_date.as_str()) == Some(&m.run_date))
         .map(|m| {
             let mut reasons = Vec::new();
             if let Some((v, df, p)) = m.s_x2.filter(|x| x.2 < 0.01) {
@@ -1241,13 +1238,15 @@ fn overview_fields(t: &Labels, d: &WeekData) -> Vec<Field> {
     ]
 }
 
+/// The latest calibration of each bank (`fit_history` is in run-date order).
+fn latest_by_bank(d: &WeekData) -> BTreeMap<&str, &FitRow> {
+    d.fit_history.iter().map(|f| (f.bank.as_str(), f)).collect()
+}
+
 /// Calibration health: the latest run of each bank, with its excluded items when it
 /// is of the latest run date.
 fn health_rows(t: &Labels, d: &WeekData) -> Vec<HealthRow> {
-    let mut latest: BTreeMap<&str, &FitRow> = BTreeMap::new();
-    for f in &d.fit_history {
-        latest.insert(f.bank.as_str(), f);
-    }
+    let latest = latest_by_bank(d);
     let last_run = d.fit_history.last().map(|f| f.run_date.clone());
     latest
         .values()

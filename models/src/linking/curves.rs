@@ -257,17 +257,34 @@ fn characteristic_curve(
     minimise(&problem, start)
 }
 
-/// Levenberg–Marquardt from `start` (inputs already validated).
-fn minimise(problem: &Problem<'_>, start: LinkingConstants) -> Result<CurveLink> {
-    let name = problem.crit.name();
-    let mut x = (start.a.ln(), start.b);
-    let (mut f, mut g, mut h) = problem.evaluate(x);
+/// The end of [`levenberg_marquardt_2`].
+pub(super) struct LmResult {
+    /// The last accepted point.
+    pub(super) x: (f64, f64),
+    /// The criterion there.
+    pub(super) f: f64,
+    /// Iterations run (accepted and rejected steps).
+    pub(super) iterations: usize,
+    /// Whether the step or no-decrease rule ended it (not the iteration limit).
+    pub(super) converged: bool,
+}
+
+/// A two-parameter Levenberg–Marquardt minimisation (Marquardt, 1963) of a least-squares
+/// criterion: `eval(x)` returns F, the gradient Jᵀr and the Gauss–Newton matrix JᵀJ
+/// (h11, h12, h22) at x. Steps solve (JᵀJ + λ diag(JᵀJ)) δ = −Jᵀr in closed form.
+/// Returns the last accepted x and its F, the iterations, and whether it converged (a step below
+/// [`STEP_TOL`], or no step of any size decreasing F) within [`MAX_ITER`] iterations.
+/// Shared by the characteristic-curve links and the drift screen's 2PL projection.
+pub(super) fn levenberg_marquardt_2(
+    eval: impl Fn((f64, f64)) -> (f64, [f64; 2], [f64; 3]),
+    start: (f64, f64),
+) -> LmResult {
+    let mut x = start;
+    let (mut f, mut g, mut h) = eval(x);
     let mut lambda = 1e-3;
-    let mut converged = false;
     let mut iterations = 0;
     while iterations < MAX_ITER {
         iterations += 1;
-        // (JᵀJ + λ diag(JᵀJ)) δ = −Jᵀr, solved in closed form (2 × 2).
         let d1 = h[0].max(1e-12);
         let d2 = h[2].max(1e-12);
         let (m11, m12, m22) = (h[0] + lambda * d1, h[1], h[2] + lambda * d2);
@@ -275,7 +292,12 @@ fn minimise(problem: &Problem<'_>, start: LinkingConstants) -> Result<CurveLink>
         if !(det.is_finite() && det > 0.0) {
             lambda *= 10.0;
             if lambda > 1e20 {
-                break;
+                return LmResult {
+                    x,
+                    f,
+                    iterations,
+                    converged: false,
+                };
             }
             continue;
         }
@@ -283,13 +305,16 @@ fn minimise(problem: &Problem<'_>, start: LinkingConstants) -> Result<CurveLink>
             -(m22 * g[0] - m12 * g[1]) / det,
             -(m11 * g[1] - m12 * g[0]) / det,
         );
-        let size = step.0.abs().max(step.1.abs());
-        if size < STEP_TOL {
-            converged = true;
-            break;
+        if step.0.abs().max(step.1.abs()) < STEP_TOL {
+            return LmResult {
+                x,
+                f,
+                iterations,
+                converged: true,
+            };
         }
         let cand = (x.0 + step.0, x.1 + step.1);
-        let (cf, cg, ch) = problem.evaluate(cand);
+        let (cf, cg, ch) = eval(cand);
         if cf.is_finite() && cf <= f {
             x = cand;
             (f, g, h) = (cf, cg, ch);
@@ -298,11 +323,32 @@ fn minimise(problem: &Problem<'_>, start: LinkingConstants) -> Result<CurveLink>
             lambda *= 10.0;
             // No step of any size decreases F: x is a (numerical) minimum.
             if lambda > 1e20 {
-                converged = true;
-                break;
+                return LmResult {
+                    x,
+                    f,
+                    iterations,
+                    converged: true,
+                };
             }
         }
     }
+    LmResult {
+        x,
+        f,
+        iterations,
+        converged: false,
+    }
+}
+
+/// Levenberg–Marquardt from `start` (inputs already validated) over (ln A, B).
+fn minimise(problem: &Problem<'_>, start: LinkingConstants) -> Result<CurveLink> {
+    let name = problem.crit.name();
+    let LmResult {
+        x,
+        f,
+        iterations,
+        converged,
+    } = levenberg_marquardt_2(|x| problem.evaluate(x), (start.a.ln(), start.b));
     if !converged {
         return Err(IrtError::InvalidConfig(format!(
             "{name} linking did not converge in {MAX_ITER} iterations (last A = {}, B = {})",

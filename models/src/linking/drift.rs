@@ -40,8 +40,11 @@
 //! errors from the second weekly calibration after the shift, the other anchors at most
 //! 3.7.
 
+use super::curves::levenberg_marquardt_2;
 use super::{LinkingConstants, LinkingMethod, link};
+use crate::forecast::quantile_sorted;
 use crate::irt::{IrtError, ItemParams, Model, Quadrature, Result};
+use crate::numeric::logistic;
 
 /// Rules of the drift screen (see the module docs). Defaults: z > 2.7, |d_b| ≥ 0.3,
 /// |ln a ratio| ≥ ln 1.5, beyond 5 standard errors, at least 5 anchors, at most 10
@@ -138,29 +141,13 @@ pub struct ScreenedLink {
     pub rounds: usize,
 }
 
-/// Median of a non-empty slice (sorted copy).
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
-    }
-}
-
-/// Quantile with linear interpolation between order statistics (R's default, type 7).
-fn quantile7(sorted: &[f64], p: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * p;
-    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
-}
-
-/// (median, robust SD = max(0.74·IQR, 0.0074)) of `values`.
+/// (median, robust SD = max(0.74·IQR, 0.0074)) of `values`; quantiles by linear
+/// interpolation between order statistics (R's default, type 7).
 fn robust_centre_spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(f64::total_cmp);
-    let iqr = quantile7(&v, 0.75) - quantile7(&v, 0.25);
-    (median(&v), (0.74 * iqr).max(0.74 * 0.01))
+    let q = |p: f64| quantile_sorted(&v, p);
+    (q(0.5), (0.74 * (q(0.75) - q(0.25))).max(0.74 * 0.01))
 }
 
 /// Links `new` (estimates) to `base` (known, same order) with `method`, screening the
@@ -292,15 +279,14 @@ pub fn screen_and_link(
 }
 
 /// The 2PL (a′, b′) whose curve is closest to `item`'s: least squares over `grid`'s
-/// nodes weighted by its weights, by damped Gauss–Newton over (ln a′, b′) from (a, b).
+/// nodes weighted by its weights, by Levenberg–Marquardt over (ln a′, b′) from (a, b).
 fn project_2pl(item: &ItemParams, grid: &Quadrature) -> ItemParams {
-    let sigmoid = |z: f64| 1.0 / (1.0 + (-z).exp());
     let target: Vec<f64> = grid.nodes.iter().map(|&t| item.p(t)).collect();
     let eval = |(la, b): (f64, f64)| {
         let a = la.exp();
         let (mut f, mut g, mut h) = (0.0, [0.0; 2], [0.0; 3]);
         for ((&t, &w), &y) in grid.nodes.iter().zip(&grid.weights).zip(&target) {
-            let p = sigmoid(a * (t - b));
+            let p = logistic(a * (t - b));
             let dp = p * (1.0 - p);
             let (j1, j2) = (dp * a * (t - b), -dp * a);
             let r = p - y;
@@ -313,34 +299,8 @@ fn project_2pl(item: &ItemParams, grid: &Quadrature) -> ItemParams {
         }
         (f, g, h)
     };
-    let mut x = (item.a.ln(), item.b);
-    let (mut f, mut g, mut h) = eval(x);
-    let mut lambda = 1e-3;
-    for _ in 0..200 {
-        let (m11, m12, m22) = (h[0] * (1.0 + lambda), h[1], h[2] * (1.0 + lambda));
-        let det = m11 * m22 - m12 * m12;
-        if !(det.is_finite() && det > 0.0) {
-            break;
-        }
-        let step = (
-            -(m22 * g[0] - m12 * g[1]) / det,
-            -(m11 * g[1] - m12 * g[0]) / det,
-        );
-        if step.0.abs().max(step.1.abs()) < 1e-10 {
-            break;
-        }
-        let cand = (x.0 + step.0, x.1 + step.1);
-        let (cf, cg, ch) = eval(cand);
-        if cf.is_finite() && cf <= f {
-            (x, f, g, h) = (cand, cf, cg, ch);
-            lambda = (lambda * 0.1).max(1e-12);
-        } else {
-            lambda *= 10.0;
-            if lambda > 1e12 {
-                break;
-            }
-        }
-    }
+    // the last accepted point: a projection that stops early is still the best found
+    let x = levenberg_marquardt_2(eval, (item.a.ln(), item.b)).x;
     ItemParams::new(x.0.exp(), x.1)
 }
 

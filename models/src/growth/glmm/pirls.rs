@@ -57,6 +57,20 @@ pub(crate) struct Eval {
     pub converged: bool,
 }
 
+impl Eval {
+    /// The evaluation at `deviance`, +∞ when it is not finite.
+    fn new(deviance: f64, converged: bool) -> Self {
+        Eval {
+            deviance: if deviance.is_finite() {
+                deviance
+            } else {
+                f64::INFINITY
+            },
+            converged,
+        }
+    }
+}
+
 /// xᵣᵀβ for every row.
 pub(crate) fn offsets(d: &GlmmData, beta: &[f64]) -> Vec<f64> {
     d.x.chunks_exact(d.p)
@@ -176,14 +190,7 @@ pub(crate) fn laplace_u(
         total += 2.0 * t.phi + sym_det(&t.h).ln();
     }
     let deviance = total - 2.0 * d.ln_choose_sum;
-    Eval {
-        deviance: if deviance.is_finite() {
-            deviance
-        } else {
-            f64::INFINITY
-        },
-        converged,
-    }
+    Eval::new(deviance, converged)
 }
 
 /// Every group's terms plus the fixed-effect blocks at (β, u).
@@ -245,11 +252,10 @@ fn full_terms(d: &GlmmData, lam: &Lam, beta: &[f64], u: &[[f64; 2]]) -> Full {
     out
 }
 
-/// Schur complement S = XᵀWX − Σᵢ CᵢᵀHᵢ⁻¹Cᵢ of a [`Full`].
-fn schur(f: &Full, p: usize) -> Vec<f64> {
+/// Schur complement S = XᵀWX − Σᵢ CᵢᵀHᵢ⁻¹Cᵢ of a [`Full`], with `hinv[i]` = Hᵢ⁻¹.
+fn schur(f: &Full, hinv: &[Sym], p: usize) -> Vec<f64> {
     let mut s = f.a.clone();
-    for (i, t) in f.terms.iter().enumerate() {
-        let hinv = sym_inv(&t.h);
+    for (i, hinv) in hinv.iter().enumerate() {
         let c = &f.c[i * 2 * p..(i + 1) * 2 * p];
         for j in 0..p {
             let hc0 = hinv[0] * c[j] + hinv[1] * c[p + j];
@@ -275,14 +281,15 @@ pub(crate) fn laplace_joint(
     let mut converged = false;
     let mut cur = full_terms(d, lam, beta, u);
     'outer: for _ in 0..opts.max_iter {
-        let s = schur(&cur, p);
+        let hinv: Vec<Sym> = cur.terms.iter().map(|t| sym_inv(&t.h)).collect();
+        let s = schur(&cur, &hinv, p);
         let Some(l) = cholesky(&s, p) else {
             break;
         };
         // rhs = −g_β + Σ CᵢᵀHᵢ⁻¹Gᵢ
         let mut db: Vec<f64> = cur.gb.iter().map(|v| -v).collect();
         for (i, t) in cur.terms.iter().enumerate() {
-            let hg = sym_vec(&sym_inv(&t.h), &t.g);
+            let hg = sym_vec(&hinv[i], &t.g);
             let c = &cur.c[i * 2 * p..(i + 1) * 2 * p];
             for j in 0..p {
                 db[j] += c[j] * hg[0] + c[p + j] * hg[1];
@@ -297,7 +304,7 @@ pub(crate) fn laplace_joint(
                 let c = &cur.c[i * 2 * p..(i + 1) * 2 * p];
                 let cd0: f64 = (0..p).map(|j| c[j] * db[j]).sum();
                 let cd1: f64 = (0..p).map(|j| c[p + j] * db[j]).sum();
-                let v = sym_vec(&sym_inv(&t.h), &[t.g[0] + cd0, t.g[1] + cd1]);
+                let v = sym_vec(&hinv[i], &[t.g[0] + cd0, t.g[1] + cd1]);
                 [-v[0], -v[1]]
             })
             .collect();
@@ -341,20 +348,15 @@ pub(crate) fn laplace_joint(
     }
     let logdet: f64 = cur.terms.iter().map(|t| sym_det(&t.h).ln()).sum();
     let deviance = 2.0 * cur.phi + logdet - 2.0 * d.ln_choose_sum;
-    Eval {
-        deviance: if deviance.is_finite() {
-            deviance
-        } else {
-            f64::INFINITY
-        },
-        converged,
-    }
+    Eval::new(deviance, converged)
 }
 
 /// lme4's RXᵀRX at (β, u): S = XᵀWX − Σᵢ CᵢᵀHᵢ⁻¹Cᵢ (p × p). Its inverse is the PIRLS
 /// approximation of the covariance of β̂ (lme4's `vcov(use.hessian = FALSE)`, σ = 1).
 pub(crate) fn rx_cross(d: &GlmmData, lam: &Lam, beta: &[f64], u: &[[f64; 2]]) -> Vec<f64> {
-    schur(&full_terms(d, lam, beta, u), d.p)
+    let full = full_terms(d, lam, beta, u);
+    let hinv: Vec<Sym> = full.terms.iter().map(|t| sym_inv(&t.h)).collect();
+    schur(&full, &hinv, d.p)
 }
 
 /// Hᵢ⁻¹ of every group at (β, u): the conditional covariance of uᵢ (Laplace), so that
