@@ -302,6 +302,9 @@ pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
                 utf8("method", true),
                 i64f("n_responses", false),
                 tsf("updated_at", false),
+                // which growth model produced `p` (growth stage): `bayes_theta` or
+                // `glmm_accuracy`; appended last, so objects written before it read as null
+                utf8("p_model", true),
             ]),
             partitions: &["week_start"],
             description: "weekly KPIs per student (weeks start Monday, UTC)",

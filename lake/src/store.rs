@@ -650,6 +650,10 @@ impl Lake {
         f: impl FnOnce(Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
     ) -> Result<Option<Prepared>> {
         let (current, version) = self.read_versioned(key).await?;
+        let current = current
+            .into_iter()
+            .map(|b| upgrade(def, b))
+            .collect::<Result<Vec<_>>>()?;
         let Some(new) = f(current)? else {
             return Ok(None);
         };
@@ -663,23 +667,25 @@ impl Lake {
         }))
     }
 
-    /// Sets the Float64 `columns` of the rows of `shard`'s object of an existing
-    /// partition ([`Shard::object_name`]; [`Shard::WHOLE`]: the one object of an
-    /// unsharded partition), matching rows by the string column `key_column`: a row whose
-    /// key is in `values` gets those values (in `columns` order), every other row gets
-    /// nulls; all other columns stay as they are. Writes nothing when that object does
-    /// not exist or is empty (e.g. the partition was written with another shard count:
-    /// it is then left as it is, not swept). Returns the rows whose first column is now
-    /// non-null. Used by stages that own a few columns of a shared table
-    /// (`weekly_kpi.s` for churn; `p`, `sigma` for growth).
-    pub async fn set_float_columns(
+    /// Sets `columns` (Float64 or Utf8 columns of the catalog schema) of the rows of
+    /// `shard`'s object of an existing partition ([`Shard::object_name`];
+    /// [`Shard::WHOLE`]: the one object of an unsharded partition), matching rows by the
+    /// string column `key_column`: a row whose key is in `values` gets those values (in
+    /// `columns` order), every other row gets nulls; all other columns stay as they are.
+    /// Writes nothing when that object does not exist or is empty (e.g. the partition
+    /// was written with another shard count: it is then left as it is, not swept).
+    /// Returns the rows whose first column is now non-null. Used by stages that own a
+    /// few columns of a shared table (`weekly_kpi.s` for churn; `p`, `sigma`, `p_model`
+    /// for growth). A value of the wrong kind for its column is
+    /// [`LakeError::SchemaMismatch`].
+    pub async fn set_columns(
         &self,
         table: &str,
         partition: &[(&str, &str)],
         shard: Shard,
         key_column: &str,
         columns: &[&str],
-        values: &std::collections::HashMap<String, Vec<Option<f64>>>,
+        values: &std::collections::HashMap<String, Vec<CellValue>>,
     ) -> Result<usize> {
         let schema = &catalog::table(table)?.file_schema;
         let key_ix = schema.index_of(key_column)?;
@@ -697,20 +703,17 @@ impl Lake {
                 .into_iter()
                 .map(|b| {
                     let keys = b.column(key_ix).as_string::<i32>();
-                    let got: Vec<Option<&Vec<Option<f64>>>> = (0..b.num_rows())
+                    let got: Vec<Option<&Vec<CellValue>>> = (0..b.num_rows())
                         .map(|r| values.get(keys.value(r)))
                         .collect();
                     set += got
                         .iter()
-                        .filter(|v| v.and_then(|v| v.first().copied().flatten()).is_some())
+                        .filter(|v| v.and_then(|v| v.first()).is_some_and(CellValue::is_some))
                         .count();
                     let mut cols = b.columns().to_vec();
                     for (k, &ix) in col_ix.iter().enumerate() {
-                        let col: Float64Array = got
-                            .iter()
-                            .map(|v| v.and_then(|v| v.get(k).copied().flatten()))
-                            .collect();
-                        cols[ix] = Arc::new(col);
+                        let cell = |r: usize| got[r].and_then(|v| v.get(k));
+                        cols[ix] = cell_column(table, schema.field(ix), b.num_rows(), cell)?;
                     }
                     Ok(RecordBatch::try_new(b.schema(), cols)?)
                 })
@@ -719,6 +722,24 @@ impl Lake {
         })
         .await?;
         Ok(set)
+    }
+
+    /// [`Lake::set_columns`] for Float64 columns only.
+    pub async fn set_float_columns(
+        &self,
+        table: &str,
+        partition: &[(&str, &str)],
+        shard: Shard,
+        key_column: &str,
+        columns: &[&str],
+        values: &std::collections::HashMap<String, Vec<Option<f64>>>,
+    ) -> Result<usize> {
+        let cells = values
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|&x| CellValue::Float(x)).collect()))
+            .collect();
+        self.set_columns(table, partition, shard, key_column, columns, &cells)
+            .await
     }
 
     /// Stores an artifact (e.g. a report) at `key` with one atomic put (on a local lake
@@ -909,6 +930,99 @@ fn partition_label(table: &str, values: &[(&str, &str)]) -> String {
         .map(|(c, v)| format!("{c}={v}"))
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// A value for one cell of [`Lake::set_columns`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellValue {
+    /// For a Float64 column.
+    Float(Option<f64>),
+    /// For a Utf8 column.
+    Text(Option<String>),
+}
+
+impl CellValue {
+    /// Whether the cell holds a value (not null).
+    pub fn is_some(&self) -> bool {
+        match self {
+            Self::Float(v) => v.is_some(),
+            Self::Text(v) => v.is_some(),
+        }
+    }
+}
+
+/// The column `field` of `rows` rows from `cell(r)` (null where `None`); a cell of the
+/// wrong kind is a schema mismatch naming the table and column.
+fn cell_column<'a>(
+    table: &str,
+    field: &arrow::datatypes::Field,
+    rows: usize,
+    cell: impl Fn(usize) -> Option<&'a CellValue>,
+) -> Result<arrow::array::ArrayRef> {
+    let mismatch = |kind: &str| LakeError::SchemaMismatch {
+        table: table.to_string(),
+        reason: format!(
+            "column '{}' is {}, a {kind} value was given",
+            field.name(),
+            field.data_type()
+        ),
+    };
+    Ok(match field.data_type() {
+        arrow::datatypes::DataType::Float64 => Arc::new(
+            (0..rows)
+                .map(|r| match cell(r) {
+                    None => Ok(None),
+                    Some(CellValue::Float(v)) => Ok(*v),
+                    Some(CellValue::Text(_)) => Err(mismatch("text")),
+                })
+                .collect::<Result<Float64Array>>()?,
+        ),
+        arrow::datatypes::DataType::Utf8 => Arc::new(
+            (0..rows)
+                .map(|r| match cell(r) {
+                    None => Ok(None),
+                    Some(CellValue::Text(v)) => Ok(v.as_deref()),
+                    Some(CellValue::Float(_)) => Err(mismatch("float")),
+                })
+                .collect::<Result<arrow::array::StringArray>>()?,
+        ),
+        _ => return Err(mismatch("float or text")),
+    })
+}
+
+/// A batch of an object written before nullable columns were appended to its table,
+/// with the catalog's columns: each taken by name, a missing nullable one as nulls (a
+/// missing required one is a schema mismatch). Batches already in the catalog's column
+/// order are returned as they are; [`conform`] checks the types when they are written
+/// back.
+fn upgrade(def: &TableDef, batch: RecordBatch) -> Result<RecordBatch> {
+    let want = &def.file_schema;
+    let got = batch.schema();
+    if got.fields().len() == want.fields().len()
+        && got
+            .fields()
+            .iter()
+            .zip(want.fields())
+            .all(|(g, w)| g.name() == w.name())
+    {
+        return Ok(batch);
+    }
+    let cols = want
+        .fields()
+        .iter()
+        .map(|w| match batch.column_by_name(w.name()) {
+            Some(c) => Ok(c.clone()),
+            None if w.is_nullable() => Ok(arrow::array::new_null_array(
+                w.data_type(),
+                batch.num_rows(),
+            )),
+            None => Err(LakeError::SchemaMismatch {
+                table: def.name.to_string(),
+                reason: format!("an existing object has no column '{}'", w.name()),
+            }),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(want.clone(), cols)?)
 }
 
 /// Checks batches against the table's file schema and returns them carrying exactly

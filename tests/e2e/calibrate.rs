@@ -425,19 +425,6 @@ fn irt_fit_bad_input_names_file_and_row() {
     }
 }
 
-/// Pearson correlation.
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        sxy += (a - mx) * (b - my);
-        sxx += (a - mx).powi(2);
-        syy += (b - my).powi(2);
-    }
-    sxy / (sxx * syy).sqrt()
-}
-
 /// `student_id -> theta` of `abilities` for bank `all`.
 async fn thetas(lake: &lake::Lake) -> HashMap<String, f64> {
     crate::support::values(
@@ -573,7 +560,7 @@ async fn a_capped_fit_samples_students_and_still_scores_everyone() {
             .iter()
             .map(|(s, t)| (*t, truth_theta[s.as_str()]))
             .unzip();
-        pearson(&x, &y)
+        crate::support::pearson(&x, &y)
     };
     let (c_full, c_capped) = (corr(&full_theta), corr(&capped_theta));
     eprintln!("corr(θ, true θ): uncapped {c_full:.4}, capped {c_capped:.4}");

@@ -106,7 +106,7 @@ async fn downstream_stages_on_a_demo_lake() {
             ys.push(truth_theta);
         }
     }
-    let corr = pearson(&xs, &ys);
+    let corr = crate::support::pearson(&xs, &ys);
     // measured 0.72 on the full demo; a topic θ rests on ~3–15 responses (SE ≈ 0.5–0.7)
     eprintln!(
         "corr(topic θ, true topic θ) = {corr:.3} over {} student-topics",
@@ -199,18 +199,6 @@ async fn downstream_stages_on_a_demo_lake() {
             .sum();
         assert!(rows > 0, "{check} returned no rows");
     }
-}
-
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        sxy += (a - mx) * (b - my);
-        sxx += (a - mx).powi(2);
-        syy += (b - my).powi(2);
-    }
-    sxy / (sxx * syy).sqrt()
 }
 
 /// θ source order: topic θ, else global θ, else null.

@@ -205,6 +205,7 @@ fn kpi_batch(students: &[&str]) -> RecordBatch {
             Arc::new(StringArray::from(vec![None::<&str>; n])),
             Arc::new(Int64Array::from(vec![10; n])),
             Arc::new(TimestampMicrosecondArray::from(vec![0; n]).with_timezone("UTC")),
+            Arc::new(StringArray::from(vec![None::<&str>; n])),
         ],
     )
     .unwrap()

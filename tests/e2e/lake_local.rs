@@ -165,3 +165,137 @@ async fn young_lake_answers_every_table_and_every_check() {
         lake::TABLES.len()
     );
 }
+
+/// A `weekly_kpi` object written before `p_model` was appended to the table (the 12
+/// columns it had then): queries read the new column as null, and a stage that owns
+/// columns of it (growth's `p`, `sigma`, `p_model`) updates it into the current schema,
+/// every other value kept. A value of the wrong kind for its column is refused and the
+/// object is left as it was.
+#[tokio::test]
+async fn objects_written_before_a_column_was_appended_are_read_and_updated() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
+    use arrow::datatypes::Schema;
+    use lake::CellValue;
+    use lake::catalog::{WEEKLY_KPI, table};
+    use lake::shard::Shard;
+
+    let (dir, lake) = temp_lake();
+    let current = table(WEEKLY_KPI).unwrap().file_schema.clone();
+    let old_fields: Vec<_> = current
+        .fields()
+        .iter()
+        .filter(|f| f.name() != "p_model")
+        .cloned()
+        .collect();
+    assert_eq!(old_fields.len(), current.fields().len() - 1);
+    let old = Arc::new(Schema::new(old_fields));
+    let f = |v: Vec<Option<f64>>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec!["kpis-1"; 2])),
+        Arc::new(StringArray::from(vec!["s1", "s2"])),
+        f(vec![Some(0.1), None]),
+        f(vec![Some(0.4), Some(0.2)]),
+        f(vec![Some(0.5), Some(0.6)]),
+        f(vec![None, Some(0.7)]),
+        f(vec![Some(0.3), Some(0.9)]),
+        f(vec![None, None]),
+        f(vec![None, None]),
+        Arc::new(StringArray::from(vec![Some("theta_delta"), None])),
+        Arc::new(Int64Array::from(vec![12, 3])),
+        Arc::new(TimestampMicrosecondArray::from(vec![0_i64; 2]).with_timezone("UTC")),
+    ];
+    let batch = RecordBatch::try_new(old.clone(), cols).unwrap();
+    let folder = dir.path().join("lake/weekly_kpi/week_start=2026-02-09");
+    std::fs::create_dir_all(&folder).unwrap();
+    let file = std::fs::File::create(folder.join("part-0.parquet")).unwrap();
+    let mut w = datafusion::parquet::arrow::ArrowWriter::try_new(file, old, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    let read = "SELECT student_id, i_t, a_t, s, p, sigma, method, n_responses, p_model FROM weekly_kpi ORDER BY student_id";
+    let before = crate::support::render(&lake, read).await;
+    assert!(before.contains("theta_delta"), "{before}");
+    let nulls = crate::support::count(
+        &lake,
+        "SELECT count(*) FROM weekly_kpi WHERE p_model IS NULL",
+    )
+    .await;
+    assert_eq!(nulls, 2);
+
+    let partition = [("week_start", "2026-02-09")];
+    let columns = ["p", "sigma", "p_model"];
+    // the wrong kind for a column: refused, nothing changed
+    let wrong: HashMap<String, Vec<CellValue>> = [(
+        "s1".to_string(),
+        vec![
+            CellValue::Text(Some("x".into())),
+            CellValue::Float(None),
+            CellValue::Float(None),
+        ],
+    )]
+    .into();
+    let err = lake
+        .set_columns(
+            WEEKLY_KPI,
+            &partition,
+            Shard::WHOLE,
+            "student_id",
+            &columns,
+            &wrong,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("column 'p' is Float64"), "{err}");
+    assert_eq!(before, crate::support::render(&lake, read).await);
+
+    let values: HashMap<String, Vec<CellValue>> = [(
+        "s2".to_string(),
+        vec![
+            CellValue::Float(Some(0.25)),
+            CellValue::Float(None),
+            CellValue::Text(Some("glmm_accuracy".into())),
+        ],
+    )]
+    .into();
+    let set = lake
+        .set_columns(
+            WEEKLY_KPI,
+            &partition,
+            Shard::WHOLE,
+            "student_id",
+            &columns,
+            &values,
+        )
+        .await
+        .unwrap();
+    assert_eq!(set, 1);
+    let p = crate::support::values(
+        &lake,
+        "SELECT p_model, p FROM weekly_kpi WHERE p IS NOT NULL",
+    )
+    .await;
+    assert_eq!(p, [("glmm_accuracy".to_string(), 0.25)].into());
+    // every other column is as it was
+    let others = "SELECT student_id, i_t, a_t, e_t, r_t, s, method, n_responses, run_id FROM weekly_kpi ORDER BY student_id";
+    let kept = crate::support::render(&lake, others).await;
+    assert!(
+        kept.contains("theta_delta") && kept.contains("0.9"),
+        "{kept}"
+    );
+    // the object now has the current schema
+    let objects = lake
+        .list("weekly_kpi/week_start=2026-02-09/")
+        .await
+        .unwrap();
+    assert_eq!(objects.len(), 1);
+    let file = std::fs::File::open(folder.join("part-0.parquet")).unwrap();
+    let reader =
+        datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap();
+    assert_eq!(reader.schema().fields().len(), current.fields().len());
+}

@@ -585,6 +585,7 @@ async fn add_student(lake: &Lake, student: &str, topic: &str) {
                 Arc::new(
                     arrow::array::TimestampMicrosecondArray::from(vec![0]).with_timezone("UTC"),
                 ),
+                Arc::new(StringArray::from(vec![Some("bayes_theta")])),
             ],
         )?;
         batches.push(row);
@@ -641,6 +642,8 @@ async fn hostile_ids_are_shown_as_text_and_stay_one_path_segment() {
     assert!(html.contains("&lt;script&gt;alert(&#x27;t&#x27;)&lt;&#x2f;script&gt;&lt;b&gt;topic"));
     let f = fields(&html);
     assert_eq!(f["student_id"].1, HOSTILE_STUDENT);
+    // P says which growth model produced it.
+    assert_eq!(f["p_model"].1, "from your weekly θ");
     // The row keeps the raw id.
     let rows = artifact_rows(&lake).await;
     assert_eq!(rows[&a.key].student_id.as_deref(), Some(HOSTILE_STUDENT));

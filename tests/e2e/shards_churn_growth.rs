@@ -22,7 +22,7 @@ const RUN: &str = "2026-02-15";
 const WEEK: &str = "2026-02-09";
 /// weekly_kpi columns in file order.
 const KPI_COLUMNS: &str =
-    "run_id, student_id, i_t, a_t, e_t, r_t, s, p, sigma, method, n_responses, updated_at";
+    "run_id, student_id, i_t, a_t, e_t, r_t, s, p, sigma, method, n_responses, updated_at, p_model";
 
 fn input(shard: Shard) -> StageInput {
     StageInput {
@@ -49,6 +49,10 @@ async fn relayout(lake: &Lake, shards: u32) {
             for c in [6, 7, 8] {
                 cols[c] = Arc::new(Float64Array::from(vec![None; b.num_rows()]));
             }
+            cols[12] = Arc::new(arrow::array::StringArray::from(vec![
+                None::<&str>;
+                b.num_rows()
+            ]));
             RecordBatch::try_new(b.schema(), cols).unwrap()
         })
         .collect();
@@ -81,6 +85,7 @@ struct Outcome {
     s: HashMap<String, f64>,
     p: HashMap<String, f64>,
     sigma: HashMap<String, f64>,
+    p_model: String,
     churn_fit: String,
     growth_fit: String,
 }
@@ -92,6 +97,7 @@ async fn outcome(lake: &Lake) -> Outcome {
         s: values(lake, &col("s")).await,
         p: values(lake, &col("p")).await,
         sigma: values(lake, &col("sigma")).await,
+        p_model: render(lake, &format!("{} ORDER BY student_id", col("p_model"))).await,
         churn_fit: render(
             lake,
             "SELECT * FROM churn_fit ORDER BY kind, term, time_days",
@@ -184,6 +190,7 @@ async fn compare(lake: &Lake, max_fit_students: u64) -> Outcome {
         "p differs between the sharded and unsharded runs"
     );
     assert_eq!(whole.sigma, sharded.sigma);
+    assert_eq!(whole.p_model, sharded.p_model);
     assert_eq!(whole.churn_fit, sharded.churn_fit);
     assert_eq!(whole.growth_fit, sharded.growth_fit);
     whole

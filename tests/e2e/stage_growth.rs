@@ -137,6 +137,21 @@ async fn growth_ranks_improving_students_above_declining_ones() {
         "P margin {margin} (measured {P_MARGIN_MEASURED})"
     );
 
+    // P by model: the θ model's students (sigma set); the accuracy model is fitted, and
+    // here every student active in the week has two weekly θ
+    let glmm = g.glmm.as_ref().unwrap();
+    assert_eq!((glmm.status.as_str(), glmm.p_published), ("fitted", true));
+    assert!(glmm.students > 500 && glmm.students <= 1000, "{glmm:?}");
+    let by_model = values(
+        &lake,
+        "SELECT p_model, CAST(count(*) AS DOUBLE) FROM weekly_kpi WHERE week_start = '2026-02-09' AND p IS NOT NULL GROUP BY p_model",
+    )
+    .await;
+    let n_acc = by_model.get("glmm_accuracy").copied().unwrap_or(0.0);
+    assert_eq!(by_model["bayes_theta"] + n_acc, g.p_written as f64);
+    assert_eq!(n_acc as usize, glmm.scored, "{by_model:?} {glmm:?}");
+    assert_p_model_and_sigma_agree(&lake, "2026-02-09").await;
+
     // growth_fit: the three models with fixed effects, variance components and BLUPs;
     // R-hat and ESS on the Bayesian rows
     let counts = values(
@@ -154,6 +169,14 @@ async fn growth_ranks_improving_students_above_declining_ones() {
         );
         assert!(counts[&format!("{m}/diagnostic")] >= 8.0, "{counts:?}");
     }
+    // shard 0 records the accuracy GLMM even when nobody needed its P
+    assert_eq!(counts["glmm/fixed"], 2.0, "{counts:?}");
+    assert_eq!(counts["glmm/varcomp"], 3.0, "{counts:?}");
+    assert_eq!(
+        counts["glmm/blup"],
+        2.0 * glmm.students as f64,
+        "{counts:?}"
+    );
     let rhat = values(&lake, "SELECT concat(kind, ':', term), rhat FROM growth_fit WHERE model = 'bayes' AND rhat IS NOT NULL").await;
     assert_eq!(rhat.len(), 6, "{rhat:?}");
     assert!(rhat.values().all(|r| *r > 0.99 && *r <= 1.05), "{rhat:?}");
@@ -215,6 +238,123 @@ const P_MARGIN_MEASURED: f64 = 0.272;
 /// Asserted lower bound: P's SD is ≈ 0.3, so the margin's standard error is ≈ 0.023 and
 /// the bound sits three of them below the measurement.
 const P_MARGIN_MIN: f64 = 0.20;
+
+/// Every published P names its model, and sigma is set exactly for the θ model's.
+async fn assert_p_model_and_sigma_agree(lake: &lake::Lake, week: &str) {
+    let inconsistent = values(
+        lake,
+        &format!(
+            "SELECT student_id, p FROM weekly_kpi WHERE week_start = '{week}' AND p IS NOT NULL \
+             AND (p_model IS NULL OR (p_model = 'glmm_accuracy' AND sigma IS NOT NULL) \
+                  OR (p_model = 'bayes_theta' AND sigma IS NULL))"
+        ),
+    )
+    .await;
+    assert!(inconsistent.is_empty(), "{inconsistent:?}");
+}
+
+/// Measured on the lake of [`growth_without_calibration_gives_accuracy_p`]: mean accuracy
+/// P of improving minus declining students, and its correlation with the true θ at the
+/// run date.
+/// (0.423 vs 0.321 over 239 and 140 students; r = 0.808 over 633).
+const ACC_P_MARGIN_MEASURED: f64 = 0.103;
+const ACC_P_CORR_MEASURED: f64 = 0.808;
+/// Asserted lower bounds, three standard errors below the measurements: P's SD is
+/// ≈ 0.3, so the margin's SE is ≈ 0.03; the correlation's (Fisher z) is 1/√630 ≈ 0.04
+/// in z, 0.808 − 3 SE ≈ 0.76 in r.
+const ACC_P_MARGIN_MIN: f64 = 0.01;
+const ACC_P_CORR_MIN: f64 = 0.75;
+
+/// No calibration, so no weekly θ and no θ model (`no_thetas`): every student active in
+/// the run date's week gets its P from the accuracy GLMM, `p_model` = `glmm_accuracy`,
+/// sigma null; improving students get a higher P than declining ones, and P follows
+/// ability. 2,000 students over 28 days (four weeks).
+#[tokio::test]
+async fn growth_without_calibration_gives_accuracy_p() {
+    let (dir, lake) = temp_lake();
+    let truth = dir.path().join("truth");
+    crate::support::demo_data(
+        &lake,
+        &truth,
+        &[
+            "--students",
+            "2000",
+            "--items",
+            "60",
+            "--days",
+            "28",
+            "--anchors",
+            "15",
+        ],
+    );
+    let run = input("2026-02-01");
+    kpis::run(&lake, &run).await.unwrap();
+    let g = growth::run(&lake, &run).await.unwrap();
+    assert_eq!((g.status.as_str(), g.students), ("no_thetas", 0), "{g:?}");
+    let glmm = g.glmm.as_ref().unwrap();
+    assert_eq!(
+        (glmm.status.as_str(), glmm.p_published),
+        ("fitted", true),
+        "{g:?}"
+    );
+    let slope = glmm.slope.unwrap();
+    assert!(slope > 0.0, "the demo cohort improves on average: {glmm:?}");
+    let p = values(
+        &lake,
+        "SELECT student_id, p FROM weekly_kpi WHERE week_start = '2026-01-26' AND p_model = 'glmm_accuracy'",
+    )
+    .await;
+    assert!(p.len() > 500 && p.len() == g.p_written, "{} {g:?}", p.len());
+    assert_p_model_and_sigma_agree(&lake, "2026-01-26").await;
+    // growth_fit: the GLMM's rows only (shard 0), BLUPs of its fit sample
+    let counts = values(
+        &lake,
+        "SELECT concat(model, '/', kind), CAST(count(*) AS DOUBLE) FROM growth_fit WHERE run_date = '2026-02-01' GROUP BY model, kind",
+    )
+    .await;
+    assert_eq!(counts["glmm/fixed"], 2.0, "{counts:?}");
+    assert_eq!(counts["glmm/varcomp"], 3.0, "{counts:?}");
+    assert_eq!(
+        counts["glmm/blup"],
+        2.0 * glmm.students as f64,
+        "{counts:?}"
+    );
+    assert!(counts.keys().all(|k| k.starts_with("glmm/")), "{counts:?}");
+
+    let mut r = csv::Reader::from_path(truth.join("students.csv")).unwrap();
+    let headers = r.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (traj, end) = (col("trajectory"), col("theta_end"));
+    let mut by: HashMap<String, Vec<f64>> = HashMap::new();
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        if let Some(&v) = p.get(&rec[0]) {
+            by.entry(rec[traj].to_string()).or_default().push(v);
+            xs.push(v);
+            ys.push(rec[end].parse::<f64>().unwrap());
+        }
+    }
+    let mean = |k: &str| by[k].iter().sum::<f64>() / by[k].len() as f64;
+    let margin = mean("improving") - mean("declining");
+    let corr = crate::support::pearson(&xs, &ys);
+    eprintln!(
+        "accuracy P: {} students; improving {:.3} (n={}), declining {:.3} (n={}), margin {margin:.3}; correlation with true θ {corr:.3}",
+        xs.len(),
+        mean("improving"),
+        by["improving"].len(),
+        mean("declining"),
+        by["declining"].len()
+    );
+    assert!(
+        margin > ACC_P_MARGIN_MIN,
+        "{margin} (measured {ACC_P_MARGIN_MEASURED})"
+    );
+    assert!(
+        corr > ACC_P_CORR_MIN,
+        "{corr} (measured {ACC_P_CORR_MEASURED})"
+    );
+}
 
 /// Without a calibration there is no weekly θ: a clear summary, nothing written.
 #[tokio::test]
@@ -284,8 +424,9 @@ async fn growth_on_one_week_gives_a_summary() {
 /// Two weeks of data: every modelled student has exactly two weekly θ, so lme4's
 /// nobs-vs-random-effects check is turned off for REML/ML, and the sampler cannot tell
 /// the residual SD from the random slopes (max R-hat 1.32 measured with the run date's
-/// seed): P and sigma are refused — written as null over earlier values — and growth_fit
-/// says so, while the kpi columns and s are kept.
+/// seed): P and sigma of the θ model are refused — written as null over earlier values —
+/// and growth_fit says so, while the kpi columns and s are kept. The students with a
+/// single weekly θ get an accuracy P (p_model `glmm_accuracy`, sigma null).
 #[tokio::test]
 async fn growth_refuses_p_when_rhat_is_too_high() {
     let (dir, lake) = temp_lake();
@@ -331,10 +472,25 @@ async fn growth_refuses_p_when_rhat_is_too_high() {
     let before = render(&lake, others).await;
     let g = growth::run(&lake, &input("2026-01-18")).await.unwrap();
     assert_eq!(
-        (g.status.as_str(), g.p_published, g.p_written),
-        ("not_converged", false, 0),
+        (g.status.as_str(), g.p_published),
+        ("not_converged", false),
         "{g:?}"
     );
+    // the students with one week of θ get their P from the accuracy model, which the
+    // θ model's gate does not concern; the θ model's students get none
+    let glmm = g.glmm.as_ref().unwrap();
+    assert_eq!((glmm.status.as_str(), glmm.p_published), ("fitted", true));
+    let by_model = values(
+        &lake,
+        "SELECT coalesce(p_model, 'none'), CAST(count(*) AS DOUBLE) FROM weekly_kpi WHERE week_start = '2026-01-12' AND p IS NOT NULL GROUP BY p_model",
+    )
+    .await;
+    assert_eq!(
+        by_model,
+        [("glmm_accuracy".to_string(), g.p_written as f64)].into(),
+        "{g:?}"
+    );
+    assert!(g.p_written > 500 && g.p_written <= glmm.scored, "{g:?}");
     assert!(
         g.nobs_check_disabled && g.observations == 2 * g.students,
         "{g:?}"
@@ -344,7 +500,7 @@ async fn growth_refuses_p_when_rhat_is_too_high() {
     assert_eq!(before, render(&lake, others).await);
     let published = values(
         &lake,
-        "SELECT student_id, coalesce(p, sigma) FROM weekly_kpi",
+        "SELECT student_id, coalesce(p, sigma) FROM weekly_kpi WHERE p_model IS NULL OR p_model <> 'glmm_accuracy' OR sigma IS NOT NULL",
     )
     .await;
     assert!(

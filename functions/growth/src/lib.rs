@@ -1,5 +1,5 @@
-//! Stage **growth** → `weekly_kpi.p`, `weekly_kpi.sigma`, `growth_fit`
-//! (models: `models::growth`).
+//! Stage **growth** → `weekly_kpi.p`, `weekly_kpi.sigma`, `weekly_kpi.p_model`,
+//! `growth_fit` (models: `models::growth`).
 //!
 //! # Data
 //! Students' weekly θ from [`kpis::weekly_thetas`] (EAP of the week's first
@@ -8,8 +8,8 @@
 //! ⌈lookback_days / 7⌉`, i.e. **9 weeks** with the default look-back of 60 days. Time is
 //! the week offset from the run date's week (0 = current week, −1 the previous one, …),
 //! so the fixed intercept is the cohort's *current* θ and a student's intercept its
-//! current level. Students with **≥ 2 weekly θ** enter the models; the others are
-//! counted (`students_single_week`) and get no `p`/`sigma`.
+//! current level. Students with **≥ 2 weekly θ** enter the θ models; the others are
+//! counted (`students_single_week`) and get their `p` from the accuracy model (below).
 //!
 //! # Fit sample and shards
 //! What the models estimate for the cohort as a whole — the REML/ML fixed effects and
@@ -62,15 +62,42 @@
 //! mean θ reaches the goal by then; `sigma` = posterior mean residual SD (one
 //! cohort-level value, written on every modelled student's row).
 //!
+//! # P of students without two weekly θ: the accuracy model
+//! A student with fewer than two weekly θ (one week of practice, or too few calibrated
+//! items for a θ) has no growth of θ to model, but it has answers. For these students —
+//! and for everyone when the θ model cannot be fitted at all (`no_thetas`,
+//! `too_few_students`, `one_week`) — `p` comes from the logistic mixed growth model of
+//! the probability of a right answer, `correct ~ week + (week | student)`, binomial,
+//! fitted by the Laplace approximation as lme4's `glmer` (nAGQ = 1;
+//! [`models::growth::fit_glmm`]). Its rows are the student-weeks with answers: the
+//! week's first answer per question (every question, calibrated or not; the same
+//! responses a weekly θ uses), as successes out of trials, time as above. It is fitted
+//! on its own fit sample, the first buckets of the θ model's holding at most
+//! [`GLMM_MAX_FIT_STUDENTS`] (1,000) students with attempts in two weeks, and on those
+//! students only: a student seen in one week carries no information on the slopes,
+//! and with many of them the model would have fewer rows than random effects, which
+//! `glmer` refuses (`check.nobs.vs.nRE`). Each student of the shard is then forecast
+//! from its own rows given the fitted β and Σ ([`models::growth::GlmmFit::growth_forecasts`]),
+//! so sharding changes nothing. Goal: the fitted intercept — the typical student's
+//! current log-odds of a right answer — plus [`GOAL_OFFSET`] logits (for a Rasch item,
+//! 0.5 logits more θ is exactly 0.5 logits more log-odds, so the two goals ask for the
+//! same gain); `p` = P(the student's log-odds at week [`TARGET_WEEKS`] ≥ goal), normal
+//! approximation with the Laplace conditional covariance of its random effects and the
+//! SE of the fixed slope. `sigma` is null for these students (a binomial model has no
+//! residual SD). `p_model` says which model produced each `p`: `bayes_theta` or
+//! `glmm_accuracy`. A Laplace fit that does not converge publishes no accuracy P
+//! (`glmm.status = not_converged`).
+//!
 //! **R-hat gate**: when the largest rank-normalised R̂ exceeds
 //! [`models::growth::DEFAULT_MAX_RHAT`] (1.05), P is not published: status
-//! `not_converged`, `p` **and** `sigma` are written as null (both come from the same
-//! unconverged chains), and `growth_fit` says so (`p_published` = 0, `max_rhat`).
+//! `not_converged`, `p` **and** `sigma` of the students the θ model covers are written
+//! as null (both come from the same unconverged chains; the accuracy model does not
+//! stand in for them), and `growth_fit` says so (`p_published` = 0, `max_rhat`).
 //!
 //! # Writes
 //! - `weekly_kpi` partition of the run date's week, the shard's own object
 //!   (`lake::shard::Shard::object_name`, as kpis wrote it with the same shard count):
-//!   columns `p` and `sigma` only, via [`Lake::set_float_columns`]; every other column
+//!   columns `p`, `sigma` and `p_model` only, via [`Lake::set_columns`]; every other column
 //!   (KPIs, `s`, `run_id`, `updated_at`) is carried over exactly. Rows of students
 //!   without a model get null. Nothing is written when the shard has no object in that
 //!   partition (run `kpis` first, with the same shard count; said in `notes`).
@@ -86,7 +113,11 @@
 //!   `nobs_check_disabled`; bayes: `max_rhat`, `rhat_threshold`, `p_published`,
 //!   `divergences`, `chains`, `warmup`, `draws`, `goal`, `cohort_current_mean`,
 //!   `goal_from_intercept`, `target_week`, `n_obs`, `n_groups`, `cohort_students`,
-//!   `sample_buckets`). Counts are the sample's.
+//!   `sample_buckets`). Counts are the sample's. The accuracy model is `model` = `glmm`:
+//!   `fixed` (`intercept`, `slope`, logits), `varcomp` (`sd_intercept`, `sd_slope`,
+//!   `corr`), `diagnostic` (`loglik`, `deviance`, `n_obs`, `n_groups`, `evaluations`,
+//!   `converged`, `singular`, `p_published`, `goal_offset`, `target_week`), `blup`
+//!   (`u0`, `u1` of its fit sample, logits, with conditional SDs).
 //!
 //! # Memory per invocation
 //! The bucket count runs in the lake session's bounded DataFusion pool
@@ -110,13 +141,16 @@
 //! # Degenerate input
 //! No calibration or no weekly θ in the sample (`no_thetas`), fewer than
 //! [`models::growth::MIN_GROUPS`] students with two weekly θ (`too_few_students`), all θ
-//! in one week (`one_week`): a clear summary, nothing written. A sampler failure
-//! (`bayes_failed`) keeps the REML/ML rows and publishes no P.
+//! in one week (`one_week`): a clear summary, no θ model; the accuracy model still
+//! gives every student a `p` when it can be fitted (`glmm.status` = `fitted`), else
+//! nothing is written. A sampler failure (`bayes_failed`) keeps the REML/ML rows and
+//! publishes no P of the θ model.
 
+mod accuracy;
 mod panel;
 mod rows;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::{Datelike, Days, NaiveDate};
@@ -132,6 +166,19 @@ use serde::Serialize;
 
 use panel::Panel;
 use rows::FitRows;
+
+pub use accuracy::{GLMM_MAX_FIT_STUDENTS, GlmmSummary, P_MODEL_ACCURACY, P_MODEL_THETA};
+
+/// What a student's row of `weekly_kpi` gets: `p`, `sigma` and the model behind `p`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PValue {
+    /// P (null when not published).
+    pub p: Option<f64>,
+    /// sigma (the θ model's residual SD; null for accuracy P).
+    pub sigma: Option<f64>,
+    /// [`P_MODEL_THETA`] or [`P_MODEL_ACCURACY`] when `p` is published.
+    pub model: Option<&'static str>,
+}
 
 /// Goal = cohort's current mean θ + this.
 pub const GOAL_OFFSET: f64 = 0.5;
@@ -207,8 +254,8 @@ pub struct GrowthOutput {
     pub run_date: String,
     /// This invocation's shard (`shard K of N`).
     pub shard: String,
-    /// `fitted`, `not_converged`, `bayes_failed`, `no_thetas`, `too_few_students`,
-    /// `one_week`.
+    /// The θ model's: `fitted`, `not_converged`, `bayes_failed`, `no_thetas`,
+    /// `too_few_students`, `one_week` (the accuracy model's is `glmm.status`).
     pub status: String,
     /// Why P was not published or nothing was fitted.
     pub message: Option<String>,
@@ -239,6 +286,8 @@ pub struct GrowthOutput {
     pub ml: Option<LmmSummary>,
     /// Bayesian fit.
     pub bayes: Option<BayesSummary>,
+    /// The accuracy GLMM (P of the students the θ model does not cover).
+    pub glmm: Option<GlmmSummary>,
     /// Mean θ of the current week (students of the fit sample with a θ this week).
     pub cohort_current_mean: Option<f64>,
     /// `current_week_mean` or `fitted_intercept`.
@@ -251,7 +300,7 @@ pub struct GrowthOutput {
     pub p_published: bool,
     /// Monday of the week `p`, `sigma` are written to.
     pub week_start: String,
-    /// `weekly_kpi` rows of this shard that received a `p`.
+    /// `weekly_kpi` rows of this shard that received a `p` (from either model).
     pub p_written: usize,
     /// Rows written to `growth_fit` (0 on shards other than 0).
     pub growth_fit_rows: usize,
@@ -306,6 +355,7 @@ impl GrowthOutput {
             reml: None,
             ml: None,
             bayes: None,
+            glmm: None,
             cohort_current_mean: None,
             goal_basis: None,
             goal: None,
@@ -345,121 +395,36 @@ pub async fn run_with(
     let first_week = week - Days::new(7 * u64::from(weeks.max(1) - 1));
     let bayes_cfg = bayes_config(rc.run_date)?;
     let mut out = GrowthOutput::new(&rc, weeks, week, cfg);
-    let ctx = lake.session()?;
-    let counts = panel::bucket_counts(&ctx, first_week, rc.run_date).await?;
-    drop(ctx);
-    out.cohort_students = counts.iter().sum();
-    let sample = Shard::fit_sample(&counts, cfg.max_fit_students);
-    let k = sample.bucket_range().end as usize;
-    out.fit_sample = models::sample::rule(k, STUDENT_BUCKETS as usize, SHARD_SEED);
-    let (sampled, own) = load_panels(lake, &rc, weeks, week, sample).await?;
+    let samples = draw_samples(lake, &mut out, first_week, rc.run_date, cfg).await?;
+    let panels = load_panels(lake, &rc, weeks, week, &samples).await?;
     phases.mark("read");
-    let finish = |mut out: GrowthOutput, status: &str, message: String| {
-        tracing::warn!(status, %message, "growth not fitted");
-        out.status = status.into();
-        out.message = Some(message);
-        out.elapsed_ms = started.elapsed().as_millis() as u64;
-        Ok(out)
-    };
-    out.observations = sampled.ids.len();
-    out.students_single_week = sampled.single_week;
-    out.cohort_current_mean = sampled.current_mean();
-    if sampled.ids.is_empty() {
-        return match (sampled.single_week, sampled.only_week) {
-            (0, _) => {
-                let message = format!(
-                    "no weekly θ in the {weeks} weeks up to {} (no calibration of bank all, or too few responses per week): nothing written",
-                    out.run_date
-                );
-                finish(out, "no_thetas", message)
-            }
-            (_, Some(only)) => {
-                let message = format!(
-                    "every weekly θ is in the week of {}: a growth model needs two weeks; nothing written",
-                    day_str(only)
-                );
-                finish(out, "one_week", message)
-            }
-            _ => {
-                let message = "no student has a θ in two different weeks: nothing written".into();
-                finish(out, "too_few_students", message)
-            }
-        };
-    }
-    let (data, keys) =
-        GrowthData::from_ids(&sampled.ids, &sampled.time, &sampled.y).map_err(StageError::model)?;
-    out.students = keys.len();
-    out.design_patterns = data.n_patterns();
-    match data.check_identifiable() {
-        Ok(()) => {}
-        Err(e @ GrowthError::TooFewGroups { .. }) => {
-            return finish(out, "too_few_students", format!("{e}: nothing written"));
-        }
-        Err(e @ GrowthError::SlopeNotIdentifiable(_)) => {
-            return finish(out, "one_week", format!("{e}: nothing written"));
-        }
-        Err(e) => return Err(StageError::model(e)),
-    }
+
     let shard_zero = rc.shard.index == 0;
     let mut rows = FitRows::default();
-    if shard_zero {
-        let t_lmm = Instant::now();
-        fit_mixed_models(&mut out, &mut rows, &data, &keys)?;
-        out.lmm_ms = t_lmm.elapsed().as_millis() as u64;
-    } else {
-        out.notes.push(SHARD_ZERO_WRITES_FIT.into());
-    }
-
-    // Bayes on the sample (CPU-bound, run inline like the other stages' model fits; the
-    // chains run in parallel on rayon), then p of the shard's students.
-    let t_bayes = Instant::now();
-    let published = match fit_bayes(&data, &BayesPriors::default(), &bayes_cfg) {
-        Ok(fit) => {
-            let same = rc.shard.bucket_range() == sample.bucket_range();
-            let goal = set_goal(&mut out, &fit);
-            let sample_forecasts = (shard_zero || same).then(|| fit.forecast(TARGET_WEEKS, goal));
-            let (shard_keys, forecasts) = match (&sample_forecasts, same) {
-                (Some(f), true) => (keys.clone(), f.clone()),
-                _ => shard_forecasts(&own, &fit, goal)?,
-            };
-            out.scored = shard_keys.len();
-            let published = publish(&mut out, &fit, &bayes_cfg, &shard_keys, &forecasts);
-            if let Some(f) = &sample_forecasts.filter(|_| shard_zero) {
-                let from_intercept = out.goal_basis.as_deref() == Some("fitted_intercept");
-                rows::bayes_rows(
-                    &mut rows,
-                    &fit,
-                    f,
-                    &keys,
-                    &bayes_cfg,
-                    &out,
-                    goal,
-                    from_intercept,
-                );
-                rows.diag("bayes", "cohort_students", out.cohort_students as f64);
-                rows.diag("bayes", "sample_buckets", k as f64);
-            }
-            Some(published)
-        }
-        Err(e) => {
-            out.status = "bayes_failed".into();
-            out.message = Some(format!(
-                "NUTS sampling failed: {e}; REML/ML written, P not published"
-            ));
-            tracing::warn!(error = %e, "growth: sampler failed");
-            None
-        }
+    let theta_p = theta_model(&mut out, &mut rows, &rc, &samples, &panels, &bayes_cfg)?;
+    let covered: HashSet<&str> = match &theta_p {
+        Some(_) => panels.own.theta_students(),
+        None => HashSet::new(),
     };
-    out.bayes_ms = t_bayes.elapsed().as_millis() as u64;
+    let (glmm, accuracy_p) = accuracy::accuracy_p(
+        &panels.glmm,
+        &panels.own,
+        &covered,
+        samples.glmm_rule.clone(),
+        shard_zero.then_some(&mut rows),
+    )?;
+    out.glmm = Some(glmm);
     phases.mark("fit");
 
-    if shard_zero {
+    if shard_zero && !rows.is_empty() {
         out.growth_fit_rows =
             rows::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, &rows).await?;
     }
-    if let Some(published) = published {
-        out.p_written = rows::write_p_sigma(lake, week, rc.shard, &published).await?;
-        if out.p_written == 0 && out.p_published {
+    if theta_p.is_some() || !accuracy_p.is_empty() {
+        let mut published = theta_p.unwrap_or_default();
+        published.extend(accuracy_p);
+        out.p_written = rows::write_p(lake, week, rc.shard, &published).await?;
+        if out.p_written == 0 && published.values().any(|v| v.p.is_some()) {
             out.notes.push(format!(
                 "no weekly_kpi rows of modelled students of {} for the week of {}: run kpis for that week (with the same shard count) first",
                 out.shard, out.week_start
@@ -479,6 +444,146 @@ pub async fn run_with(
     );
     out.phases_ms = phases;
     Ok(out)
+}
+
+/// The fit samples of a run (crate docs, "Fit sample and shards").
+struct Samples {
+    /// The θ model's.
+    theta: Shard,
+    /// The accuracy model's (buckets `0..k'`, within the θ model's).
+    glmm: Shard,
+    /// The accuracy model's as a rule (`student_bucket<k'/4096 seed=0`).
+    glmm_rule: String,
+}
+
+/// Counts students per bucket and draws both fit samples; records the θ model's.
+async fn draw_samples(
+    lake: &Lake,
+    out: &mut GrowthOutput,
+    first_week: NaiveDate,
+    run_date: NaiveDate,
+    cfg: &GrowthConfig,
+) -> Result<Samples, StageError> {
+    let ctx = lake.session()?;
+    let counts = panel::bucket_counts(&ctx, first_week, run_date).await?;
+    out.cohort_students = counts.iter().sum();
+    let rule = |s: Shard| {
+        let k = s.bucket_range().end as usize;
+        models::sample::rule(k, STUDENT_BUCKETS as usize, SHARD_SEED)
+    };
+    let theta = Shard::fit_sample(&counts, cfg.max_fit_students);
+    let glmm = Shard::fit_sample(
+        &counts,
+        cfg.max_fit_students.min(accuracy::GLMM_MAX_FIT_STUDENTS),
+    );
+    out.fit_sample = rule(theta);
+    Ok(Samples {
+        theta,
+        glmm,
+        glmm_rule: rule(glmm),
+    })
+}
+
+/// The θ model (REML/ML on shard 0, Bayes everywhere) and the `p`, `sigma` of the
+/// shard's students it covers; `None` when it cannot be fitted (status and message in
+/// `out`).
+fn theta_model(
+    out: &mut GrowthOutput,
+    rows: &mut FitRows,
+    rc: &RunContext,
+    samples: &Samples,
+    panels: &Panels,
+    bayes_cfg: &BayesConfig,
+) -> Result<Option<HashMap<String, PValue>>, StageError> {
+    let sampled = &panels.sampled;
+    let mut refuse = |status: &str, message: String| {
+        tracing::warn!(status, %message, "growth: θ model not fitted");
+        out.status = status.into();
+        out.message = Some(message);
+        Ok(None)
+    };
+    out.observations = sampled.ids.len();
+    out.students_single_week = sampled.single_week;
+    out.cohort_current_mean = sampled.current_mean();
+    if sampled.ids.is_empty() {
+        return match (sampled.single_week, sampled.only_week) {
+            (0, _) => refuse(
+                "no_thetas",
+                format!(
+                    "no weekly θ in the {} weeks up to {} (no calibration of bank all, or too few responses per week): no θ model",
+                    out.weeks, out.run_date
+                ),
+            ),
+            (_, Some(only)) => refuse(
+                "one_week",
+                format!(
+                    "every weekly θ is in the week of {}: a growth model of θ needs two weeks",
+                    day_str(only)
+                ),
+            ),
+            _ => refuse(
+                "too_few_students",
+                "no student has a θ in two different weeks: no θ model".into(),
+            ),
+        };
+    }
+    let (data, keys) =
+        GrowthData::from_ids(&sampled.ids, &sampled.time, &sampled.y).map_err(StageError::model)?;
+    out.students = keys.len();
+    out.design_patterns = data.n_patterns();
+    match data.check_identifiable() {
+        Ok(()) => {}
+        Err(e @ GrowthError::TooFewGroups { .. }) => {
+            return refuse("too_few_students", format!("{e}: no θ model"));
+        }
+        Err(e @ GrowthError::SlopeNotIdentifiable(_)) => {
+            return refuse("one_week", format!("{e}: no θ model"));
+        }
+        Err(e) => return Err(StageError::model(e)),
+    }
+    let shard_zero = rc.shard.index == 0;
+    if shard_zero {
+        let t_lmm = Instant::now();
+        fit_mixed_models(out, rows, &data, &keys)?;
+        out.lmm_ms = t_lmm.elapsed().as_millis() as u64;
+    } else {
+        out.notes.push(SHARD_ZERO_WRITES_FIT.into());
+    }
+
+    // Bayes on the sample (CPU-bound, run inline like the other stages' model fits; the
+    // chains run in parallel on rayon), then p of the shard's students.
+    let t_bayes = Instant::now();
+    let published = match fit_bayes(&data, &BayesPriors::default(), bayes_cfg) {
+        Ok(fit) => {
+            let same = rc.shard.bucket_range() == samples.theta.bucket_range();
+            let goal = set_goal(out, &fit);
+            let sample_forecasts = (shard_zero || same).then(|| fit.forecast(TARGET_WEEKS, goal));
+            let (shard_keys, forecasts) = match (&sample_forecasts, same) {
+                (Some(f), true) => (keys.clone(), f.clone()),
+                _ => shard_forecasts(&panels.own, &fit, goal)?,
+            };
+            out.scored = shard_keys.len();
+            let published = publish(out, &fit, bayes_cfg, &shard_keys, &forecasts);
+            if let Some(f) = &sample_forecasts.filter(|_| shard_zero) {
+                let from_intercept = out.goal_basis.as_deref() == Some("fitted_intercept");
+                rows::bayes_rows(rows, &fit, f, &keys, bayes_cfg, out, goal, from_intercept);
+                rows.diag("bayes", "cohort_students", out.cohort_students as f64);
+                let k = samples.theta.bucket_range().end;
+                rows.diag("bayes", "sample_buckets", k as f64);
+            }
+            published
+        }
+        Err(e) => {
+            out.status = "bayes_failed".into();
+            out.message = Some(format!(
+                "NUTS sampling failed: {e}; REML/ML written, P of the θ model not published"
+            ));
+            tracing::warn!(error = %e, "growth: sampler failed");
+            HashMap::new()
+        }
+    };
+    out.bayes_ms = t_bayes.elapsed().as_millis() as u64;
+    Ok(Some(published))
 }
 
 /// REML and ML on the fit sample: summaries, notes and `growth_fit` rows.
@@ -570,34 +675,52 @@ fn covers(outer: Shard, inner: Shard) -> bool {
     o.start <= i.start && i.end <= o.end
 }
 
-/// The weekly θ rows of the fit sample and of the shard; one read of weekly θ when one
-/// of the two holds the other (an unsharded run holds every sample).
+/// What the models read: the θ model's fit sample, the accuracy model's, the shard.
+struct Panels {
+    /// The θ model's fit sample.
+    sampled: Panel,
+    /// The accuracy model's fit sample.
+    glmm: Panel,
+    /// The shard's students.
+    own: Panel,
+}
+
+/// The weekly records of the fit samples and of the shard; one read when one of the
+/// θ model's sample and the shard holds the other (an unsharded run holds every
+/// sample). The accuracy model's sample is within the θ model's.
 async fn load_panels(
     lake: &Lake,
     rc: &RunContext,
     weeks: u32,
     week: NaiveDate,
-    sample: Shard,
-) -> Result<(Panel, Panel), StageError> {
+    samples: &Samples,
+) -> Result<Panels, StageError> {
     let ctx = lake.session()?;
-    let read = |part: Shard| kpis::weekly_thetas(&ctx, rc.run_date, weeks, part);
-    let shard = rc.shard;
+    let read = |part: Shard| kpis::weekly_records(&ctx, rc.run_date, weeks, part);
+    let (shard, sample, glmm) = (rc.shard, samples.theta, samples.glmm);
+    let panel = |t: &[kpis::WeeklyRecord], s: Shard| Panel::new(t, week, |id| s.contains(id));
     if covers(shard, sample) {
         let t = read(shard).await?;
-        Ok((
-            Panel::new(&t, week, |id| sample.contains(id)),
-            Panel::new(&t, week, |_| true),
-        ))
+        Ok(Panels {
+            sampled: panel(&t, sample),
+            glmm: panel(&t, glmm),
+            own: Panel::new(&t, week, |_| true),
+        })
     } else if covers(sample, shard) {
         let t = read(sample).await?;
-        Ok((
-            Panel::new(&t, week, |_| true),
-            Panel::new(&t, week, |id| shard.contains(id)),
-        ))
+        Ok(Panels {
+            sampled: Panel::new(&t, week, |_| true),
+            glmm: panel(&t, glmm),
+            own: panel(&t, shard),
+        })
     } else {
-        let sampled = Panel::new(&read(sample).await?, week, |_| true);
+        let t = read(sample).await?;
         let own = Panel::new(&read(shard).await?, week, |_| true);
-        Ok((sampled, own))
+        Ok(Panels {
+            sampled: Panel::new(&t, week, |_| true),
+            glmm: panel(&t, glmm),
+            own,
+        })
     }
 }
 
@@ -625,7 +748,7 @@ fn publish(
     cfg: &BayesConfig,
     keys: &[String],
     forecasts: &[GroupForecast],
-) -> HashMap<String, (Option<f64>, Option<f64>)> {
+) -> HashMap<String, PValue> {
     let converged = fit.check_rhat(DEFAULT_MAX_RHAT);
     out.p_published = converged.is_ok();
     if let Err(e) = &converged {
@@ -636,13 +759,11 @@ fn publish(
         .iter()
         .zip(forecasts)
         .map(|(k, f)| {
-            let v = if out.p_published {
-                (
-                    Some(f.p_goal).filter(|p| p.is_finite()),
-                    Some(fit.sigma_mean),
-                )
-            } else {
-                (None, None)
+            let p = Some(f.p_goal).filter(|p| p.is_finite() && out.p_published);
+            let v = PValue {
+                p,
+                sigma: out.p_published.then_some(fit.sigma_mean),
+                model: p.map(|_| accuracy::P_MODEL_THETA),
             };
             (k.clone(), v)
         })

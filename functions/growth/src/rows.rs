@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use chrono::NaiveDate;
-use lake::Lake;
 use lake::catalog::{self, GROWTH_FIT, WEEKLY_KPI};
 use lake::runs::{StageError, day_str};
 use lake::shard::Shard;
+use lake::{CellValue, Lake};
 use models::growth::{BayesConfig, BayesFit, DEFAULT_MAX_RHAT, LmmFit};
 
-use crate::{GrowthOutput, TARGET_WEEKS};
+use crate::{GrowthOutput, PValue, TARGET_WEEKS};
 
 /// Rows of `growth_fit` under construction.
 #[derive(Default)]
@@ -28,8 +28,13 @@ pub(crate) struct FitRows {
 }
 
 impl FitRows {
+    /// No rows yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.model.is_empty()
+    }
+
     #[allow(clippy::too_many_arguments)]
-    fn push(
+    pub(crate) fn push(
         &mut self,
         model: &'static str,
         kind: &'static str,
@@ -224,27 +229,35 @@ pub(crate) async fn write_fit(
     Ok(n)
 }
 
-/// Puts `p`, `sigma` into the week's `weekly_kpi` rows of `shard`'s object (null for
-/// students not in `values`), keeping every other column; returns the rows that got a
-/// non-null `p`. Writes nothing when the shard has no object in that partition.
-pub(crate) async fn write_p_sigma(
+/// Puts `p`, `sigma`, `p_model` into the week's `weekly_kpi` rows of `shard`'s object
+/// (null for students not in `values`), keeping every other column; returns the rows
+/// that got a non-null `p`. Writes nothing when the shard has no object in that
+/// partition.
+pub(crate) async fn write_p(
     lake: &Lake,
     week: NaiveDate,
     shard: Shard,
-    values: &HashMap<String, (Option<f64>, Option<f64>)>,
+    values: &HashMap<String, PValue>,
 ) -> Result<usize, StageError> {
-    let values: HashMap<String, Vec<Option<f64>>> = values
+    let values: HashMap<String, Vec<CellValue>> = values
         .iter()
-        .map(|(k, (p, sigma))| (k.clone(), vec![*p, *sigma]))
+        .map(|(k, v)| {
+            let cells = vec![
+                CellValue::Float(v.p),
+                CellValue::Float(v.sigma),
+                CellValue::Text(v.model.map(str::to_string)),
+            ];
+            (k.clone(), cells)
+        })
         .collect();
     let week_s = day_str(week);
     Ok(lake
-        .set_float_columns(
+        .set_columns(
             WEEKLY_KPI,
             &[("week_start", &week_s)],
             shard,
             "student_id",
-            &["p", "sigma"],
+            &["p", "sigma", "p_model"],
             &values,
         )
         .await?)

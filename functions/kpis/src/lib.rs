@@ -12,8 +12,9 @@
 //!   over the look-back window; `r_t` from wrong answers followed by a right one in the
 //!   same topic within the week (null without wrong answers).
 //!
-//! `s`, `p`, `sigma` belong to the churn and growth stages: every writer of `weekly_kpi`
-//! updates its shard's object of the partition with [`Lake::update_partition_shard`],
+//! `s`, `p`, `sigma`, `p_model` belong to the churn and growth stages: every writer of
+//! `weekly_kpi` updates its shard's object of the partition with
+//! [`Lake::update_partition_shard`],
 //! carrying the others' columns over, so re-running any of them never wipes the others'
 //! work (the three stages must run with the same shard count).
 //!
@@ -38,10 +39,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::{Float64Type, Int64Type};
+use arrow::datatypes::Int64Type;
 use arrow::error::ArrowError;
 use chrono::{Days, NaiveDate};
 use datafusion::prelude::SessionContext;
@@ -390,8 +391,12 @@ async fn compute_week(
     })
 }
 
+/// Columns of `weekly_kpi` that other stages own (churn: `s`; growth: `p`, `sigma`,
+/// `p_model`): carried over when kpis rewrites a week.
+const CARRIED: [&str; 4] = ["s", "p", "sigma", "p_model"];
+
 /// Writes one week's KPI columns to the shard's object of the week's partition,
-/// keeping `s`, `p`, `sigma` that other stages wrote there.
+/// keeping the [`CARRIED`] columns that other stages wrote there.
 async fn write_week(
     lake: &Lake,
     shard: Shard,
@@ -405,51 +410,77 @@ async fn write_week(
     let (ids, rows) = (&week_rows.students, &week_rows.rows);
     let n = rows.len();
     lake.update_partition_shard(WEEKLY_KPI, &[("week_start", &week_s)], shard, |existing| {
-        let keep = carried_columns(&existing)?;
-        let other = |i: usize| -> Float64Array {
-            ids.iter()
-                .map(|k| k.and_then(|k| keep.get(k)).and_then(|v| v[i]))
-                .collect()
-        };
-        let cols: Vec<ArrayRef> = vec![
+        let carried = carried_columns(&existing, ids)?;
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![run_id; n])),
             Arc::new(ids.clone()),
             Arc::new(rows.iter().map(|r| r.i_t).collect::<Float64Array>()),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.a_t))),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.e_t))),
             Arc::new(rows.iter().map(|r| r.r_t).collect::<Float64Array>()),
-            Arc::new(other(0)),
-            Arc::new(other(1)),
-            Arc::new(other(2)),
+        ];
+        let [s, p, sigma, p_model] = carried;
+        cols.extend([s, p, sigma]);
+        cols.extend::<[ArrayRef; 3]>([
             Arc::new(rows.iter().map(|r| r.method).collect::<StringArray>()),
             Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|r| r.n as i64),
             )),
             Arc::new(TimestampMicrosecondArray::from(vec![run_ts; n]).with_timezone("UTC")),
-        ];
+        ]);
+        cols.push(p_model);
         Ok(vec![RecordBatch::try_new(def.file_schema.clone(), cols)?])
     })
     .await?;
     Ok(())
 }
 
-/// `s`, `p`, `sigma` by student of the rows a shard's object holds (`weekly_kpi` file
-/// schema), borrowed from the batches.
-fn carried_columns(existing: &[RecordBatch]) -> lake::Result<HashMap<&str, [Option<f64>; 3]>> {
-    let bad = |what: &str| ArrowError::SchemaError(format!("weekly_kpi object: {what}"));
-    let mut keep = HashMap::new();
-    for b in existing {
-        let st = strings(b, 1).map_err(|e| bad(&e.to_string()))?;
-        let f = |i: usize| primitives::<Float64Type>(b, i).map_err(|e| bad(&e.to_string()));
-        let (s, p, sigma) = (f(6)?, f(7)?, f(8)?);
+/// The [`CARRIED`] columns for the rows `ids` from the rows a shard's object holds
+/// (batches in the catalog's `weekly_kpi` schema, as the lake hands them to an update;
+/// columns looked up by name): a student's values where the object has a row for it,
+/// else nulls.
+fn carried_columns(existing: &[RecordBatch], ids: &StringArray) -> lake::Result<[ArrayRef; 4]> {
+    let bad = |what: String| ArrowError::SchemaError(format!("weekly_kpi object: {what}"));
+    // (batch, row) of each student in the existing object.
+    let mut at: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (bi, b) in existing.iter().enumerate() {
+        let st = b
+            .column_by_name("student_id")
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| bad("no Utf8 column 'student_id'".into()))?;
         for r in 0..b.num_rows() {
-            keep.insert(
-                st.value(r),
-                [opt_value(s, r), opt_value(p, r), opt_value(sigma, r)],
-            );
+            at.insert(st.value(r), (bi, r));
         }
     }
-    Ok(keep)
+    let pick: Vec<Option<(usize, usize)>> = ids
+        .iter()
+        .map(|k| k.and_then(|k| at.get(k).copied()))
+        .collect();
+    let mut out = Vec::with_capacity(CARRIED.len());
+    for name in CARRIED {
+        let sources = existing
+            .iter()
+            .map(|b| {
+                b.column_by_name(name)
+                    .ok_or_else(|| bad(format!("no column '{name}'")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let field = catalog::table(WEEKLY_KPI)
+            .map_err(|e| bad(e.to_string()))?
+            .file_schema
+            .field_with_name(name)
+            .map_err(|e| bad(e.to_string()))?
+            .clone();
+        let refs: Vec<&dyn arrow::array::Array> = sources.iter().map(|a| a.as_ref()).collect();
+        let nulls = arrow::array::new_null_array(field.data_type(), 1);
+        let mut all = refs.clone();
+        all.push(nulls.as_ref());
+        let null_at = (refs.len(), 0);
+        let indices: Vec<(usize, usize)> = pick.iter().map(|p| p.unwrap_or(null_at)).collect();
+        out.push(arrow::compute::interleave(&all, &indices)?);
+    }
+    out.try_into()
+        .map_err(|_| bad("carried columns".into()).into())
 }
 
 /// A student's θ in one week (EAP of the week's first responses per question, fixed
@@ -464,29 +495,48 @@ pub struct WeeklyTheta {
     pub theta: Measure,
 }
 
-/// Every student's weekly θ over the `weeks` weeks ending with the run date's week
-/// (only student-weeks with a θ: ≥ [`MIN_WEEK_RESPONSES`] calibrated responses), sorted
-/// by student and week, of the students of `shard` only (the shard predicate is in the
-/// query's scan). Empty without a calibration. Used by the growth and reports stages.
+/// One student-week with attempts: the week's θ when it has one, and the accuracy of
+/// the week's first responses per question (every question, calibrated or not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeeklyRecord {
+    /// Student id.
+    pub student_id: String,
+    /// Monday of the week.
+    pub week_start: NaiveDate,
+    /// θ as in [`WeeklyTheta`], when the week has ≥ [`MIN_WEEK_RESPONSES`] calibrated
+    /// first responses and there is a calibration.
+    pub theta: Option<Measure>,
+    /// First responses per question in the week that were right.
+    pub correct: u32,
+    /// Questions answered in the week (first responses), ≥ 1.
+    pub answered: u32,
+}
+
+/// Every student-week with attempts over the `weeks` weeks ending with the run date's
+/// week, sorted by student and week, of the students of `shard` only (the shard
+/// predicate is in the query's scan): θ where the week has one (see [`weekly_thetas`]),
+/// and the accuracy counts of every week, with or without a calibration. Used by the
+/// growth stage (θ for the Bayesian model, accuracy for the GLMM).
 ///
 /// Memory: the caller's session's query pool (the sort spills; no second pool is
 /// opened) plus one student's attempts at a time plus the result (about 100 bytes per
 /// student-week of the shard).
-pub async fn weekly_thetas(
+pub async fn weekly_records(
     ctx: &SessionContext,
     run_date: NaiveDate,
     weeks: u32,
     shard: Shard,
-) -> Result<Vec<WeeklyTheta>, StageError> {
-    let Some(cal) = latest_calibration(ctx, "all", run_date).await? else {
-        return Ok(Vec::new());
-    };
-    let cfg = ScoringConfig {
+) -> Result<Vec<WeeklyRecord>, StageError> {
+    let cal = latest_calibration(ctx, "all", run_date).await?;
+    let cfg = cal.as_ref().map(|cal| ScoringConfig {
         prior_mean: cal.latent_mean,
         prior_sd: cal.latent_sd,
         ..ScoringConfig::default()
+    });
+    let eap = match (&cal, &cfg) {
+        (Some(cal), Some(cfg)) => Some(calibration_eap(cal, cfg)?),
+        _ => None,
     };
-    let eap = calibration_eap(&cal, &cfg)?;
     let last_week = week_start(run_date);
     let first_week = last_week - Days::new(7 * u64::from(weeks.max(1) - 1));
     let stream = stream::query_stream(
@@ -505,18 +555,48 @@ pub async fn weekly_thetas(
             by_week.entry(week_start(d)).or_default().push(a);
         }
         for (week, attempts) in by_week {
-            if let Some(theta) = week_theta(&attempts, Some(&eap)) {
-                out.push(WeeklyTheta {
-                    student_id: student.to_string(),
-                    week_start: week,
-                    theta,
-                });
+            let mut seen = HashSet::new();
+            let (mut answered, mut correct) = (0u32, 0u32);
+            for a in attempts.iter().filter(|a| seen.insert(a.question)) {
+                answered += 1;
+                correct += u32::from(a.correct);
             }
+            out.push(WeeklyRecord {
+                student_id: student.to_string(),
+                week_start: week,
+                theta: week_theta(&attempts, eap.as_ref()),
+                correct,
+                answered,
+            });
         }
         Ok(())
     })
     .await?;
     Ok(out)
+}
+
+/// Every student's weekly θ over the `weeks` weeks ending with the run date's week
+/// (only student-weeks with a θ: ≥ [`MIN_WEEK_RESPONSES`] calibrated responses), sorted
+/// by student and week, of the students of `shard` only (the shard predicate is in the
+/// query's scan). Empty without a calibration. Used by the reports stage; the θ of
+/// [`weekly_records`].
+pub async fn weekly_thetas(
+    ctx: &SessionContext,
+    run_date: NaiveDate,
+    weeks: u32,
+    shard: Shard,
+) -> Result<Vec<WeeklyTheta>, StageError> {
+    Ok(weekly_records(ctx, run_date, weeks, shard)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            r.theta.map(|theta| WeeklyTheta {
+                student_id: r.student_id,
+                week_start: r.week_start,
+                theta,
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -555,7 +635,7 @@ mod tests {
                 )
             };
             let b = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
-            let m = primitives::<Float64Type>(&b[0], 0).unwrap();
+            let m = primitives::<arrow::datatypes::Float64Type>(&b[0], 0).unwrap();
             assert_eq!(median_of_counts(&counts), opt_value(m, 0), "{counts:?}");
         }
         assert_eq!(median_of_counts(&[]), None);

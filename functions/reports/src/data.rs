@@ -166,6 +166,8 @@ pub struct KpiRow {
     pub method: Option<String>,
     /// Responses in the week.
     pub n_responses: i64,
+    /// The growth model behind `p`: `bayes_theta` or `glmm_accuracy`.
+    pub p_model: Option<String>,
 }
 
 /// An item of the calibration.
@@ -784,7 +786,7 @@ async fn kpi_history(
             c.f64s(7)?,
             c.f64s(8)?,
         );
-        let (m, n) = (c.strs(9)?, c.i64s(10)?);
+        let (m, n, pm) = (c.strs(9)?, c.i64s(10)?, c.strs(11)?);
         for r in 0..b.num_rows() {
             let (Some(id), Some(wk)) = (id[r].clone(), wk[r].as_deref()) else {
                 continue;
@@ -802,6 +804,7 @@ async fn kpi_history(
                     sigma: sg[r],
                     method: m[r].clone(),
                     n_responses: n[r].unwrap_or(0),
+                    p_model: pm[r].clone(),
                 },
             );
         }

@@ -119,6 +119,8 @@ labels! {
     kpi_churn_help: "Chance of going 14 days without practice, within the next 14 days.", "앞으로 14일 안에 14일 동안 학습하지 않을 확률.";
     kpi_goal: "Goal chance (P)", "목표 달성 확률 (P)";
     kpi_goal_help: "Chance of reaching the goal θ by the target week.", "목표 주까지 목표 θ에 도달할 확률.";
+    kpi_goal_theta: "from your weekly θ", "주별 θ 기준";
+    kpi_goal_accuracy: "from accuracy (fewer than two weeks with θ)", "정답률 기준 (θ가 있는 주가 2주 미만)";
     kpi_weeks: "last {n} weeks", "최근 {n}주";
     // Topics.
     topics: "Topics", "주제별 실력";

@@ -527,6 +527,11 @@ fn kpi_cards(t: &Labels, d: &WeekData, student: &str, k: &KpiRow) -> Vec<KpiView
                 ("i_t", Some("theta_delta")) => Some(t.kpi_method_theta.to_string()),
                 ("i_t", Some("accuracy_delta")) => Some(t.kpi_method_accuracy.to_string()),
                 _ if v.is_none() => Some(t.not_available.to_string()),
+                ("p", _) => match k.p_model.as_deref() {
+                    Some("bayes_theta") => Some(t.kpi_goal_theta.to_string()),
+                    Some("glmm_accuracy") => Some(t.kpi_goal_accuracy.to_string()),
+                    _ => None,
+                },
                 _ => None,
             };
             KpiView {

@@ -39,8 +39,9 @@ pub use bayes::{
 pub use data::{GrowthData, MIN_GROUPS};
 pub use glmm::{
     BinomialGrowthSpec, COLLINEARITY_TOL, GRADIENT_TOL, GlmmBlup, GlmmConfig, GlmmData, GlmmFit,
-    GlmmFixed, GlmmRows, HESSIAN_MAX_OBS, HESSIAN_MAX_PARAMS, INTERCEPT, RandomEffects,
-    SimulatedBinomialGrowth, VcovChoice, VcovMethod, fit_glmm, glmm_deviance, simulate_binomial,
+    GlmmFixed, GlmmForecast, GlmmRows, HESSIAN_MAX_OBS, HESSIAN_MAX_PARAMS, INTERCEPT,
+    RandomEffects, SimulatedBinomialGrowth, VcovChoice, VcovMethod, fit_glmm, glmm_deviance,
+    simulate_binomial,
 };
 pub use lmm::{
     Blup, FixedEffect, LmmConfig, LmmFit, LmmMethod, SINGULAR_TOL, VarianceComponents, fit_lmm,

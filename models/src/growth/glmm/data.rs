@@ -98,7 +98,24 @@ impl GlmmData {
         Ok((Self::build(&group, rows)?, keys))
     }
 
+    /// Like [`GlmmData::from_ids`] for data that is only *predicted from* a fit
+    /// ([`GlmmFit::growth_forecasts`](super::GlmmFit::growth_forecasts)), not fitted: the
+    /// checks that concern estimation — a response with both outcomes, a full-rank
+    /// fixed-effect design — are skipped, so a single group, a group observed once, or
+    /// a group with every answer right is accepted. Every per-row check still applies.
+    pub fn for_prediction_from_ids<K: Eq + Hash + Clone>(
+        rows: &GlmmRows<'_, K>,
+    ) -> Result<(Self, Vec<K>)> {
+        let (group, keys) = dense_groups(rows.group);
+        Ok((Self::build_with(&group, rows, false)?, keys))
+    }
+
     fn build<K>(group: &[usize], rows: &GlmmRows<'_, K>) -> Result<Self> {
+        Self::build_with(group, rows, true)
+    }
+
+    /// `estimable`: also refuse a constant response and a rank-deficient design.
+    fn build_with<K>(group: &[usize], rows: &GlmmRows<'_, K>, estimable: bool) -> Result<Self> {
         let n = group.len();
         let check_len = |what: &str, len: usize| {
             if len == n {
@@ -160,7 +177,7 @@ impl GlmmData {
         }
         let total_k: f64 = rows.successes.iter().sum();
         let total_m: f64 = rows.trials.map_or(n as f64, |m| m.iter().sum());
-        if total_k == 0.0 || total_k == total_m {
+        if estimable && (total_k == 0.0 || total_k == total_m) {
             return Err(invalid(format!(
                 "the response is constant: {} of {total_m} trials are successes; a binomial model needs both outcomes",
                 total_k
@@ -218,7 +235,7 @@ impl GlmmData {
                 gram[j * p + i] = gram[i * p + j];
             }
         }
-        if let Some(j) = first_dependent_column(&gram, p, COLLINEARITY_TOL) {
+        if let Some(j) = first_dependent_column(&gram, p, COLLINEARITY_TOL).filter(|_| estimable) {
             return Err(invalid(format!(
                 "the fixed effects are not estimable: column '{}' is {} (the design needs full column rank)",
                 terms[j],

@@ -72,6 +72,7 @@ pub use sim::{BinomialGrowthSpec, SimulatedBinomialGrowth, simulate_binomial};
 
 use super::linalg::{Sym, l_s_lt};
 use super::lmm::SINGULAR_TOL;
+use super::normal::normal_cdf;
 use super::optim::{NmOptions, minimize};
 use super::{GrowthError, MIN_GROUPS, Result};
 use dense::{chol_inverse, cholesky};
@@ -284,6 +285,101 @@ pub struct GlmmFit {
     /// lme4's convergence statistic max|min(scaled gradient, gradient)| at the optimum,
     /// when derivatives were computed.
     pub max_gradient: Option<f64>,
+}
+
+/// A group's growth forecast under a fitted `y ~ time + (time | group)` GLMM
+/// ([`GlmmFit::growth_forecasts`]), on the logit scale.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GlmmForecast {
+    /// The group's predicted log-odds of a success at the target time,
+    /// η̂ᵢ(t*) = β̂₀ + b̂₀ᵢ + (β̂₁ + b̂₁ᵢ)·t*.
+    pub eta: f64,
+    /// Approximate SD of ηᵢ(t*) − β̂₀ (the goal is set relative to β̂₀):
+    /// √(t*²·Var β̂₁ + hᵀ Cᵢ h), h = (1, t*), Cᵢ = ΛHᵢ⁻¹Λᵀ the Laplace conditional
+    /// covariance of bᵢ.
+    pub sd: f64,
+    /// P(ηᵢ(t*) ≥ β̂₀ + offset) under the normal approximation:
+    /// Φ((β̂₁t* + b̂₀ᵢ + b̂₁ᵢt* − offset) / sd).
+    pub p_goal: f64,
+    /// Rows (time points) of the group.
+    pub n_rows: usize,
+}
+
+impl GlmmFit {
+    /// Growth forecasts of the groups of `data` — which need not be the fitted data
+    /// (build it with [`GlmmData::for_prediction_from_ids`]) — at time `target_time`:
+    /// each group's random effects at their conditional mode given this fit's θ and β
+    /// and the group's own rows only (PIRLS, as `ranef()` of a model refitted with θ, β
+    /// fixed), with their Laplace conditional covariance ΛHᵢ⁻¹Λᵀ (lme4's `condVar`), so a
+    /// group's forecast does not depend on which other groups are in `data`, and a group
+    /// of the fitted data gets its own BLUP.
+    ///
+    /// The goal is the fitted intercept plus `goal_offset` (log-odds): with time 0 the
+    /// current period, β̂₀ is the typical group's current log-odds, and the goal asks for
+    /// `goal_offset` more. P(ηᵢ(t*) ≥ β̂₀ + offset) depends on β̂ only through β̂₁, so
+    /// the forecast's variance is t*²·Var β̂₁ (from `vcov_fixed`) plus the conditional
+    /// variance of b̂₀ᵢ + b̂₁ᵢt*; the correlation of β̂₁ with b̂ᵢ is ignored, as in
+    /// prediction intervals built from lme4's `vcov` and `condVar` (e.g. `merTools`'
+    /// `predictInterval`). Normal approximation of the conditional law of bᵢ (the
+    /// Laplace approximation the fit rests on).
+    ///
+    /// Errors: [`GrowthError::InvalidConfig`] unless this is an intercept-and-slope fit
+    /// with fixed effects `(Intercept)` and one covariate (the time) and `data` has the
+    /// same terms and a time column, or when the inputs are not finite.
+    pub fn growth_forecasts(
+        &self,
+        data: &GlmmData,
+        target_time: f64,
+        goal_offset: f64,
+    ) -> Result<Vec<GlmmForecast>> {
+        let terms: Vec<&str> = self.fixed.iter().map(|f| f.term.as_str()).collect();
+        if self.random != RandomEffects::InterceptSlope
+            || terms.len() != 2
+            || data.terms != terms
+            || !data.has_time
+            || !(target_time.is_finite() && goal_offset.is_finite())
+        {
+            return Err(GrowthError::InvalidConfig(format!(
+                "growth_forecasts needs an intercept-and-slope fit of y ~ time + (time | group) and data with its terms and a time column (fit terms {terms:?}, data terms {:?}, target {target_time}, offset {goal_offset})",
+                data.terms
+            )));
+        }
+        let beta = [self.fixed[0].estimate, self.fixed[1].estimate];
+        let var_b1 = self.vcov_fixed[1][1].max(0.0);
+        let lam = self.random.lam(&self.theta);
+        let opts = PirlsOptions {
+            tol: 1e-10,
+            max_iter: 100,
+        };
+        let mut u = vec![[0.0; 2]; data.n_groups()];
+        laplace_u(data, &lam, &beta, &mut u, &opts);
+        let hinv = group_hinv(data, &lam, &beta, &u);
+        let t = target_time;
+        Ok(u.iter()
+            .zip(&hinv)
+            .enumerate()
+            .map(|(i, (ui, hi))| {
+                let b = [lam[0] * ui[0], lam[1] * ui[0] + lam[2] * ui[1]];
+                let c: Sym = l_s_lt(&lam, hi);
+                let var = t * t * var_b1 + c[0] + 2.0 * t * c[1] + t * t * c[2];
+                let sd = var.max(0.0).sqrt();
+                let gain = beta[1] * t + b[0] + b[1] * t;
+                let p_goal = if sd > 0.0 {
+                    normal_cdf((gain - goal_offset) / sd)
+                } else if gain >= goal_offset {
+                    1.0
+                } else {
+                    0.0
+                };
+                GlmmForecast {
+                    eta: beta[0] + gain,
+                    sd,
+                    p_goal,
+                    n_rows: data.starts[i + 1] - data.starts[i],
+                }
+            })
+            .collect())
+    }
 }
 
 fn check_data(data: &GlmmData, random: RandomEffects) -> Result<()> {

@@ -28,7 +28,8 @@
 use super::super::linalg::{Sym, sym_det, sym_inv, sym_vec};
 use super::data::GlmmData;
 use super::dense::{chol_solve, cholesky};
-use super::family::{logistic, softplus};
+use super::family::logistic;
+use crate::numeric::logistic_softplus;
 
 /// Below this Newton decrement (half-deviance units) a step is taken in full without
 /// the step-halving check: Newton's method is then in its quadratic region, and the
@@ -103,8 +104,8 @@ fn group_terms(d: &GlmmData, i: usize, lam: &Lam, off: &[f64], u: [f64; 2]) -> T
     for (((&t, &k), &m), &o) in cols {
         let z = zl(lam, t);
         let eta = o + z[0] * u[0] + z[1] * u[1];
-        let mu = logistic(eta);
-        phi += m * softplus(eta) - k * eta;
+        let (mu, sp) = logistic_softplus(eta);
+        phi += m * sp - k * eta;
         let res = m * mu - k;
         let w = m * mu * (1.0 - mu);
         g[0] += res * z[0];
