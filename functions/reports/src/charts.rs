@@ -260,6 +260,8 @@ pub struct Chart {
     pub dots: Vec<Dot>,
     /// Legend entries (HTML, below the chart).
     pub legend: Vec<Legend>,
+    /// Title of the x axis (unit), drawn centred below the tick labels.
+    pub x_label: Option<Tick>,
     /// Shown instead of the plot when there is nothing to draw.
     pub empty: Option<String>,
     /// Centre of the chart (where `empty` is written).
@@ -313,6 +315,7 @@ impl Frame {
                 rules: Vec::new(),
                 dots: Vec::new(),
                 legend: Vec::new(),
+                x_label: None,
                 empty: None,
                 cx: r1(WIDTH / 2.0),
                 cy: r1(height / 2.0 + 4.0),
@@ -353,6 +356,20 @@ impl Frame {
                 label,
             })
             .collect();
+        self
+    }
+
+    /// A title of the x axis (e.g. its unit) centred below the tick labels; the chart
+    /// grows by one line to hold it.
+    pub fn x_label(mut self, label: impl Into<String>) -> Self {
+        let p = self.chart.plot;
+        self.chart.h = r1(self.chart.h + 13.0);
+        self.chart.x_label = Some(Tick {
+            pos: r1(p.x + p.w / 2.0),
+            label_at: r1(p.y2 + 28.0),
+            label_pos: r1(p.x + p.w / 2.0),
+            label: label.into(),
+        });
         self
     }
 
@@ -792,7 +809,15 @@ pub struct HBars {
 
 /// Horizontal bars of `(label, value, value text, tooltip)`, longest label cut to fit.
 pub fn hbars(rows: &[(String, f64, String, String)], title: String) -> HBars {
-    let (w, row_h, label_w, value_w) = (WIDTH, 24.0, 118.0, 64.0);
+    let (w, row_h) = (WIDTH, 24.0);
+    // The same for the value written after the longest bar.
+    let longest_value = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0);
+    let value_w = r1((longest_value as f64 * 6.6 + 8.0).clamp(40.0, 110.0));
+    // Room for the longest label (≈ 6.6 px per character at the chart's font size),
+    // between 60 and 170 px; only a label longer than that is shortened.
+    let longest = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let label_w = r1((longest as f64 * 6.6 + 10.0).clamp(60.0, 170.0));
+    let fits = ((label_w - 10.0) / 6.6).floor() as usize;
     let max = rows.iter().map(|r| r.1).fold(0.0, f64::max);
     let span = w - label_w - value_w;
     let out = rows
@@ -800,8 +825,8 @@ pub fn hbars(rows: &[(String, f64, String, String)], title: String) -> HBars {
         .enumerate()
         .map(|(i, (label, v, text, tip))| {
             let top = 4.0 + row_h * i as f64;
-            let mut l: String = label.chars().take(17).collect();
-            if label.chars().count() > 17 {
+            let mut l: String = label.chars().take(fits).collect();
+            if label.chars().count() > fits {
                 l.pop();
                 l.push('\u{2026}');
             }
@@ -883,6 +908,27 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Labels and value texts fit: nothing is shortened up to 24 characters, and the
+    /// longest bar plus its value text ends inside the chart (6.6 px per character).
+    #[test]
+    fn hbars_keep_labels_and_values_inside_the_chart() {
+        let row = |l: &str, v: f64, text: &str| (l.to_string(), v, text.to_string(), String::new());
+        let b = hbars(
+            &[
+                row("Long gaps", 4580.0, "4580 (46%)"),
+                row("Short and frequent", 455.0, "455 (5%)"),
+                row("Twenty-four characters!!", 1.0, "1 (0%)"),
+            ],
+            "segments".into(),
+        );
+        assert_eq!(b.rows[1].label, "Short and frequent");
+        assert_eq!(b.rows[2].label, "Twenty-four characters!!");
+        let longest = &b.rows[0];
+        assert!(longest.vx + 10.0 * 6.6 <= b.w, "{longest:?} in {}", b.w);
+        let long = hbars(&[row(&"x".repeat(60), 1.0, "1")], "t".into());
+        assert!(long.rows[0].label.ends_with('\u{2026}') && long.x <= 170.0);
+    }
 
     #[test]
     fn scales_ticks_and_histograms() {

@@ -242,6 +242,8 @@ labels! {
     km_summary: "{n} students, {events} churned; concordance of the risk model {c}.", "학생 {n}명, 이탈 {events}명; 위험 모형의 일치도 {c}.";
     km_median: "Median time to churn: {d} days.", "이탈까지 중앙 시간: {d}일.";
     km_none: "No churn model this week.", "이번 주 이탈 모형이 없습니다.";
+    km_axis: "days since first seen in the window", "기간 내 첫 활동 이후 일수";
+    km_day0: "{n} students ({share}) never came back after their first day: the curve drops at day 0.", "학생 {n}명({share})이 첫날 이후 돌아오지 않았습니다: 0일에서 곡선이 떨어집니다.";
     segment_sizes: "Segments", "세그먼트";
     segment_sizes_desc: "Students per learning pattern in the latest segmentation.", "최근 세그먼트 분석의 학습 패턴별 학생 수.";
     forecasts: "Forecasts and anomalies", "예측과 이상치";

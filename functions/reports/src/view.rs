@@ -90,6 +90,31 @@ fn date_ticks(start: NaiveDate, end: NaiveDate, step: u64) -> Vec<(f64, String)>
     out
 }
 
+/// Ticks at the run dates themselves (x in [`dnum`] days), at most six: every k-th run
+/// from the first, and always the last. A single run gets its own date, centred.
+fn run_ticks(xs: impl IntoIterator<Item = f64>) -> Vec<(f64, String)> {
+    let mut days: Vec<f64> = xs.into_iter().filter(|x| x.is_finite()).collect();
+    days.sort_by(f64::total_cmp);
+    days.dedup();
+    let k = days.len().div_ceil(6).max(1);
+    let label = |x: f64| {
+        NaiveDate::from_num_days_from_ce_opt(x as i32 + 719_163)
+            .map(mmdd)
+            .unwrap_or_default()
+    };
+    let mut out: Vec<(f64, String)> = days.iter().step_by(k).map(|&x| (x, label(x))).collect();
+    if let Some(&last) = days.last()
+        && out.last().map(|t| t.0) != Some(last)
+    {
+        // The last run replaces a tick that would sit too close to it.
+        if out.len() > 1 && (last - out[out.len() - 1].0) < 4.0 * (k as f64) {
+            out.pop();
+        }
+        out.push((last, label(last)));
+    }
+    out
+}
+
 /// Percentile rank (0–100) of `x` in the sorted `sorted`: share below plus half the ties.
 pub fn percentile(sorted: &[f64], x: f64) -> Option<f64> {
     if !x.is_finite() {
@@ -1378,10 +1403,8 @@ fn run_chart(t: &Labels, title: &str, desc: &str, series: &[RunSeries<'_>]) -> C
         (a.0.min(p.1), a.1.max(p.1))
     });
     let (dx0, dx1) = (x0 - 3.0, x1 + 3.0);
-    let start = NaiveDate::from_num_days_from_ce_opt(dx0 as i32 + 719_163).unwrap_or_default();
-    let end = NaiveDate::from_num_days_from_ce_opt(dx1 as i32 + 719_163).unwrap_or_default();
     let mut f = Frame::new(title, 170.0, (dx0, dx1), (y0, y1))
-        .x_ticks(date_ticks(start, end, 7))
+        .x_ticks(run_ticks(pts.iter().map(|p| p.0)))
         .desc(desc);
     for (s, class, label) in series {
         let line: Vec<_> = s.iter().map(|p| (p.0, Some(p.1))).collect();
@@ -1526,6 +1549,20 @@ fn kaplan_meier(t: &Labels, d: &WeekData) -> (Chart, Vec<String>) {
             ("c", &num(diag("concordance"), 3)),
         ],
     ));
+    // Students seen on one day only churn at day 0: say so, or the first step looks
+    // like a drawing error.
+    if let (Some(first), Some(n)) = (d.km.first(), diag("n")) {
+        let lost = ((1.0 - first.surv) * n).round();
+        if first.time_days == 0.0 && lost >= 1.0 {
+            km_lines.push(fill(
+                t.km_day0,
+                &[
+                    ("n", &num(Some(lost), 0)),
+                    ("share", &pct(Some(1.0 - first.surv))),
+                ],
+            ));
+        }
+    }
     if let Some(m) = d.km.iter().find(|k| k.surv <= 0.5) {
         km_lines.push(fill(t.km_median, &[("d", &num(Some(m.time_days), 0))]));
     }
@@ -1536,6 +1573,7 @@ fn kaplan_meier(t: &Labels, d: &WeekData) -> (Chart, Vec<String>) {
         (ymin.min(0.5), 1.0),
     )
     .numeric_x_ticks(6)
+    .x_label(t.km_axis)
     .desc(t.churn_km_desc)
     .band(&band, "band")
     .steps(&steps, tmax * 1.05, "theta")
@@ -1616,6 +1654,27 @@ fn forecast_groups(t: &Labels, d: &WeekData) -> Vec<ForecastGroup> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run-chart ticks sit on the runs: one run gets its own date (a 2026-02-01 run was
+    /// labelled with the date three days before it, at the plot's left edge), many runs
+    /// at most six ticks, the last run always among them.
+    #[test]
+    fn run_ticks_are_the_runs_dates() {
+        let day = |s: &str| dnum(s.parse().expect("date"));
+        assert_eq!(
+            run_ticks([day("2026-02-01")]),
+            [(day("2026-02-01"), "02-01".into())]
+        );
+        let weekly: Vec<f64> = (0..9)
+            .map(|w| day("2026-01-08") + 7.0 * f64::from(w))
+            .collect();
+        let t = run_ticks(weekly.iter().copied());
+        assert!(t.len() <= 6, "{t:?}");
+        assert_eq!(t.first().map(|x| x.1.as_str()), Some("01-08"));
+        assert_eq!(t.last().map(|x| x.1.as_str()), Some("03-05"));
+        assert!(t.windows(2).all(|w| w[1].0 - w[0].0 >= 7.0), "{t:?}");
+        assert!(run_ticks([f64::NAN]).is_empty());
+    }
 
     #[test]
     fn formats_numbers_percentiles_and_levels() {
