@@ -93,6 +93,13 @@ locals {
   log_bucket_name  = "${var.name_prefix}-logs-${data.aws_caller_identity.current.account_id}-${data.aws_region.current.name}"
   lake_uri         = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}"
 
+  # Athena (athena.tf, glue_tables.tf): the Glue database (name_prefix with `_` for `-`,
+  # unless glue_database_name is set) and where query results go: beside the lake root,
+  # not under it, so no function can read them and no table lists them.
+  glue_database_name      = coalesce(var.glue_database_name, replace(var.name_prefix, "-", "_"))
+  athena_results_prefix   = "athena-results/"
+  athena_results_location = "s3://${aws_s3_bucket.lake.bucket}/${local.athena_results_prefix}"
+
   # Object key prefixes ("lake/attempts/") a stage may read (its reads and its own
   # writes: a stage re-reads what it wrote, e.g. weekly_kpi) and write.
   read_prefixes = {

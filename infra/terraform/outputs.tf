@@ -47,3 +47,18 @@ output "schedule_name" {
   description = "Name of the daily EventBridge Scheduler schedule."
   value       = aws_scheduler_schedule.daily.name
 }
+
+output "glue_database_name" {
+  description = "Glue Data Catalog database of the lake's tables (Athena: --query-execution-context Database=...)."
+  value       = aws_glue_catalog_database.lake.name
+}
+
+output "athena_workgroup" {
+  description = "Athena workgroup for queries of the lake (results encrypted with the lake's key)."
+  value       = aws_athena_workgroup.lake.name
+}
+
+output "athena_results_location" {
+  description = "Where the workgroup writes query results."
+  value       = local.athena_results_location
+}

@@ -107,6 +107,17 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
   }
 
   rule {
+    id     = "expire-athena-results"
+    status = "Enabled"
+    filter {
+      prefix = local.athena_results_prefix
+    }
+    expiration {
+      days = var.athena_results_retention_days
+    }
+  }
+
+  rule {
     id     = "expire-noncurrent-versions"
     status = "Enabled"
     filter {}

@@ -70,6 +70,45 @@ variable "lake_prefix" {
   }
 }
 
+variable "glue_database_name" {
+  description = "Name of the Glue Data Catalog database holding the lake's tables (the database Athena queries name). null (the default): name_prefix with '_' for '-', e.g. irtlake."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.glue_database_name == null ? true : can(regex("^[a-z_][a-z0-9_]{0,254}$", var.glue_database_name))
+    error_message = "glue_database_name: null, or up to 255 lower-case letters, digits and '_' (Athena needs no quotes for these), not starting with a digit."
+  }
+}
+
+variable "athena_projection_start_date" {
+  description = "First date (YYYY-MM-DD, a Monday) that Athena's partition projection covers in the date partitions (dt, run_date: every day; week_start: every Monday) up to today. Partitions before it are invisible to Athena; move it back if the lake holds older attempts."
+  type        = string
+  default     = "2020-01-06"
+
+  validation {
+    condition     = can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.athena_projection_start_date)) && try(formatdate("EEE", "${var.athena_projection_start_date}T00:00:00Z") == "Mon", false)
+    error_message = "athena_projection_start_date: a date YYYY-MM-DD that is a Monday (the week_start projection steps 7 days from it)."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff_per_query" {
+  description = "Bytes one Athena query of the workgroup may scan before Athena cancels it (at least 10 MB). Default 10 GiB; partition filters keep ordinary queries far below."
+  type        = number
+  default     = 10737418240
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff_per_query >= 10485760
+    error_message = "athena_bytes_scanned_cutoff_per_query: at least 10485760 (10 MB, Athena's minimum)."
+  }
+}
+
+variable "athena_results_retention_days" {
+  description = "Days after which Athena query results (s3://<lake bucket>/athena-results/) expire."
+  type        = number
+  default     = 30
+}
+
 variable "report_url_expiry_seconds" {
   description = "Lifetime of the presigned report URLs written to report_artifacts (REPORT_URL_EXPIRY_SECS of the reports function). The default, 1 day, is the one default of irtlake: lake::DEFAULT_URL_EXPIRY in lake/src/artifacts.rs (a test keeps the two equal). SigV4 allows at most 7 days; a URL signed with the function's temporary credentials also stops working when those credentials expire."
   type        = number

@@ -1,7 +1,8 @@
 //! The irtlake data lake: a lake URI (`file://` or `s3://`), the table catalog,
 //! a DataFusion session with every table registered, atomic partition writes,
-//! artifacts, ingest of attempts and questions, and the student-bucket hash that samples
-//! and shards students ([`shard`]).
+//! artifacts, ingest of attempts and questions, the student-bucket hash that samples
+//! and shards students ([`shard`]), and the catalog's tables as Glue Data Catalog
+//! tables for Athena ([`glue`]).
 //!
 //! One [`Lake`] holds one `object_store` for its whole life; every read and write
 //! of the lake goes through it.
@@ -11,6 +12,7 @@ pub mod bounds;
 pub mod catalog;
 pub mod error;
 pub mod files;
+pub mod glue;
 pub mod ingest;
 pub mod intern;
 pub mod local;
