@@ -906,6 +906,11 @@ resource "aws_glue_catalog_table" "weekly_kpi" {
       name = "updated_at"
       type = "timestamp"
     }
+
+    columns {
+      name = "p_model"
+      type = "string"
+    }
   }
 }
 
