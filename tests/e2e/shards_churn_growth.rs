@@ -115,7 +115,10 @@ async fn outcome(lake: &Lake) -> Outcome {
 /// last and a stale table could not go unnoticed), for one fit-sample cap.
 async fn compare(lake: &Lake, max_fit_students: u64) -> Outcome {
     let churn_cfg = churn::ChurnConfig { max_fit_students };
-    let growth_cfg = growth::GrowthConfig { max_fit_students };
+    let growth_cfg = growth::GrowthConfig {
+        max_fit_students,
+        ..Default::default()
+    };
     relayout(lake, 1).await;
     let c = churn::run_with(lake, &input(Shard::WHOLE), &churn_cfg)
         .await

@@ -422,9 +422,12 @@ async fn growth_on_one_week_gives_a_summary() {
 }
 
 /// Two weeks of data: every modelled student has exactly two weekly θ, so lme4's
-/// nobs-vs-random-effects check is turned off for REML/ML, and the sampler cannot tell
-/// the residual SD from the random slopes (max R-hat 1.32 measured with the run date's
-/// seed): P and sigma of the θ model are refused — written as null over earlier values —
+/// nobs-vs-random-effects check is turned off for REML/ML, and the residual SD and the
+/// random slopes are weakly identified. A short sampler run (20 warm-up and 20 kept
+/// draws per chain) does not converge on it (max R-hat 1.23 measured with the run date's
+/// seed; with the default 1000 + 1000 draws R-hat sits near the 1.05 gate and flips with
+/// the last bits of the inputs, so the test fixes the short run, which stays far above
+/// it): P and sigma of the θ model are refused — written as null over earlier values —
 /// and growth_fit says so, while the kpi columns and s are kept. The students with a
 /// single weekly θ get an accuracy P (p_model `glmm_accuracy`, sigma null).
 #[tokio::test]
@@ -470,7 +473,13 @@ async fn growth_refuses_p_when_rhat_is_too_high() {
     .unwrap();
     let others = "SELECT student_id, i_t, a_t, e_t, r_t, s, method, n_responses, run_id, updated_at FROM weekly_kpi ORDER BY student_id";
     let before = render(&lake, others).await;
-    let g = growth::run(&lake, &input("2026-01-18")).await.unwrap();
+    let short = growth::GrowthConfig {
+        draws: Some(20),
+        ..Default::default()
+    };
+    let g = growth::run_with(&lake, &input("2026-01-18"), &short)
+        .await
+        .unwrap();
     assert_eq!(
         (g.status.as_str(), g.p_published),
         ("not_converged", false),

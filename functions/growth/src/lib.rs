@@ -193,12 +193,16 @@ pub use models::sample::DEFAULT_MAX_FIT_STUDENTS;
 pub struct GrowthConfig {
     /// Most students in the fit sample (see the crate docs); at least 1.
     pub max_fit_students: u64,
+    /// Warm-up and kept draws per chain of the sampler (≥ 20); `None`: the default, or
+    /// [`DRAWS_ENV`] when set.
+    pub draws: Option<usize>,
 }
 
 impl Default for GrowthConfig {
     fn default() -> Self {
         Self {
             max_fit_students: DEFAULT_MAX_FIT_STUDENTS,
+            draws: None,
         }
     }
 }
@@ -318,19 +322,23 @@ pub struct GrowthOutput {
     pub phases_ms: Phases,
 }
 
-/// Sampler settings: defaults, or `IRTLAKE_GROWTH_DRAWS`.
-fn bayes_config(run_date: NaiveDate) -> Result<BayesConfig, StageError> {
+/// Sampler settings: defaults, or [`GrowthConfig::draws`], or `IRTLAKE_GROWTH_DRAWS`.
+fn bayes_config(run_date: NaiveDate, draws: Option<usize>) -> Result<BayesConfig, StageError> {
     let mut cfg = BayesConfig {
         seed: u64::try_from(run_date.num_days_from_ce()).unwrap_or(0),
         ..BayesConfig::default()
     };
-    if let Ok(v) = std::env::var(DRAWS_ENV) {
-        let n: usize = v.trim().parse().ok().filter(|&n| n >= 20).ok_or_else(|| {
+    let n = match (draws, std::env::var(DRAWS_ENV)) {
+        (Some(n), _) => Some(n).filter(|&n| n >= 20).ok_or_else(|| {
+            StageError::InvalidInput(format!("growth draws {n}: expected at least 20"))
+        })?,
+        (None, Ok(v)) => v.trim().parse().ok().filter(|&n| n >= 20).ok_or_else(|| {
             StageError::InvalidInput(format!("{DRAWS_ENV}='{v}': expected a whole number >= 20"))
-        })?;
-        cfg.warmup = n;
-        cfg.draws = n;
-    }
+        })?,
+        (None, Err(_)) => return Ok(cfg),
+    };
+    cfg.warmup = n;
+    cfg.draws = n;
     Ok(cfg)
 }
 
@@ -393,7 +401,7 @@ pub async fn run_with(
     let week = week_start(rc.run_date);
     let weeks = rc.lookback_days.div_ceil(7);
     let first_week = week - Days::new(7 * u64::from(weeks.max(1) - 1));
-    let bayes_cfg = bayes_config(rc.run_date)?;
+    let bayes_cfg = bayes_config(rc.run_date, cfg.draws)?;
     let mut out = GrowthOutput::new(&rc, weeks, week, cfg);
     let samples = draw_samples(lake, &mut out, first_week, rc.run_date, cfg).await?;
     let panels = load_panels(lake, &rc, weeks, week, &samples).await?;

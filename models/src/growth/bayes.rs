@@ -43,13 +43,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 use super::data::GrowthData;
-use super::diagnostics::{ess_bulk, ess_mean, ess_tail, quantile_sorted, rhat};
+use super::diagnostics::{ess_bulk, ess_mean, ess_tail, rhat};
 use super::linalg::{
     Sym, full, l_s_lt, lt_s_l, mul, sym_det, sym_inv, sym_vec, symmetrize, tr_sym, transpose,
 };
 use super::lmm::VarianceComponents;
-use super::normal::normal_cdf;
 use super::{GrowthError, Result};
+use crate::numeric::normal_cdf;
+use crate::numeric::quantile_sorted;
 
 /// The R̂ threshold of [`BayesFit::check_rhat`] used by the pipeline.
 pub const DEFAULT_MAX_RHAT: f64 = 1.05;

@@ -8,7 +8,7 @@
 //! Every function takes `chains[c][d]`: draw `d` of chain `c` (equal lengths, at least
 //! 4 draws per chain; shorter chains give NaN).
 
-use super::normal::normal_quantile;
+use crate::numeric::{normal_quantile, quantile_sorted};
 
 /// Splits each chain into its first and last halves (the middle draw of an odd-length
 /// chain is dropped).
@@ -205,14 +205,6 @@ pub fn ess_mean(chains: &[Vec<f64>]) -> f64 {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     quantile_sorted(&v, 0.5)
-}
-
-/// Quantile of sorted data with linear interpolation (R's type 7).
-pub(crate) fn quantile_sorted(v: &[f64], p: f64) -> f64 {
-    let h = (v.len() - 1) as f64 * p;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(v.len() - 1);
-    v[lo] + (h - lo as f64) * (v[hi] - v[lo])
 }
 
 #[cfg(test)]

@@ -28,7 +28,6 @@ pub mod diagnostics;
 mod glmm;
 mod linalg;
 mod lmm;
-mod normal;
 mod optim;
 mod sim;
 

@@ -16,6 +16,7 @@
 use super::estep::{sigmoid, softplus};
 use super::params::{ItemParams, Model};
 use super::priors::Priors;
+use crate::numeric::normal_quantile;
 
 /// Index of the slope `a` in an internal parameter vector.
 pub(crate) const A: usize = 0;
@@ -307,7 +308,7 @@ pub(crate) fn mstep_item(
 pub(crate) fn start_values(model: Model, p_correct: f64, priors: &Priors) -> [f64; 3] {
     let div = (0.75f64).sqrt() / 1.702;
     let p = p_correct.clamp(1e-3, 1.0 - 1e-3);
-    let d = qnorm(p) / div;
+    let d = normal_quantile(p) / div;
     let a = match (model, priors.a) {
         (Model::Rasch, _) => 1.0,
         (_, Some(pa)) => pa.meanlog.exp(),
@@ -327,55 +328,6 @@ pub(crate) fn start_values(model: Model, p_correct: f64, priors: &Priors) -> [f6
         0.0
     };
     [a, d, g]
-}
-
-/// The standard normal quantile (P. J. Acklam's rational approximation, relative error
-/// below 1.2e-9 on (0, 1); used only for starting values).
-pub(crate) fn qnorm(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969683028665376e1,
-        2.209460984245205e2,
-        -2.759285104469687e2,
-        1.383_577_518_672_69e2,
-        -3.066479806614716e1,
-        2.506628277459239,
-    ];
-    const B: [f64; 5] = [
-        -5.447609879822406e1,
-        1.615858368580409e2,
-        -1.556989798598866e2,
-        6.680131188771972e1,
-        -1.328068155288572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784894002430293e-3,
-        -3.223964580411365e-1,
-        -2.400758277161838,
-        -2.549732539343734,
-        4.374664141464968,
-        2.938163982698783,
-    ];
-    const DD: [f64; 4] = [
-        7.784695709041462e-3,
-        3.224671290700398e-1,
-        2.445134137142996,
-        3.754408661907416,
-    ];
-    let pl = 0.02425;
-    if p < pl {
-        let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((DD[0] * q + DD[1]) * q + DD[2]) * q + DD[3]) * q + 1.0)
-    } else if p <= 1.0 - pl {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    } else {
-        let q = (-2.0 * (1.0 - p).ln()).sqrt();
-        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((DD[0] * q + DD[1]) * q + DD[2]) * q + DD[3]) * q + 1.0)
-    }
 }
 
 #[cfg(test)]
@@ -493,12 +445,5 @@ mod tests {
                 assert!(((q1 - q0) / 2e-6 - s0[i]).abs() < 1e-6);
             }
         }
-    }
-
-    #[test]
-    fn qnorm_is_accurate() {
-        assert!(qnorm(0.5).abs() < 1e-12);
-        assert!((qnorm(0.975) - 1.959963984540054).abs() < 1e-8);
-        assert!((qnorm(0.001) + 3.090232306167813).abs() < 1e-8);
     }
 }

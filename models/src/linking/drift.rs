@@ -42,9 +42,9 @@
 
 use super::curves::levenberg_marquardt_2;
 use super::{LinkingConstants, LinkingMethod, link};
-use crate::forecast::quantile_sorted;
 use crate::irt::{IrtError, ItemParams, Model, Quadrature, Result};
 use crate::numeric::logistic;
+use crate::numeric::quantile_sorted;
 
 /// Rules of the drift screen (see the module docs). Defaults: z > 2.7, |d_b| ≥ 0.3,
 /// |ln a ratio| ≥ ln 1.5, beyond 5 standard errors, at least 5 anchors, at most 10

@@ -72,9 +72,9 @@ pub use sim::{BinomialGrowthSpec, SimulatedBinomialGrowth, simulate_binomial};
 
 use super::linalg::{Sym, l_s_lt};
 use super::lmm::SINGULAR_TOL;
-use super::normal::normal_cdf;
 use super::optim::{NmOptions, minimize};
 use super::{GrowthError, MIN_GROUPS, Result};
+use crate::numeric::normal_cdf;
 use dense::{chol_inverse, cholesky};
 use pirls::{Lam, PirlsOptions, group_hinv, laplace_joint, laplace_u, rx_cross};
 

@@ -1,7 +1,13 @@
 //! The numeric toolbox shared by the models: the logistic function and its log-partition
 //! (softplus), and small dense symmetric positive-definite algebra (Cholesky
 //! factorisation, solves, inverse) on row-major `p × p` slices. One implementation of
-//! each, tested here; the models call these instead of keeping their own copies.
+//! each, tested here; the models call these instead of keeping their own copies. The
+//! normal distribution (erfc, Φ, Φ⁻¹) and sample quantiles are in the `normal` module,
+//! re-exported here.
+
+mod normal;
+
+pub use normal::{erfc, normal_cdf, normal_quantile, quantile_sorted};
 
 /// The logistic function 1/(1 + e^−x), accurate in both tails (no overflow).
 #[inline]
