@@ -60,7 +60,8 @@ const COHORT_SEGMENTS_SQL: &str = include_str!("../../../sql/reports/cohort_segm
 /// Weeks of history in the θ trend and the KPI sparklines (the report week included):
 /// nine weeks cover the pipeline's 60-day look-back.
 pub const HISTORY_WEEKS: u32 = 9;
-/// Days of daily cohort history drawn before a forecast.
+/// Days of daily cohort history drawn before a forecast (more when an anomaly of the
+/// run is older: the history then starts at the earliest anomaly).
 pub const FORECAST_HISTORY_DAYS: u64 = 28;
 
 /// Equal-width bins of a cohort histogram: `[lo, hi]` in steps of `width` (values
@@ -1004,7 +1005,11 @@ async fn forecasts(ctx: &SessionContext, run: &str, d: &mut WeekData) -> Result<
         }
     }
     let end = parse_day(run, "forecasts.run_date")?;
-    d.history = series_history(ctx, end - Days::new(FORECAST_HISTORY_DAYS - 1), end).await?;
+    // The last FORECAST_HISTORY_DAYS days, or from the earliest anomaly, so every
+    // anomaly drawn sits on the history line it departs from.
+    let earliest = d.anomalies.values().flatten().map(|a| a.day).min();
+    let start = (end - Days::new(FORECAST_HISTORY_DAYS - 1)).min(earliest.unwrap_or(end));
+    d.history = series_history(ctx, start, end).await?;
     Ok(())
 }
 
