@@ -710,14 +710,14 @@ async fn load_panels(
     if covers(shard, sample) {
         let t = read(shard).await?;
         Ok(Panels {
-            sampled: panel(&t, sample),
+            sampled: Panel::theta_only(&t, week, |id| sample.contains(id)),
             glmm: panel(&t, glmm),
             own: Panel::new(&t, week, |_| true),
         })
     } else if covers(sample, shard) {
         let t = read(sample).await?;
         Ok(Panels {
-            sampled: Panel::new(&t, week, |_| true),
+            sampled: Panel::theta_only(&t, week, |_| true),
             glmm: panel(&t, glmm),
             own: panel(&t, shard),
         })
@@ -725,7 +725,7 @@ async fn load_panels(
         let t = read(sample).await?;
         let own = Panel::new(&read(shard).await?, week, |_| true);
         Ok(Panels {
-            sampled: Panel::new(&t, week, |_| true),
+            sampled: Panel::theta_only(&t, week, |_| true),
             glmm: panel(&t, glmm),
             own,
         })

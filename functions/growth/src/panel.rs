@@ -50,6 +50,25 @@ impl Panel {
     /// The rows of the students of `records` (sorted by student and week, as
     /// [`kpis::weekly_records`] returns them) that `keep` keeps.
     pub fn new(records: &[WeeklyRecord], week: NaiveDate, keep: impl Fn(&str) -> bool) -> Self {
+        Self::build(records, week, keep, true)
+    }
+
+    /// [`Panel::new`] without the accuracy rows (the θ model's fit sample: its students
+    /// are many and the accuracy model has its own sample).
+    pub fn theta_only(
+        records: &[WeeklyRecord],
+        week: NaiveDate,
+        keep: impl Fn(&str) -> bool,
+    ) -> Self {
+        Self::build(records, week, keep, false)
+    }
+
+    fn build(
+        records: &[WeeklyRecord],
+        week: NaiveDate,
+        keep: impl Fn(&str) -> bool,
+        accuracy: bool,
+    ) -> Self {
         let mut p = Panel::default();
         let mut first = true;
         let mut start = 0;
@@ -65,7 +84,7 @@ impl Panel {
             if !keep(id) {
                 continue;
             }
-            for r in all {
+            for r in all.iter().filter(|_| accuracy) {
                 p.acc_ids.push(id.clone());
                 p.acc_time.push(offset(r.week_start, week));
                 p.acc_correct.push(f64::from(r.correct));
@@ -238,6 +257,9 @@ mod tests {
         assert_eq!(p.acc_answered, [10.0, 2.0, 4.0, 10.0, 10.0]);
         assert_eq!(p.multi_week_students(), ["a", "c"].into_iter().collect());
         assert_eq!(p.current_week_students(), ["a", "c"].into_iter().collect());
+        let theta = Panel::theta_only(&records, week, |_| true);
+        assert_eq!((theta.ids, theta.y), (p.ids.clone(), p.y.clone()));
+        assert!(theta.acc_ids.is_empty() && theta.acc_time.is_empty());
         let only_b = Panel::new(&records, week, |id| id == "b");
         assert_eq!((only_b.ids.len(), only_b.only_week), (0, None));
         assert_eq!(only_b.acc_ids, ["b"]);
