@@ -11,6 +11,7 @@ mod output;
 mod report;
 mod run;
 mod secrets;
+mod shell;
 mod sql;
 mod stages;
 mod status;
@@ -58,10 +59,11 @@ enum Command {
         lake: LakeArgs,
     },
     /// Read-only SQL over every lake table (DataFusion): queries, EXPLAIN, SHOW, DESCRIBE.
+    /// Without a query: an interactive shell on a terminal, else the SQL read from stdin.
     Sql {
-        /// The statement(s); or use -f.
+        /// The statement(s); or use -f, or stdin.
         query: Option<String>,
-        /// Read the SQL from a file (several statements separated by ';').
+        /// Read the SQL from a file (several statements separated by ';'); `-` is stdin.
         #[arg(short = 'f', long = "file", conflicts_with = "query")]
         file: Option<PathBuf>,
         /// Output format (parquet needs --out).
@@ -451,20 +453,7 @@ async fn run(command: Command, lake_uri: Option<String>) -> Result<()> {
             format,
             out,
             ..
-        } => {
-            let text = match (query, file) {
-                (Some(q), None) => q,
-                (None, Some(f)) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("reading SQL from {}", f.display()))?,
-                _ => anyhow::bail!("give a query or -f FILE"),
-            };
-            let mut stdout = std::io::stdout();
-            let sink = match &out {
-                Some(path) => sql::Sink::File(path),
-                None => sql::Sink::Writer(&mut stdout),
-            };
-            sql::run_sql(&lake, &text, format, sink).await?;
-        }
+        } => sql_command(&lake, query, file, format, out).await?,
         Command::Status(_) => status::print_status(&lake).await?,
         Command::DemoData { args, .. } => demo::demo_data(&lake, &args).await?,
         Command::Calibrate(args) => calibrate_banks(&lake, args).await?,
@@ -489,6 +478,45 @@ fn creates_lake(command: &Command) -> bool {
         Command::Run { args, .. } => run::starts_with_export(args),
         _ => false,
     }
+}
+
+/// `irtlake sql`: the query argument, `-f FILE` (`-f -` is stdin), or, without either,
+/// an interactive shell when stdin is a terminal and else the SQL script read from stdin.
+async fn sql_command(
+    lake: &Lake,
+    query: Option<String>,
+    file: Option<PathBuf>,
+    format: output::Format,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    use std::io::{IsTerminal, Read};
+    let read_stdin = || -> Result<String> {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading SQL from stdin")?;
+        Ok(text)
+    };
+    let text = match (query, file) {
+        (Some(q), _) => q,
+        (None, Some(f)) if f.as_os_str() == "-" => read_stdin()?,
+        (None, Some(f)) => std::fs::read_to_string(&f)
+            .with_context(|| format!("reading SQL from {}", f.display()))?,
+        (None, None) if std::io::stdin().is_terminal() => {
+            anyhow::ensure!(
+                out.is_none(),
+                "--out writes the result of one statement: give it as an argument or with -f"
+            );
+            return shell::run(lake, format).await;
+        }
+        (None, None) => read_stdin()?,
+    };
+    let mut stdout = std::io::stdout();
+    let sink = match &out {
+        Some(path) => sql::Sink::File(path),
+        None => sql::Sink::Writer(&mut stdout),
+    };
+    sql::run_sql(lake, &text, format, sink).await
 }
 
 /// `subject:<id>` for every subject in `questions`, sorted.
