@@ -16,6 +16,8 @@ pub struct TagArgs {
     /// Drop the existing anchors and choose all anew.
     #[arg(long)]
     pub replace: bool,
+    #[command(flatten)]
+    pub lake: crate::LakeArgs,
 }
 
 /// `irtlake anchors …`

@@ -11,6 +11,7 @@ mod output;
 mod report;
 mod run;
 mod secrets;
+mod shell;
 mod sql;
 mod stages;
 mod status;
@@ -19,21 +20,31 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use arrow::array::Array;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use lake::Lake;
 
 /// IRT analytics over a data lake: calibrate items, score students, KPIs, reports.
 #[derive(Debug, Parser)]
 #[command(name = "irtlake", version, about, propagate_version = true)]
 struct Cli {
-    /// The lake: file://PATH (relative or absolute) or s3://BUCKET/PREFIX.
-    #[arg(long, global = true, env = "LAKE_URI", default_value = lake::DEFAULT_LAKE_URI)]
-    lake: String,
+    /// The lake of the command that follows, for the commands that use one (each also
+    /// takes --lake after its name, with $LAKE_URI and the default there).
+    #[arg(long = "lake", id = "lake_before_command", value_name = "URI")]
+    lake: Option<String>,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--lake`, flattened into every command that reads or writes a lake (and only those:
+/// `irt`, `fit` and `completions` have none).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LakeArgs {
+    /// The lake: file://PATH (relative or absolute) or s3://BUCKET/PREFIX.
+    #[arg(long, value_name = "URI", env = "LAKE_URI", default_value = lake::DEFAULT_LAKE_URI)]
+    lake: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -44,12 +55,15 @@ enum Command {
         kind: IngestKind,
         /// The file (.csv or .parquet).
         file: PathBuf,
+        #[command(flatten)]
+        lake: LakeArgs,
     },
     /// Read-only SQL over every lake table (DataFusion): queries, EXPLAIN, SHOW, DESCRIBE.
+    /// Without a query: an interactive shell on a terminal, else the SQL read from stdin.
     Sql {
-        /// The statement(s); or use -f.
+        /// The statement(s); or use -f, or stdin.
         query: Option<String>,
-        /// Read the SQL from a file (several statements separated by ';').
+        /// Read the SQL from a file (several statements separated by ';'); `-` is stdin.
         #[arg(short = 'f', long = "file", conflicts_with = "query")]
         file: Option<PathBuf>,
         /// Output format (parquet needs --out).
@@ -58,11 +72,18 @@ enum Command {
         /// Write the result of the one statement to this local file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        lake: LakeArgs,
     },
     /// Print what the lake holds: rows per table, attempt dates, anchors.
-    Status,
+    Status(LakeArgs),
     /// Generate a realistic, deterministic demo platform into the lake.
-    DemoData(demo::DemoArgs),
+    DemoData {
+        #[command(flatten)]
+        args: demo::DemoArgs,
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
     /// Calibrate one bank (stage calibrate): item_params, abilities, fit_meta.
     Calibrate(CalibrateArgs),
     /// Run one downstream stage (plan, score_abilities, score_topics, features, kpis, churn, growth, forecast, segments).
@@ -77,11 +98,26 @@ enum Command {
     #[command(subcommand)]
     Irt(irt::IrtCommand),
     /// Export attempts and questions from the platform's PostgreSQL (stage export_attempts).
-    Export(export::ExportArgs),
+    Export {
+        #[command(flatten)]
+        args: export::ExportArgs,
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
     /// Weekly HTML reports per student and for the cohort (stage reports).
-    Report(report::ReportArgs),
+    Report {
+        #[command(flatten)]
+        args: report::ReportArgs,
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
     /// Run the pipeline's state machine (infra/statemachine/pipeline.asl.json) locally.
-    Run(run::RunArgs),
+    Run {
+        #[command(flatten)]
+        args: run::RunArgs,
+        #[command(flatten)]
+        lake: LakeArgs,
+    },
     /// Print a shell completion script (no lake): e.g. `irtlake completions bash >
     /// ~/.local/share/bash-completion/completions/irtlake`.
     Completions {
@@ -134,6 +170,8 @@ struct CalibrateArgs {
     /// shards (fit only; `irtlake stage score-abilities --shard K --shards N` scores).
     #[arg(long, value_enum)]
     scoring: Option<ScoringArg>,
+    #[command(flatten)]
+    lake: LakeArgs,
 }
 
 /// `--scoring` of `irtlake calibrate`.
@@ -179,6 +217,8 @@ struct StageArgs {
             .range(lake::plan::MIN_STUDENTS_PER_SHARD..=lake::plan::MAX_STUDENTS_PER_SHARD)
     )]
     students_per_shard: Option<u64>,
+    #[command(flatten)]
+    lake: LakeArgs,
 }
 
 /// Stages `irtlake stage` runs.
@@ -249,13 +289,23 @@ fn main() -> Result<()> {
         return lambda::main();
     }
     exit_quietly_on_broken_pipe();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let lake = lake_uri(
+        cli.lake.as_deref(),
+        lake_args(&cli.command),
+        lake_given_after_command(&matches),
+        matches.subcommand_name().unwrap_or_default(),
+    );
     init_tracing(cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = runtime.block_on(run(cli));
+    let result = match lake {
+        Ok(lake) => runtime.block_on(run(cli.command, lake)),
+        Err(e) => Err(e),
+    };
     // A closed pipe (`irtlake sql … | head`) ends quietly. arrow's CSV and JSON writers
     // keep only the text of the io::Error they hit, hence the message check.
     let broken_pipe = |e: &anyhow::Error| {
@@ -297,12 +347,63 @@ fn error_report(e: &anyhow::Error) -> String {
     out
 }
 
-async fn run(cli: Cli) -> Result<()> {
-    let command = match cli.command {
+/// Whether the command line gave `--lake` after the command's name (not from
+/// `$LAKE_URI` or the default), in the innermost command's matches.
+fn lake_given_after_command(matches: &clap::ArgMatches) -> bool {
+    let mut m = matches;
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub;
+    }
+    m.ids().any(|id| id.as_str() == "lake")
+        && m.value_source("lake") == Some(clap::parser::ValueSource::CommandLine)
+}
+
+/// The `--lake` of a command that uses a lake; `None` for `irt`, `fit`, `completions`.
+fn lake_args(command: &Command) -> Option<&LakeArgs> {
+    match command {
+        Command::Ingest { lake, .. }
+        | Command::Sql { lake, .. }
+        | Command::Status(lake)
+        | Command::DemoData { lake, .. }
+        | Command::Export { lake, .. }
+        | Command::Report { lake, .. }
+        | Command::Run { lake, .. } => Some(lake),
+        Command::Calibrate(args) => Some(&args.lake),
+        Command::Stage(args) => Some(&args.lake),
+        Command::Anchors(anchors::AnchorsCommand::Tag(args)) => Some(&args.lake),
+        Command::Fit(_) | Command::Irt(_) | Command::Completions { .. } => None,
+    }
+}
+
+/// The lake URI of a command: `--lake` before the command's name (`irtlake --lake URI
+/// sql …`, as scripts write it) or after it (`irtlake sql --lake URI …`), else
+/// `$LAKE_URI`, else the default. Both given must agree; a command without a lake
+/// refuses the one before its name.
+fn lake_uri(
+    before: Option<&str>,
+    own: Option<&LakeArgs>,
+    own_given: bool,
+    name: &str,
+) -> Result<Option<String>> {
+    match (before, own) {
+        (None, own) => Ok(own.map(|l| l.lake.clone())),
+        (Some(before), None) => {
+            anyhow::bail!("--lake {before}: `irtlake {name}` uses no lake")
+        }
+        (Some(before), Some(own)) if own_given && own.lake != before => anyhow::bail!(
+            "--lake given twice with different lakes: {before} before `{name}`, {} after it",
+            own.lake
+        ),
+        (Some(before), Some(_)) => Ok(Some(before.to_string())),
+    }
+}
+
+/// Runs `command` on the lake at `lake_uri` (`None` for the commands without a lake).
+async fn run(command: Command, lake_uri: Option<String>) -> Result<()> {
+    let command = match command {
         Command::Irt(cmd) => return irt::run(cmd),
         Command::Fit(cmd) => return fit::run(cmd),
         Command::Completions { shell } => {
-            use clap::CommandFactory;
             clap_complete::generate(
                 shell,
                 &mut Cli::command(),
@@ -313,25 +414,25 @@ async fn run(cli: Cli) -> Result<()> {
         }
         other => other,
     };
-    if let Command::Run(args) = &command {
+    let uri = lake_uri.context("a command with a lake has a lake URI")?;
+    if let Command::Run { args, .. } = &command {
         run::validate(args)?;
     }
     let lake = if creates_lake(&command) {
-        Lake::open(&cli.lake).with_context(|| format!("opening lake {}", cli.lake))?
+        Lake::open(&uri).with_context(|| format!("opening lake {uri}"))?
     } else {
-        Lake::open_existing(&cli.lake)
+        Lake::open_existing(&uri)
             .await
-            .with_context(|| format!("opening lake {}", cli.lake))?
+            .with_context(|| format!("opening lake {uri}"))?
             .with_context(|| {
                 format!(
-                    "no irtlake lake at {}: no table holds data there (check the URI; \
-                     `irtlake demo-data`, `irtlake ingest` or `irtlake export` create a lake)",
-                    cli.lake
+                    "no irtlake lake at {uri}: no table holds data there (check the URI; \
+                     `irtlake demo-data`, `irtlake ingest` or `irtlake export` create a lake)"
                 )
             })?
     };
     match command {
-        Command::Ingest { kind, file } => {
+        Command::Ingest { kind, file, .. } => {
             let summary = match kind {
                 IngestKind::Attempts => serde_json::to_value(
                     lake::ingest::ingest_attempts(&lake, &file)
@@ -351,28 +452,16 @@ async fn run(cli: Cli) -> Result<()> {
             file,
             format,
             out,
-        } => {
-            let text = match (query, file) {
-                (Some(q), None) => q,
-                (None, Some(f)) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("reading SQL from {}", f.display()))?,
-                _ => anyhow::bail!("give a query or -f FILE"),
-            };
-            let mut stdout = std::io::stdout();
-            let sink = match &out {
-                Some(path) => sql::Sink::File(path),
-                None => sql::Sink::Writer(&mut stdout),
-            };
-            sql::run_sql(&lake, &text, format, sink).await?;
-        }
-        Command::Status => status::print_status(&lake).await?,
-        Command::DemoData(args) => demo::demo_data(&lake, &args).await?,
+            ..
+        } => sql_command(&lake, query, file, format, out).await?,
+        Command::Status(_) => status::print_status(&lake).await?,
+        Command::DemoData { args, .. } => demo::demo_data(&lake, &args).await?,
         Command::Calibrate(args) => calibrate_banks(&lake, args).await?,
         Command::Stage(args) => run_stage(&lake, args).await?,
         Command::Anchors(cmd) => anchors::run(&lake, cmd).await?,
-        Command::Export(args) => export::run(&lake, args).await?,
-        Command::Report(args) => report::run(&lake, args).await?,
-        Command::Run(args) => run::run(&lake, args).await?,
+        Command::Export { args, .. } => export::run(&lake, args).await?,
+        Command::Report { args, .. } => report::run(&lake, args).await?,
+        Command::Run { args, .. } => run::run(&lake, args).await?,
         Command::Irt(_) | Command::Fit(_) | Command::Completions { .. } => {
             unreachable!("handled before opening the lake")
         }
@@ -385,10 +474,49 @@ async fn run(cli: Cli) -> Result<()> {
 /// existing lake (see `lake::presence`) and creates nothing.
 fn creates_lake(command: &Command) -> bool {
     match command {
-        Command::Ingest { .. } | Command::DemoData(_) | Command::Export(_) => true,
-        Command::Run(args) => run::starts_with_export(args),
+        Command::Ingest { .. } | Command::DemoData { .. } | Command::Export { .. } => true,
+        Command::Run { args, .. } => run::starts_with_export(args),
         _ => false,
     }
+}
+
+/// `irtlake sql`: the query argument, `-f FILE` (`-f -` is stdin), or, without either,
+/// an interactive shell when stdin is a terminal and else the SQL script read from stdin.
+async fn sql_command(
+    lake: &Lake,
+    query: Option<String>,
+    file: Option<PathBuf>,
+    format: output::Format,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    use std::io::{IsTerminal, Read};
+    let read_stdin = || -> Result<String> {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading SQL from stdin")?;
+        Ok(text)
+    };
+    let text = match (query, file) {
+        (Some(q), _) => q,
+        (None, Some(f)) if f.as_os_str() == "-" => read_stdin()?,
+        (None, Some(f)) => std::fs::read_to_string(&f)
+            .with_context(|| format!("reading SQL from {}", f.display()))?,
+        (None, None) if std::io::stdin().is_terminal() => {
+            anyhow::ensure!(
+                out.is_none(),
+                "--out writes the result of one statement: give it as an argument or with -f"
+            );
+            return shell::run(lake, format).await;
+        }
+        (None, None) => read_stdin()?,
+    };
+    let mut stdout = std::io::stdout();
+    let sink = match &out {
+        Some(path) => sql::Sink::File(path),
+        None => sql::Sink::Writer(&mut stdout),
+    };
+    sql::run_sql(lake, &text, format, sink).await
 }
 
 /// `subject:<id>` for every subject in `questions`, sorted.

@@ -12,8 +12,9 @@
 //!   read-only and confined to the lake root, so no URL, local path or other bucket is
 //!   reachable, and URL tables are off.
 //!
-//! A result is exported with `--format csv|json|parquet`, to stdout or to the local file
-//! named by `--out` (parquet needs `--out`).
+//! A result is exported with `--format csv|json|ndjson|parquet`, to stdout or to the local
+//! file named by `--out` (parquet needs `--out`). The interactive shell (`crate::shell`)
+//! runs each of its statements through the same [`SqlSession::run`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::execution::context::SQLOptions;
+use datafusion::execution::context::{SQLOptions, SessionContext};
 use datafusion::logical_expr::{LogicalPlan, Statement as PlanStatement};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
@@ -39,78 +40,104 @@ pub enum Sink<'a> {
     File(&'a Path),
 }
 
-/// Runs every statement in `text` (separated by `;`) over a read-only session of `lake`
-/// and writes each result to `sink` in `format`. With a file sink, `text` must hold
-/// exactly one statement.
-pub async fn run_sql(lake: &lake::Lake, text: &str, format: Format, sink: Sink<'_>) -> Result<()> {
-    let statements = DFParser::parse_sql(text).context("parsing SQL")?;
-    if statements.is_empty() {
-        anyhow::bail!("no SQL statement given");
+/// A read-only SQL session over a lake: one DataFusion context for every statement it
+/// runs, so a `SET` (of [`HARMLESS_SETTINGS`]) lasts for the session (the shell's).
+pub struct SqlSession {
+    ctx: SessionContext,
+}
+
+impl SqlSession {
+    /// A session over [`lake::Lake::read_only_session`].
+    pub fn new(lake: &lake::Lake) -> Result<Self> {
+        Ok(Self {
+            ctx: lake.read_only_session()?,
+        })
     }
-    // Refuse before planning anything: a rejected script runs no statement at all.
-    for (n, statement) in statements.iter().enumerate() {
-        gate(statement).map_err(|kind| refused(&kind, n + 1))?;
+
+    /// The schema of table `name` as SQL sees it (`None` when there is no such table).
+    pub async fn table_schema(&self, name: &str) -> Result<Option<SchemaRef>> {
+        Ok(self.ctx.table_provider(name).await.ok().map(|t| t.schema()))
     }
-    if matches!(sink, Sink::File(_)) && statements.len() != 1 {
-        anyhow::bail!(
-            "--out writes one result: give exactly one statement ({} given)",
-            statements.len()
-        );
-    }
-    if format == Format::Parquet && matches!(sink, Sink::Writer(_)) {
-        anyhow::bail!("--format parquet writes a file: add --out FILE.parquet");
-    }
-    let ctx = lake.read_only_session()?;
-    let options = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    let mut results = Vec::new();
-    for (n, statement) in statements.into_iter().enumerate() {
-        let plan = ctx
-            .state()
-            .statement_to_plan(statement)
-            .await
-            .with_context(|| format!("planning statement {}", n + 1))?;
-        if let LogicalPlan::Statement(PlanStatement::SetVariable(set)) = &plan
-            && !is_harmless_set(&plan)
-        {
-            return Err(refused(&format!("SET {}", set.variable), n + 1));
+
+    /// Runs every statement in `text` (separated by `;`) and writes each result to `sink`
+    /// in `format`. With a file sink, `text` must hold exactly one statement. A rejected
+    /// statement runs none of them; results are written once every statement has run.
+    pub async fn run(&self, text: &str, format: Format, sink: Sink<'_>) -> Result<()> {
+        let statements = DFParser::parse_sql(text).context("parsing SQL")?;
+        if statements.is_empty() {
+            anyhow::bail!("no SQL statement given");
         }
-        if !is_harmless_set(&plan) {
-            options
-                .verify_plan(&plan)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| {
-                    format!(
-                        "statement {}: irtlake sql is read-only (queries only)",
-                        n + 1
-                    )
-                })?;
+        // Refuse before planning anything: a rejected script runs no statement at all.
+        for (n, statement) in statements.iter().enumerate() {
+            gate(statement).map_err(|kind| refused(&kind, n + 1))?;
         }
-        let schema: SchemaRef = plan.schema().inner().clone();
-        let batches = ctx
-            .execute_logical_plan(plan)
-            .await?
-            .collect()
-            .await
-            .with_context(|| format!("running statement {}", n + 1))?;
-        if is_set(&batches, &schema) {
-            continue;
+        if matches!(sink, Sink::File(_)) && statements.len() != 1 {
+            anyhow::bail!(
+                "--out writes one result: give exactly one statement ({} given)",
+                statements.len()
+            );
         }
-        // The batches' own schema (as executed) where there are any.
-        let schema = batches.first().map(RecordBatch::schema).unwrap_or(schema);
-        results.push((schema, batches));
-    }
-    match sink {
-        Sink::Writer(out) => write_results(&results, format, out)?,
-        Sink::File(path) => {
-            if let Some((schema, batches)) = results.first() {
-                write_file(path, batches, schema, format)?;
+        if format == Format::Parquet && matches!(sink, Sink::Writer(_)) {
+            anyhow::bail!("--format parquet writes a file: add --out FILE.parquet");
+        }
+        let ctx = &self.ctx;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let mut results = Vec::new();
+        for (n, statement) in statements.into_iter().enumerate() {
+            let plan = ctx
+                .state()
+                .statement_to_plan(statement)
+                .await
+                .with_context(|| format!("planning statement {}", n + 1))?;
+            if let LogicalPlan::Statement(PlanStatement::SetVariable(set)) = &plan
+                && !is_harmless_set(&plan)
+            {
+                return Err(refused(&format!("SET {}", set.variable), n + 1));
+            }
+            if !is_harmless_set(&plan) {
+                options
+                    .verify_plan(&plan)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| {
+                        format!(
+                            "statement {}: irtlake sql is read-only (queries only)",
+                            n + 1
+                        )
+                    })?;
+            }
+            let schema: SchemaRef = plan.schema().inner().clone();
+            let batches = ctx
+                .execute_logical_plan(plan)
+                .await?
+                .collect()
+                .await
+                .with_context(|| format!("running statement {}", n + 1))?;
+            if is_set(&batches, &schema) {
+                continue;
+            }
+            // The batches' own schema (as executed) where there are any.
+            let schema = batches.first().map(RecordBatch::schema).unwrap_or(schema);
+            results.push((schema, batches));
+        }
+        match sink {
+            Sink::Writer(out) => write_results(&results, format, out)?,
+            Sink::File(path) => {
+                if let Some((schema, batches)) = results.first() {
+                    write_file(path, batches, schema, format)?;
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Runs every statement in `text` over a new [`SqlSession`] of `lake` (see
+/// [`SqlSession::run`]).
+pub async fn run_sql(lake: &lake::Lake, text: &str, format: Format, sink: Sink<'_>) -> Result<()> {
+    SqlSession::new(lake)?.run(text, format, sink).await
 }
 
 /// `SET` leaves no result to print.

@@ -179,6 +179,57 @@ fn typos_get_a_did_you_mean_tip() {
     );
 }
 
+/// `--lake` is an option of the commands that use a lake and of no other: `irt`, `fit`
+/// and `completions` neither list nor take it.
+#[test]
+fn only_commands_with_a_lake_take_lake() {
+    let help = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.push("--help");
+        let (ok, out, err) = crate::support::irtlake_cmd(&all);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    for args in [
+        &["irt"][..],
+        &["irt", "fit"],
+        &["irt", "score"],
+        &["irt", "link"],
+        &["fit"],
+        &["fit", "cox"],
+        &["fit", "glmm"],
+        &["completions"],
+    ] {
+        let out = help(args);
+        assert!(!out.contains("--lake"), "{args:?} lists --lake:\n{out}");
+    }
+    for args in [
+        &["sql"][..],
+        &["status"],
+        &["ingest"],
+        &["demo-data"],
+        &["calibrate"],
+        &["stage"],
+        &["anchors", "tag"],
+        &["export"],
+        &["report"],
+        &["run"],
+    ] {
+        let out = help(args);
+        assert!(
+            out.contains("--lake <URI>") && out.contains("LAKE_URI"),
+            "{args:?} does not list --lake:\n{out}"
+        );
+    }
+    let (ok, _, err) = crate::support::irtlake_cmd(&["irt", "fit", "--lake", "file://x"]);
+    assert!(!ok && err.contains("unexpected argument '--lake'"), "{err}");
+    let (ok, _, err) = crate::support::irtlake_cmd(&["--lake", "file://x", "completions", "bash"]);
+    assert!(
+        !ok && err.contains("`irtlake completions` uses no lake"),
+        "{err}"
+    );
+}
+
 /// `irtlake completions SHELL` prints a completion script that knows the commands.
 #[test]
 fn completions_know_the_commands() {

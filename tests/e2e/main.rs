@@ -24,6 +24,7 @@ mod runner;
 mod sharded_run;
 mod shards_churn_growth;
 mod shards_kpis;
+mod sql_stdin;
 mod stage_churn;
 mod stage_forecast;
 mod stage_growth;
