@@ -456,28 +456,25 @@ fn carried_columns(existing: &[RecordBatch], ids: &StringArray) -> lake::Result<
         .iter()
         .map(|k| k.and_then(|k| at.get(k).copied()))
         .collect();
+    let schema = &catalog::table(WEEKLY_KPI)
+        .map_err(|e| bad(e.to_string()))?
+        .file_schema;
     let mut out = Vec::with_capacity(CARRIED.len());
     for name in CARRIED {
-        let sources = existing
+        let mut sources: Vec<&dyn arrow::array::Array> = existing
             .iter()
             .map(|b| {
                 b.column_by_name(name)
+                    .map(|c| c.as_ref())
                     .ok_or_else(|| bad(format!("no column '{name}'")))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let field = catalog::table(WEEKLY_KPI)
-            .map_err(|e| bad(e.to_string()))?
-            .file_schema
-            .field_with_name(name)
-            .map_err(|e| bad(e.to_string()))?
-            .clone();
-        let refs: Vec<&dyn arrow::array::Array> = sources.iter().map(|a| a.as_ref()).collect();
-        let nulls = arrow::array::new_null_array(field.data_type(), 1);
-        let mut all = refs.clone();
-        all.push(nulls.as_ref());
-        let null_at = (refs.len(), 0);
+            .collect::<Result<_, _>>()?;
+        // One null of the column's type, picked for students the object has no row of.
+        let nulls = arrow::array::new_null_array(schema.field_with_name(name)?.data_type(), 1);
+        let null_at = (sources.len(), 0);
+        sources.push(nulls.as_ref());
         let indices: Vec<(usize, usize)> = pick.iter().map(|p| p.unwrap_or(null_at)).collect();
-        out.push(arrow::compute::interleave(&all, &indices)?);
+        out.push(arrow::compute::interleave(&sources, &indices)?);
     }
     out.try_into()
         .map_err(|_| bad("carried columns".into()).into())

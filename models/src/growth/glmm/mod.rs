@@ -359,8 +359,7 @@ impl GlmmFit {
             .zip(&hinv)
             .enumerate()
             .map(|(i, (ui, hi))| {
-                let b = [lam[0] * ui[0], lam[1] * ui[0] + lam[2] * ui[1]];
-                let c: Sym = l_s_lt(&lam, hi);
+                let (b, c) = conditional_effect(&lam, ui, hi);
                 let var = t * t * var_b1 + c[0] + 2.0 * t * c[1] + t * t * c[2];
                 let sd = var.max(0.0).sqrt();
                 let gain = beta[1] * t + b[0] + b[1] * t;
@@ -380,6 +379,13 @@ impl GlmmFit {
             })
             .collect())
     }
+}
+
+/// A group's random effects at their conditional mode, b̂ᵢ = Λûᵢ, and their Laplace
+/// conditional covariance ΛHᵢ⁻¹Λᵀ (lme4's `ranef()` and `condVar`).
+fn conditional_effect(lam: &Lam, u: &[f64; 2], hinv: &Sym) -> ([f64; 2], Sym) {
+    let b = [lam[0] * u[0], lam[1] * u[0] + lam[2] * u[1]];
+    (b, l_s_lt(lam, hinv))
 }
 
 fn check_data(data: &GlmmData, random: RandomEffects) -> Result<()> {
@@ -709,8 +715,7 @@ pub fn fit_glmm(data: &GlmmData, config: &GlmmConfig) -> Result<GlmmFit> {
         .iter()
         .zip(&hinv)
         .map(|(ui, hi)| {
-            let b = [lam[0] * ui[0], lam[1] * ui[0] + lam[2] * ui[1]];
-            let cv: Sym = l_s_lt(&lam, hi);
+            let (b, cv) = conditional_effect(&lam, ui, hi);
             GlmmBlup {
                 intercept: b[0],
                 slope: slope.then_some(b[1]),
