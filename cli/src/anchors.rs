@@ -44,7 +44,9 @@ pub async fn run(lake: &Lake, cmd: AnchorsCommand) -> Result<()> {
     let Some(b) = latest.first().filter(|b| b.num_rows() > 0) else {
         bail!("no calibration of the 'all' bank in the lake yet: run `irtlake calibrate` first");
     };
-    let run_date = b.column(0).as_string::<i32>().value(0).to_string();
+    let run_date = lake::stream::opt_day(lake::stream::days(b, 0)?, 0)
+        .map(lake::runs::day_str)
+        .context("fit_meta: the latest calibration of bank 'all' has no run_date")?;
     let run_id = b.column(1).as_string::<i32>().value(0).to_string();
     let method = b.column(2).as_string::<i32>().value(0).to_string();
     if method == "none" {

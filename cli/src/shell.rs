@@ -566,7 +566,7 @@ mod tests {
         );
         assert!(text.contains("\nattempt_id,Utf8,false,false\n"), "{text}");
         assert!(text.contains("\ntopic_id,Utf8,true,false\n"), "{text}");
-        assert!(text.contains("\ndt,Utf8,false,true\n"), "{text}");
+        assert!(text.contains("\ndt,Date32,false,true\n"), "{text}");
 
         let err = perform(
             Action::Schema("nope".into()),

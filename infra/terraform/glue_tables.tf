@@ -28,7 +28,7 @@ resource "aws_glue_catalog_table" "attempts" {
 
   partition_keys {
     name = "dt"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -174,7 +174,7 @@ resource "aws_glue_catalog_table" "item_params" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   partition_keys {
@@ -323,7 +323,7 @@ resource "aws_glue_catalog_table" "anchor_drift" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   partition_keys {
@@ -447,7 +447,7 @@ resource "aws_glue_catalog_table" "abilities" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   partition_keys {
@@ -521,7 +521,7 @@ resource "aws_glue_catalog_table" "fit_meta" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   partition_keys {
@@ -679,7 +679,7 @@ resource "aws_glue_catalog_table" "student_topic_theta" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -742,7 +742,7 @@ resource "aws_glue_catalog_table" "features_topic_daily" {
 
   partition_keys {
     name = "dt"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -835,7 +835,7 @@ resource "aws_glue_catalog_table" "weekly_kpi" {
 
   partition_keys {
     name = "week_start"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -933,7 +933,7 @@ resource "aws_glue_catalog_table" "growth_fit" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -1016,7 +1016,7 @@ resource "aws_glue_catalog_table" "churn_fit" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -1104,7 +1104,7 @@ resource "aws_glue_catalog_table" "forecasts" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -1172,7 +1172,7 @@ resource "aws_glue_catalog_table" "anomalies" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -1240,7 +1240,7 @@ resource "aws_glue_catalog_table" "user_segment" {
 
   partition_keys {
     name = "run_date"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {
@@ -1303,7 +1303,7 @@ resource "aws_glue_catalog_table" "report_artifacts" {
 
   partition_keys {
     name = "week_start"
-    type = "string"
+    type = "date"
   }
 
   storage_descriptor {

@@ -3,8 +3,10 @@
 //!
 //! Conventions:
 //! - ids are strings; times are UTC timestamps in microseconds;
-//! - partition columns are strings (`dt`, `run_date`, `week_start` as `YYYY-MM-DD`,
-//!   `bank` as `all`, `subject:<id>`, `topic:<id>`) and are not stored inside the files;
+//! - partition columns are not stored inside the files; their folder values are
+//!   `YYYY-MM-DD` for the date columns `dt`, `run_date`, `week_start`, which SQL sees as
+//!   `DATE` (`Date32`, as DuckDB, polars and Athena read them), and `all`,
+//!   `subject:<id>`, `topic:<id>` for `bank`, a string ([`partition_type`]);
 //! - every output row carries the `run_id` that made it;
 //! - column names are lower case so SQL needs no quoting (`i_t`, not `I_t`).
 //!
@@ -34,7 +36,7 @@ pub struct TableDef {
     pub name: &'static str,
     /// Schema of the Parquet files (without partition columns).
     pub file_schema: SchemaRef,
-    /// Partition columns, outermost first; all are strings.
+    /// Partition columns, outermost first; their SQL types are [`partition_type`].
     pub partitions: &'static [&'static str],
     /// One line on what the table holds.
     pub description: &'static str,
@@ -52,9 +54,24 @@ impl TableDef {
         fields.extend(
             self.partitions
                 .iter()
-                .map(|p| Field::new(*p, DataType::Utf8, false)),
+                .map(|p| Field::new(*p, partition_type(p), false)),
         );
         Arc::new(Schema::new(fields))
+    }
+}
+
+/// The partition columns whose folder values are days, `YYYY-MM-DD`.
+pub const DATE_PARTITIONS: [&str; 3] = ["dt", "run_date", "week_start"];
+
+/// The SQL type of a partition column: `Date32` for the date columns
+/// ([`DATE_PARTITIONS`], folder values `YYYY-MM-DD`, read as dates like DuckDB, polars
+/// and Athena do), `Utf8` for every other (`bank`). Paths are written from the same
+/// `YYYY-MM-DD` text either way ([`crate::partition`]).
+pub fn partition_type(column: &str) -> DataType {
+    if DATE_PARTITIONS.contains(&column) {
+        DataType::Date32
+    } else {
+        DataType::Utf8
     }
 }
 

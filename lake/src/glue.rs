@@ -12,8 +12,10 @@
 //!   under a partition's folder, which is what irtlake reads too (one object per
 //!   partition, or one per student shard: see [`crate::shard`]);
 //! - its file columns in catalog order with Hive types ([`hive_type`]), then its
-//!   partition columns as `partition_keys`, typed `string` as in irtlake's SQL, so a
-//!   query such as `WHERE week_start = '2026-03-02'` reads the same in both;
+//!   partition columns as `partition_keys`, typed as in irtlake's SQL
+//!   ([`crate::catalog::partition_type`]: `date` for `dt`, `run_date`, `week_start`,
+//!   `string` for `bank`), so a query such as `WHERE week_start = DATE '2026-03-02'`
+//!   reads the same in both;
 //! - partitioned with **partition projection**: Athena computes the partitions from the
 //!   table's properties, so no crawler, no `MSCK REPAIR TABLE` and no partition in the
 //!   catalog is ever needed ([`projection`]):
@@ -26,9 +28,11 @@
 //!     or `anchor_drift` must name its banks with equality (`bank = 'all'`,
 //!     `bank IN ('subject:math', 'topic:algebra')`), else Athena refuses it.
 //!
-//! Decision — projected date columns stay `string`: Athena's `date` projection accepts a
-//! string partition key (it formats the projected dates with the column's `format`), and
-//! a `date` key would make Athena's `week_start` differ from irtlake's (a string there).
+//! Decision — projected date columns are `date` keys, as in irtlake (and as DuckDB and
+//! polars infer them): Athena's `date` projection formats the projected dates with the
+//! column's `format` to find the folders, and compares them as dates. Trino does not
+//! compare a date with a string, so Athena queries spell date literals
+//! `DATE '2026-03-02'`, which irtlake and DuckDB read too.
 //!
 //! Decision — no `storage.location.template`: the lake's folders are Hive's
 //! `column=value/`, Athena's default layout, so Athena builds a partition's folder
@@ -301,14 +305,13 @@ pub fn glue_table(table: &TableDef) -> Result<String> {
     aligned(&mut out, 4, &params);
     out.push_str("  }\n");
     for p in table.partitions {
+        let hive = hive_type(&crate::catalog::partition_type(p))
+            .ok_or_else(|| mismatch(table, format!("partition column '{p}' has no Hive type")))?;
         out.push_str("\n  partition_keys {\n");
         aligned(
             &mut out,
             4,
-            &[
-                pair("name", hcl_string(p)),
-                pair("type", hcl_string("string")),
-            ],
+            &[pair("name", hcl_string(p)), pair("type", hcl_string(&hive))],
         );
         out.push_str("  }\n");
     }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -13,14 +12,15 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use std::num::NonZeroUsize;
 
-use crate::catalog::TABLES;
+use crate::catalog::{TABLES, partition_type};
 use crate::error::{LakeError, Result};
 use crate::store::Lake;
 
 impl Lake {
     /// A DataFusion `SessionContext` with every catalog table registered as a listing
     /// table over its folder, with its declared schema and declared Hive partition
-    /// columns (nothing is inferred). A table with no data yet is registered empty, so
+    /// columns (nothing is inferred; date partitions are `Date32`,
+    /// [`crate::catalog::partition_type`]). A table with no data yet is registered empty, so
     /// queries never fail on a young lake. `information_schema` is on (`SHOW TABLES`).
     /// The SQL function `student_bucket(student_id, seed)` ([`crate::shard`]) is registered.
     ///
@@ -37,11 +37,15 @@ impl Lake {
     }
 
     /// The session's configuration: `information_schema` on, default schema
-    /// `lake.public`.
+    /// `lake.public`, and SQL's `VARCHAR`/`TEXT`/`STRING` as `Utf8` (the catalog's
+    /// string type), not DataFusion's default `Utf8View`: `CAST(dt AS VARCHAR)` gives
+    /// the column type every reader of the lake expects.
     pub(crate) fn session_config() -> SessionConfig {
-        SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
-            .with_default_catalog_and_schema("lake", "public")
+            .with_default_catalog_and_schema("lake", "public");
+        config.options_mut().sql_parser.map_string_types_to_utf8view = false;
+        config
     }
 
     /// The runtime of every lake session: a fair spilling memory pool of
@@ -65,7 +69,7 @@ impl Lake {
                 .with_table_partition_cols(
                     def.partitions
                         .iter()
-                        .map(|p| (p.to_string(), DataType::Utf8))
+                        .map(|p| (p.to_string(), partition_type(p)))
                         .collect(),
                 );
             let config = ListingTableConfig::new(url)

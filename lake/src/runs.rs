@@ -193,7 +193,9 @@ pub async fn latest_calibration(
     let Some(m) = meta.iter().find(|b| b.num_rows() > 0) else {
         return Ok(None);
     };
-    let run_date = m.column(0).as_string::<i32>().value(0).to_string();
+    let run_date = first_day(m, "fit_meta.run_date")?
+        .map(day_str)
+        .ok_or_else(|| LakeError::InvalidInput(format!("fit_meta of bank {bank}: no run_date")))?;
     let run_id = m.column(1).as_string::<i32>().value(0).to_string();
     let a = m.column(2).as_primitive::<Float64Type>();
     let b = m.column(3).as_primitive::<Float64Type>();
@@ -241,10 +243,28 @@ pub async fn latest_run_date(
         vec![day_param(on_or_before)],
     )
     .await?;
-    Ok(b.first().and_then(|b| {
-        let c = b.column(0).as_string::<i32>();
-        (!c.is_null(0)).then(|| c.value(0).to_string())
-    }))
+    match b.first() {
+        Some(b) => Ok(first_day(b, table)?.map(day_str)),
+        None => Ok(None),
+    }
+}
+
+/// The first row of column 0 of `batch`, a date partition (`Date32`), as a date; `None`
+/// when null or when `batch` is empty; an error naming `what` when it is no date column.
+fn first_day(batch: &arrow::array::RecordBatch, what: &str) -> Result<Option<NaiveDate>> {
+    if batch.num_rows() == 0 {
+        return Ok(None);
+    }
+    let days = batch
+        .column(0)
+        .as_primitive_opt::<arrow::datatypes::Date32Type>()
+        .ok_or_else(|| {
+            LakeError::InvalidInput(format!(
+                "{what}: expected a Date32 column, got {}",
+                batch.column(0).data_type()
+            ))
+        })?;
+    Ok(crate::stream::opt_day(days, 0))
 }
 
 #[cfg(test)]

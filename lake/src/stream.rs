@@ -12,8 +12,11 @@
 //! `kpis::weekly_thetas` for growth and reports).
 
 use crate::runs::StageError;
-use arrow::array::{Array, AsArray, BooleanArray, PrimitiveArray, RecordBatch, StringArray};
-use arrow::datatypes::ArrowPrimitiveType;
+use arrow::array::{
+    Array, AsArray, BooleanArray, Date32Array, PrimitiveArray, RecordBatch, StringArray,
+};
+use arrow::datatypes::{ArrowPrimitiveType, Date32Type};
+use chrono::NaiveDate;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
@@ -48,8 +51,9 @@ where
     Ok(())
 }
 
-/// The runs of consecutive rows with the same value in the string column `key` of a
-/// stream (a query sorted by that column gives one run per student, or per day), pulled
+/// The runs of consecutive rows with the same value in the column `key` of a stream (a
+/// string or a date: a query sorted by that column gives one run per student, or per
+/// day), pulled
 /// one at a time with [`Runs::next`], so the caller may await between runs (e.g. write
 /// a day before reading the next). A run is a list of slices of the stream's batches, in
 /// stream order (a run may span several batches); only the current run and one batch
@@ -65,7 +69,7 @@ pub struct Runs {
 }
 
 impl Runs {
-    /// The runs of `stream` by the string column `key`.
+    /// The runs of `stream` by the column `key` (`Utf8` or `Date32`).
     pub fn new(stream: SendableRecordBatchStream, key: usize) -> Self {
         Self {
             stream,
@@ -94,15 +98,15 @@ impl Runs {
 
     /// Cuts `batch` into runs: each closes the gathered run when its key differs.
     fn split(&mut self, batch: RecordBatch) -> Result<(), StageError> {
-        let ids = strings(&batch, self.key)?;
+        let ids = Key::of(&batch, self.key)?;
         let n = batch.num_rows();
         let mut start = 0;
         for r in 1..=n {
-            if r < n && ids.value(r) == ids.value(start) {
+            if r < n && ids.same(r, &ids, start) {
                 continue;
             }
             let same = match self.group.first() {
-                Some(g) => strings(g, self.key)?.value(0) == ids.value(start),
+                Some(g) => Key::of(g, self.key)?.same(0, &ids, start),
                 None => true,
             };
             if !same {
@@ -112,6 +116,30 @@ impl Runs {
             start = r;
         }
         Ok(())
+    }
+}
+
+/// The key column of [`Runs`]: text (student ids) or days (`dt`).
+enum Key<'a> {
+    Text(&'a StringArray),
+    Day(&'a Date32Array),
+}
+
+impl<'a> Key<'a> {
+    fn of(batch: &'a RecordBatch, i: usize) -> Result<Self, StageError> {
+        match batch.columns().get(i).map(|c| c.data_type()) {
+            Some(arrow::datatypes::DataType::Date32) => Ok(Key::Day(days(batch, i)?)),
+            _ => Ok(Key::Text(strings(batch, i)?)),
+        }
+    }
+
+    /// Row `r` of `self` holds the key of row `s` of `other` (nulls equal each other).
+    fn same(&self, r: usize, other: &Key<'_>, s: usize) -> bool {
+        match (self, other) {
+            (Key::Text(a), Key::Text(b)) => opt_str(a, r) == opt_str(b, s),
+            (Key::Day(a), Key::Day(b)) => opt_value(*a, r) == opt_value(*b, s),
+            _ => false,
+        }
     }
 }
 
@@ -151,6 +179,21 @@ pub fn strings(batch: &RecordBatch, i: usize) -> Result<&StringArray, StageError
         .get(i)
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| wrong_type(batch, i, "Utf8"))
+}
+
+/// Column `i` of `batch` as days (`Date32`: the date partitions `dt`, `run_date`,
+/// `week_start`, [`crate::catalog::partition_type`]); an error names the column otherwise.
+pub fn days(batch: &RecordBatch, i: usize) -> Result<&Date32Array, StageError> {
+    primitives::<Date32Type>(batch, i)
+}
+
+/// Row `r` of a `Date32` column as a date; `None` when null (or out of chrono's range).
+pub fn opt_day(a: &Date32Array, r: usize) -> Option<NaiveDate> {
+    if a.is_null(r) {
+        None
+    } else {
+        a.value_as_date(r)
+    }
 }
 
 /// Column `i` of `batch` as booleans; an error names the column otherwise.

@@ -3,6 +3,6 @@ SELECT coalesce(theta_source, 'none') AS theta_source,
        count(*) AS rows,
        round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct
 FROM features_topic_daily
-WHERE dt > to_char(to_date((SELECT max(dt) FROM features_topic_daily)) - INTERVAL '7 days', '%Y-%m-%d')
+WHERE dt > (SELECT max(dt) FROM features_topic_daily) - INTERVAL '7' DAY
 GROUP BY coalesce(theta_source, 'none')
 ORDER BY rows DESC;

@@ -2,6 +2,6 @@
 SELECT week_start, coalesce(method, 'none') AS method, count(*) AS students,
        round(avg(i_t), 4) AS mean_i_t
 FROM weekly_kpi
-WHERE week_start > to_char(to_date((SELECT max(week_start) FROM weekly_kpi)) - INTERVAL '28 days', '%Y-%m-%d')
+WHERE week_start > (SELECT max(week_start) FROM weekly_kpi) - INTERVAL '28' DAY
 GROUP BY week_start, coalesce(method, 'none')
 ORDER BY week_start DESC, method;

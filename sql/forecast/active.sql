@@ -1,4 +1,4 @@
--- Active students per subject and day over the days [$1, $2] (`dt` strings), each with
+-- Active students per subject and day over the days [$1, $2] (days, inclusive), each with
 -- their I_t of the week holding the day. $3 is the Monday of the week of $1 (first
 -- weekly_kpi partition that can matter).
 --
@@ -26,6 +26,6 @@ SELECT ac.subject_id, ac.dt, ac.student_id, k.i_t
 FROM active ac
 LEFT JOIN kpi k
        ON k.student_id = ac.student_id
-      AND k.week_start = to_char(date_trunc('week', CAST(ac.dt AS TIMESTAMP)), '%Y-%m-%d')
+      AND k.week_start = CAST(date_trunc('week', ac.dt) AS DATE)
 WHERE ac.subject_id IS NOT NULL
 ORDER BY ac.subject_id, ac.dt, ac.student_id

@@ -1,4 +1,4 @@
--- Daily θ per student and topic over the days [$1, $2] (`dt` strings), with the
+-- Daily θ per student and topic over the days [$1, $2] (days, inclusive), with the
 -- topic's subject (topics mapped to subjects through `questions`): the θ inputs of the
 -- `<subject>:mean_theta` series. Rows without θ are left out. Ordered, so the stage's
 -- means add the same numbers in the same order on every run.

@@ -11,7 +11,7 @@ SELECT active.dt, active.subject_id, count(*) AS active_students, avg(k.i_t) AS 
 FROM active
 LEFT JOIN weekly_kpi k
   ON k.student_id = active.student_id
- AND k.week_start = to_char(date_trunc('week', CAST(active.dt AS DATE)), '%Y-%m-%d')
+ AND k.week_start = CAST(date_trunc('week', active.dt) AS DATE)
 WHERE active.subject_id IS NOT NULL
 GROUP BY active.dt, active.subject_id
 ORDER BY active.dt, active.subject_id

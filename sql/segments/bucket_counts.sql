@@ -1,4 +1,4 @@
--- Students active in the window [$1, $2] (`dt` strings) per fit bucket
+-- Students active in the window [$1, $2] (days, inclusive) per fit bucket
 -- student_bucket(student_id, $3) ($3 = the fit sample's seed, lake::shard): the segments
 -- stage grows its k-means fit sample bucket by bucket from these counts, so every shard
 -- draws the same sample. One group per active student inside (spilled to disk past the

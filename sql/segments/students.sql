@@ -1,4 +1,4 @@
--- Per student active in the window [$1, $2] (`dt` strings): attempts, hints and
+-- Per student active in the window [$1, $2] (days, inclusive): attempts, hints and
 -- sessions, the activity inputs of the segment features; of the students of one shard
 -- (student_bucket(student_id, 0) in [$3, $4)) and of the fit sample's buckets
 -- (student_bucket(student_id, $5) < $6; $6 = 4096 takes every student), filtered in the

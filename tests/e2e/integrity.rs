@@ -16,7 +16,7 @@ use arrow::array::{
 use lake::Lake;
 use lake::catalog::{self, WEEKLY_KPI};
 
-use crate::support::{ATTEMPTS_CSV, QUESTIONS_CSV, count, temp_lake, workspace_root, write_file};
+use crate::support::{ATTEMPTS_CSV, QUESTIONS_CSV, count, temp_lake, write_file};
 
 /// Runs `irtlake --lake LAKE ARGS` with extra environment variables.
 fn irtlake(lake: &Lake, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
@@ -52,10 +52,7 @@ fn lake_dir(lake: &Lake) -> PathBuf {
 /// (`read_parquet('<table>/**')`, every file under the folder, hidden ones included)
 /// count them; panics with the engine's error when one cannot read the folder.
 fn other_engines_count(table_dir: &Path) -> (i64, i64) {
-    let venv = std::env::var("IRTLAKE_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace_root().join(".venv"));
-    let python = venv.join("bin/python");
+    let python = crate::support::venv().join("bin/python");
     assert!(
         python.exists(),
         "{} not found: run `make test` (it installs pyarrow and duckdb into the virtualenv)",

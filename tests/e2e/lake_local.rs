@@ -141,6 +141,64 @@ async fn partition_values_are_data_not_paths() {
     assert_eq!(b[0].column(0).as_primitive::<Int64Type>().value(0), 1);
 }
 
+/// The date partitions are `DATE` in SQL (as DuckDB, polars and Athena read them):
+/// date arithmetic works on them, they compare with date and text literals and with a
+/// text parameter (the stages pass `YYYY-MM-DD` text), and a filter on them still
+/// prunes by folder.
+#[tokio::test]
+async fn date_partitions_are_dates() {
+    let (_dir, lake) = temp_lake();
+    for day in ["2026-02-27", "2026-03-01", "2026-03-08"] {
+        lake.write_partition(
+            ITEM_PARAMS,
+            &[("run_date", day), ("bank", "all")],
+            &[item_params_batch("q", 2, "r")],
+        )
+        .await
+        .unwrap();
+    }
+    let b = lake
+        .sql("SELECT max(run_date) - INTERVAL '7 days' AS a, max(run_date) - INTERVAL '7' DAY AS b FROM item_params")
+        .await
+        .unwrap();
+    for c in 0..2 {
+        let d = b[0]
+            .column(c)
+            .as_primitive::<arrow::datatypes::Date32Type>();
+        assert_eq!(
+            d.value_as_date(0),
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+        );
+    }
+    for sql in [
+        "SELECT count(*) FROM item_params WHERE run_date >= DATE '2026-03-01'",
+        "SELECT count(*) FROM item_params WHERE run_date >= '2026-03-01'",
+        "SELECT count(*) FROM item_params WHERE run_date > (SELECT max(run_date) FROM item_params) - INTERVAL '8' DAY",
+    ] {
+        assert_eq!(count(&lake, sql).await, 4, "{sql}");
+    }
+    let ctx = lake.session().unwrap();
+    let b = lake::runs::query(
+        &ctx,
+        "SELECT count(*) FROM item_params WHERE run_date <= $1",
+        vec![lake::runs::day_param(
+            chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        )],
+    )
+    .await
+    .unwrap();
+    assert_eq!(b[0].column(0).as_primitive::<Int64Type>().value(0), 4);
+    let plan = lake
+        .sql("EXPLAIN SELECT item_id FROM item_params WHERE run_date = DATE '2026-03-08'")
+        .await
+        .unwrap();
+    let plan = arrow::util::pretty::pretty_format_batches(&plan)
+        .unwrap()
+        .to_string();
+    assert!(plan.contains("run_date=2026-03-08/"), "{plan}");
+    assert!(!plan.contains("run_date=2026-03-01/"), "not pruned: {plan}");
+}
+
 #[tokio::test]
 async fn young_lake_answers_every_table_and_every_check() {
     let (_dir, lake) = temp_lake();

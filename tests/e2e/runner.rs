@@ -145,6 +145,139 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
         stamped, 0,
         "every features row carries the execution start time"
     );
+    operator_checks_read_the_same_in_duckdb(&lake);
+}
+
+/// Every operator check in `sql/checks` returns the same rows from irtlake (`irtlake sql
+/// -f CHECK --format json`) and from DuckDB over the lake's folders (one view per table,
+/// `read_parquet(…, hive_partitioning = true)`: DuckDB types the date partitions as
+/// `DATE` and the banks as text, as irtlake does). Rows are compared as multisets (ties
+/// in an `ORDER BY` may come in either order); numbers to 1e-9 relative (both engines
+/// sum in double precision, in different orders), everything else exactly, dates as
+/// `YYYY-MM-DD`.
+fn operator_checks_read_the_same_in_duckdb(lake: &Lake) {
+    let lake::LakeUri::Local(dir) = lake.uri() else {
+        panic!("not a local lake")
+    };
+    let checks = crate::support::workspace_root().join("sql/checks");
+    let mut files: Vec<_> = std::fs::read_dir(&checks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 8, "{files:?}");
+    let duckdb = duckdb_results(dir, &files);
+    for (file, theirs) in files.iter().zip(duckdb) {
+        let path = file.to_str().unwrap();
+        let (ok, out, err) = crate::support::irtlake_cmd(&[
+            "sql",
+            "--lake",
+            &lake.uri().to_uri_string(),
+            "--format",
+            "json",
+            "-f",
+            path,
+        ]);
+        assert!(ok, "{path}: {err}");
+        let ours: serde_json::Value = serde_json::from_str(&out).expect("irtlake's JSON");
+        let ours = rows_of(&ours);
+        let theirs = rows_of(&theirs);
+        assert!(!ours.is_empty(), "{path} returned no rows");
+        assert_eq!(ours.len(), theirs.len(), "{path}: row counts");
+        let mut unmatched = theirs.clone();
+        for row in &ours {
+            let at = unmatched
+                .iter()
+                .position(|t| same_row(row, t))
+                .unwrap_or_else(|| {
+                    panic!("{path}: irtlake's row {row:?} not in DuckDB's {theirs:?}")
+                });
+            unmatched.swap_remove(at);
+        }
+    }
+}
+
+/// The rows of one statement's JSON result (an array of objects), as ordered maps.
+fn rows_of(v: &serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    v.as_array()
+        .expect("a JSON array of rows")
+        .iter()
+        .map(|r| r.as_object().expect("a row object").clone())
+        .collect()
+}
+
+fn same_row(
+    a: &serde_json::Map<String, serde_json::Value>,
+    b: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    use serde_json::Value;
+    a.len() == b.len()
+        && a.iter().all(|(k, x)| match (x, b.get(k)) {
+            (Value::Number(x), Some(Value::Number(y))) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+            }
+            (x, Some(y)) => x == y,
+            (_, None) => false,
+        })
+}
+
+/// Runs each check file in DuckDB (the test virtualenv's `duckdb`) over the lake folder
+/// `dir`, with a view per catalog table that has a folder: one JSON array of row objects
+/// per file, dates as `YYYY-MM-DD`.
+fn duckdb_results(dir: &std::path::Path, files: &[std::path::PathBuf]) -> Vec<serde_json::Value> {
+    let python = crate::support::venv().join("bin/python");
+    assert!(
+        python.exists(),
+        "{} not found: run `make test` (it installs duckdb into the virtualenv)",
+        python.display()
+    );
+    let script = r#"
+import datetime, decimal, json, os, sys
+import duckdb
+lake, tables, files = sys.argv[1], sys.argv[2].split(","), sys.argv[3:]
+con = duckdb.connect()
+for table in tables:
+    folder = os.path.join(lake, table)
+    if os.path.isdir(folder):
+        glob = (folder + "/**/*.parquet").replace("'", "''")
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+        )
+def value(v):
+    if isinstance(v, (datetime.date, datetime.datetime)):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    return v
+out = []
+for f in files:
+    cur = con.execute(open(f).read())
+    names = [d[0] for d in cur.description]
+    out.append([{n: value(v) for n, v in zip(names, row)} for row in cur.fetchall()])
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(dir)
+        .arg(
+            lake::TABLES
+                .iter()
+                .map(|t| t.name)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .args(files)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "DuckDB could not run the checks: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).expect("DuckDB's JSON");
+    all.as_array().expect("one result per check").clone()
 }
 
 #[tokio::test]

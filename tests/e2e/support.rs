@@ -61,6 +61,14 @@ pub fn item_params_batch(prefix: &str, n: usize, run_id: &str) -> RecordBatch {
     RecordBatch::try_new(def.file_schema.clone(), cols).unwrap()
 }
 
+/// The test virtualenv (`IRTLAKE_VENV`, else `.venv` at the workspace root): `make test`
+/// installs the Python tools the tests use into it.
+pub fn venv() -> PathBuf {
+    std::env::var("IRTLAKE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join(".venv"))
+}
+
 /// Runs the `irtlake` binary with `args` (no lake option added): (success, stdout, stderr).
 pub fn irtlake_cmd(args: &[&str]) -> (bool, String, String) {
     outcome(
@@ -152,14 +160,8 @@ impl S3Server {
         Self::start_inner(bucket, true)
     }
 
-    fn venv() -> PathBuf {
-        std::env::var("IRTLAKE_VENV")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace_root().join(".venv"))
-    }
-
     fn start_inner(bucket: &str, auth: bool) -> Self {
-        let bin = Self::venv().join("bin/moto_server");
+        let bin = venv().join("bin/moto_server");
         assert!(
             bin.exists(),
             "{} not found: run `make test` (it installs the S3 test server into the virtualenv)",
@@ -192,7 +194,7 @@ impl S3Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         if auth {
-            let out = Command::new(Self::venv().join("bin/python"))
+            let out = Command::new(venv().join("bin/python"))
                 .args(["-c", MOTO_AUTH_SETUP, &server.endpoint, bucket])
                 .output()
                 .expect("run the virtualenv's python");

@@ -33,7 +33,7 @@ use lake::Lake;
 use lake::catalog::{self, ABILITIES, FEATURES_TOPIC_DAILY, STUDENT_TOPIC_THETA};
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, latest_run_date};
-use lake::stream::{Runs, query_stream, strings};
+use lake::stream::{self, Runs, query_stream, strings};
 use serde::Serialize;
 
 const DAILY_SQL: &str = include_str!("../../../sql/features/daily.sql");
@@ -122,7 +122,9 @@ async fn write_day(
     let Some(first) = parts.first() else {
         return Ok(());
     };
-    let day = strings(first, 0)?.value(0).to_string();
+    let day = stream::opt_day(stream::days(first, 0)?, 0)
+        .map(day_str)
+        .ok_or_else(|| StageError::InvalidInput("features query: a row without dt".into()))?;
     let part = concat_batches(&first.schema(), parts)?;
     let n = part.num_rows();
     let src = strings(&part, 10)?;

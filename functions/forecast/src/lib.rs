@@ -60,6 +60,7 @@ use lake::Lake;
 use lake::catalog::{self, ANOMALIES, FORECASTS};
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, week_start};
+use lake::stream;
 use models::forecast::{ForecastConfig, MIN_POINTS, forecast_series};
 use serde::Serialize;
 
@@ -310,11 +311,12 @@ struct DayValues {
     thetas: Vec<f64>,
 }
 
-fn parse_day(dt: &str) -> Result<i64, StageError> {
-    let d: NaiveDate = dt
-        .parse()
-        .map_err(|e| StageError::InvalidInput(format!("partition dt={dt:?} is not a date: {e}")))?;
-    Ok(epoch_day(d))
+/// Row `r` of a `dt` column (days since 1970-01-01, `Date32`) as an epoch day.
+fn epoch_day_of(dt: &arrow::array::Date32Array, r: usize) -> Result<i64, StageError> {
+    if dt.is_null(r) {
+        return Err(StageError::InvalidInput("a row without dt".into()));
+    }
+    Ok(i64::from(dt.value(r)))
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -333,11 +335,11 @@ fn build_series(
     let mut is_active: HashSet<(String, i64, String)> = HashSet::new();
     for b in active {
         let subj = b.column(0).as_string::<i32>();
-        let dt = b.column(1).as_string::<i32>();
+        let dt = stream::days(b, 1)?;
         let st = b.column(2).as_string::<i32>();
         let it = b.column(3).as_primitive::<Float64Type>();
         for r in 0..b.num_rows() {
-            let day = parse_day(dt.value(r))?;
+            let day = epoch_day_of(dt, r)?;
             let e = days.entry((subj.value(r).to_string(), day)).or_default();
             e.active += 1;
             if !it.is_null(r) && it.value(r).is_finite() {
@@ -360,13 +362,13 @@ fn build_series(
     };
     for b in theta {
         let subj = b.column(0).as_string::<i32>();
-        let dt = b.column(1).as_string::<i32>();
+        let dt = stream::days(b, 1)?;
         let st = b.column(2).as_string::<i32>();
         let th = b.column(4).as_primitive::<Float64Type>();
         for r in 0..b.num_rows() {
             let key = (
                 subj.value(r).to_string(),
-                parse_day(dt.value(r))?,
+                epoch_day_of(dt, r)?,
                 st.value(r).to_string(),
             );
             if current.as_ref() != Some(&key) {
