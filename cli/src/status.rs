@@ -4,11 +4,16 @@ use anyhow::Result;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 
-/// Prints rows per table, the attempt date range and partition count, and anchors.
+/// Prints rows per table with its storage layout (Parquet objects, partitions, bytes,
+/// median object size: what the lake's layout costs, README "Object sizes"), the report
+/// artifacts' objects, the attempt date range and partition count, and anchors.
 pub async fn print_status(lake: &lake::Lake) -> Result<()> {
     println!("lake: {}", lake.uri());
     let ctx = lake.session()?;
-    println!("{:<22} {:>12}", "table", "rows");
+    println!(
+        "{:<22} {:>12} {:>8} {:>10} {:>10} {:>12}",
+        "table", "rows", "objects", "partitions", "MB", "median KB"
+    );
     for def in lake::TABLES.iter() {
         let batches = ctx
             .sql(&format!("SELECT count(*) FROM {}", def.name))
@@ -19,7 +24,12 @@ pub async fn print_status(lake: &lake::Lake) -> Result<()> {
             .first()
             .map(|b| b.column(0).as_primitive::<Int64Type>().value(0))
             .unwrap_or(0);
-        println!("{:<22} {:>12}", def.name, n);
+        let layout = Layout::of(&lake.list(def.name).await?, ".parquet");
+        println!("{:<22} {n:>12} {layout}", def.name);
+    }
+    let reports = Layout::of(&lake.list(lake::artifacts::REPORTS_PREFIX).await?, "");
+    if reports.objects > 0 {
+        println!("{:<22} {:>12} {reports}", "(report files)", "-");
     }
     let b = ctx
         .sql(
@@ -59,4 +69,45 @@ pub async fn print_status(lake: &lake::Lake) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The storage of one table folder: its objects, their partitions (folders) and sizes.
+struct Layout {
+    objects: usize,
+    partitions: usize,
+    bytes: u64,
+    median_bytes: u64,
+}
+
+impl Layout {
+    /// The layout of the `objects` whose key ends with `suffix`.
+    fn of(objects: &[lake::ObjectInfo], suffix: &str) -> Self {
+        let files: Vec<&lake::ObjectInfo> =
+            objects.iter().filter(|o| o.key.ends_with(suffix)).collect();
+        let mut sizes: Vec<u64> = files.iter().map(|o| o.size).collect();
+        sizes.sort_unstable();
+        let partitions: std::collections::HashSet<&str> = files
+            .iter()
+            .map(|o| o.key.rsplit_once('/').map_or("", |(folder, _)| folder))
+            .collect();
+        Self {
+            objects: files.len(),
+            partitions: partitions.len(),
+            bytes: sizes.iter().sum(),
+            median_bytes: sizes.get(sizes.len() / 2).copied().unwrap_or(0),
+        }
+    }
+}
+
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:>8} {:>10} {:>10.2} {:>12.1}",
+            self.objects,
+            self.partitions,
+            self.bytes as f64 / 1e6,
+            self.median_bytes as f64 / 1e3
+        )
+    }
 }

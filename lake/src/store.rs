@@ -1075,10 +1075,26 @@ fn conform(def: &TableDef, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> 
         .collect()
 }
 
-/// Encodes batches as one Parquet file (zstd) in memory.
+/// Most rows in one Parquet row group: 1,048,576 (parquet-rs's and DuckDB's default
+/// scale). With [`ROW_GROUP_MAX_BYTES`] it is the layout's target: one object per
+/// partition (per shard), and within it row groups as large as these bounds allow, so a
+/// reader pays one footer and a few column chunks per object, not many small ones. At the
+/// demo size every object is one row group; the largest object at 100k students (a day
+/// of attempts, ~83k rows, 1.4 MB) is too.
+pub const ROW_GROUP_MAX_ROWS: usize = 1024 * 1024;
+
+/// Largest encoded row group, bytes: 128 MiB, Hive's and Athena's block size
+/// (`parquet.block.size`), whichever of this and [`ROW_GROUP_MAX_ROWS`] comes first.
+pub const ROW_GROUP_MAX_BYTES: usize = 128 << 20;
+
+/// Encodes batches as one Parquet file in memory: zstd, row groups up to
+/// [`ROW_GROUP_MAX_ROWS`] rows or [`ROW_GROUP_MAX_BYTES`], page statistics (the
+/// defaults) for pruning.
 fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_MAX_ROWS))
+        .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
         .build();
     let mut buf = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))?;

@@ -91,6 +91,14 @@ fn ingest_sql_formats_status_and_errors() {
         "{out}"
     );
     assert!(out.contains("anchors: 1"), "{out}");
+    // the layout: the attempts of two days are two objects in two partitions
+    let attempts = out
+        .lines()
+        .find(|l| l.starts_with("attempts "))
+        .unwrap_or_else(|| panic!("no attempts line: {out}"));
+    let cols: Vec<&str> = attempts.split_whitespace().collect();
+    assert_eq!(&cols[2..4], ["2", "2"], "objects, partitions: {attempts}");
+    assert!(out.contains("median KB"), "{out}");
 }
 
 /// Every operator check in sql/checks runs on a lake holding only attempts and questions.
