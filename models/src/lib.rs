@@ -11,5 +11,6 @@ pub mod kpi;
 pub mod linking;
 pub mod numeric;
 pub mod sample;
+pub mod segment;
 pub mod sim;
 pub mod survival;

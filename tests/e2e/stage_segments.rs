@@ -8,7 +8,7 @@ use std::time::Instant;
 use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use lake::Lake;
-use models::cluster::{SegmentFeatures, rule_label};
+use models::segment::{SegmentFeatures, rule_label};
 use serde_json::Value;
 
 use crate::stage_forecast::{DEMO_LAST_DAY, demo_lake, input, snapshot};

@@ -34,9 +34,9 @@
 //! **fit sample** (below); every student is then assigned to the centre nearest to
 //! their standardized features ([`models::cluster::KMeansFit::nearest`], ties to the
 //! lower index, the rule of k-means' own assignment step). Each student's label is the
-//! first rule of DESIGN.md §4 (in [`models::cluster::PRECEDENCE`] order) that their
+//! first rule of DESIGN.md §4 (in [`models::segment::PRECEDENCE`] order) that their
 //! **raw** features satisfy, else the label of their cluster's centre in original units
-//! ([`models::cluster::segment_label`]; `steady` when no rule matches the centre
+//! ([`models::segment::segment_label`]; `steady` when no rule matches the centre
 //! either). `cluster` is the k-means cluster index (0-based).
 //!
 //! # Fit sample, shards and memory
@@ -90,10 +90,8 @@ use lake::shard::{STUDENT_BUCKETS, Shard};
 use lake::stream::{
     for_each_batch, for_each_student, opt_value, primitives, query_stream, strings,
 };
-use models::cluster::{
-    KMeansConfig, KMeansFit, SEGMENT_FEATURES, Segment, SegmentFeatures, centroid_label, kmeans,
-    rule_label,
-};
+use models::cluster::{KMeansConfig, KMeansFit, kmeans};
+use models::segment::{SEGMENT_FEATURES, Segment, SegmentFeatures, centroid_label, rule_label};
 use serde::Serialize;
 
 const STUDENTS_SQL: &str = include_str!("../../../sql/segments/students.sql");
