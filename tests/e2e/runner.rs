@@ -148,13 +148,16 @@ async fn the_state_machine_runs_every_stage_and_a_failed_attempt_is_retried() {
     operator_checks_read_the_same_in_duckdb(&lake);
 }
 
-/// Every operator check in `sql/checks` returns the same rows from irtlake (`irtlake sql
-/// -f CHECK --format json`) and from DuckDB over the lake's folders (one view per table,
-/// `read_parquet(…, hive_partitioning = true)`: DuckDB types the date partitions as
-/// `DATE` and the banks as text, as irtlake does). Rows are compared as multisets (ties
-/// in an `ORDER BY` may come in either order); numbers to 1e-9 relative (both engines
-/// sum in double precision, in different orders), everything else exactly, dates as
-/// `YYYY-MM-DD`.
+/// Every operator check in `sql/checks`, and every query the README shows on lake tables
+/// ([`readme_queries`]), returns the same rows from irtlake (`irtlake sql -f FILE --format
+/// json`) and from DuckDB over the lake's folders (one view per table,
+/// `read_parquet(…, hive_partitioning = true)`: DuckDB types the date partitions as `DATE`
+/// and the banks as text, as irtlake does). Rows are compared as multisets (ties in an
+/// `ORDER BY` may come in either order); numbers to 1e-9 relative (both engines sum in
+/// double precision, in different orders), everything else exactly, dates as
+/// `YYYY-MM-DD`. The checks name every column, so their rows are compared by name; the
+/// README's may leave a column unnamed (`count(*)`), which each engine names its own way,
+/// so their rows are compared as multisets of values. Every check returns rows here.
 fn operator_checks_read_the_same_in_duckdb(lake: &Lake) {
     let lake::LakeUri::Local(dir) = lake.uri() else {
         panic!("not a local lake")
@@ -167,9 +170,22 @@ fn operator_checks_read_the_same_in_duckdb(lake: &Lake) {
         .collect();
     files.sort();
     assert_eq!(files.len(), 8, "{files:?}");
+    let n_checks = files.len();
+    let scratch = tempfile::tempdir().unwrap();
+    for (i, q) in readme_queries().iter().enumerate() {
+        let f = scratch.path().join(format!("readme-{i}.sql"));
+        std::fs::write(&f, q).unwrap();
+        files.push(f);
+    }
     let duckdb = duckdb_results(dir, &files);
-    for (file, theirs) in files.iter().zip(duckdb) {
+    for (k, (file, theirs)) in files.iter().zip(duckdb).enumerate() {
         let path = file.to_str().unwrap();
+        let is_check = k < n_checks;
+        let what = if is_check {
+            path.to_string()
+        } else {
+            std::fs::read_to_string(file).unwrap()
+        };
         let (ok, out, err) = crate::support::irtlake_cmd(&[
             "sql",
             "--lake",
@@ -179,23 +195,70 @@ fn operator_checks_read_the_same_in_duckdb(lake: &Lake) {
             "-f",
             path,
         ]);
-        assert!(ok, "{path}: {err}");
+        assert!(ok, "{what}: {err}");
         let ours: serde_json::Value = serde_json::from_str(&out).expect("irtlake's JSON");
         let ours = rows_of(&ours);
         let theirs = rows_of(&theirs);
-        assert!(!ours.is_empty(), "{path} returned no rows");
-        assert_eq!(ours.len(), theirs.len(), "{path}: row counts");
+        assert!(!is_check || !ours.is_empty(), "{what} returned no rows");
+        assert_eq!(ours.len(), theirs.len(), "{what}: row counts");
+        let same = if is_check { same_row } else { same_values };
         let mut unmatched = theirs.clone();
         for row in &ours {
             let at = unmatched
                 .iter()
-                .position(|t| same_row(row, t))
+                .position(|t| same(row, t))
                 .unwrap_or_else(|| {
-                    panic!("{path}: irtlake's row {row:?} not in DuckDB's {theirs:?}")
+                    panic!("{what}: irtlake's row {row:?} not in DuckDB's {theirs:?}")
                 });
             unmatched.swap_remove(at);
         }
     }
+}
+
+/// The SQL queries on lake tables that the README shows: the arguments of `irtlake sql
+/// "…"`, Athena's `--query-string "…"`, and inline `SELECT … FROM …` code; whitespace
+/// collapsed, each once. Fails when it finds fewer than four (the extraction broke).
+fn readme_queries() -> Vec<String> {
+    let text = std::fs::read_to_string(crate::support::workspace_root().join("README.md"))
+        .expect("README.md");
+    let mut out: Vec<String> = Vec::new();
+    for (open, close, keep) in [
+        ("irtlake sql \"", '"', ""),
+        ("--query-string \"", '"', ""),
+        ("`SELECT ", '`', "SELECT "),
+    ] {
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find(open) {
+            let after = &rest[i + open.len()..];
+            let Some(end) = after.find(close) else { break };
+            let q = format!("{keep}{}", &after[..end]);
+            let q = q.split_whitespace().collect::<Vec<_>>().join(" ");
+            rest = &after[end + 1..];
+            if q.starts_with("SELECT ") && q.contains(" FROM ") && !out.contains(&q) {
+                out.push(q);
+            }
+        }
+    }
+    assert!(out.len() >= 4, "README queries found: {out:?}");
+    out
+}
+
+/// Two rows hold the same values, whatever their columns are named (see
+/// [`operator_checks_read_the_same_in_duckdb`]).
+fn same_values(
+    a: &serde_json::Map<String, serde_json::Value>,
+    b: &serde_json::Map<String, serde_json::Value>,
+) -> bool {
+    let mut rest: Vec<&serde_json::Value> = b.values().collect();
+    a.len() == b.len()
+        && a.values()
+            .all(|x| match rest.iter().position(|y| same_value(x, y)) {
+                Some(at) => {
+                    rest.swap_remove(at);
+                    true
+                }
+                None => false,
+            })
 }
 
 /// The rows of one statement's JSON result (an array of objects), as ordered maps.
@@ -207,20 +270,26 @@ fn rows_of(v: &serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Val
         .collect()
 }
 
+/// Two rows hold the same value in every column, by name.
 fn same_row(
     a: &serde_json::Map<String, serde_json::Value>,
     b: &serde_json::Map<String, serde_json::Value>,
 ) -> bool {
-    use serde_json::Value;
     a.len() == b.len()
-        && a.iter().all(|(k, x)| match (x, b.get(k)) {
-            (Value::Number(x), Some(Value::Number(y))) => {
-                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
-            }
-            (x, Some(y)) => x == y,
-            (_, None) => false,
-        })
+        && a.iter()
+            .all(|(k, x)| b.get(k).is_some_and(|y| same_value(x, y)))
+}
+
+/// Numbers to 1e-9 relative, everything else exactly.
+fn same_value(x: &serde_json::Value, y: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (x, y) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+        }
+        (x, y) => x == y,
+    }
 }
 
 /// Runs each check file in DuckDB (the test virtualenv's `duckdb`) over the lake folder
@@ -246,6 +315,9 @@ for table in tables:
             f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
         )
 def value(v):
+    # date - INTERVAL is a TIMESTAMP in DuckDB, a DATE in irtlake: midnight is the day
+    if isinstance(v, datetime.datetime) and v.tzinfo is None and v.time() == datetime.time():
+        return v.date().isoformat()
     if isinstance(v, (datetime.date, datetime.datetime)):
         return v.isoformat()
     if isinstance(v, decimal.Decimal):
