@@ -753,8 +753,14 @@ impl BrowserCheck {
         assert_eq!(
             a.get("data-overflow").map(String::as_str),
             Some("false"),
-            "{what}: horizontal overflow at 390 px ({:?})",
+            "{what}: horizontal overflow ({:?})",
             a.get("data-overflow-el")
+        );
+        assert_eq!(
+            a.get("data-clipped").map(String::as_str),
+            Some("0"),
+            "{what}: content hidden behind a horizontal scroll ({:?})",
+            a.get("data-clipped-el")
         );
         let charts: usize = a["data-charts"].parse().unwrap();
         assert!(charts >= 5, "{what}: {charts} charts");
@@ -877,6 +883,18 @@ async fn reports_render_in_headless_chromium() {
         1024,
     )
     .assert_clean("cohort report at 1024 px");
+    browser_check(
+        &file_url(&cohort_path),
+        &shots.join("cohort-1280.png"),
+        1280,
+    )
+    .assert_clean("cohort report at 1280 px");
+    browser_check(
+        &file_url(&student_path),
+        &shots.join("student-1280.png"),
+        1280,
+    )
+    .assert_clean("student report at 1280 px");
     let pdf = shots.join("student.pdf");
     let _ = std::fs::remove_file(&pdf);
     run_chromium(&[
@@ -901,6 +919,16 @@ async fn reports_render_in_headless_chromium() {
     let bad = browser_check(&file_url(&control), &dir.path().join("control.png"), 390);
     assert_eq!(bad.attrs["data-overflow"], "true");
     assert_eq!(bad.attrs["data-overflow-el"], "DIV.x");
+    let clipped = dir.path().join("clipped.html");
+    let html = std::fs::read_to_string(&student_path).unwrap().replace(
+        "<main>",
+        "<main><div class=\"y\" style=\"overflow-x:auto\"><div style=\"width:900px\">wide</div></div>",
+    );
+    std::fs::write(&clipped, html).unwrap();
+    let bad = browser_check(&file_url(&clipped), &dir.path().join("clipped.png"), 390);
+    assert_eq!(bad.attrs["data-overflow"], "false");
+    assert_eq!(bad.attrs["data-clipped"], "1");
+    assert_eq!(bad.attrs["data-clipped-el"], "DIV.y");
     let noisy = dir.path().join("noisy.html");
     std::fs::write(
         &noisy,

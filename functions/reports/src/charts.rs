@@ -234,6 +234,9 @@ pub struct Legend {
 /// A chart: everything the `chart` template macro draws.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Chart {
+    /// viewBox left edge: 0, or negative when a y-axis title widens the chart leftwards
+    /// ([`Frame::y_label`]).
+    pub x0: f64,
     /// viewBox width.
     pub w: f64,
     /// viewBox height.
@@ -262,6 +265,9 @@ pub struct Chart {
     pub legend: Vec<Legend>,
     /// Title of the x axis (unit), drawn centred below the tick labels.
     pub x_label: Option<Tick>,
+    /// Title of the y axis (what the values are), drawn turned, left of the tick labels:
+    /// `label_pos` is its x, `label_at` its y.
+    pub y_label: Option<Tick>,
     /// Shown instead of the plot when there is nothing to draw.
     pub empty: Option<String>,
     /// Centre of the chart (where `empty` is written).
@@ -269,6 +275,9 @@ pub struct Chart {
     /// Baseline of the `empty` message.
     pub cy: f64,
 }
+
+/// Room left of a chart for a y-axis title ([`Frame::y_label`]), viewBox units.
+pub const Y_LABEL_WIDTH: f64 = 14.0;
 
 /// Builds a [`Chart`] in data coordinates.
 #[derive(Debug, Clone)]
@@ -302,6 +311,7 @@ impl Frame {
             x,
             y,
             chart: Chart {
+                x0: 0.0,
                 w: WIDTH,
                 h: height,
                 title: title.to_string(),
@@ -316,6 +326,7 @@ impl Frame {
                 dots: Vec::new(),
                 legend: Vec::new(),
                 x_label: None,
+                y_label: None,
                 empty: None,
                 cx: r1(WIDTH / 2.0),
                 cy: r1(height / 2.0 + 4.0),
@@ -368,6 +379,22 @@ impl Frame {
             pos: r1(p.x + p.w / 2.0),
             label_at: r1(p.y2 + 28.0),
             label_pos: r1(p.x + p.w / 2.0),
+            label: label.into(),
+        });
+        self
+    }
+
+    /// A title of the y axis (what the values are), turned and centred left of the tick
+    /// labels; the chart grows leftwards by [`Y_LABEL_WIDTH`] to hold it, so the plot keeps
+    /// its place and size.
+    pub fn y_label(mut self, label: impl Into<String>) -> Self {
+        let p = self.chart.plot;
+        self.chart.x0 = -Y_LABEL_WIDTH;
+        self.chart.w = r1(self.chart.w + Y_LABEL_WIDTH);
+        self.chart.y_label = Some(Tick {
+            pos: r1(p.y + p.h / 2.0),
+            label_at: r1(p.y + p.h / 2.0),
+            label_pos: -4.0,
             label: label.into(),
         });
         self
@@ -616,8 +643,8 @@ pub fn sparkline(values: &[Option<f64>], lo: f64, hi: f64, title: String) -> Spa
         let mx = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         (mn, mx)
     };
-    let x = Scale::new(0.0, (values.len().max(2) - 1) as f64, 3.0, w - 3.0);
-    let y = Scale::new(lo, hi, h - 3.0, 3.0);
+    let x = Scale::new(0.0, (values.len().max(2) - 1) as f64, 4.0, w - 4.0);
+    let y = Scale::new(lo, hi, h - 4.0, 4.0);
     let mut d = String::new();
     let mut pen_down = false;
     let mut last = None;

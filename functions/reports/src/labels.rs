@@ -74,6 +74,11 @@ labels! {
     as_of: "data up to {day}", "{day}까지의 데이터";
     generated: "Generated {ts} · run {run}", "생성 {ts} · 실행 {run}";
     not_available: "not available", "정보 없음";
+    // Why a KPI of the week is missing (under its card).
+    missing_i_t: "not available: needs answers this week and the week before", "정보 없음: 이번 주와 지난주 모두 답안이 필요합니다";
+    missing_r_t: "not available: no wrong answer this week to recover from", "정보 없음: 이번 주에 틀린 답이 없습니다";
+    missing_s: "not available: the churn model has not scored this student", "정보 없음: 이탈 모델이 이 학생을 평가하지 않았습니다";
+    missing_p: "not available: no growth forecast for this student this week", "정보 없음: 이번 주 이 학생의 성장 예측이 없습니다";
     no_data: "No data yet.", "아직 데이터가 없습니다.";
     contents: "Contents", "목차";
     // Ability.
@@ -252,6 +257,7 @@ labels! {
     forecasts_none: "No forecasts this week.", "이번 주 예측이 없습니다.";
     series_active_students: "active students", "활동 학생 수";
     series_mean_theta: "mean θ", "평균 θ";
+    theta_axis: "θ (logits)", "θ (로짓)";
     series_mean_i_t: "mean improvement (I)", "평균 향상 (I)";
     anomalies_n: "{n} anomalies", "이상치 {n}개";
     anomalies_1: "1 anomaly", "이상치 1개";

@@ -22,14 +22,18 @@ use crate::view::{CohortView, StudentView};
 /// A check hook for tests and tools, run once the page has loaded: it writes on `<html>`
 /// whether the page is wider than the window (`data-overflow`), how many SVGs it has
 /// (`data-charts`) and how many of them have zero width or height (`data-zero-charts`),
-/// the first element sticking out on the right when it does (`data-overflow-el`), the
-/// page height
-/// (`data-height`) and any script error (`data-js-error`). It changes nothing visible.
+/// the first element sticking out on the right when it does (`data-overflow-el`), how
+/// many elements hide part of their content behind a horizontal scroll (`data-clipped`:
+/// a table wider than its scrolling box) and the first of them (`data-clipped-el`), the
+/// page height (`data-height`) and any script error (`data-js-error`). It changes
+/// nothing visible.
 pub const HOOK_SCRIPT: &str = "addEventListener('error',function(e){document.documentElement.setAttribute('data-js-error',String(e.message))});\
 addEventListener('load',function(){var d=document.documentElement,w=window.innerWidth,n=0,z=0,o='';\
 document.querySelectorAll('svg').forEach(function(s){var r=s.getBoundingClientRect();n++;if(!(r.width>0&&r.height>0))z++;});\
 var f=d.scrollWidth>w;if(f)document.querySelectorAll('body *').forEach(function(e){if(!o&&e.getBoundingClientRect().right>w+0.5)o=e.tagName+'.'+(e.getAttribute('class')||'');});\
 d.setAttribute('data-overflow',String(f));d.setAttribute('data-overflow-el',o);\
+var c=0,ce='';document.querySelectorAll('body *').forEach(function(e){if(e.scrollWidth>e.clientWidth+1&&getComputedStyle(e).overflowX!='visible'){c++;if(!ce)ce=e.tagName+'.'+(e.getAttribute('class')||'');}});\
+d.setAttribute('data-clipped',String(c));d.setAttribute('data-clipped-el',ce);\
 d.setAttribute('data-charts',String(n));d.setAttribute('data-zero-charts',String(z));\
 d.setAttribute('data-height',String(Math.ceil(d.scrollHeight)));});";
 

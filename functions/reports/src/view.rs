@@ -551,7 +551,16 @@ fn kpi_cards(t: &Labels, d: &WeekData, student: &str, k: &KpiRow) -> Vec<KpiView
             let note = match (key, k.method.as_deref()) {
                 ("i_t", Some("theta_delta")) => Some(t.kpi_method_theta.to_string()),
                 ("i_t", Some("accuracy_delta")) => Some(t.kpi_method_accuracy.to_string()),
-                _ if v.is_none() => Some(t.not_available.to_string()),
+                _ if v.is_none() => Some(
+                    match key {
+                        "i_t" => t.missing_i_t,
+                        "r_t" => t.missing_r_t,
+                        "s" => t.missing_s,
+                        "p" => t.missing_p,
+                        _ => t.not_available,
+                    }
+                    .to_string(),
+                ),
                 ("p", _) => match k.p_model.as_deref() {
                     Some("bayes_theta") => Some(t.kpi_goal_theta.to_string()),
                     Some("glmm_accuracy") => Some(t.kpi_goal_accuracy.to_string()),
@@ -638,7 +647,9 @@ fn theta_trend(
     if weekly.is_empty() {
         return (empty_chart(t.trend, t.trend_empty), goal_line);
     }
-    let first = d.history_weeks.first().copied().unwrap_or(d.week);
+    // The axis starts at the first week with a θ: the weeks of history before it hold
+    // nothing to draw.
+    let first = weekly.iter().map(|w| w.0).min().unwrap_or(d.week);
     let last = d
         .goal
         .as_ref()
@@ -663,7 +674,12 @@ fn theta_trend(
     // Weeks without a θ break the line and the band (nothing is drawn across a gap).
     let by_week: BTreeMap<NaiveDate, (f64, f64)> =
         weekly.iter().map(|&(w, th, se)| (w, (th, se))).collect();
-    let mut weeks: Vec<NaiveDate> = d.history_weeks.clone();
+    let mut weeks: Vec<NaiveDate> = d
+        .history_weeks
+        .iter()
+        .copied()
+        .filter(|w| *w >= first)
+        .collect();
     weeks.extend(
         by_week
             .keys()
@@ -817,12 +833,14 @@ pub fn main_subject(d: &WeekData, student: &str) -> Option<String> {
         .map(|(s, _)| s.to_string())
 }
 
-/// A forecast chart of one series: history, forecast band and line, anomalies.
+/// A forecast chart of one series: history, forecast band and line, anomalies, with
+/// `y_label` as the title of its y axis (what the series counts or measures).
 pub fn forecast_chart(
     t: &Labels,
     d: &WeekData,
     series: &str,
     title: &str,
+    y_label: &str,
     reference: Option<(f64, String)>,
 ) -> Option<Chart> {
     let fc = d.forecasts.get(series)?;
@@ -886,6 +904,7 @@ pub fn forecast_chart(
         (ymin, ymax),
     )
     .x_ticks(date_ticks(first, last, 7))
+    .y_label(y_label)
     .desc(desc)
     .band(&band, "fband")
     .line(&hist_pts, "hist")
@@ -911,6 +930,7 @@ fn outlook(t: &Labels, d: &WeekData, student: &str, theta: Option<f64>) -> Optio
         d,
         &series,
         &format!("{subject}: {}", t.series_mean_theta),
+        t.theta_axis,
         theta.map(|th| (th, format!("{} {}", t.your_theta, num(Some(th), 2)))),
     )?;
     let mut lines = Vec::new();
@@ -1630,7 +1650,7 @@ fn forecast_groups(t: &Labels, d: &WeekData) -> Vec<ForecastGroup> {
             other => other,
         };
         let title = format!("{subject}: {kind_label}");
-        if let Some(chart) = forecast_chart(t, d, series, &title, None) {
+        if let Some(chart) = forecast_chart(t, d, series, &title, kind_label, None) {
             let n = d.anomalies.get(series).map_or(0, Vec::len);
             groups
                 .entry(subject.to_string())
@@ -1658,6 +1678,63 @@ mod tests {
     /// Run-chart ticks sit on the runs: one run gets its own date (a 2026-02-01 run was
     /// labelled with the date three days before it, at the plot's left edge), many runs
     /// at most six ticks, the last run always among them.
+    /// The θ-by-week axis spans the weeks with a θ (and the goal's week), not the
+    /// weeks of history before the first θ: with θ in the last two of nine history weeks,
+    /// the first tick is the first θ week and the first point sits at the plot's left
+    /// edge (3 days of margin out of the 13 the axis spans).
+    #[test]
+    fn theta_trend_axis_starts_at_the_first_theta() {
+        let week = |s: &str| -> NaiveDate { s.parse().expect("date") };
+        let d = WeekData {
+            week: week("2026-03-02"),
+            history_weeks: (0..9u64)
+                .rev()
+                .map(|k| week("2026-03-02") - Days::new(7 * k))
+                .collect(),
+            ..WeekData::default()
+        };
+        let weekly = [
+            (week("2026-02-23"), 0.2, 0.3),
+            (week("2026-03-02"), 0.5, 0.3),
+        ];
+        let (chart, _) = theta_trend(&crate::labels::EN, &d, &weekly, None);
+        assert_eq!(
+            chart.x_ticks.first().map(|t| t.label.as_str()),
+            Some("02-23")
+        );
+        let first_dot = chart.dots.iter().map(|p| p.x).fold(f64::INFINITY, f64::min);
+        let p = chart.plot;
+        assert!(
+            (first_dot - p.x - 3.0 / 13.0 * p.w).abs() < 1.0,
+            "first θ at {first_dot}, plot {p:?}"
+        );
+    }
+
+    /// A KPI missing this week says why under its card, in both languages.
+    #[test]
+    fn missing_kpis_say_why() {
+        let d = WeekData::default();
+        let k = KpiRow {
+            a_t: Some(0.4),
+            e_t: Some(0.5),
+            ..KpiRow::default()
+        };
+        for t in [&crate::labels::EN, &crate::labels::KO] {
+            let cards = kpi_cards(t, &d, "s1", &k);
+            let note = |key: &str| {
+                cards
+                    .iter()
+                    .find(|c| c.key == key)
+                    .and_then(|c| c.note.clone())
+            };
+            assert_eq!(note("i_t").as_deref(), Some(t.missing_i_t));
+            assert_eq!(note("r_t").as_deref(), Some(t.missing_r_t));
+            assert_eq!(note("s").as_deref(), Some(t.missing_s));
+            assert_eq!(note("p").as_deref(), Some(t.missing_p));
+            assert_eq!(note("a_t"), None);
+        }
+    }
+
     #[test]
     fn run_ticks_are_the_runs_dates() {
         let day = |s: &str| dnum(s.parse().expect("date"));
