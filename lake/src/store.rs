@@ -1183,3 +1183,33 @@ impl S3Retry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    /// An object holds row groups of at most [`ROW_GROUP_MAX_ROWS`] rows: one more row
+    /// than that makes two row groups, the first full.
+    #[test]
+    fn row_groups_hold_up_to_the_target_rows() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let n = ROW_GROUP_MAX_ROWS + 1;
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(0..n as i64))],
+        )
+        .unwrap();
+        let bytes = encode_parquet(&schema, &[batch]).unwrap();
+        let reader = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        assert_eq!(groups, vec![ROW_GROUP_MAX_ROWS as i64, 1]);
+    }
+}
