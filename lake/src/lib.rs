@@ -10,6 +10,7 @@
 pub mod artifacts;
 pub mod bounds;
 pub mod catalog;
+pub mod columns;
 pub mod error;
 pub mod files;
 pub mod glue;

@@ -89,10 +89,10 @@ use std::time::Instant;
 
 use arrow::array::{
     ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
 };
 use lake::Lake;
-use lake::catalog::{self, ABILITIES, ANCHOR_DRIFT, FIT_META, ITEM_PARAMS};
+use lake::catalog::{ABILITIES, ANCHOR_DRIFT, FIT_META, ITEM_PARAMS};
+use lake::columns::TableBatch;
 use lake::phases::Phases;
 use models::calibration::{ItemFitReport, LinkedCalibration, MIN_ANCHORS_AUTO, calibrate_linked};
 use models::irt::{self, FitConfig, ItemFit, Quadrature, Score};
@@ -176,19 +176,15 @@ impl Scored {
     /// The `abilities` rows of this batch, of calibration run `run_id`, fitted at `now`
     /// (µs since the epoch).
     fn abilities(self, run_id: &str, now: i64) -> Result<RecordBatch> {
-        let n = self.students.len();
-        Ok(RecordBatch::try_new(
-            catalog::table(ABILITIES)?.file_schema.clone(),
-            vec![
-                Arc::new(StringArray::from(vec![run_id; n])) as ArrayRef,
-                Arc::new(StringArray::from(self.students)),
-                Arc::new(Float64Array::from(self.theta)),
-                Arc::new(Float64Array::from(self.se)),
-                Arc::new(Int64Array::from(self.n)),
-                Arc::new(StringArray::from(vec!["eap"; n])),
-                Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-            ],
-        )?)
+        Ok(TableBatch::new(ABILITIES, self.students.len())?
+            .text("run_id", run_id)?
+            .set("student_id", Arc::new(StringArray::from(self.students)))?
+            .set("theta", Arc::new(Float64Array::from(self.theta)))?
+            .set("se", Arc::new(Float64Array::from(self.se)))?
+            .set("n_responses", Arc::new(Int64Array::from(self.n)))?
+            .text("method", "eap")?
+            .timestamp("fitted_at", now)?
+            .finish()?)
     }
 }
 
@@ -368,35 +364,35 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         "n_students_excluded": fit.n_students_excluded,
     });
     let f = |v: f64| Some(v).filter(|x| x.is_finite());
-    let meta = RecordBatch::try_new(
-        catalog::table(FIT_META)?.file_schema.clone(),
-        vec![
-            Arc::new(StringArray::from(vec![cfg.run_id.as_str()])) as ArrayRef,
-            Arc::new(StringArray::from(vec![bank.as_str()])),
-            Arc::new(StringArray::from(vec![cfg.model.as_str()])),
-            Arc::new(Int64Array::from(vec![summary.n_students as i64])),
-            Arc::new(Int64Array::from(vec![summary.n_items as i64])),
-            Arc::new(Int64Array::from(vec![summary.n_responses as i64])),
-            Arc::new(Int64Array::from(vec![summary.n_anchors as i64])),
-            Arc::new(Float64Array::from(vec![f(fit.loglik)])),
-            Arc::new(Float64Array::from(vec![f(fit.aic)])),
-            Arc::new(Float64Array::from(vec![f(fit.bic)])),
-            Arc::new(Int64Array::from(vec![fit.iterations as i64])),
-            Arc::new(BooleanArray::from(vec![fit.converged])),
-            Arc::new(StringArray::from(vec![method.as_str()])),
-            Arc::new(Float64Array::from(vec![linked.then_some(constants.a)])),
-            Arc::new(Float64Array::from(vec![linked.then_some(constants.b)])),
-            Arc::new(Int64Array::from(vec![cal.n_anchors_used as i64])),
-            Arc::new(Int64Array::from(vec![Some(summary.n_students as i64)])),
-            Arc::new(Int64Array::from(vec![n_students_scored.map(|n| n as i64)])),
-            Arc::new(Int64Array::from(vec![Some(summary.n_responses as i64)])),
-            Arc::new(Int64Array::from(vec![n_responses_scored])),
-            Arc::new(StringArray::from(vec![Some(summary.sample.as_str())])),
-            Arc::new(Int64Array::from(vec![elapsed_ms])),
-            Arc::new(StringArray::from(vec![spec.to_string()])),
-            Arc::new(TimestampMicrosecondArray::from(vec![now]).with_timezone("UTC")),
-        ],
-    )?;
+    let meta = TableBatch::new(FIT_META, 1)?
+        .text("run_id", &cfg.run_id)?
+        .text("bank_id", &bank)?
+        .text("model", cfg.model.as_str())?
+        .i64s("n_students", vec![Some(summary.n_students as i64)])?
+        .i64s("n_items", vec![Some(summary.n_items as i64)])?
+        .i64s("n_responses", vec![Some(summary.n_responses as i64)])?
+        .i64s("n_anchors", vec![Some(summary.n_anchors as i64)])?
+        .f64s("loglik", vec![f(fit.loglik)])?
+        .f64s("aic", vec![f(fit.aic)])?
+        .f64s("bic", vec![f(fit.bic)])?
+        .i64s("iterations", vec![Some(fit.iterations as i64)])?
+        .bools("converged", vec![Some(fit.converged)])?
+        .text("linking_method", method.as_str())?
+        .f64s("linking_a", vec![linked.then_some(constants.a)])?
+        .f64s("linking_b", vec![linked.then_some(constants.b)])?
+        .i64s("n_anchors_used", vec![Some(cal.n_anchors_used as i64)])?
+        .i64s("n_students_fit", vec![Some(summary.n_students as i64)])?
+        .i64s(
+            "n_students_scored",
+            vec![n_students_scored.map(|n| n as i64)],
+        )?
+        .i64s("n_responses_fit", vec![Some(summary.n_responses as i64)])?
+        .i64s("n_responses_scored", vec![n_responses_scored])?
+        .text("sample", &summary.sample)?
+        .i64s("elapsed_ms", vec![Some(elapsed_ms)])?
+        .text("model_spec", &spec.to_string())?
+        .timestamp("fitted_at", now)?
+        .finish()?;
     lake.write_partition(FIT_META, &part, &[meta]).await?;
     phases.mark("write");
     tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, ?n_students_scored, elapsed_ms, %phases, "calibrated");
@@ -507,29 +503,41 @@ fn item_params_batch(
         .iter()
         .map(|f| f.excluded.map(|e| e.to_string()))
         .collect();
-    Ok(RecordBatch::try_new(
-        catalog::table(ITEM_PARAMS)?.file_schema.clone(),
-        vec![
-            Arc::new(StringArray::from(vec![cfg.run_id.as_str(); n])) as ArrayRef,
+    Ok(TableBatch::new(ITEM_PARAMS, n)?
+        .text("run_id", &cfg.run_id)?
+        .set(
+            "item_id",
             Arc::new(StringArray::from_iter_values(item_ids.iter())),
-            Arc::new(StringArray::from(vec![cfg.model.as_str(); n])),
-            est(&|f| Some(f.params.a)),
-            est(&|f| Some(f.params.b)),
-            est(&|f| Some(f.params.c)),
-            est(&|f| f.se.map(|s| s.a)),
-            est(&|f| f.se.map(|s| s.b)),
-            est(&|f| f.se.map(|s| s.c)),
+        )?
+        .text("model", cfg.model.as_str())?
+        .set("a", est(&|f| Some(f.params.a)))?
+        .set("b", est(&|f| Some(f.params.b)))?
+        .set("c", est(&|f| Some(f.params.c)))?
+        .set("se_a", est(&|f| f.se.map(|s| s.a)))?
+        .set("se_b", est(&|f| f.se.map(|s| s.b)))?
+        .set("se_c", est(&|f| f.se.map(|s| s.c)))?
+        .set(
+            "n_responses",
             Arc::new(Int64Array::from_iter_values(
                 items.iter().map(|f| f.n_responses as i64),
             )),
+        )?
+        .set(
+            "p_correct",
             Arc::new(Float64Array::from_iter_values(
                 items.iter().map(|f| f.p_correct),
             )),
+        )?
+        .set(
+            "is_anchor",
             Arc::new(BooleanArray::from(is_anchor.to_vec())),
-            Arc::new(BooleanArray::from(vec![linked; n])),
-            Arc::new(StringArray::from(reasons)),
-            Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-            fit_col(&|f| f.s_x2.map(|x| x.stat)),
+        )?
+        .set("linked", Arc::new(BooleanArray::from(vec![linked; n])))?
+        .texts("excluded_reason", &reasons)?
+        .timestamp("fitted_at", now)?
+        .set("s_x2", fit_col(&|f| f.s_x2.map(|x| x.stat)))?
+        .set(
+            "df_s_x2",
             Arc::new(
                 item_fit
                     .items
@@ -537,13 +545,13 @@ fn item_params_batch(
                     .map(|f| f.s_x2.map(|x| x.df as i64))
                     .collect::<Int64Array>(),
             ),
-            fit_col(&|f| f.s_x2.map(|x| x.p)),
-            fit_col(&|f| f.mean_squares.map(|m| m.infit)),
-            fit_col(&|f| f.mean_squares.map(|m| m.outfit)),
-            fit_col(&|f| f.mean_squares.map(|m| m.z_infit)),
-            fit_col(&|f| f.mean_squares.map(|m| m.z_outfit)),
-        ],
-    )?)
+        )?
+        .set("p_s_x2", fit_col(&|f| f.s_x2.map(|x| x.p)))?
+        .set("infit", fit_col(&|f| f.mean_squares.map(|m| m.infit)))?
+        .set("outfit", fit_col(&|f| f.mean_squares.map(|m| m.outfit)))?
+        .set("z_infit", fit_col(&|f| f.mean_squares.map(|m| m.z_infit)))?
+        .set("z_outfit", fit_col(&|f| f.mean_squares.map(|m| m.z_outfit)))?
+        .finish()?)
 }
 
 /// The `anchor_drift` rows of a calibration: one per screened anchor (none when the
@@ -559,34 +567,40 @@ fn anchor_drift_batch(
     let col = |f: &dyn Fn(&models::linking::AnchorDrift) -> f64| -> ArrayRef {
         Arc::new(Float64Array::from_iter_values(d.iter().map(|(_, x)| f(x))))
     };
-    Ok(RecordBatch::try_new(
-        catalog::table(ANCHOR_DRIFT)?.file_schema.clone(),
-        vec![
-            Arc::new(StringArray::from(vec![cfg.run_id.as_str(); n])) as ArrayRef,
+    Ok(TableBatch::new(ANCHOR_DRIFT, n)?
+        .text("run_id", &cfg.run_id)?
+        .set(
+            "item_id",
             Arc::new(StringArray::from_iter_values(
                 d.iter().map(|(i, _)| item_ids[*i].as_str()),
             )),
-            Arc::new(StringArray::from(vec![cal.method.as_str(); n])),
-            col(&|x| x.reference.a),
-            col(&|x| x.reference.b),
-            col(&|x| x.reference.c),
-            col(&|x| x.compared_with.a),
-            col(&|x| x.compared_with.b),
-            col(&|x| x.estimate.a),
-            col(&|x| x.estimate.b),
-            col(&|x| x.diff_b),
-            col(&|x| x.log_a_ratio),
-            col(&|x| x.z_b),
-            col(&|x| x.z_a),
+        )?
+        .text("linking_method", cal.method.as_str())?
+        .set("a_ref", col(&|x| x.reference.a))?
+        .set("b_ref", col(&|x| x.reference.b))?
+        .set("c_ref", col(&|x| x.reference.c))?
+        .set("a_compared", col(&|x| x.compared_with.a))?
+        .set("b_compared", col(&|x| x.compared_with.b))?
+        .set("a_est", col(&|x| x.estimate.a))?
+        .set("b_est", col(&|x| x.estimate.b))?
+        .set("diff_b", col(&|x| x.diff_b))?
+        .set("log_a_ratio", col(&|x| x.log_a_ratio))?
+        .set("z_b", col(&|x| x.z_b))?
+        .set("z_a", col(&|x| x.z_a))?
+        .set(
+            "flagged",
             Arc::new(BooleanArray::from_iter(
                 d.iter().map(|(_, x)| Some(x.flagged)),
             )),
+        )?
+        .set(
+            "flagged_round",
             Arc::new(Int64Array::from_iter_values(
                 d.iter().map(|(_, x)| x.round as i64),
             )),
-            Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
-        ],
-    )?)
+        )?
+        .timestamp("fitted_at", now)?
+        .finish()?)
 }
 
 #[cfg(test)]

@@ -3,12 +3,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow::array::StringArray;
 use chrono::NaiveDate;
 use lake::Lake;
-use lake::catalog::{self, CHURN_FIT, WEEKLY_KPI};
+use lake::catalog::{CHURN_FIT, WEEKLY_KPI};
+use lake::columns::TableBatch;
 use lake::runs::{StageError, day_str};
 use lake::shard::Shard;
 use models::survival::{CoxFit, KaplanMeier};
@@ -158,22 +157,20 @@ pub(crate) async fn write_fit(
     run_date: NaiveDate,
     rows: &FitRows,
 ) -> Result<usize, StageError> {
-    let def = catalog::table(CHURN_FIT)?;
     let n = rows.len();
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![run_id; n])),
-        Arc::new(StringArray::from(rows.kind.clone())),
-        Arc::new(StringArray::from_iter_values(&rows.term)),
-        Arc::new(Float64Array::from(rows.time_days.clone())),
-        Arc::new(Float64Array::from(rows.estimate.clone())),
-        Arc::new(Float64Array::from(rows.se.clone())),
-        Arc::new(Float64Array::from(rows.z.clone())),
-        Arc::new(Float64Array::from(rows.p_value.clone())),
-        Arc::new(Int64Array::from(rows.n_risk.clone())),
-        Arc::new(Int64Array::from(rows.events.clone())),
-        Arc::new(TimestampMicrosecondArray::from(vec![fitted_at; n]).with_timezone("UTC")),
-    ];
-    let batch = RecordBatch::try_new(def.file_schema.clone(), cols)?;
+    let batch = TableBatch::new(CHURN_FIT, n)?
+        .text("run_id", run_id)?
+        .set("kind", Arc::new(StringArray::from(rows.kind.clone())))?
+        .set("term", Arc::new(StringArray::from_iter_values(&rows.term)))?
+        .f64s("time_days", rows.time_days.clone())?
+        .f64s("estimate", rows.estimate.clone())?
+        .f64s("se", rows.se.clone())?
+        .f64s("z", rows.z.clone())?
+        .f64s("p_value", rows.p_value.clone())?
+        .i64s("n_risk", rows.n_risk.clone())?
+        .i64s("events", rows.events.clone())?
+        .timestamp("fitted_at", fitted_at)?
+        .finish()?;
     lake.write_partition(CHURN_FIT, &[("run_date", &day_str(run_date))], &[batch])
         .await?;
     Ok(n)

@@ -50,14 +50,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, Date32Array, Float64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
-};
+use arrow::array::{Array, AsArray, Date32Array, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::Float64Type;
 use chrono::NaiveDate;
 use lake::Lake;
-use lake::catalog::{self, ANOMALIES, FORECASTS};
+use lake::catalog::{ANOMALIES, FORECASTS};
+use lake::columns::TableBatch;
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, week_start};
 use lake::stream;
@@ -413,14 +411,18 @@ fn build_series(
 }
 
 /// One batch of `forecasts` or `anomalies` rows `(series, (day, a, b, c))`: the three
-/// values are `yhat, yhat_lower, yhat_upper` or `value, expected, score`.
+/// values are `yhat, yhat_lower, yhat_upper` (`table` = [`FORECASTS`]) or `value,
+/// expected, score` ([`ANOMALIES`]).
 fn rows_batch<'a>(
     table: &str,
     run_id: &str,
     run_ts: i64,
     rows: impl Iterator<Item = (&'a str, (i64, f64, f64, f64))>,
 ) -> Result<RecordBatch, StageError> {
-    let def = catalog::table(table)?;
+    let [va, vb, vc] = match table {
+        FORECASTS => ["yhat", "yhat_lower", "yhat_upper"],
+        _ => ["value", "expected", "score"],
+    };
     let (mut names, mut days, mut a, mut b, mut c) = (vec![], vec![], vec![], vec![], vec![]);
     for (name, (d, x, y, z)) in rows {
         names.push(name);
@@ -432,17 +434,15 @@ fn rows_batch<'a>(
         b.push(y);
         c.push(z);
     }
-    let n = names.len();
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![run_id; n])),
-        Arc::new(StringArray::from(names)),
-        Arc::new(Date32Array::from(days)),
-        Arc::new(Float64Array::from(a)),
-        Arc::new(Float64Array::from(b)),
-        Arc::new(Float64Array::from(c)),
-        Arc::new(TimestampMicrosecondArray::from(vec![run_ts; n]).with_timezone("UTC")),
-    ];
-    Ok(RecordBatch::try_new(def.file_schema.clone(), cols)?)
+    Ok(TableBatch::new(table, names.len())?
+        .text("run_id", run_id)?
+        .set("series", Arc::new(StringArray::from(names)))?
+        .set("ds", Arc::new(Date32Array::from(days)))?
+        .set(va, Arc::new(Float64Array::from(a)))?
+        .set(vb, Arc::new(Float64Array::from(b)))?
+        .set(vc, Arc::new(Float64Array::from(c)))?
+        .timestamp("generated_at", run_ts)?
+        .finish()?)
 }
 
 #[cfg(test)]

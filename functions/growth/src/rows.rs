@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::StringArray;
 use chrono::NaiveDate;
-use lake::catalog::{self, GROWTH_FIT, WEEKLY_KPI};
+use lake::catalog::{GROWTH_FIT, WEEKLY_KPI};
+use lake::columns::TableBatch;
 use lake::runs::{StageError, day_str};
 use lake::shard::Shard;
 use lake::{CellValue, Lake};
@@ -209,21 +210,22 @@ pub(crate) async fn write_fit(
     run_date: NaiveDate,
     rows: &FitRows,
 ) -> Result<usize, StageError> {
-    let def = catalog::table(GROWTH_FIT)?;
     let n = rows.model.len();
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![run_id; n])),
-        Arc::new(StringArray::from(rows.model.clone())),
-        Arc::new(StringArray::from(rows.kind.clone())),
-        Arc::new(StringArray::from_iter_values(&rows.term)),
-        Arc::new(StringArray::from(rows.group_id.clone())),
-        Arc::new(Float64Array::from(rows.estimate.clone())),
-        Arc::new(Float64Array::from(rows.se.clone())),
-        Arc::new(Float64Array::from(rows.rhat.clone())),
-        Arc::new(Float64Array::from(rows.ess.clone())),
-        Arc::new(TimestampMicrosecondArray::from(vec![fitted_at; n]).with_timezone("UTC")),
-    ];
-    let batch = RecordBatch::try_new(def.file_schema.clone(), cols)?;
+    let batch = TableBatch::new(GROWTH_FIT, n)?
+        .text("run_id", run_id)?
+        .set("model", Arc::new(StringArray::from(rows.model.clone())))?
+        .set("kind", Arc::new(StringArray::from(rows.kind.clone())))?
+        .set("term", Arc::new(StringArray::from_iter_values(&rows.term)))?
+        .set(
+            "group_id",
+            Arc::new(StringArray::from(rows.group_id.clone())),
+        )?
+        .f64s("estimate", rows.estimate.clone())?
+        .f64s("se", rows.se.clone())?
+        .f64s("rhat", rows.rhat.clone())?
+        .f64s("ess", rows.ess.clone())?
+        .timestamp("fitted_at", fitted_at)?
+        .finish()?;
     lake.write_partition(GROWTH_FIT, &[("run_date", &day_str(run_date))], &[batch])
         .await?;
     Ok(n)

@@ -40,7 +40,6 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
-    TimestampMicrosecondArray,
 };
 use arrow::datatypes::Int64Type;
 use arrow::error::ArrowError;
@@ -49,6 +48,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, WEEKLY_KPI};
+use lake::columns::TableBatch;
 use lake::phases::Phases;
 use lake::runs::{
     CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration, week_start,
@@ -405,31 +405,46 @@ async fn write_week(
     run_ts: i64,
     week_rows: &WeekRows,
 ) -> Result<(), StageError> {
-    let def = catalog::table(WEEKLY_KPI)?;
     let week_s = day_str(week);
     let (ids, rows) = (&week_rows.students, &week_rows.rows);
-    let n = rows.len();
     lake.update_partition_shard(WEEKLY_KPI, &[("week_start", &week_s)], shard, |existing| {
-        let carried = carried_columns(&existing, ids)?;
-        let mut cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(vec![run_id; n])),
-            Arc::new(ids.clone()),
-            Arc::new(rows.iter().map(|r| r.i_t).collect::<Float64Array>()),
-            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.a_t))),
-            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.e_t))),
-            Arc::new(rows.iter().map(|r| r.r_t).collect::<Float64Array>()),
-        ];
-        let [s, p, sigma, p_model] = carried;
-        cols.extend([s, p, sigma]);
-        cols.extend::<[ArrayRef; 3]>([
-            Arc::new(rows.iter().map(|r| r.method).collect::<StringArray>()),
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| r.n as i64),
-            )),
-            Arc::new(TimestampMicrosecondArray::from(vec![run_ts; n]).with_timezone("UTC")),
-        ]);
-        cols.push(p_model);
-        Ok(vec![RecordBatch::try_new(def.file_schema.clone(), cols)?])
+        let [s, p, sigma, p_model] = carried_columns(&existing, ids)?;
+        let batch = TableBatch::new(WEEKLY_KPI, rows.len())?
+            .text("run_id", run_id)?
+            .set("student_id", Arc::new(ids.clone()))?
+            .set(
+                "i_t",
+                Arc::new(rows.iter().map(|r| r.i_t).collect::<Float64Array>()),
+            )?
+            .set(
+                "a_t",
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.a_t))),
+            )?
+            .set(
+                "e_t",
+                Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.e_t))),
+            )?
+            .set(
+                "r_t",
+                Arc::new(rows.iter().map(|r| r.r_t).collect::<Float64Array>()),
+            )?
+            .set("s", s)?
+            .set("p", p)?
+            .set("sigma", sigma)?
+            .set(
+                "method",
+                Arc::new(rows.iter().map(|r| r.method).collect::<StringArray>()),
+            )?
+            .set(
+                "n_responses",
+                Arc::new(Int64Array::from_iter_values(
+                    rows.iter().map(|r| r.n as i64),
+                )),
+            )?
+            .timestamp("updated_at", run_ts)?
+            .set("p_model", p_model)?
+            .finish()?;
+        Ok(vec![batch])
     })
     .await?;
     Ok(())

@@ -88,15 +88,14 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{
-    ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
 use bytes::Bytes;
 use chrono::{Days, NaiveDate};
 use futures::{StreamExt, TryStreamExt};
 use lake::Lake;
 use lake::artifacts::{cohort_report_key, student_report_key};
 use lake::catalog::{self, REPORT_ARTIFACTS};
+use lake::columns::TableBatch;
 use lake::phases::Phases;
 use lake::runs::{StageError, day_str, week_start};
 use lake::shard::Shard;
@@ -554,30 +553,29 @@ async fn record_artifacts(
     let mut sorted: Vec<&Artifact> = artifacts.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let n = sorted.len();
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![run_id; n])),
-        Arc::new(StringArray::from(
-            sorted
-                .iter()
-                .map(|a| a.student_id.as_deref())
-                .collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(vec!["html"; n])),
-        Arc::new(StringArray::from(
-            sorted.iter().map(|a| a.key.as_str()).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(
-            sorted.iter().map(|a| a.url.as_str()).collect::<Vec<_>>(),
-        )),
-        Arc::new(Int64Array::from(
-            sorted.iter().map(|a| a.bytes as i64).collect::<Vec<_>>(),
-        )),
-        Arc::new(StringArray::from(
-            sorted.iter().map(|a| a.sha256.as_str()).collect::<Vec<_>>(),
-        )),
-        Arc::new(TimestampMicrosecondArray::from(vec![ts; n]).with_timezone("UTC")),
-    ];
-    let new = RecordBatch::try_new(def.file_schema.clone(), cols)?;
+    let text = |f: fn(&Artifact) -> &str| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(sorted.iter().map(|a| f(a))))
+    };
+    let new = TableBatch::new(REPORT_ARTIFACTS, n)?
+        .text("run_id", run_id)?
+        .set(
+            "student_id",
+            Arc::new(StringArray::from_iter(
+                sorted.iter().map(|a| a.student_id.as_deref()),
+            )),
+        )?
+        .text("format", "html")?
+        .set("key", text(|a| a.key.as_str()))?
+        .set("url", text(|a| a.url.as_str()))?
+        .set(
+            "bytes",
+            Arc::new(Int64Array::from_iter_values(
+                sorted.iter().map(|a| a.bytes as i64),
+            )),
+        )?
+        .set("sha256", text(|a| a.sha256.as_str()))?
+        .timestamp("generated_at", ts)?
+        .finish()?;
     let keys: HashSet<&str> = sorted.iter().map(|a| a.key.as_str()).collect();
     let key_ix = def.file_schema.index_of("key")?;
     let mut rows = 0;

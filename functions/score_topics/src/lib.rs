@@ -25,11 +25,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringArray, StringBuilder,
-};
+use arrow::array::{Float64Builder, Int64Builder, RecordBatch, StringBuilder};
 use lake::Lake;
-use lake::catalog::{self, STUDENT_TOPIC_THETA};
+use lake::catalog::STUDENT_TOPIC_THETA;
+use lake::columns::TableBatch;
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, latest_calibration};
 use lake::stream::{booleans, for_each_student, query_stream, strings};
@@ -143,17 +142,14 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
     }
     let n = cols.rows;
     out.rows = n;
-    let batch = RecordBatch::try_new(
-        catalog::table(STUDENT_TOPIC_THETA)?.file_schema.clone(),
-        vec![
-            Arc::new(StringArray::from(vec![rc.run_id.as_str(); n])) as ArrayRef,
-            Arc::new(cols.students.finish()),
-            Arc::new(cols.topics.finish()),
-            Arc::new(cols.thetas.finish()),
-            Arc::new(cols.ses.finish()),
-            Arc::new(cols.ns.finish()),
-        ],
-    )?;
+    let batch = TableBatch::new(STUDENT_TOPIC_THETA, n)?
+        .text("run_id", &rc.run_id)?
+        .set("student_id", Arc::new(cols.students.finish()))?
+        .set("topic_id", Arc::new(cols.topics.finish()))?
+        .set("theta", Arc::new(cols.thetas.finish()))?
+        .set("se", Arc::new(cols.ses.finish()))?
+        .set("n_responses", Arc::new(cols.ns.finish()))?
+        .finish()?;
     lake.write_partition_shard(
         STUDENT_TOPIC_THETA,
         &[("run_date", &day_str(rc.run_date))],

@@ -77,13 +77,14 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
-use lake::catalog::{self, USER_SEGMENT};
+use lake::catalog::USER_SEGMENT;
+use lake::columns::TableBatch;
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, week_start};
 use lake::shard::{STUDENT_BUCKETS, Shard};
@@ -486,18 +487,14 @@ fn assign_and_label(
             label: centre_labels[c].as_str().to_string(),
         })
         .collect();
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(vec![rc.run_id.as_str(); n])),
-        Arc::new(StringArray::from(ids)),
-        Arc::new(Int32Array::from(clusters)),
-        Arc::new(StringArray::from(labels)),
-        Arc::new(StringArray::from(snaps)),
-        Arc::new(TimestampMicrosecondArray::from(vec![rc.run_ts; n]).with_timezone("UTC")),
-    ];
-    Ok(RecordBatch::try_new(
-        catalog::table(USER_SEGMENT)?.file_schema.clone(),
-        cols,
-    )?)
+    Ok(TableBatch::new(USER_SEGMENT, n)?
+        .text("run_id", &rc.run_id)?
+        .set("student_id", Arc::new(StringArray::from(ids)))?
+        .set("cluster", Arc::new(Int32Array::from(clusters)))?
+        .set("segment_label", Arc::new(StringArray::from(labels)))?
+        .set("features_snapshot", Arc::new(StringArray::from(snaps)))?
+        .timestamp("assigned_at", rc.run_ts)?
+        .finish()?)
 }
 
 /// Per student of the selection, in id order: (id, mean of the non-null finite i_t or
