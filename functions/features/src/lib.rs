@@ -23,17 +23,16 @@
 //! active that day): **≤ 1 GB for a 12.5k-student shard** (and for a 100k-student one),
 //! whatever the size of the platform.
 
-use std::sync::Arc;
-
-use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::RecordBatch;
 use arrow::compute::{cast, concat_batches};
 
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FEATURES_TOPIC_DAILY, STUDENT_TOPIC_THETA};
+use lake::columns::{Columns, TableBatch};
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, latest_run_date};
-use lake::stream::{self, Runs, query_stream, strings};
+use lake::stream::{self, Runs, query_stream};
 use serde::Serialize;
 
 const DAILY_SQL: &str = include_str!("../../../sql/features/daily.sql");
@@ -127,7 +126,8 @@ async fn write_day(
         .ok_or_else(|| StageError::InvalidInput("features query: a row without dt".into()))?;
     let part = concat_batches(&first.schema(), parts)?;
     let n = part.num_rows();
-    let src = strings(&part, 10)?;
+    let query = Columns::of(&part);
+    let src = query.strings("theta_source")?;
     for s in src.iter() {
         out.theta_sources[match s {
             Some("topic") => 0,
@@ -135,15 +135,19 @@ async fn write_day(
             None => 2,
         }] += 1;
     }
+    // every column of the table but the run's own comes from the query column of its
+    // name, cast to the table's type (the query's sums are wider)
     let def = catalog::table(FEATURES_TOPIC_DAILY)?;
-    let mut cols: Vec<ArrayRef> = vec![Arc::new(StringArray::from(vec![rc.run_id.as_str(); n]))];
-    for (field, src_col) in def.file_schema.fields().iter().skip(1).take(10).zip(1..=10) {
-        cols.push(cast(part.column(src_col), field.data_type())?);
+    let mut batch = TableBatch::new(FEATURES_TOPIC_DAILY, n)?
+        .text("run_id", &rc.run_id)?
+        .timestamp("computed_at", rc.run_ts)?;
+    for field in def.file_schema.fields() {
+        if !matches!(field.name().as_str(), "run_id" | "computed_at") {
+            let values = cast(query.column(field.name())?, field.data_type())?;
+            batch = batch.set(field.name(), values)?;
+        }
     }
-    cols.push(Arc::new(
-        TimestampMicrosecondArray::from(vec![rc.run_ts; n]).with_timezone("UTC"),
-    ));
-    let batch = RecordBatch::try_new(def.file_schema.clone(), cols)?;
+    let batch = batch.finish()?;
     lake.write_partition_shard(FEATURES_TOPIC_DAILY, &[("dt", &day)], rc.shard, &[batch])
         .await?;
     out.days_written += 1;
