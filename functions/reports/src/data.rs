@@ -389,48 +389,49 @@ fn sharded(mut params: Vec<ScalarValue>, shard: Shard) -> Vec<ScalarValue> {
     params
 }
 
-/// Typed access to the columns of a result batch (cast where the engine's type differs).
+/// Typed access to the columns of a result batch by their SQL names (cast where the
+/// engine's type differs); a missing name is an error naming it ([`lake::columns::Columns`]).
 struct Cols<'a>(&'a RecordBatch);
 
 impl Cols<'_> {
-    fn cast(&self, i: usize, t: &DataType) -> Result<arrow::array::ArrayRef, StageError> {
-        let c = self.0.column(i);
+    fn cast(&self, name: &str, t: &DataType) -> Result<arrow::array::ArrayRef, StageError> {
+        let c = lake::columns::Columns::of(self.0).column(name)?;
         if c.data_type() == t {
             Ok(c.clone())
         } else {
             Ok(arrow::compute::cast(c, t)?)
         }
     }
-    fn strs(&self, i: usize) -> Result<Vec<Option<String>>, StageError> {
-        let a = self.cast(i, &DataType::Utf8)?;
+    fn strs(&self, name: &str) -> Result<Vec<Option<String>>, StageError> {
+        let a = self.cast(name, &DataType::Utf8)?;
         let a = a.as_string::<i32>();
         Ok((0..a.len())
             .map(|r| (!a.is_null(r)).then(|| a.value(r).to_string()))
             .collect())
     }
-    fn f64s(&self, i: usize) -> Result<Vec<Option<f64>>, StageError> {
-        let a = self.cast(i, &DataType::Float64)?;
+    fn f64s(&self, name: &str) -> Result<Vec<Option<f64>>, StageError> {
+        let a = self.cast(name, &DataType::Float64)?;
         let a = a.as_primitive::<Float64Type>();
         Ok((0..a.len())
             .map(|r| (!a.is_null(r)).then(|| a.value(r)))
             .collect())
     }
-    fn i64s(&self, i: usize) -> Result<Vec<Option<i64>>, StageError> {
-        let a = self.cast(i, &DataType::Int64)?;
+    fn i64s(&self, name: &str) -> Result<Vec<Option<i64>>, StageError> {
+        let a = self.cast(name, &DataType::Int64)?;
         let a = a.as_primitive::<Int64Type>();
         Ok((0..a.len())
             .map(|r| (!a.is_null(r)).then(|| a.value(r)))
             .collect())
     }
-    fn bools(&self, i: usize) -> Result<Vec<Option<bool>>, StageError> {
-        let a = self.cast(i, &DataType::Boolean)?;
+    fn bools(&self, name: &str) -> Result<Vec<Option<bool>>, StageError> {
+        let a = self.cast(name, &DataType::Boolean)?;
         let a = a.as_boolean();
         Ok((0..a.len())
             .map(|r| (!a.is_null(r)).then(|| a.value(r)))
             .collect())
     }
-    fn dates(&self, i: usize) -> Result<Vec<Option<NaiveDate>>, StageError> {
-        let a = self.cast(i, &DataType::Date32)?;
+    fn dates(&self, name: &str) -> Result<Vec<Option<NaiveDate>>, StageError> {
+        let a = self.cast(name, &DataType::Date32)?;
         let a = a.as_primitive::<Date32Type>();
         Ok((0..a.len())
             .map(|r| {
@@ -530,7 +531,7 @@ async fn latest_sources(ctx: &SessionContext, as_of: NaiveDate) -> Result<Source
     let mut s = Sources::default();
     for b in query(ctx, LATEST_RUN_SQL, vec![day_param(as_of)]).await? {
         let c = Cols(&b);
-        for (t, r) in c.strs(0)?.into_iter().zip(c.strs(1)?) {
+        for (t, r) in c.strs("tbl")?.into_iter().zip(c.strs("run_date")?) {
             match t.as_deref() {
                 Some("student_topic_theta") => s.topics = r,
                 Some("user_segment") => s.segments = r,
@@ -549,15 +550,30 @@ async fn fit_history(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<FitRo
     let mut out = Vec::new();
     for b in query(ctx, FIT_HISTORY_SQL, vec![day_param(as_of)]).await? {
         let c = Cols(&b);
-        let (rd, bank, run_id, model) = (c.strs(0)?, c.strs(1)?, c.strs(2)?, c.strs(3)?);
-        let (ns, ni, nr, na) = (c.i64s(4)?, c.i64s(5)?, c.i64s(6)?, c.i64s(7)?);
-        let (ll, aic, bic, it) = (c.f64s(8)?, c.f64s(9)?, c.f64s(10)?, c.i64s(11)?);
+        let (rd, bank, run_id, model) = (
+            c.strs("run_date")?,
+            c.strs("bank")?,
+            c.strs("run_id")?,
+            c.strs("model")?,
+        );
+        let (ns, ni, nr, na) = (
+            c.i64s("n_students")?,
+            c.i64s("n_items")?,
+            c.i64s("n_responses")?,
+            c.i64s("n_anchors")?,
+        );
+        let (ll, aic, bic, it) = (
+            c.f64s("loglik")?,
+            c.f64s("aic")?,
+            c.f64s("bic")?,
+            c.i64s("iterations")?,
+        );
         let (conv, lm, la, lb, nau) = (
-            c.bools(12)?,
-            c.strs(13)?,
-            c.f64s(14)?,
-            c.f64s(15)?,
-            c.i64s(16)?,
+            c.bools("converged")?,
+            c.strs("linking_method")?,
+            c.f64s("linking_a")?,
+            c.f64s("linking_b")?,
+            c.i64s("n_anchors_used")?,
         );
         for r in 0..b.num_rows() {
             out.push(FitRow {
@@ -589,7 +605,13 @@ async fn item_params(ctx: &SessionContext, run_date: &str) -> Result<Vec<ItemRow
     let mut out = Vec::new();
     for b in query(ctx, ITEM_PARAMS_SQL, vec![text(run_date), text("all")]).await? {
         let c = Cols(&b);
-        let (id, a, bb, cc, ex) = (c.strs(0)?, c.f64s(1)?, c.f64s(2)?, c.f64s(3)?, c.strs(4)?);
+        let (id, a, bb, cc, ex) = (
+            c.strs("item_id")?,
+            c.f64s("a")?,
+            c.f64s("b")?,
+            c.f64s("c")?,
+            c.strs("excluded_reason")?,
+        );
         for r in 0..b.num_rows() {
             out.push(ItemRow {
                 item_id: req(id[r].clone(), "item_params.item_id")?,
@@ -612,7 +634,12 @@ async fn abilities(
     let mut out = HashMap::new();
     for b in query(ctx, ABILITIES_SQL, sharded(vec![text(run_date)], shard)).await? {
         let c = Cols(&b);
-        let (id, th, se, n) = (c.strs(0)?, c.f64s(1)?, c.f64s(2)?, c.i64s(3)?);
+        let (id, th, se, n) = (
+            c.strs("student_id")?,
+            c.f64s("theta")?,
+            c.f64s("se")?,
+            c.i64s("n_responses")?,
+        );
         for r in 0..b.num_rows() {
             if let (Some(id), Some(th), Some(se)) = (id[r].clone(), th[r], se[r]) {
                 out.insert(id, (th, se, n[r].unwrap_or(0)));
@@ -650,7 +677,11 @@ async fn exclusions(
     let mut out = Vec::new();
     for b in query(ctx, EXCLUSIONS_SQL, vec![text(run_date)]).await? {
         let c = Cols(&b);
-        let (bank, reason, n) = (c.strs(0)?, c.strs(1)?, c.i64s(2)?);
+        let (bank, reason, n) = (
+            c.strs("bank")?,
+            c.strs("excluded_reason")?,
+            c.i64s("items")?,
+        );
         for r in 0..b.num_rows() {
             out.push((
                 bank[r].clone().unwrap_or_default(),
@@ -702,12 +733,12 @@ async fn anchor_drift(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<Drif
     for b in query(ctx, ANCHOR_DRIFT_SQL, vec![text(&as_of.to_string())]).await? {
         let c = Cols(&b);
         let (bank, item, run, db, zb, flagged) = (
-            c.strs(0)?,
-            c.strs(1)?,
-            c.strs(2)?,
-            c.f64s(3)?,
-            c.f64s(4)?,
-            c.bools(5)?,
+            c.strs("bank")?,
+            c.strs("item_id")?,
+            c.strs("run_date")?,
+            c.f64s("diff_b")?,
+            c.f64s("z_b")?,
+            c.bools("flagged")?,
         );
         for r in 0..b.num_rows() {
             out.push(DriftRow {
@@ -729,14 +760,14 @@ async fn misfit(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<MisfitRow>
     for b in query(ctx, MISFIT_SQL, vec![text(&as_of.to_string())]).await? {
         let c = Cols(&b);
         let (bank, run, item, sx, df, p, infit, outfit) = (
-            c.strs(0)?,
-            c.strs(1)?,
-            c.strs(2)?,
-            c.f64s(3)?,
-            c.i64s(4)?,
-            c.f64s(5)?,
-            c.f64s(6)?,
-            c.f64s(7)?,
+            c.strs("bank")?,
+            c.strs("run_date")?,
+            c.strs("item_id")?,
+            c.f64s("s_x2")?,
+            c.i64s("df_s_x2")?,
+            c.f64s("p_s_x2")?,
+            c.f64s("infit")?,
+            c.f64s("outfit")?,
         );
         for r in 0..b.num_rows() {
             out.push(MisfitRow {
@@ -777,17 +808,21 @@ async fn kpi_history(
     let mut out: HashMap<String, BTreeMap<NaiveDate, KpiRow>> = HashMap::new();
     for b in query(ctx, KPI_HISTORY_SQL, params).await? {
         let c = Cols(&b);
-        let (id, wk) = (c.strs(0)?, c.strs(1)?);
+        let (id, wk) = (c.strs("student_id")?, c.strs("week_start")?);
         let (i, a, e, r_, s, p, sg) = (
-            c.f64s(2)?,
-            c.f64s(3)?,
-            c.f64s(4)?,
-            c.f64s(5)?,
-            c.f64s(6)?,
-            c.f64s(7)?,
-            c.f64s(8)?,
+            c.f64s("i_t")?,
+            c.f64s("a_t")?,
+            c.f64s("e_t")?,
+            c.f64s("r_t")?,
+            c.f64s("s")?,
+            c.f64s("p")?,
+            c.f64s("sigma")?,
         );
-        let (m, n, pm) = (c.strs(9)?, c.i64s(10)?, c.strs(11)?);
+        let (m, n, pm) = (
+            c.strs("method")?,
+            c.i64s("n_responses")?,
+            c.strs("p_model")?,
+        );
         for r in 0..b.num_rows() {
             let (Some(id), Some(wk)) = (id[r].clone(), wk[r].as_deref()) else {
                 continue;
@@ -817,7 +852,7 @@ async fn kpi_history(
 async fn students_active(ctx: &SessionContext, week: NaiveDate) -> Result<usize, StageError> {
     let mut n = 0;
     for b in query(ctx, COHORT_ACTIVE_SQL, vec![day_param(week)]).await? {
-        if let Some(Some(v)) = Cols(&b).i64s(0)?.first() {
+        if let Some(Some(v)) = Cols(&b).i64s("students")?.first() {
             n = usize::try_from(*v).unwrap_or(0);
         }
     }
@@ -874,7 +909,12 @@ async fn week_attempts(
     let params = sharded(vec![day_param(week), day_param(as_of)], shard);
     for b in query(ctx, WEEK_ATTEMPTS_SQL, params).await? {
         let c = Cols(&b);
-        let (id, q, subj, ok) = (c.strs(0)?, c.strs(1)?, c.strs(2)?, c.bools(3)?);
+        let (id, q, subj, ok) = (
+            c.strs("student_id")?,
+            c.strs("question_id")?,
+            c.strs("subject_id")?,
+            c.bools("correct")?,
+        );
         for r in 0..b.num_rows() {
             let (Some(id), Some(q), Some(ok)) = (id[r].clone(), q[r].clone(), ok[r]) else {
                 continue;
@@ -898,7 +938,13 @@ async fn topic_theta(
     let mut out: HashMap<String, Vec<TopicTheta>> = HashMap::new();
     for b in query(ctx, TOPIC_THETA_SQL, sharded(vec![text(run)], shard)).await? {
         let c = Cols(&b);
-        let (id, t, th, se, n) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?, c.f64s(3)?, c.i64s(4)?);
+        let (id, t, th, se, n) = (
+            c.strs("student_id")?,
+            c.strs("topic_id")?,
+            c.f64s("theta")?,
+            c.f64s("se")?,
+            c.i64s("n_responses")?,
+        );
         for r in 0..b.num_rows() {
             let (Some(id), Some(t), Some(th)) = (id[r].clone(), t[r].clone(), th[r]) else {
                 continue;
@@ -923,7 +969,11 @@ async fn segments(
     let mut out = HashMap::new();
     for b in query(ctx, SEGMENTS_SQL, sharded(vec![text(run)], shard)).await? {
         let c = Cols(&b);
-        for (id, l) in c.strs(0)?.into_iter().zip(c.strs(1)?) {
+        for (id, l) in c
+            .strs("student_id")?
+            .into_iter()
+            .zip(c.strs("segment_label")?)
+        {
             if let (Some(id), Some(l)) = (id, l) {
                 out.insert(id, l);
             }
@@ -940,7 +990,11 @@ async fn segment_sizes(
     let mut out = BTreeMap::new();
     for b in query(ctx, COHORT_SEGMENTS_SQL, vec![text(run)]).await? {
         let c = Cols(&b);
-        for (l, n) in c.strs(0)?.into_iter().zip(c.i64s(1)?) {
+        for (l, n) in c
+            .strs("segment_label")?
+            .into_iter()
+            .zip(c.i64s("students")?)
+        {
             if let (Some(l), Some(n)) = (l, n) {
                 out.insert(l, usize::try_from(n).unwrap_or(0));
             }
@@ -954,7 +1008,7 @@ async fn growth_goal(ctx: &SessionContext, run: &str) -> Result<Option<Goal>, St
     let mut diag = HashMap::new();
     for b in query(ctx, GROWTH_GOAL_SQL, vec![text(run)]).await? {
         let c = Cols(&b);
-        for (t, v) in c.strs(0)?.into_iter().zip(c.f64s(1)?) {
+        for (t, v) in c.strs("term")?.into_iter().zip(c.f64s("estimate")?) {
             if let (Some(t), Some(v)) = (t, v) {
                 diag.insert(t, v);
             }
@@ -976,7 +1030,13 @@ async fn growth_goal(ctx: &SessionContext, run: &str) -> Result<Option<Goal>, St
 async fn forecasts(ctx: &SessionContext, run: &str, d: &mut WeekData) -> Result<(), StageError> {
     for b in query(ctx, FORECASTS_SQL, vec![text(run)]).await? {
         let c = Cols(&b);
-        let (s, ds, y, lo, hi) = (c.strs(0)?, c.dates(1)?, c.f64s(2)?, c.f64s(3)?, c.f64s(4)?);
+        let (s, ds, y, lo, hi) = (
+            c.strs("series")?,
+            c.dates("ds")?,
+            c.f64s("yhat")?,
+            c.f64s("yhat_lower")?,
+            c.f64s("yhat_upper")?,
+        );
         for r in 0..b.num_rows() {
             if let (Some(s), Some(day), Some(yhat), Some(lo), Some(hi)) =
                 (s[r].clone(), ds[r], y[r], lo[r], hi[r])
@@ -990,7 +1050,13 @@ async fn forecasts(ctx: &SessionContext, run: &str, d: &mut WeekData) -> Result<
     }
     for b in query(ctx, ANOMALIES_SQL, vec![text(run)]).await? {
         let c = Cols(&b);
-        let (s, ds, v, e, sc) = (c.strs(0)?, c.dates(1)?, c.f64s(2)?, c.f64s(3)?, c.f64s(4)?);
+        let (s, ds, v, e, sc) = (
+            c.strs("series")?,
+            c.dates("ds")?,
+            c.f64s("value")?,
+            c.f64s("expected")?,
+            c.f64s("score")?,
+        );
         for r in 0..b.num_rows() {
             if let (Some(s), Some(day), Some(value), Some(expected), Some(score)) =
                 (s[r].clone(), ds[r], v[r], e[r], sc[r])
@@ -1023,7 +1089,12 @@ async fn series_history(
     let params = || vec![day_param(start), day_param(end)];
     for b in query(ctx, COHORT_DAILY_SQL, params()).await? {
         let c = Cols(&b);
-        let (dt, subj, act, it) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?, c.f64s(3)?);
+        let (dt, subj, act, it) = (
+            c.strs("dt")?,
+            c.strs("subject_id")?,
+            c.f64s("active_students")?,
+            c.f64s("mean_i_t")?,
+        );
         for r in 0..b.num_rows() {
             let (Some(dt), Some(subj)) = (dt[r].as_deref(), subj[r].as_deref()) else {
                 continue;
@@ -1043,7 +1114,7 @@ async fn series_history(
     }
     for b in query(ctx, COHORT_THETA_DAILY_SQL, params()).await? {
         let c = Cols(&b);
-        let (dt, subj, th) = (c.strs(0)?, c.strs(1)?, c.f64s(2)?);
+        let (dt, subj, th) = (c.strs("dt")?, c.strs("subject_id")?, c.f64s("mean_theta")?);
         for r in 0..b.num_rows() {
             if let (Some(dt), Some(subj), Some(th)) = (dt[r].as_deref(), subj[r].as_deref(), th[r])
             {
@@ -1066,12 +1137,12 @@ async fn churn_km(
     for b in query(ctx, CHURN_KM_SQL, vec![text(run)]).await? {
         let c = Cols(&b);
         let (kind, term, t, est, se, nr) = (
-            c.strs(0)?,
-            c.strs(1)?,
-            c.f64s(2)?,
-            c.f64s(3)?,
-            c.f64s(4)?,
-            c.i64s(5)?,
+            c.strs("kind")?,
+            c.strs("term")?,
+            c.f64s("time_days")?,
+            c.f64s("estimate")?,
+            c.f64s("se")?,
+            c.i64s("n_risk")?,
         );
         for r in 0..b.num_rows() {
             match (kind[r].as_deref(), term[r].clone(), t[r], est[r]) {
@@ -1122,7 +1193,7 @@ async fn sorted_series(
     while let Some(b) = stream.next().await {
         let b = b?;
         let c = Cols(&b);
-        let (series, values) = (c.cast(0, &DataType::Utf8)?, c.f64s(1)?);
+        let (series, values) = (c.cast("series", &DataType::Utf8)?, c.f64s("value")?);
         let series = series.as_string::<i32>();
         for (r, v) in values.into_iter().enumerate() {
             let Some(v) = v.filter(|_| series.is_valid(r)) else {
@@ -1157,7 +1228,7 @@ async fn series_counts(df: DataFrame) -> Result<BTreeMap<String, usize>, StageEr
     let counts = df.aggregate(vec![col("series")], vec![count(lit(1)).alias("n")])?;
     for b in counts.collect().await? {
         let c = Cols(&b);
-        for (s, n) in c.strs(0)?.into_iter().zip(c.i64s(1)?) {
+        for (s, n) in c.strs("series")?.into_iter().zip(c.i64s("n")?) {
             if let (Some(s), Some(n)) = (s, n) {
                 out.insert(s, usize::try_from(n).unwrap_or(0));
             }
