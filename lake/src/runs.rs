@@ -5,13 +5,16 @@
 use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::Float64Type;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use serde::{Deserialize, Serialize};
 
+use crate::columns::Columns;
 use crate::error::{LakeError, Result};
+
+const LATEST_CALIBRATION_SQL: &str = include_str!("../../sql/lake/latest_calibration.sql");
+const FITTED_ITEMS_SQL: &str = include_str!("../../sql/calibrate/fitted_items.sql");
 
 /// Days of history a stage looks back over when its event gives none.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 60;
@@ -175,7 +178,8 @@ pub async fn query(
 }
 
 /// The latest calibration of `bank` with `run_date <= on_or_before`, with its items;
-/// `None` if there is none yet. The prior for scoring new responses on its scale is
+/// `None` if there is none yet (`sql/lake/latest_calibration.sql`, then its items with
+/// `sql/calibrate/fitted_items.sql`). The prior for scoring new responses on its scale is
 /// N(latent_mean, latent_sd²): the calibration's N(0, 1) mapped by θ* = Aθ + B.
 pub async fn latest_calibration(
     ctx: &SessionContext,
@@ -185,8 +189,7 @@ pub async fn latest_calibration(
     let utf8 = |s: String| ScalarValue::Utf8(Some(s));
     let meta = query(
         ctx,
-        "SELECT run_date, run_id, linking_a, linking_b FROM fit_meta \
-         WHERE bank = $1 AND run_date <= $2 ORDER BY run_date DESC LIMIT 1",
+        LATEST_CALIBRATION_SQL,
         vec![utf8(bank.to_string()), day_param(on_or_before)],
     )
     .await?;
@@ -196,26 +199,22 @@ pub async fn latest_calibration(
     let run_date = first_day(m, "fit_meta.run_date")?
         .map(day_str)
         .ok_or_else(|| LakeError::InvalidInput(format!("fit_meta of bank {bank}: no run_date")))?;
-    let run_id = m.column(1).as_string::<i32>().value(0).to_string();
-    let a = m.column(2).as_primitive::<Float64Type>();
-    let b = m.column(3).as_primitive::<Float64Type>();
+    let meta = Columns::of(m);
+    let run_id = meta.strings("run_id")?.value(0).to_string();
+    let (a, b) = (meta.f64s("linking_a")?, meta.f64s("linking_b")?);
     let latent_sd = if a.is_null(0) { 1.0 } else { a.value(0) };
     let latent_mean = if b.is_null(0) { 0.0 } else { b.value(0) };
     let rows = query(
         ctx,
-        "SELECT item_id, a, b, c FROM item_params \
-         WHERE run_date = $1 AND bank = $2 AND excluded_reason IS NULL AND a IS NOT NULL",
-        vec![utf8(run_date.clone()), utf8(bank.to_string())],
+        FITTED_ITEMS_SQL,
+        vec![utf8(run_date.clone()), utf8(run_id.clone())],
     )
     .await?;
     let mut items = HashMap::new();
     for r in &rows {
-        let id = r.column(0).as_string::<i32>();
-        let (a, b, c) = (
-            r.column(1).as_primitive::<Float64Type>(),
-            r.column(2).as_primitive::<Float64Type>(),
-            r.column(3).as_primitive::<Float64Type>(),
-        );
+        let cols = Columns::of(r);
+        let id = cols.strings("item_id")?;
+        let (a, b, c) = (cols.f64s("a")?, cols.f64s("b")?, cols.f64s("c")?);
         for i in 0..r.num_rows() {
             let c = if c.is_null(i) { 0.0 } else { c.value(i) };
             items.insert(id.value(i).to_string(), (a.value(i), b.value(i), c));

@@ -6,12 +6,13 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow::array::Array;
+use arrow::datatypes::TimestampMicrosecondType;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake::LakeError;
+use lake::columns::Columns;
 use lake::intern::Interner;
 use lake::runs::query;
 use lake::shard::STUDENT_BUCKETS;
@@ -67,9 +68,12 @@ pub(crate) async fn window(ctx: &SessionContext, cfg: &ValidInput) -> Result<Win
     let mut counts = vec![0u64; STUDENT_BUCKETS as usize];
     let mut items = Vec::new();
     for b in &batches {
-        let bucket = b.column(0).as_primitive::<Int64Type>();
-        let question = b.column(1).as_string::<i32>();
-        let n = b.column(2).as_primitive::<Int64Type>();
+        let c = Columns::of(b);
+        let (bucket, question, n) = (
+            c.i64s("bucket")?,
+            c.strings("question_id")?,
+            c.i64s("attempts")?,
+        );
         for r in 0..b.num_rows() {
             let n = u64::try_from(n.value(r)).unwrap_or(0);
             if bucket.is_valid(r) {
@@ -159,11 +163,14 @@ pub(crate) async fn observations(
     let mut unknown_items = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(lake_err)?;
-        let st = batch.column(0).as_string::<i32>();
-        let q = batch.column(1).as_string::<i32>();
-        let ok = batch.column(2).as_boolean();
-        let at = batch.column(3).as_primitive::<TimestampMicrosecondType>();
-        let id = batch.column(4).as_string::<i32>();
+        let c = Columns::of(&batch);
+        let (st, q, ok) = (
+            c.strings("student_id")?,
+            c.strings("question_id")?,
+            c.bools("correct")?,
+        );
+        let at = c.primitives::<TimestampMicrosecondType>("completed_at")?;
+        let id = c.strings("attempt_id")?;
         for r in 0..batch.num_rows() {
             let Some(&i) = item_ix.get(q.value(r)) else {
                 unknown_items += 1;
@@ -250,12 +257,12 @@ pub(crate) async fn anchors(
     let mut anchors = Vec::new();
     let mut is_anchor = vec![false; item_ix.len()];
     for batch in &qs {
-        let q = batch.column(0).as_string::<i32>();
-        let anc = batch.column(1).as_boolean();
+        let cols = Columns::of(batch);
+        let (q, anc) = (cols.strings("question_id")?, cols.bools("is_anchor")?);
         let (a, b, c) = (
-            batch.column(2).as_primitive::<Float64Type>(),
-            batch.column(3).as_primitive::<Float64Type>(),
-            batch.column(4).as_primitive::<Float64Type>(),
+            cols.f64s("irt_a")?,
+            cols.f64s("irt_b")?,
+            cols.f64s("irt_c")?,
         );
         for r in 0..batch.num_rows() {
             let Some(&i) = item_ix.get(q.value(r)) else {

@@ -30,12 +30,12 @@
 
 use std::collections::HashMap;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::Float64Type;
+use arrow::array::{Array, RecordBatch};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::ABILITIES;
+use lake::columns::Columns;
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_str, query};
 use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
@@ -133,12 +133,10 @@ async fn calibrations(
     let rows = query(ctx, CALIBRATIONS_SQL, vec![utf8(run_date)]).await?;
     let mut out = Vec::new();
     for b in &rows {
-        let col = |i: usize| b.column(i).as_string::<i32>();
-        let (bank, run_id, method, spec) = (col(0), col(1), col(2), col(5));
-        let (a, bb) = (
-            b.column(3).as_primitive::<Float64Type>(),
-            b.column(4).as_primitive::<Float64Type>(),
-        );
+        let c = Columns::of(b);
+        let (bank, run_id) = (c.strings("bank")?, c.strings("run_id")?);
+        let (method, spec) = (c.strings("linking_method")?, c.strings("model_spec")?);
+        let (a, bb) = (c.f64s("linking_a")?, c.f64s("linking_b")?);
         for r in 0..b.num_rows() {
             let spec: Value = serde_json::from_str(spec.value(r)).map_err(|e| {
                 StageError::InvalidInput(format!(
@@ -241,9 +239,9 @@ async fn fitted_items(
     let rows = query(ctx, ITEMS_SQL, vec![utf8(run_date), utf8(run_id)]).await?;
     let mut items = Vec::new();
     for b in &rows {
-        let id = b.column(0).as_string::<i32>();
-        let p = |i: usize| b.column(i).as_primitive::<Float64Type>();
-        let (a, bb, c) = (p(1), p(2), p(3));
+        let cols = Columns::of(b);
+        let id = cols.strings("item_id")?;
+        let (a, bb, c) = (cols.f64s("a")?, cols.f64s("b")?, cols.f64s("c")?);
         for r in 0..b.num_rows() {
             items.push((
                 id.value(r).to_string(),

@@ -50,15 +50,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, Date32Array, Float64Array, RecordBatch, StringArray};
-use arrow::datatypes::Float64Type;
+use arrow::array::{Array, Date32Array, Float64Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
 use lake::Lake;
 use lake::catalog::{ANOMALIES, FORECASTS};
-use lake::columns::TableBatch;
+use lake::columns::{Columns, TableBatch};
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, week_start};
-use lake::stream;
 use models::forecast::{ForecastConfig, MIN_POINTS, forecast_series};
 use serde::Serialize;
 
@@ -332,10 +330,9 @@ fn build_series(
     let mut days: BTreeMap<(String, i64), DayValues> = BTreeMap::new();
     let mut is_active: HashSet<(String, i64, String)> = HashSet::new();
     for b in active {
-        let subj = b.column(0).as_string::<i32>();
-        let dt = stream::days(b, 1)?;
-        let st = b.column(2).as_string::<i32>();
-        let it = b.column(3).as_primitive::<Float64Type>();
+        let c = Columns::of(b);
+        let (subj, dt) = (c.strings("subject_id")?, c.days("dt")?);
+        let (st, it) = (c.strings("student_id")?, c.f64s("i_t")?);
         for r in 0..b.num_rows() {
             let day = epoch_day_of(dt, r)?;
             let e = days.entry((subj.value(r).to_string(), day)).or_default();
@@ -359,10 +356,9 @@ fn build_series(
         thetas.clear();
     };
     for b in theta {
-        let subj = b.column(0).as_string::<i32>();
-        let dt = stream::days(b, 1)?;
-        let st = b.column(2).as_string::<i32>();
-        let th = b.column(4).as_primitive::<Float64Type>();
+        let c = Columns::of(b);
+        let (subj, dt) = (c.strings("subject_id")?, c.days("dt")?);
+        let (st, th) = (c.strings("student_id")?, c.f64s("theta_mean")?);
         for r in 0..b.num_rows() {
             let key = (
                 subj.value(r).to_string(),
