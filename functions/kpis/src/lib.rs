@@ -41,14 +41,13 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
 };
-use arrow::datatypes::Int64Type;
 use arrow::error::ArrowError;
 use chrono::{Days, NaiveDate};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, WEEKLY_KPI};
-use lake::columns::TableBatch;
+use lake::columns::{Columns, TableBatch};
 use lake::phases::Phases;
 use lake::runs::{
     CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration, week_start,
@@ -58,9 +57,7 @@ use models::irt::{ItemParams, NamedEapTable, ScoringConfig};
 use models::kpi::{self, Measure};
 use serde::Serialize;
 
-use lake::stream::{
-    self, booleans, for_each_batch, for_each_student, opt_str, opt_value, primitives, strings,
-};
+use lake::stream::{self, for_each_batch, for_each_student, opt_str, opt_value};
 
 const ATTEMPTS_SQL: &str = include_str!("../../../sql/kpis/attempts.sql");
 const TIME_REF_SQL: &str = include_str!("../../../sql/kpis/time_ref.sql");
@@ -120,14 +117,10 @@ impl<'a> Attempt<'a> {
 fn read_attempts(parts: &[RecordBatch]) -> Result<Vec<Attempt<'_>>, StageError> {
     let mut out = Vec::new();
     for b in parts {
-        let (dt, q, tp, ss, ok) = (
-            strings(b, 1)?,
-            strings(b, 2)?,
-            strings(b, 3)?,
-            strings(b, 4)?,
-            booleans(b, 5)?,
-        );
-        let tm = primitives::<Int64Type>(b, 6)?;
+        let c = Columns::of(b);
+        let (dt, q) = (c.strings("dt")?, c.strings("question_id")?);
+        let (tp, ss) = (c.strings("topic_id")?, c.strings("session_id")?);
+        let (ok, tm) = (c.bools("correct")?, c.i64s("time_spent_ms")?);
         for r in 0..b.num_rows() {
             out.push(Attempt {
                 dt: dt.value(r),
@@ -310,10 +303,8 @@ async fn reference_time(
         stream::query_stream(ctx, TIME_REF_SQL, vec![day_param(from), day_param(to)]).await?;
     let mut counts: Vec<(i64, u64)> = Vec::new();
     for_each_batch(stream, |b| {
-        let (t, n) = (
-            primitives::<Int64Type>(b, 0)?,
-            primitives::<Int64Type>(b, 1)?,
-        );
+        let c = Columns::of(b);
+        let (t, n) = (c.i64s("time_spent_ms")?, c.i64s("attempts")?);
         for r in 0..b.num_rows() {
             counts.push((t.value(r), u64::try_from(n.value(r)).unwrap_or(0)));
         }
@@ -647,7 +638,7 @@ mod tests {
                 )
             };
             let b = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
-            let m = primitives::<arrow::datatypes::Float64Type>(&b[0], 0).unwrap();
+            let m = lake::stream::primitives::<arrow::datatypes::Float64Type>(&b[0], 0).unwrap();
             assert_eq!(median_of_counts(&counts), opt_value(m, 0), "{counts:?}");
         }
         assert_eq!(median_of_counts(&[]), None);

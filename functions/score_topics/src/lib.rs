@@ -31,7 +31,7 @@ use lake::catalog::STUDENT_TOPIC_THETA;
 use lake::columns::TableBatch;
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, latest_calibration};
-use lake::stream::{booleans, for_each_student, query_stream, strings};
+use lake::stream::{for_each_student, query_stream};
 use models::irt::{NamedEapTable, ScoringConfig};
 use serde::Serialize;
 
@@ -172,7 +172,12 @@ fn first_responses(parts: &[RecordBatch]) -> Result<Vec<Response<'_>>, StageErro
     let mut out: Vec<Response<'_>> = Vec::new();
     let mut last_question: Option<&str> = None;
     for b in parts {
-        let (q, tp, ok) = (strings(b, 1)?, strings(b, 2)?, booleans(b, 3)?);
+        let c = lake::columns::Columns::of(b);
+        let (q, tp, ok) = (
+            c.strings("question_id")?,
+            c.strings("topic_id")?,
+            c.bools("correct")?,
+        );
         for r in 0..b.num_rows() {
             let question = q.value(r);
             if last_question == Some(question) {

@@ -78,19 +78,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Int32Array, RecordBatch, StringArray};
-use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow::datatypes::TimestampMicrosecondType;
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::USER_SEGMENT;
-use lake::columns::TableBatch;
+use lake::columns::{Columns, TableBatch};
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, week_start};
 use lake::shard::{STUDENT_BUCKETS, Shard};
-use lake::stream::{
-    for_each_batch, for_each_student, opt_value, primitives, query_stream, strings,
-};
+use lake::stream::{for_each_batch, for_each_student, opt_value, query_stream};
 use models::cluster::{KMeansConfig, KMeansFit, kmeans};
 use models::segment::{SEGMENT_FEATURES, Segment, SegmentFeatures, centroid_label, rule_label};
 use serde::Serialize;
@@ -526,10 +524,8 @@ async fn kpi_means(
         its.clear();
         ets.clear();
         for b in parts {
-            let (it, et) = (
-                primitives::<Float64Type>(b, 2)?,
-                primitives::<Float64Type>(b, 3)?,
-            );
+            let c = Columns::of(b);
+            let (it, et) = (c.f64s("i_t")?, c.f64s("e_t")?);
             for r in 0..b.num_rows() {
                 its.extend(opt_value(it, r).filter(|v| v.is_finite()));
                 ets.extend(opt_value(et, r).filter(|v| v.is_finite()));
@@ -567,12 +563,11 @@ async fn read_cohort(
     .await?;
     let mut cohort = Cohort::default();
     for_each_batch(stream, |b| {
-        let id = strings(b, 0)?;
-        let attempts = primitives::<Int64Type>(b, 1)?;
-        let hints = primitives::<Int64Type>(b, 2)?;
-        let sessions = primitives::<Int64Type>(b, 3)?;
-        let first = primitives::<TimestampMicrosecondType>(b, 4)?;
-        let last = primitives::<TimestampMicrosecondType>(b, 5)?;
+        let c = Columns::of(b);
+        let (id, attempts) = (c.strings("student_id")?, c.i64s("attempts")?);
+        let (hints, sessions) = (c.i64s("hints")?, c.i64s("sessions")?);
+        let first = c.primitives::<TimestampMicrosecondType>("first_start")?;
+        let last = c.primitives::<TimestampMicrosecondType>("last_start")?;
         for r in 0..b.num_rows() {
             cohort.active += 1;
             let kpi = kpi_rows
