@@ -1,11 +1,14 @@
 //! `irtlake anchors tag`: choose anchor questions from the latest calibration.
 
 use anyhow::{Context, Result, bail};
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Float64Type, Int64Type};
+use arrow::array::Array;
 use lake::Lake;
+use lake::columns::Columns;
 use models::calibration::{AnchorCandidate, AnchorRules, select_anchors};
 use models::irt::ItemParams;
+
+const LATEST_CALIBRATION_SQL: &str = include_str!("../../sql/anchors/latest_calibration.sql");
+const CANDIDATES_SQL: &str = include_str!("../../sql/anchors/candidates.sql");
 
 /// Options of `irtlake anchors tag`.
 #[derive(Debug, clap::Args)]
@@ -33,47 +36,47 @@ pub enum AnchorsCommand {
 pub async fn run(lake: &Lake, cmd: AnchorsCommand) -> Result<()> {
     let AnchorsCommand::Tag(args) = cmd;
     let ctx = lake.session()?;
-    let latest = ctx
-        .sql(
-            "SELECT run_date, run_id, linking_method FROM fit_meta WHERE bank = 'all' \
-             ORDER BY (linking_method <> 'none') DESC, run_date DESC LIMIT 1",
-        )
-        .await?
-        .collect()
-        .await?;
+    let latest = lake::runs::query(&ctx, LATEST_CALIBRATION_SQL, vec![]).await?;
     let Some(b) = latest.first().filter(|b| b.num_rows() > 0) else {
         bail!("no calibration of the 'all' bank in the lake yet: run `irtlake calibrate` first");
     };
-    let run_date = lake::stream::opt_day(lake::stream::days(b, 0)?, 0)
+    let latest = Columns::of(b);
+    let run_date = lake::stream::opt_day(latest.days("run_date")?, 0)
         .map(lake::runs::day_str)
         .context("fit_meta: the latest calibration of bank 'all' has no run_date")?;
-    let run_id = b.column(1).as_string::<i32>().value(0).to_string();
-    let method = b.column(2).as_string::<i32>().value(0).to_string();
+    let run_id = latest.strings("run_id")?.value(0).to_string();
+    let method = latest.strings("linking_method")?.value(0).to_string();
     if method == "none" {
         println!(
             "note: the latest calibration ({run_id}) is unlinked: the anchors chosen now define the scale"
         );
     }
-    let rows = ctx
-        .sql(
-            "SELECT p.item_id, p.a, p.b, p.c, p.se_a, p.se_b, p.n_responses, coalesce(q.topic_id, ''), q.is_anchor \
-             FROM item_params p LEFT JOIN questions q ON q.question_id = p.item_id \
-             WHERE p.run_date = $1 AND p.bank = 'all' AND p.excluded_reason IS NULL ORDER BY p.item_id",
-        )
-        .await?
-        .with_param_values(vec![datafusion::scalar::ScalarValue::Utf8(Some(run_date.clone()))])?
-        .collect()
-        .await
-        .context("reading the calibration's item parameters")?;
+    let rows = lake::runs::query(
+        &ctx,
+        CANDIDATES_SQL,
+        vec![datafusion::scalar::ScalarValue::Utf8(Some(
+            run_date.clone(),
+        ))],
+    )
+    .await
+    .context("reading the calibration's item parameters")?;
     let mut ids = Vec::new();
     let mut candidates = Vec::new();
     let mut existing = 0usize;
     for b in &rows {
-        let f = |i: usize| b.column(i).as_primitive::<Float64Type>();
-        let (id, a, bb, c, sa, sb) = (b.column(0).as_string::<i32>(), f(1), f(2), f(3), f(4), f(5));
-        let n = b.column(6).as_primitive::<Int64Type>();
-        let topic = b.column(7).as_string::<i32>();
-        let anc = b.column(8).as_boolean();
+        let cols = Columns::of(b);
+        let (id, a, bb, c) = (
+            cols.strings("item_id")?,
+            cols.f64s("a")?,
+            cols.f64s("b")?,
+            cols.f64s("c")?,
+        );
+        let (sa, sb, n) = (
+            cols.f64s("se_a")?,
+            cols.f64s("se_b")?,
+            cols.i64s("n_responses")?,
+        );
+        let (topic, anc) = (cols.strings("topic_id")?, cols.bools("is_anchor")?);
         for r in 0..b.num_rows() {
             let is_anchor = !anc.is_null(r) && anc.value(r);
             if is_anchor && !args.replace {

@@ -52,12 +52,7 @@ fn lake_dir(lake: &Lake) -> PathBuf {
 /// (`read_parquet('<table>/**')`, every file under the folder, hidden ones included)
 /// count them; panics with the engine's error when one cannot read the folder.
 fn other_engines_count(table_dir: &Path) -> (i64, i64) {
-    let python = crate::support::venv().join("bin/python");
-    assert!(
-        python.exists(),
-        "{} not found: run `make test` (it installs pyarrow and duckdb into the virtualenv)",
-        python.display()
-    );
+    let python = crate::support::venv_python("pyarrow and duckdb");
     let script = r#"
 import sys, duckdb, pyarrow.dataset as ds
 t = sys.argv[1]

@@ -296,12 +296,7 @@ fn same_value(x: &serde_json::Value, y: &serde_json::Value) -> bool {
 /// `dir`, with a view per catalog table that has a folder: one JSON array of row objects
 /// per file, dates as `YYYY-MM-DD`.
 fn duckdb_results(dir: &std::path::Path, files: &[std::path::PathBuf]) -> Vec<serde_json::Value> {
-    let python = crate::support::venv().join("bin/python");
-    assert!(
-        python.exists(),
-        "{} not found: run `make test` (it installs duckdb into the virtualenv)",
-        python.display()
-    );
+    let python = crate::support::venv_python("duckdb");
     let script = r#"
 import datetime, decimal, json, os, sys
 import duckdb

@@ -69,6 +69,18 @@ pub fn venv() -> PathBuf {
         .unwrap_or_else(|_| workspace_root().join(".venv"))
 }
 
+/// The virtualenv's Python, which has `tools` (e.g. "pyarrow and duckdb"); fails with a
+/// clear message when it is missing (`make test` installs it).
+pub fn venv_python(tools: &str) -> PathBuf {
+    let python = venv().join("bin/python");
+    assert!(
+        python.exists(),
+        "{} not found: run `make test` (it installs {tools} into the virtualenv)",
+        python.display()
+    );
+    python
+}
+
 /// Runs the `irtlake` binary with `args` (no lake option added): (success, stdout, stderr).
 pub fn irtlake_cmd(args: &[&str]) -> (bool, String, String) {
     outcome(
