@@ -8,6 +8,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use chrono::NaiveDate;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+use lake::columns::Columns;
 use lake::runs::{StageError, day_param, query, week_start};
 use lake::shard::Shard;
 
@@ -81,10 +82,16 @@ pub(crate) async fn load_students(
     ];
     let mut out = Vec::new();
     for b in &query(ctx, STUDENTS_SQL, params).await? {
-        let s = |i: usize| arrow::compute::cast(b.column(i), &DataType::Utf8);
-        let n = |i: usize| arrow::compute::cast(b.column(i), &DataType::Int64);
-        let (id, first, last) = (s(0)?, s(1)?, s(2)?);
-        let (sessions, attempts, correct, hints) = (n(3)?, n(4)?, n(5)?, n(6)?);
+        let c = Columns::of(b);
+        let s = |name: &str| -> Result<_, StageError> {
+            Ok(arrow::compute::cast(c.column(name)?, &DataType::Utf8)?)
+        };
+        let n = |name: &str| -> Result<_, StageError> {
+            Ok(arrow::compute::cast(c.column(name)?, &DataType::Int64)?)
+        };
+        let (id, first, last) = (s("student_id")?, s("first_day")?, s("last_day")?);
+        let (sessions, attempts) = (n("sessions")?, n("attempts")?);
+        let (correct, hints) = (n("correct")?, n("hints")?);
         let int = |a: &arrow::array::ArrayRef, r: usize| a.as_primitive::<Int64Type>().value(r);
         let (id, first, last) = (
             id.as_string::<i32>(),
@@ -122,7 +129,13 @@ pub(crate) async fn load_thetas(
     part: Shard,
 ) -> Result<HashMap<String, f64>, StageError> {
     let [lo, hi] = part.sql_params();
-    query_map(ctx, THETA_SQL, vec![utf8(cal_run_date.to_string()), lo, hi]).await
+    query_map(
+        ctx,
+        THETA_SQL,
+        vec![utf8(cal_run_date.to_string()), lo, hi],
+        "theta",
+    )
+    .await
 }
 
 /// The latest I_t in the window of the students of `part`.
@@ -133,20 +146,23 @@ pub(crate) async fn load_its(
 ) -> Result<HashMap<String, f64>, StageError> {
     let [lo, hi] = part.sql_params();
     let params = vec![day_param(w.week), day_param(week_start(w.start)), lo, hi];
-    query_map(ctx, LATEST_IT_SQL, params).await
+    query_map(ctx, LATEST_IT_SQL, params, "i_t").await
 }
 
-/// A `(student_id, value)` query as a map (null and non-finite values left out).
+/// A query's `student_id` and `value` columns as a map (null and non-finite values left
+/// out).
 async fn query_map(
     ctx: &SessionContext,
     sql: &str,
     params: Vec<ScalarValue>,
+    value: &str,
 ) -> Result<HashMap<String, f64>, StageError> {
     let mut m = HashMap::new();
     for b in query(ctx, sql, params).await? {
-        let ids = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let c = Columns::of(&b);
+        let ids = arrow::compute::cast(c.column("student_id")?, &DataType::Utf8)?;
         let ids = ids.as_string::<i32>();
-        let v = arrow::compute::cast(b.column(1), &DataType::Float64)?;
+        let v = arrow::compute::cast(c.column(value)?, &DataType::Float64)?;
         let v = v.as_primitive::<Float64Type>();
         for r in 0..b.num_rows() {
             if !v.is_null(r) && v.value(r).is_finite() {
