@@ -522,7 +522,7 @@ async fn sql_command(
 /// `subject:<id>` for every subject in `questions`, sorted.
 pub(crate) async fn subject_banks(lake: &Lake) -> Result<Vec<String>> {
     let batches = lake
-        .sql("SELECT DISTINCT subject_id FROM questions WHERE subject_id IS NOT NULL ORDER BY 1")
+        .sql(include_str!("../../sql/cli/subjects.sql"))
         .await
         .context("listing the subjects in questions")?;
     let mut banks = Vec::new();

@@ -4,6 +4,9 @@ use anyhow::Result;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 
+const ATTEMPT_DAYS_SQL: &str = include_str!("../../sql/cli/attempt_days.sql");
+const QUESTION_COUNTS_SQL: &str = include_str!("../../sql/cli/question_counts.sql");
+
 /// Prints rows per table with its storage layout (Parquet objects, partitions, bytes,
 /// median object size: what the lake's layout costs, README "Object sizes"), the report
 /// artifacts' objects, the attempt date range and partition count, and anchors.
@@ -31,13 +34,7 @@ pub async fn print_status(lake: &lake::Lake) -> Result<()> {
     if reports.objects > 0 {
         println!("{:<22} {:>12} {reports}", "(report files)", "-");
     }
-    let b = ctx
-        .sql(
-            "SELECT min(dt), max(dt), count(DISTINCT dt), count(DISTINCT student_id) FROM attempts",
-        )
-        .await?
-        .collect()
-        .await?;
+    let b = ctx.sql(ATTEMPT_DAYS_SQL).await?.collect().await?;
     if let Some(b) = b.first() {
         let s = |i: usize| {
             let c = b.column(i);
@@ -55,11 +52,7 @@ pub async fn print_status(lake: &lake::Lake) -> Result<()> {
             s(3)
         );
     }
-    let b = ctx
-        .sql("SELECT count(*) AS questions, sum(CASE WHEN is_anchor THEN 1 ELSE 0 END) AS anchors FROM questions")
-        .await?
-        .collect()
-        .await?;
+    let b = ctx.sql(QUESTION_COUNTS_SQL).await?.collect().await?;
     if let Some(b) = b.first() {
         let q = arrow::util::display::array_value_to_string(b.column(0), 0)?;
         let a = arrow::util::display::array_value_to_string(b.column(1), 0)?;
