@@ -266,37 +266,6 @@ fn first_day(batch: &arrow::array::RecordBatch, what: &str) -> Result<Option<Nai
     Ok(crate::stream::opt_day(days, 0))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn weeks_start_on_monday_and_defaults_apply() {
-        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        assert_eq!(week_start(d("2026-01-05")), d("2026-01-05"));
-        assert_eq!(week_start(d("2026-01-11")), d("2026-01-05"));
-        assert_eq!(week_start(d("2026-01-12")), d("2026-01-12"));
-        let ctx = StageInput {
-            run_date: Some(d("2026-03-05")),
-            ..Default::default()
-        }
-        .context("kpis")
-        .unwrap();
-        assert_eq!(ctx.run_id, "kpis-2026-03-05");
-        assert_eq!((ctx.from, ctx.to), (d("2026-03-05"), d("2026-03-05")));
-        assert_eq!(ctx.window_start(d("2026-03-05")), d("2026-01-05"));
-        let bad = StageInput {
-            from: Some(d("2026-03-06")),
-            to: Some(d("2026-03-05")),
-            ..Default::default()
-        };
-        assert!(bad.context("kpis").is_err());
-        assert!(
-            serde_json::from_str::<StageInput>(r#"{"run_date":"2026-03-05","nope":1}"#).is_err()
-        );
-    }
-}
-
 /// The error of a downstream stage, with a stable name for Step Functions.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -341,5 +310,36 @@ impl StageError {
             StageError::Lake(_) => "Fatal.Lake",
             StageError::Model(_) => "Fatal.Model",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weeks_start_on_monday_and_defaults_apply() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(week_start(d("2026-01-05")), d("2026-01-05"));
+        assert_eq!(week_start(d("2026-01-11")), d("2026-01-05"));
+        assert_eq!(week_start(d("2026-01-12")), d("2026-01-12"));
+        let ctx = StageInput {
+            run_date: Some(d("2026-03-05")),
+            ..Default::default()
+        }
+        .context("kpis")
+        .unwrap();
+        assert_eq!(ctx.run_id, "kpis-2026-03-05");
+        assert_eq!((ctx.from, ctx.to), (d("2026-03-05"), d("2026-03-05")));
+        assert_eq!(ctx.window_start(d("2026-03-05")), d("2026-01-05"));
+        let bad = StageInput {
+            from: Some(d("2026-03-06")),
+            to: Some(d("2026-03-05")),
+            ..Default::default()
+        };
+        assert!(bad.context("kpis").is_err());
+        assert!(
+            serde_json::from_str::<StageInput>(r#"{"run_date":"2026-03-05","nope":1}"#).is_err()
+        );
     }
 }
