@@ -162,6 +162,7 @@ use models::growth::{
     BayesConfig, BayesFit, BayesPriors, DEFAULT_MAX_RHAT, GroupForecast, GrowthData, GrowthError,
     LmmConfig, LmmMethod, fit_bayes, fit_lmm,
 };
+use models::growth::{GoalBasis, growth_goal};
 use serde::Serialize;
 
 use panel::Panel;
@@ -180,10 +181,7 @@ pub(crate) struct PValue {
     pub model: Option<&'static str>,
 }
 
-/// Goal = cohort's current mean θ + this.
-pub const GOAL_OFFSET: f64 = 0.5;
-/// Target: this many weeks after the current week.
-pub const TARGET_WEEKS: f64 = 4.0;
+pub use models::growth::{GOAL_OFFSET, TARGET_WEEKS};
 /// Environment variable overriding warm-up and kept draws per chain.
 pub const DRAWS_ENV: &str = "IRTLAKE_GROWTH_DRAWS";
 pub use models::sample::DEFAULT_MAX_FIT_STUDENTS;
@@ -654,27 +652,15 @@ fn fit_mixed_models(
 
 /// The goal θ (see the crate docs); records it and its basis in the summary.
 fn set_goal(out: &mut GrowthOutput, fit: &BayesFit) -> f64 {
-    let (goal, from_intercept) = match out.cohort_current_mean {
-        Some(m) => (m + GOAL_OFFSET, false),
-        None => (
-            fit.param("beta0").map_or(f64::NAN, |p| p.mean) + GOAL_OFFSET,
-            true,
-        ),
-    };
-    out.goal = Some(goal);
-    out.goal_basis = Some(
-        if from_intercept {
-            "fitted_intercept"
-        } else {
-            "current_week_mean"
-        }
-        .into(),
-    );
-    if from_intercept {
+    let intercept = fit.param("beta0").map_or(f64::NAN, |p| p.mean);
+    let goal = growth_goal(out.cohort_current_mean, intercept);
+    out.goal = Some(goal.level);
+    out.goal_basis = Some(goal.basis.as_str().into());
+    if goal.basis == GoalBasis::FittedIntercept {
         out.notes
             .push("nobody has a θ in the current week: goal = fitted intercept + 0.5".into());
     }
-    goal
+    goal.level
 }
 
 /// Whether the buckets of `outer` include those of `inner`.

@@ -26,6 +26,7 @@ mod bayes;
 mod data;
 pub mod diagnostics;
 mod glmm;
+mod goal;
 mod linalg;
 mod lmm;
 mod optim;
@@ -42,6 +43,7 @@ pub use glmm::{
     RandomEffects, SimulatedBinomialGrowth, VcovChoice, VcovMethod, fit_glmm, glmm_deviance,
     simulate_binomial,
 };
+pub use goal::{GOAL_OFFSET, Goal, GoalBasis, TARGET_WEEKS, growth_goal};
 pub use lmm::{
     Blup, FixedEffect, LmmConfig, LmmFit, LmmMethod, SINGULAR_TOL, VarianceComponents, fit_lmm,
     lmm_criterion,
