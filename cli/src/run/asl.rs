@@ -21,9 +21,12 @@
 //! the Map fails with `States.ExceedToleratedFailureThreshold` (as in AWS, which does not
 //! pass the child's error on; the local cause names the child and its error). Each child
 //! has its own context object (`$$.Execution` of the child: its own id, start time and
-//! input, and no `$$.Map`), as a child workflow execution has. Fields the runner does not
-//! implement (`ItemReader`, `ResultWriter`, `ItemBatcher`, a tolerated failure above 0,
-//! the `…Path` forms) are refused when the definition is loaded, naming the state and the
+//! input, and no `$$.Map`), as a child workflow execution has.
+//!
+//! The definition is read into types (`asl/definition.rs`): one per state type, with
+//! the fields the runner implements. A state type or field it does not implement (for a
+//! Map: `ItemReader`, `ResultWriter`, `ItemBatcher`, a tolerated failure above 0, the
+//! `…Path` forms) is refused when the definition is loaded, naming the state and the
 //! field.
 
 use std::future::Future;
@@ -31,9 +34,17 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::StreamExt;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::path;
+
+mod definition;
+
+use definition::{
+    After, Catcher, Comparison, Definition, MapMode, MapState, ParallelState, PathField, Scope,
+    State, TaskState, Test, check_scope,
+};
 
 /// A boxed future (the interpreter recurses into Map and Parallel).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -109,116 +120,10 @@ pub fn default_max_parallel() -> usize {
 /// threshold (0 here), as Step Functions names it.
 pub const EXCEED_TOLERATED_FAILURE: &str = "States.ExceedToleratedFailureThreshold";
 
-/// Map fields the local runner implements; any other field is refused when loading.
-const MAP_FIELDS: &[&str] = &[
-    "Type",
-    "Comment",
-    "InputPath",
-    "OutputPath",
-    "ItemsPath",
-    "ItemSelector",
-    "Parameters",
-    "ItemProcessor",
-    "Iterator",
-    "MaxConcurrency",
-    "ResultSelector",
-    "ResultPath",
-    "Catch",
-    "Next",
-    "End",
-    "Label",
-    "ToleratedFailurePercentage",
-    "ToleratedFailureCount",
-];
-
-/// How a Map runs its iterations (`ItemProcessor.ProcessorConfig.Mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MapMode {
-    Inline,
-    Distributed,
-}
-
-/// Checks a Map state's fields against what the runner implements and returns its mode.
-fn map_mode(name: &str, s: &Value) -> Result<MapMode, ExecError> {
-    let refuse = |field: &str, why: &str| {
-        ExecError::runtime(format!(
-            "Map {name}: {field} is not supported by the local runner ({why})"
-        ))
-    };
-    if let Some(obj) = s.as_object()
-        && let Some(field) = obj.keys().find(|k| !MAP_FIELDS.contains(&k.as_str()))
-    {
-        let why = match field.as_str() {
-            "ItemReader" => "items come from ItemsPath only",
-            "ResultWriter" => "results are returned to the state",
-            "ItemBatcher" => "each child gets one item",
-            f if f.ends_with("Path") => "give the value itself",
-            _ => "not implemented",
-        };
-        return Err(refuse(field, why));
-    }
-    let config = s
-        .get("ItemProcessor")
-        .and_then(|p| p.get("ProcessorConfig"));
-    let mode = match config.and_then(|c| c.get("Mode")).and_then(Value::as_str) {
-        None | Some("INLINE") => MapMode::Inline,
-        Some("DISTRIBUTED") => MapMode::Distributed,
-        Some(other) => {
-            return Err(refuse(
-                &format!("ItemProcessor.ProcessorConfig.Mode {other:?}"),
-                "INLINE or DISTRIBUTED",
-            ));
-        }
-    };
-    if let Some(c) = config.and_then(Value::as_object)
-        && let Some(field) = c
-            .keys()
-            .find(|k| !["Mode", "ExecutionType"].contains(&k.as_str()))
-    {
-        return Err(refuse(
-            &format!("ItemProcessor.ProcessorConfig.{field}"),
-            "not implemented",
-        ));
-    }
-    let execution_type = config.and_then(|c| c.get("ExecutionType"));
-    match (mode, execution_type.and_then(Value::as_str)) {
-        (MapMode::Inline, None) => {}
-        (MapMode::Inline, Some(_)) => {
-            return Err(refuse(
-                "ProcessorConfig.ExecutionType",
-                "only a DISTRIBUTED Map has one",
-            ));
-        }
-        (MapMode::Distributed, Some("STANDARD" | "EXPRESS")) => {}
-        (MapMode::Distributed, other) => {
-            return Err(refuse(
-                &format!("ProcessorConfig.ExecutionType {other:?}"),
-                "a DISTRIBUTED Map needs STANDARD or EXPRESS",
-            ));
-        }
-    }
-    for field in ["ToleratedFailurePercentage", "ToleratedFailureCount"] {
-        match (mode, s.get(field)) {
-            (_, None) => {}
-            (MapMode::Distributed, Some(v)) if v.as_f64() == Some(0.0) => {}
-            (MapMode::Distributed, Some(v)) => {
-                return Err(refuse(
-                    &format!("{field} {v}"),
-                    "the first failed child fails the Map: give 0",
-                ));
-            }
-            (MapMode::Inline, Some(_)) => {
-                return Err(refuse(field, "only a DISTRIBUTED Map has one"));
-            }
-        }
-    }
-    Ok(mode)
-}
-
 /// A parsed state machine.
 #[derive(Debug, Clone)]
 pub struct StateMachine {
-    definition: Value,
+    root: Scope,
 }
 
 /// The only Task resource the local runner knows (optimised Lambda integration).
@@ -248,8 +153,14 @@ impl StateMachine {
         out.push_str(rest);
         let definition: Value = serde_json::from_str(&out)
             .map_err(|e| ExecError::runtime(format!("the definition is not JSON: {e}")))?;
-        check_scope(&definition)?;
-        Ok(StateMachine { definition })
+        let definition = Definition::deserialize(definition).map_err(ExecError::runtime)?;
+        let root = Scope {
+            _comment: definition._comment,
+            start_at: definition.start_at,
+            states: definition.states,
+        };
+        check_scope(&root)?;
+        Ok(StateMachine { root })
     }
 
     /// Runs an execution: `context` is the context object (`Execution.Id`, `StartTime`…).
@@ -265,84 +176,8 @@ impl StateMachine {
             options,
             context,
         };
-        exec.run_scope(&self.definition, input, None).await
+        exec.run_scope(&self.root, input, None).await
     }
-}
-
-fn check_scope(scope: &Value) -> Result<(), ExecError> {
-    let states = scope
-        .get("States")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ExecError::runtime("a scope without States"))?;
-    let start = scope
-        .get("StartAt")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ExecError::runtime("a scope without StartAt"))?;
-    if !states.contains_key(start) {
-        return Err(ExecError::runtime(format!(
-            "StartAt {start} is not a state"
-        )));
-    }
-    for (name, s) in states {
-        let ty = s.get("Type").and_then(Value::as_str).unwrap_or("");
-        match ty {
-            "Task" | "Pass" | "Choice" | "Succeed" | "Fail" => {}
-            "Map" => {
-                map_mode(name, s)?;
-                check_scope(
-                    s.get("ItemProcessor")
-                        .or(s.get("Iterator"))
-                        .ok_or_else(|| {
-                            ExecError::runtime(format!("Map {name} has no ItemProcessor"))
-                        })?,
-                )?
-            }
-            "Parallel" => {
-                for b in s
-                    .get("Branches")
-                    .and_then(Value::as_array)
-                    .ok_or_else(|| ExecError::runtime(format!("Parallel {name} has no Branches")))?
-                {
-                    check_scope(b)?;
-                }
-            }
-            other => {
-                return Err(ExecError::runtime(format!(
-                    "state {name}: type {other:?} is not supported by the local runner"
-                )));
-            }
-        }
-        if ty == "Task" && s.get("Resource").and_then(Value::as_str) != Some(LAMBDA_INVOKE) {
-            return Err(ExecError::runtime(format!(
-                "task {name}: only Resource {LAMBDA_INVOKE} is supported locally"
-            )));
-        }
-        let next = s.get("Next").and_then(Value::as_str);
-        let mut targets: Vec<&str> = next.into_iter().collect();
-        for c in s
-            .get("Catch")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .chain(
-                s.get("Choices")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten(),
-            )
-        {
-            targets.extend(c.get("Next").and_then(Value::as_str));
-        }
-        targets.extend(s.get("Default").and_then(Value::as_str));
-        for t in targets {
-            if !states.contains_key(t) {
-                return Err(ExecError::runtime(format!(
-                    "state {name} goes to {t}, which is not in its scope"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Does `name` match one `ErrorEquals` entry? (`States.ALL` matches everything but
@@ -355,13 +190,8 @@ fn error_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
-fn matches_any(rule: &Value, name: &str) -> bool {
-    rule.get("ErrorEquals")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .any(|p| error_matches(p, name))
+fn matches_any(error_equals: &[String], name: &str) -> bool {
+    error_equals.iter().any(|p| error_matches(p, name))
 }
 
 struct Exec<'a> {
@@ -398,21 +228,16 @@ impl<'a> Exec<'a> {
     /// Runs the states of one scope (the machine, a Map iteration, a Parallel branch).
     fn run_scope<'s>(
         &'s self,
-        scope: &'s Value,
+        scope: &'s Scope,
         input: Value,
         _parent: Option<&'s str>,
     ) -> BoxFuture<'s, Result<Value, ExecError>> {
         Box::pin(async move {
-            let states = scope
-                .get("States")
-                .and_then(Value::as_object)
-                .ok_or_else(|| ExecError::runtime("scope without States"))?;
-            let mut name = str_field(scope, "StartAt")
-                .ok_or_else(|| ExecError::runtime("scope without StartAt"))?
-                .to_string();
+            let mut name = scope.start_at.clone();
             let mut data = input;
             loop {
-                let state = states
+                let state = scope
+                    .states
                     .get(&name)
                     .ok_or_else(|| ExecError::runtime(format!("no state {name}")))?;
                 tracing::debug!(state = %name, "entering");
@@ -427,43 +252,46 @@ impl<'a> Exec<'a> {
         })
     }
 
-    fn transition(state: &Value, out: Value) -> Result<Outcome, ExecError> {
-        if state.get("End").and_then(Value::as_bool) == Some(true) {
+    fn transition(next: Option<&str>, end: bool, out: Value) -> Result<Outcome, ExecError> {
+        if end {
             return Ok(Outcome::End(out));
         }
-        match str_field(state, "Next") {
+        match next {
             Some(n) => Ok(Outcome::Next(n.to_string(), out)),
             None => Err(ExecError::runtime("a state with neither Next nor End")),
         }
     }
 
-    fn input_path(&self, state: &Value, raw: &Value) -> Result<Value, ExecError> {
-        match state.get("InputPath") {
-            None => Ok(raw.clone()),
-            Some(Value::Null) => Ok(json!({})),
-            Some(Value::String(p)) => Ok(path::get(p, raw, &self.context)?),
-            Some(other) => Err(ExecError::runtime(format!("bad InputPath {other}"))),
+    fn input_path(&self, input_path: &PathField, raw: &Value) -> Result<Value, ExecError> {
+        match input_path {
+            PathField::Absent => Ok(raw.clone()),
+            PathField::Null => Ok(json!({})),
+            PathField::Path(p) => Ok(path::get(p, raw, &self.context)?),
         }
     }
 
     /// `ResultPath` then `OutputPath`.
-    fn output(&self, state: &Value, raw_input: Value, result: Value) -> Result<Value, ExecError> {
-        let combined = match state.get("ResultPath") {
-            None => result,
-            Some(Value::Null) => raw_input,
-            Some(Value::String(p)) => path::set(raw_input, p, result)?,
-            Some(other) => return Err(ExecError::runtime(format!("bad ResultPath {other}"))),
+    fn output(
+        &self,
+        result_path: &PathField,
+        output_path: &PathField,
+        raw_input: Value,
+        result: Value,
+    ) -> Result<Value, ExecError> {
+        let combined = match result_path {
+            PathField::Absent => result,
+            PathField::Null => raw_input,
+            PathField::Path(p) => path::set(raw_input, p, result)?,
         };
-        match state.get("OutputPath") {
-            None => Ok(combined),
-            Some(Value::Null) => Ok(json!({})),
-            Some(Value::String(p)) => Ok(path::get(p, &combined, &self.context)?),
-            Some(other) => Err(ExecError::runtime(format!("bad OutputPath {other}"))),
+        match output_path {
+            PathField::Absent => Ok(combined),
+            PathField::Null => Ok(json!({})),
+            PathField::Path(p) => Ok(path::get(p, &combined, &self.context)?),
         }
     }
 
-    fn selected(&self, state: &Value, result: Value) -> Result<Value, ExecError> {
-        match state.get("ResultSelector") {
+    fn selected(&self, selector: Option<&Value>, result: Value) -> Result<Value, ExecError> {
+        match selector {
             Some(t) => Ok(path::render(t, &result, &self.context)?),
             None => Ok(result),
         }
@@ -472,168 +300,137 @@ impl<'a> Exec<'a> {
     /// A failed Task/Map/Parallel: the first matching Catch, else the error.
     fn caught(
         &self,
-        state: &Value,
+        catch: &[Catcher],
         raw_input: Value,
         err: ExecError,
     ) -> Result<Outcome, ExecError> {
-        for rule in state
-            .get("Catch")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if matches_any(rule, &err.error) {
-                let next = str_field(rule, "Next")
-                    .ok_or_else(|| ExecError::runtime("a Catch without Next"))?;
-                let out = match rule.get("ResultPath") {
-                    None => err.as_json(),
-                    Some(Value::Null) => raw_input,
-                    Some(Value::String(p)) => path::set(raw_input, p, err.as_json())?,
-                    Some(other) => {
-                        return Err(ExecError::runtime(format!("bad Catch ResultPath {other}")));
-                    }
+        for rule in catch {
+            if matches_any(&rule.error_equals, &err.error) {
+                let out = match &rule.result_path {
+                    PathField::Absent => err.as_json(),
+                    PathField::Null => raw_input,
+                    PathField::Path(p) => path::set(raw_input, p, err.as_json())?,
                 };
-                return Ok(Outcome::Next(next.to_string(), out));
+                return Ok(Outcome::Next(rule.next.clone(), out));
             }
         }
         Err(err)
     }
 
-    async fn run_state(&self, name: &str, state: &Value, raw: Value) -> Result<Outcome, ExecError> {
-        let ty = str_field(state, "Type").unwrap_or("");
-        match ty {
-            "Pass" => {
-                let input = self.input_path(state, &raw)?;
-                let result = if let Some(r) = state.get("Result") {
+    async fn run_state(&self, name: &str, state: &State, raw: Value) -> Result<Outcome, ExecError> {
+        match state {
+            State::Pass(s) => {
+                let input = self.input_path(&s.input_path, &raw)?;
+                let result = if let Some(r) = &s.result {
                     r.clone()
-                } else if let Some(t) = state.get("Parameters") {
+                } else if let Some(t) = &s.parameters {
                     path::render(t, &input, &self.context)?
                 } else {
                     input
                 };
-                let out = self.output(state, raw, result)?;
-                Self::transition(state, out)
+                let out = self.output(&s.result_path, &s.output_path, raw, result)?;
+                Self::transition(s.next.as_deref(), s.end, out)
             }
-            "Choice" => {
-                let input = self.input_path(state, &raw)?;
-                for rule in state
-                    .get("Choices")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if self.choice_matches(rule, &input)? {
-                        let next = str_field(rule, "Next")
-                            .ok_or_else(|| ExecError::runtime("a Choice rule without Next"))?;
-                        return Ok(Outcome::Next(next.to_string(), raw));
+            State::Choice(s) => {
+                let input = self.input_path(&s.input_path, &raw)?;
+                for rule in &s.choices {
+                    if self.choice_matches(&rule.test, &input)? {
+                        return Ok(Outcome::Next(rule.next.clone(), raw));
                     }
                 }
-                match str_field(state, "Default") {
-                    Some(d) => Ok(Outcome::Next(d.to_string(), raw)),
+                match &s.default {
+                    Some(d) => Ok(Outcome::Next(d.clone(), raw)),
                     None => Err(ExecError::new(
                         "States.NoChoiceMatched",
                         format!("no choice of {name} matched"),
                     )),
                 }
             }
-            "Succeed" => {
-                let input = self.input_path(state, &raw)?;
+            State::Succeed(s) => {
+                let input = self.input_path(&s.input_path, &raw)?;
                 Ok(Outcome::End(input))
             }
-            "Fail" => {
-                let error = match (str_field(state, "Error"), str_field(state, "ErrorPath")) {
-                    (Some(e), _) => e.to_string(),
+            State::Fail(s) => {
+                let error = match (&s.error, &s.error_path) {
+                    (Some(e), _) => e.clone(),
                     (None, Some(p)) => value_text(&path::get(p, &raw, &self.context)?),
                     _ => "States.Fail".to_string(),
                 };
-                let cause = match (str_field(state, "Cause"), str_field(state, "CausePath")) {
-                    (Some(c), _) => c.to_string(),
+                let cause = match (&s.cause, &s.cause_path) {
+                    (Some(c), _) => c.clone(),
                     (None, Some(p)) => value_text(&path::get(p, &raw, &self.context)?),
                     _ => String::new(),
                 };
                 Err(ExecError { error, cause })
             }
-            "Task" => {
-                let result = self.task(name, state, &raw).await;
-                self.finish(state, raw, result)
+            State::Task(s) => {
+                let result = self.task(name, s, &raw).await;
+                self.finish(&s.after(), raw, result)
             }
-            "Map" => {
-                let result = self.map(name, state, &raw).await;
-                self.finish(state, raw, result)
+            State::Map(s) => {
+                let result = self.map(name, s, &raw).await;
+                self.finish(&s.after(), raw, result)
             }
-            "Parallel" => {
-                let result = self.parallel(state, &raw).await;
-                self.finish(state, raw, result)
+            State::Parallel(s) => {
+                let result = self.parallel(s, &raw).await;
+                self.finish(&s.after(), raw, result)
             }
-            other => Err(ExecError::runtime(format!("state {name}: type {other:?}"))),
         }
     }
 
     fn finish(
         &self,
-        state: &Value,
+        after: &After<'_>,
         raw: Value,
         result: Result<Value, ExecError>,
     ) -> Result<Outcome, ExecError> {
-        match result.and_then(|r| self.selected(state, r)) {
+        match result.and_then(|r| self.selected(after.result_selector, r)) {
             Ok(r) => {
-                let out = self.output(state, raw, r)?;
-                Self::transition(state, out)
+                let out = self.output(after.result_path, after.output_path, raw, r)?;
+                Self::transition(after.next, after.end, out)
             }
             Err(e) if e.error == "States.Runtime" => Err(e),
-            Err(e) => self.caught(state, raw, e),
+            Err(e) => self.caught(after.catch, raw, e),
         }
     }
 
-    fn choice_matches(&self, rule: &Value, input: &Value) -> Result<bool, ExecError> {
-        if let Some(all) = rule.get("And").and_then(Value::as_array) {
-            for r in all {
-                if !self.choice_matches(r, input)? {
-                    return Ok(false);
+    fn choice_matches(&self, test: &Test, input: &Value) -> Result<bool, ExecError> {
+        let (var, op) = match test {
+            Test::And(all) => {
+                for t in all {
+                    if !self.choice_matches(t, input)? {
+                        return Ok(false);
+                    }
                 }
+                return Ok(true);
             }
-            return Ok(true);
-        }
-        if let Some(any) = rule.get("Or").and_then(Value::as_array) {
-            for r in any {
-                if self.choice_matches(r, input)? {
-                    return Ok(true);
+            Test::Or(any) => {
+                for t in any {
+                    if self.choice_matches(t, input)? {
+                        return Ok(true);
+                    }
                 }
+                return Ok(false);
             }
-            return Ok(false);
-        }
-        if let Some(r) = rule.get("Not") {
-            return Ok(!self.choice_matches(r, input)?);
-        }
-        let var = str_field(rule, "Variable")
-            .ok_or_else(|| ExecError::runtime("a Choice rule without Variable"))?;
-        if let Some(want) = rule.get("IsPresent").and_then(Value::as_bool) {
-            return Ok(path::is_present(var, input, &self.context) == want);
-        }
-        let value = path::get(var, input, &self.context)?;
-        for (op, want) in rule.as_object().into_iter().flatten() {
-            let hit = match op.as_str() {
-                "StringEquals" => value.as_str() == want.as_str(),
-                "BooleanEquals" => value.as_bool() == want.as_bool(),
-                "NumericEquals" => value.as_f64() == want.as_f64(),
-                "NumericGreaterThan" => num_cmp(&value, want, |a, b| a > b),
-                "NumericLessThan" => num_cmp(&value, want, |a, b| a < b),
-                "IsNull" => value.is_null() == want.as_bool().unwrap_or(true),
-                "Variable" | "Next" => continue,
-                other => {
-                    return Err(ExecError::runtime(format!(
-                        "Choice operator {other} is not supported by the local runner"
-                    )));
-                }
-            };
-            return Ok(hit);
-        }
-        Err(ExecError::runtime("a Choice rule without a comparison"))
+            Test::Not(t) => return Ok(!self.choice_matches(t, input)?),
+            Test::Compare { variable, op } => (variable.as_str(), op),
+        };
+        // IsPresent does not read the variable (reading an absent path is an error).
+        let value = || path::get(var, input, &self.context);
+        Ok(match op {
+            Comparison::IsPresent(want) => path::is_present(var, input, &self.context) == *want,
+            Comparison::IsNull(want) => value()?.is_null() == *want,
+            Comparison::StringEquals(want) => value()?.as_str() == Some(want.as_str()),
+            Comparison::BooleanEquals(want) => value()?.as_bool() == Some(*want),
+            Comparison::NumericEquals(want) => value()?.as_f64() == Some(*want),
+            Comparison::NumericGreaterThan(want) => value()?.as_f64().is_some_and(|v| v > *want),
+            Comparison::NumericLessThan(want) => value()?.as_f64().is_some_and(|v| v < *want),
+        })
     }
 
-    async fn task(&self, name: &str, state: &Value, raw: &Value) -> Result<Value, ExecError> {
-        let input = self.input_path(state, raw)?;
-        let params = match state.get("Parameters") {
+    async fn task(&self, name: &str, state: &TaskState, raw: &Value) -> Result<Value, ExecError> {
+        let input = self.input_path(&state.input_path, raw)?;
+        let params = match &state.parameters {
             Some(t) => path::render(t, &input, &self.context)?,
             None => input,
         };
@@ -641,16 +438,8 @@ impl<'a> Exec<'a> {
             .ok_or_else(|| ExecError::runtime(format!("task {name}: Parameters.FunctionName")))?
             .to_string();
         let payload = params.get("Payload").cloned().unwrap_or(json!({}));
-        let timeout = state
-            .get("TimeoutSeconds")
-            .and_then(Value::as_u64)
-            .map(Duration::from_secs);
-        let retries: Vec<&Value> = state
-            .get("Retry")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .collect();
+        let timeout = state.timeout_seconds.map(Duration::from_secs);
+        let retries = &state.retry;
         let mut attempts = vec![0u32; retries.len()];
         loop {
             let call = self.invoker.invoke(&function, payload.clone());
@@ -668,24 +457,21 @@ impl<'a> Exec<'a> {
                 Ok(summary) => return Ok(json!({ "Payload": summary, "StatusCode": 200 })),
                 Err(e) => e,
             };
-            let Some(i) = retries.iter().position(|r| matches_any(r, &err.error)) else {
+            let Some(i) = retries
+                .iter()
+                .position(|r| matches_any(&r.error_equals, &err.error))
+            else {
                 return Err(err);
             };
-            let rule = retries[i];
-            let max = rule.get("MaxAttempts").and_then(Value::as_u64).unwrap_or(3) as u32;
+            let rule = &retries[i];
+            let max = rule.max_attempts.unwrap_or(3) as u32;
             if attempts[i] >= max {
                 return Err(err);
             }
-            let interval = rule
-                .get("IntervalSeconds")
-                .and_then(Value::as_f64)
-                .unwrap_or(1.0);
-            let backoff = rule
-                .get("BackoffRate")
-                .and_then(Value::as_f64)
-                .unwrap_or(2.0);
+            let interval = rule.interval_seconds.unwrap_or(1.0);
+            let backoff = rule.backoff_rate.unwrap_or(2.0);
             let mut wait = interval * backoff.powi(attempts[i] as i32);
-            if let Some(cap) = rule.get("MaxDelaySeconds").and_then(Value::as_f64) {
+            if let Some(cap) = rule.max_delay_seconds {
                 wait = wait.min(cap);
             }
             attempts[i] += 1;
@@ -703,10 +489,10 @@ impl<'a> Exec<'a> {
         }
     }
 
-    async fn map(&self, name: &str, state: &Value, raw: &Value) -> Result<Value, ExecError> {
-        let mode = map_mode(name, state)?;
-        let input = self.input_path(state, raw)?;
-        let items = match str_field(state, "ItemsPath") {
+    async fn map(&self, name: &str, state: &MapState, raw: &Value) -> Result<Value, ExecError> {
+        let mode = state.processor.config.mode;
+        let input = self.input_path(&state.input_path, raw)?;
+        let items = match &state.items_path {
             Some(p) => path::get(p, &input, &self.context)?,
             None => input.clone(),
         };
@@ -714,16 +500,13 @@ impl<'a> Exec<'a> {
             .as_array()
             .ok_or_else(|| ExecError::runtime(format!("Map {name}: ItemsPath is not an array")))?
             .clone();
-        let processor = state
-            .get("ItemProcessor")
-            .or(state.get("Iterator"))
-            .ok_or_else(|| ExecError::runtime("Map without ItemProcessor"))?;
-        let selector = state.get("ItemSelector").or(state.get("Parameters"));
+        let processor = &state.processor.scope;
+        let selector = state.item_selector.as_ref().or(state.parameters.as_ref());
         let bound = match mode {
             MapMode::Inline => self.options.max_concurrency,
             MapMode::Distributed => self.options.max_parallel,
         };
-        let limit = match state.get("MaxConcurrency").and_then(Value::as_u64) {
+        let limit = match state.max_concurrency {
             Some(0) | None => bound,
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(bound),
         }
@@ -792,7 +575,7 @@ impl<'a> Exec<'a> {
     async fn distributed(
         &self,
         name: &str,
-        processor: &Value,
+        processor: &Scope,
         inputs: &[Value],
         limit: usize,
     ) -> Result<Value, ExecError> {
@@ -852,7 +635,7 @@ impl<'a> Exec<'a> {
     fn run_children(
         &self,
         map: &str,
-        processor: &Value,
+        processor: &Scope,
         inputs: &[Value],
         limit: usize,
         shared: Option<&tokio::runtime::Handle>,
@@ -924,16 +707,13 @@ impl<'a> Exec<'a> {
         results.into_inner().unwrap_or_default()
     }
 
-    async fn parallel(&self, state: &Value, raw: &Value) -> Result<Value, ExecError> {
-        let input = self.input_path(state, raw)?;
-        let input = match state.get("Parameters") {
+    async fn parallel(&self, state: &ParallelState, raw: &Value) -> Result<Value, ExecError> {
+        let input = self.input_path(&state.input_path, raw)?;
+        let input = match &state.parameters {
             Some(t) => path::render(t, &input, &self.context)?,
             None => input,
         };
-        let branches = state
-            .get("Branches")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ExecError::runtime("Parallel without Branches"))?;
+        let branches = &state.branches;
         // One branch after another, in order: in AWS they run side by side, and readers
         // of a table another branch rewrites (segments reading weekly_kpi while churn
         // updates it) rely on Retry; locally the order makes runs repeatable.
@@ -943,10 +723,6 @@ impl<'a> Exec<'a> {
         }
         Ok(Value::Array(results))
     }
-}
-
-fn num_cmp(v: &Value, w: &Value, f: impl Fn(f64, f64) -> bool) -> bool {
-    matches!((v.as_f64(), w.as_f64()), (Some(a), Some(b)) if f(a, b))
 }
 
 fn value_text(v: &Value) -> String {
@@ -1238,14 +1014,90 @@ mod tests {
 
     #[test]
     fn definitions_outside_the_supported_subset_are_refused() {
+        let refused = |def: &str| StateMachine::parse(def, |_| None).unwrap_err().cause;
         let bad =
             r#"{"StartAt": "A", "States": {"A": {"Type": "Wait", "Seconds": 1, "End": true}}}"#;
-        assert!(StateMachine::parse(bad, |_| None).is_err());
+        let cause = refused(bad);
+        assert!(
+            cause.contains("state A") && cause.contains("Wait"),
+            "{cause}"
+        );
         let bad = r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}"#;
-        assert!(StateMachine::parse(bad, |_| None).is_err());
+        assert!(refused(bad).contains("state A goes to B"));
         let unbound =
             r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": "${x}", "End": true}}}"#;
-        assert!(StateMachine::parse(unbound, |_| None).is_err());
+        assert!(refused(unbound).contains("${x}"));
+        let bad = r#"{"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "x"}}}"#;
+        assert!(refused(bad).contains("task A: only Resource"));
+    }
+
+    /// A field the runner does not implement is refused when loading, naming the state
+    /// (and the states around it in a nested scope) and the field, not ignored.
+    #[test]
+    fn unknown_fields_are_refused_naming_the_state_and_the_field() {
+        let refused = |def: Value| {
+            StateMachine::parse(&def.to_string(), |_| None)
+                .unwrap_err()
+                .cause
+        };
+        let task = json!({"Type": "Task", "Resource": LAMBDA_INVOKE, "End": true,
+                          "Parameters": {"FunctionName": "work"}});
+        let with = |state: &Value, field: &str, value: Value| {
+            let mut state = state.clone();
+            state[field] = value;
+            state
+        };
+        for (state, field) in [
+            (
+                with(&task, "HeartbeatSeconds", json!(60)),
+                "HeartbeatSeconds",
+            ),
+            (
+                with(
+                    &task,
+                    "Retry",
+                    json!([{"ErrorEquals": ["X"], "JitterStrategy": "FULL"}]),
+                ),
+                "JitterStrategy",
+            ),
+            (
+                json!({"Type": "Succeed", "OutputPath": "$.x"}),
+                "OutputPath",
+            ),
+            (
+                json!({"Type": "Choice", "Default": "A",
+                       "Choices": [{"Variable": "$.x", "StringMatches": "a*", "Next": "A"}]}),
+                "StringMatches",
+            ),
+        ] {
+            let cause = refused(json!({"StartAt": "A", "States": {"A": state}}));
+            assert!(
+                cause.starts_with("state A: ") && cause.contains(field),
+                "{field}: {cause}"
+            );
+        }
+        let nested = json!({"StartAt": "P", "States": {"P": {
+            "Type": "Parallel", "End": true,
+            "Branches": [{"StartAt": "A", "States": {"A": with(&task, "Credentials", json!({}))}}]
+        }}});
+        let cause = refused(nested);
+        assert!(
+            cause.starts_with("state P: state A: ") && cause.contains("Credentials"),
+            "{cause}"
+        );
+        // A Choice rule is one test with its Next.
+        for rule in [
+            json!({"Variable": "$.x", "IsPresent": true}),
+            json!({"Variable": "$.x", "Next": "A"}),
+            json!({"Variable": "$.x", "IsPresent": true, "IsNull": false, "Next": "A"}),
+        ] {
+            let cause = refused(json!({"StartAt": "A", "States": {"A": {
+                "Type": "Choice", "Choices": [rule.clone()], "Default": "A"}}}));
+            assert!(
+                cause.starts_with("state A: a Choice rule"),
+                "{rule}: {cause}"
+            );
+        }
     }
 
     // ------------------------------------------------------------ DISTRIBUTED Map
@@ -1509,7 +1361,7 @@ mod tests {
             let err = StateMachine::parse(&def.to_string(), |_| None).unwrap_err();
             assert_eq!(err.error, "States.Runtime");
             assert!(
-                err.cause.contains("Map M") && err.cause.contains(needle),
+                err.cause.starts_with("state M: ") && err.cause.contains(needle),
                 "{extra}: {}",
                 err.cause
             );
