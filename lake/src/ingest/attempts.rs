@@ -6,13 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray,
-    TimestampMicrosecondArray,
-};
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::catalog::{self, ATTEMPTS};
+use crate::catalog::ATTEMPTS;
+use crate::columns::{Columns, TableBatch};
 use crate::error::{LakeError, Result};
 use crate::store::Lake;
 
@@ -70,9 +68,12 @@ async fn question_index(lake: &Lake) -> Result<HashMap<String, (Option<String>, 
         .await?;
     let mut out = HashMap::new();
     for b in &batches {
-        let q = b.column(0).as_string::<i32>();
-        let s = b.column(1).as_string::<i32>();
-        let t = b.column(2).as_string::<i32>();
+        let c = Columns::of(b);
+        let (q, s, t) = (
+            c.strings("question_id")?,
+            c.strings("subject_id")?,
+            c.strings("topic_id")?,
+        );
         for i in 0..b.num_rows() {
             let opt = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_string());
             out.insert(q.value(i).to_string(), (opt(s), opt(t)));
@@ -262,13 +263,11 @@ pub async fn ingest_attempts(lake: &Lake, path: &FsPath) -> Result<AttemptsRepor
             // Rows the partition already holds (written by a concurrent ingest since the
             // duplicate check) are not added twice.
             let add: Vec<AttemptRow> = {
-                let present: HashSet<&str> = current
-                    .iter()
-                    .flat_map(|b| {
-                        let ids = b.column(0).as_string::<i32>();
-                        (0..ids.len()).map(move |r| ids.value(r))
-                    })
-                    .collect();
+                let mut present: HashSet<&str> = HashSet::new();
+                for b in current.iter() {
+                    let ids = Columns::of(b).strings("attempt_id")?;
+                    present.extend((0..ids.len()).map(|r| ids.value(r)));
+                }
                 new_rows[i]
                     .iter()
                     .filter(|r| !present.contains(r.attempt_id.as_str()))
@@ -298,7 +297,7 @@ async fn existing_attempt_ids(lake: &Lake) -> Result<HashSet<String>> {
     let batches = lake.sql("SELECT attempt_id FROM attempts").await?;
     let mut out = HashSet::new();
     for b in &batches {
-        let a = b.column(0).as_string::<i32>();
+        let a = Columns::of(b).strings("attempt_id")?;
         out.extend((0..a.len()).map(|i| a.value(i).to_string()));
     }
     Ok(out)
@@ -306,28 +305,28 @@ async fn existing_attempt_ids(lake: &Lake) -> Result<HashSet<String>> {
 
 /// An `attempts` batch (the catalog's file schema) of `rows`, in order.
 pub fn attempt_batch(rows: &[AttemptRow]) -> Result<RecordBatch> {
-    let def = catalog::table(ATTEMPTS)?;
     let s = |f: &dyn Fn(&AttemptRow) -> Option<&str>| -> ArrayRef {
         Arc::new(rows.iter().map(f).collect::<StringArray>())
     };
-    let cols: Vec<ArrayRef> = vec![
-        s(&|r| Some(&r.attempt_id)),
-        s(&|r| Some(&r.student_id)),
-        s(&|r| Some(&r.question_id)),
-        s(&|r| r.subject_id.as_deref()),
-        s(&|r| r.topic_id.as_deref()),
-        s(&|r| r.session_id.as_deref()),
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.correct))
-                .collect::<BooleanArray>(),
-        ),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.completed_at))
-                .with_timezone("UTC"),
-        ),
-        Arc::new(rows.iter().map(|r| r.time_spent_ms).collect::<Int64Array>()),
-        Arc::new(rows.iter().map(|r| r.hints_used).collect::<Int64Array>()),
-    ];
-    Ok(RecordBatch::try_new(def.file_schema.clone(), cols)?)
+    TableBatch::new(ATTEMPTS, rows.len())?
+        .set("attempt_id", s(&|r| Some(&r.attempt_id)))?
+        .set("student_id", s(&|r| Some(&r.student_id)))?
+        .set("question_id", s(&|r| Some(&r.question_id)))?
+        .set("subject_id", s(&|r| r.subject_id.as_deref()))?
+        .set("topic_id", s(&|r| r.topic_id.as_deref()))?
+        .set("session_id", s(&|r| r.session_id.as_deref()))?
+        .bools("correct", rows.iter().map(|r| Some(r.correct)).collect())?
+        .set(
+            "completed_at",
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.completed_at))
+                    .with_timezone("UTC"),
+            ),
+        )?
+        .i64s(
+            "time_spent_ms",
+            rows.iter().map(|r| r.time_spent_ms).collect(),
+        )?
+        .i64s("hints_used", rows.iter().map(|r| r.hints_used).collect())?
+        .finish()
 }

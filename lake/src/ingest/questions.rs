@@ -13,6 +13,7 @@ use arrow::array::{
 use arrow::datatypes::DataType;
 
 use crate::catalog::{self, QUESTIONS};
+use crate::columns::Columns;
 use crate::error::Result;
 use crate::store::Lake;
 
@@ -62,7 +63,7 @@ pub struct QuestionRow {
 pub async fn read_questions(lake: &Lake) -> Result<BTreeMap<String, QuestionRow>> {
     let mut rows = BTreeMap::new();
     for b in lake.read_partition(QUESTIONS, &[]).await? {
-        for r in question_rows(&b) {
+        for r in question_rows(&b)? {
             rows.insert(r.question_id.clone(), r);
         }
     }
@@ -189,22 +190,25 @@ pub async fn ingest_questions(lake: &Lake, path: &FsPath) -> Result<QuestionsRep
 }
 
 /// The rows of a `questions` batch (the catalog's file schema).
-pub fn question_rows(b: &RecordBatch) -> Vec<QuestionRow> {
-    let s = |i: usize| b.column(i).as_string::<i32>();
-    let f = |i: usize| b.column(i).as_primitive::<arrow::datatypes::Float64Type>();
-    let (q, subj, top, tags, a, bb, c, anc) = (
-        s(0),
-        s(1),
-        s(2),
-        b.column(3).as_list::<i32>(),
-        f(4),
-        f(5),
-        f(6),
-        b.column(7).as_boolean(),
+pub fn question_rows(b: &RecordBatch) -> Result<Vec<QuestionRow>> {
+    let cols = Columns::of(b);
+    let (q, subj, top) = (
+        cols.strings("question_id")?,
+        cols.strings("subject_id")?,
+        cols.strings("topic_id")?,
     );
+    let tags = cols.column("tags")?.as_list_opt::<i32>().ok_or_else(|| {
+        crate::LakeError::InvalidInput("questions: column 'tags' is not a list".into())
+    })?;
+    let (a, bb, c) = (
+        cols.f64s("irt_a")?,
+        cols.f64s("irt_b")?,
+        cols.f64s("irt_c")?,
+    );
+    let anc = cols.bools("is_anchor")?;
     let opt_s = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_string());
     let opt_f = |a: &Float64Array, i: usize| (!a.is_null(i)).then(|| a.value(i));
-    (0..b.num_rows())
+    Ok((0..b.num_rows())
         .map(|i| QuestionRow {
             question_id: q.value(i).to_string(),
             subject_id: opt_s(subj, i),
@@ -221,7 +225,7 @@ pub fn question_rows(b: &RecordBatch) -> Vec<QuestionRow> {
             irt_c: opt_f(c, i),
             is_anchor: anc.value(i),
         })
-        .collect()
+        .collect())
 }
 
 /// A `questions` batch (the catalog's file schema) of `rows`, in order.
