@@ -29,8 +29,8 @@ impl SecretError {
     /// `Retryable.Timeout` for [`SecretError::Unavailable`], else `Fatal.InvalidInput`.
     pub fn error_name(&self) -> &'static str {
         match self {
-            SecretError::Unavailable(_) => "Retryable.Timeout",
-            SecretError::Refused(_) => "Fatal.InvalidInput",
+            SecretError::Unavailable(_) => lake::runs::ErrorName::RetryableTimeout.as_str(),
+            SecretError::Refused(_) => lake::runs::ErrorName::FatalInvalidInput.as_str(),
         }
     }
 }

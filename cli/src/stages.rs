@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use lake::Lake;
+use lake::runs::ErrorName;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -129,7 +130,7 @@ impl StageFailure {
     }
 
     fn invalid_input(cause: impl std::fmt::Display) -> Self {
-        Self::new("Fatal.InvalidInput", cause)
+        Self::new(ErrorName::FatalInvalidInput.as_str(), cause)
     }
 }
 
@@ -148,7 +149,7 @@ fn event<T: DeserializeOwned>(stage: &str, payload: Value) -> Result<T, StageFai
 }
 
 fn summary<T: serde::Serialize>(out: T) -> Result<Value, StageFailure> {
-    serde_json::to_value(out).map_err(|e| StageFailure::new("Fatal.Internal", e))
+    serde_json::to_value(out).map_err(|e| StageFailure::new(ErrorName::FatalInternal.as_str(), e))
 }
 
 macro_rules! downstream {
@@ -182,7 +183,7 @@ pub async fn invoke(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_string());
             Err(StageFailure::new(
-                "Fatal.Internal",
+                ErrorName::FatalInternal.as_str(),
                 format!("stage {stage} panicked: {msg}"),
             ))
         }
@@ -477,5 +478,55 @@ mod tests {
             let f = fails(stage, json!({"run_date": "2026-13-01"})).await;
             assert!(!f.cause.contains("unknown stage"), "{stage}: {f}");
         }
+    }
+
+    /// The state machine matches the stages' error names as `lake::runs::ErrorName`
+    /// writes them: every `Retryable.*`/`Fatal.*` name in a `Retry` or `Catch` rule is
+    /// one of them, and every retryable name is retried somewhere (a typo in either
+    /// place would silently turn a retry into a failure).
+    #[test]
+    fn the_state_machine_retries_exactly_the_retryable_error_names() {
+        let asl: Value =
+            serde_json::from_str(include_str!("../../infra/statemachine/pipeline.asl.json"))
+                .unwrap();
+        let (mut retried, mut matched) = (Vec::new(), Vec::new());
+        fn walk(v: &Value, in_retry: bool, retried: &mut Vec<String>, all: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        if k == "ErrorEquals" {
+                            for name in x.as_array().into_iter().flatten() {
+                                let name = name.as_str().unwrap_or_default().to_string();
+                                if in_retry {
+                                    retried.push(name.clone());
+                                }
+                                all.push(name);
+                            }
+                        } else {
+                            walk(x, in_retry || k == "Retry", retried, all);
+                        }
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|x| walk(x, in_retry, retried, all)),
+                _ => {}
+            }
+        }
+        walk(&asl, false, &mut retried, &mut matched);
+        let ours: Vec<&str> = ErrorName::ALL.iter().map(|e| e.as_str()).collect();
+        for name in &matched {
+            if name.starts_with("Retryable.") || name.starts_with("Fatal.") {
+                assert!(ours.contains(&name.as_str()), "{name} is no ErrorName");
+            }
+        }
+        for e in ErrorName::ALL.iter().filter(|e| e.is_retryable()) {
+            assert!(
+                retried.iter().any(|r| r == e.as_str()),
+                "{e} is never retried"
+            );
+        }
+        assert!(
+            !retried.iter().any(|r| r.starts_with("Fatal.")),
+            "a Fatal.* name is retried: {retried:?}"
+        );
     }
 }

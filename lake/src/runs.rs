@@ -266,6 +266,72 @@ fn first_day(batch: &arrow::array::RecordBatch, what: &str) -> Result<Option<Nai
     Ok(crate::stream::opt_day(days, 0))
 }
 
+/// The stable error names a stage fails with: what the state machine's `Retry` and
+/// `Catch` rules match (`infra/statemachine/pipeline.asl.json`). `Retryable.*` names a
+/// failure a later attempt may not meet (storage I/O, a timeout), and the state machine
+/// retries it; `Fatal.*` one that will happen again (bad input, a model that refuses
+/// its data, a bug), and the run stops at it. Every stage names its errors here, so the
+/// names are written once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorName {
+    /// Lake storage failed in a transient way (`Retryable.LakeIo`).
+    RetryableLakeIo,
+    /// A dependency did not answer in time (`Retryable.Timeout`).
+    RetryableTimeout,
+    /// The event or the data cannot be used (`Fatal.InvalidInput`).
+    FatalInvalidInput,
+    /// The lake refused the request for good: a missing bucket, refused credentials
+    /// (`Fatal.Lake`).
+    FatalLake,
+    /// A model refused its input (`Fatal.Model`).
+    FatalModel,
+    /// The platform database refused the export (`Fatal.Database`).
+    FatalDatabase,
+    /// A bug: a result that cannot be encoded, a template that does not render
+    /// (`Fatal.Internal`).
+    FatalInternal,
+}
+
+impl ErrorName {
+    /// Every name.
+    pub const ALL: [ErrorName; 7] = [
+        ErrorName::RetryableLakeIo,
+        ErrorName::RetryableTimeout,
+        ErrorName::FatalInvalidInput,
+        ErrorName::FatalLake,
+        ErrorName::FatalModel,
+        ErrorName::FatalDatabase,
+        ErrorName::FatalInternal,
+    ];
+
+    /// The name as Step Functions sees it (`Retryable.LakeIo`, `Fatal.Model`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorName::RetryableLakeIo => "Retryable.LakeIo",
+            ErrorName::RetryableTimeout => "Retryable.Timeout",
+            ErrorName::FatalInvalidInput => "Fatal.InvalidInput",
+            ErrorName::FatalLake => "Fatal.Lake",
+            ErrorName::FatalModel => "Fatal.Model",
+            ErrorName::FatalDatabase => "Fatal.Database",
+            ErrorName::FatalInternal => "Fatal.Internal",
+        }
+    }
+
+    /// Whether the state machine retries it (`Retryable.*`).
+    pub const fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorName::RetryableLakeIo | ErrorName::RetryableTimeout
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The error of a downstream stage, with a stable name for Step Functions.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -303,13 +369,14 @@ impl StageError {
     /// `Fatal.*` otherwise (`Fatal.Lake` for a missing bucket, refused credentials, …).
     pub fn error_name(&self) -> &'static str {
         match self {
-            StageError::Lake(e) if e.is_retryable() => "Retryable.LakeIo",
+            StageError::Lake(e) if e.is_retryable() => ErrorName::RetryableLakeIo,
             StageError::Lake(LakeError::InvalidInput(_)) | StageError::InvalidInput(_) => {
-                "Fatal.InvalidInput"
+                ErrorName::FatalInvalidInput
             }
-            StageError::Lake(_) => "Fatal.Lake",
-            StageError::Model(_) => "Fatal.Model",
+            StageError::Lake(_) => ErrorName::FatalLake,
+            StageError::Model(_) => ErrorName::FatalModel,
         }
+        .as_str()
     }
 }
 

@@ -125,14 +125,18 @@ pub enum CalibrateError {
 impl CalibrateError {
     /// Stable error name for Step Functions `Retry`/`Catch`.
     pub fn error_name(&self) -> &'static str {
+        use lake::runs::ErrorName;
         match self {
-            CalibrateError::Lake(e) if e.is_retryable() => "Retryable.LakeIo",
-            CalibrateError::Query(e) if lake::error::is_retryable_query(e) => "Retryable.LakeIo",
-            CalibrateError::Lake(_) | CalibrateError::Query(_) => "Fatal.Lake",
-            CalibrateError::InvalidInput(_) => "Fatal.InvalidInput",
-            CalibrateError::Irt(_) => "Fatal.Model",
-            CalibrateError::Arrow(_) => "Fatal.Internal",
+            CalibrateError::Lake(e) if e.is_retryable() => ErrorName::RetryableLakeIo,
+            CalibrateError::Query(e) if lake::error::is_retryable_query(e) => {
+                ErrorName::RetryableLakeIo
+            }
+            CalibrateError::Lake(_) | CalibrateError::Query(_) => ErrorName::FatalLake,
+            CalibrateError::InvalidInput(_) => ErrorName::FatalInvalidInput,
+            CalibrateError::Irt(_) => ErrorName::FatalModel,
+            CalibrateError::Arrow(_) => ErrorName::FatalInternal,
         }
+        .as_str()
     }
 }
 

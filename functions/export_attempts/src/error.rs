@@ -1,5 +1,7 @@
 //! Errors of the export stage and their stable names for Step Functions.
 
+use lake::runs::ErrorName;
+
 /// Errors of the stage. Every variant maps to a stable name ([`ExportError::error_name`])
 /// that the state machine's `Retry`/`Catch` rules match. Messages never contain the
 /// database URL (it may hold a password); they name the server as `host:port/dbname`.
@@ -34,13 +36,14 @@ impl ExportError {
     /// `Fatal.Lake`, `Fatal.Internal`.
     pub fn error_name(&self) -> &'static str {
         match self {
-            ExportError::InvalidInput(_) => "Fatal.InvalidInput",
-            ExportError::Unavailable(_) => "Retryable.Timeout",
-            ExportError::Database(_) => "Fatal.Database",
-            ExportError::Lake(e) if e.is_retryable() => "Retryable.LakeIo",
-            ExportError::Lake(_) => "Fatal.Lake",
-            ExportError::Arrow(_) => "Fatal.Internal",
+            ExportError::InvalidInput(_) => ErrorName::FatalInvalidInput,
+            ExportError::Unavailable(_) => ErrorName::RetryableTimeout,
+            ExportError::Database(_) => ErrorName::FatalDatabase,
+            ExportError::Lake(e) if e.is_retryable() => ErrorName::RetryableLakeIo,
+            ExportError::Lake(_) => ErrorName::FatalLake,
+            ExportError::Arrow(_) => ErrorName::FatalInternal,
         }
+        .as_str()
     }
 
     /// Classifies a driver error; `doing` says what the stage was doing
