@@ -345,6 +345,10 @@ pub enum StageError {
     /// A model refused its input.
     #[error("model: {0}")]
     Model(String),
+    /// A bug in the stage itself (a template that does not render, a panic): retrying
+    /// cannot help and the input is not to blame.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl From<datafusion::error::DataFusionError> for StageError {
@@ -375,6 +379,7 @@ impl StageError {
             }
             StageError::Lake(_) => ErrorName::FatalLake,
             StageError::Model(_) => ErrorName::FatalModel,
+            StageError::Internal(_) => ErrorName::FatalInternal,
         }
         .as_str()
     }
@@ -383,6 +388,33 @@ impl StageError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each kind of stage failure has its name: bad input and models are fatal, a bug
+    /// (a template that does not render) is `Fatal.Internal`, not the model's fault.
+    #[test]
+    fn stage_errors_have_their_names() {
+        let name = |e: StageError| e.error_name();
+        assert_eq!(
+            name(StageError::InvalidInput("x".into())),
+            "Fatal.InvalidInput"
+        );
+        assert_eq!(
+            name(StageError::Lake(LakeError::InvalidInput("x".into()))),
+            "Fatal.InvalidInput"
+        );
+        assert_eq!(name(StageError::Model("x".into())), "Fatal.Model");
+        assert_eq!(name(StageError::Internal("x".into())), "Fatal.Internal");
+        let names: std::collections::HashSet<&str> =
+            ErrorName::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(names.len(), ErrorName::ALL.len(), "names are distinct");
+        for e in ErrorName::ALL {
+            assert_eq!(
+                e.is_retryable(),
+                e.as_str().starts_with("Retryable."),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn weeks_start_on_monday_and_defaults_apply() {

@@ -274,7 +274,7 @@ pub fn resolve_week(
 }
 
 fn render_err(e: render::RenderError) -> StageError {
-    StageError::Model(format!("report template: {e}"))
+    StageError::Internal(format!("report template: {e}"))
 }
 
 /// A checked event: what to write, for whom, when.
@@ -505,8 +505,9 @@ fn render_students(
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(StageError::Model("report rendering panicked".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err(StageError::Internal("report rendering panicked".into()))
+                })
             })
             .collect()
     });
