@@ -220,14 +220,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     let sample = data::observations(&ctx, &scan, 0..k, &item_ix).await?;
     let (is_anchor, anchors) = data::anchors(&ctx, &cfg, &item_ix).await?;
     phases.mark("read");
-    let mut config = FitConfig::new(cfg.model);
-    config.quadrature = Quadrature::new(cfg.quadpts, cfg.theta_min, cfg.theta_max)?;
-    config.tol = cfg.tol;
-    config.max_iter = cfg.max_iter;
-    config.min_responses = cfg.min_responses;
-    if let Some(prior) = cfg.prior_c {
-        config.priors.c = prior;
-    }
+    let config = fit_config(&cfg)?;
     let priors = config.priors;
     tracing::info!(
         bank = %cfg.bank, sample = %rule, students = sample.students.len(), items = window.items.len(),
@@ -334,69 +327,26 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         phases_ms: Phases::start(),
         message: summary_message(method, anchors.len(), &cfg),
     };
-    let spec = serde_json::json!({
-        "model": cfg.model.as_str(),
-        "quadrature": {"points": cfg.quadpts, "min": cfg.theta_min, "max": cfg.theta_max},
-        "tol": cfg.tol, "max_iter": cfg.max_iter, "min_responses": cfg.min_responses,
-        "priors": {
-            "a": priors.a.map(|p| serde_json::json!({"lognormal": [p.meanlog, p.sdlog]})),
-            "b": priors.b.map(|p| serde_json::json!({"normal": [p.mean, p.sd]})),
-            "c": priors.c.map(|p| serde_json::json!({"beta": [p.alpha, p.beta]})),
-        },
-        "window": {"from": cfg.window_start().to_string(), "to": run_date, "lookback_days": cfg.lookback_days},
-        "max_obs": cfg.max_obs,
-        "observations": "first attempt per student and question in the window",
-        "sample": {
-            "rule": rule,
-            "unit": "students (all their first attempts in the window)",
-            "hash": "student_bucket(student_id, seed), lake::shard",
-            "seed": cfg.sample_seed,
-            "buckets_fit": k,
-            "buckets": buckets,
-            "attempts_in_window": window.attempts(),
-            "attempts_in_sample": attempts_fit,
-            "score_batches": scored.as_ref().map(|s| s.batches.len()),
-        },
-        "scoring": "eap",
-        "scored_by": match scoring {
+    let sample_info = SampleInfo {
+        rule: &rule,
+        buckets_fit: k,
+        buckets,
+        attempts_in_window: window.attempts(),
+        attempts_in_sample: attempts_fit,
+        score_batches: scored.as_ref().map(|s| s.batches.len()),
+        scored_by: match scoring {
             Scoring::Inline => "calibrate",
             Scoring::Shards => "score_abilities",
         },
-        "se": fit.se_method,
-        "latent": {"mean": fit.latent_mean, "sd": fit.latent_sd},
-        "termination": fit.termination.as_str(),
-        "n_students_excluded": fit.n_students_excluded,
-    });
-    let f = |v: f64| Some(v).filter(|x| x.is_finite());
-    let meta = TableBatch::new(FIT_META, 1)?
-        .text("run_id", &cfg.run_id)?
-        .text("bank_id", &bank)?
-        .text("model", cfg.model.as_str())?
-        .i64s("n_students", vec![Some(summary.n_students as i64)])?
-        .i64s("n_items", vec![Some(summary.n_items as i64)])?
-        .i64s("n_responses", vec![Some(summary.n_responses as i64)])?
-        .i64s("n_anchors", vec![Some(summary.n_anchors as i64)])?
-        .f64s("loglik", vec![f(fit.loglik)])?
-        .f64s("aic", vec![f(fit.aic)])?
-        .f64s("bic", vec![f(fit.bic)])?
-        .i64s("iterations", vec![Some(fit.iterations as i64)])?
-        .bools("converged", vec![Some(fit.converged)])?
-        .text("linking_method", method.as_str())?
-        .f64s("linking_a", vec![linked.then_some(constants.a)])?
-        .f64s("linking_b", vec![linked.then_some(constants.b)])?
-        .i64s("n_anchors_used", vec![Some(cal.n_anchors_used as i64)])?
-        .i64s("n_students_fit", vec![Some(summary.n_students as i64)])?
-        .i64s(
-            "n_students_scored",
-            vec![n_students_scored.map(|n| n as i64)],
-        )?
-        .i64s("n_responses_fit", vec![Some(summary.n_responses as i64)])?
-        .i64s("n_responses_scored", vec![n_responses_scored])?
-        .text("sample", &summary.sample)?
-        .i64s("elapsed_ms", vec![Some(elapsed_ms)])?
-        .text("model_spec", &spec.to_string())?
-        .timestamp("fitted_at", now)?
-        .finish()?;
+    };
+    let spec = model_spec(&cfg, &priors, fit, &sample_info);
+    let meta = fit_meta_batch(
+        &cfg,
+        &summary,
+        &cal,
+        (n_students_scored, n_responses_scored),
+        &spec,
+    )?;
     lake.write_partition(FIT_META, &part, &[meta]).await?;
     phases.mark("write");
     tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, ?n_students_scored, elapsed_ms, %phases, "calibrated");
@@ -476,6 +426,117 @@ fn summary_message(method: LinkingMethod, n_anchors: usize, cfg: &ValidInput) ->
     }
 }
 
+/// What the fit sample was, for [`model_spec`].
+struct SampleInfo<'a> {
+    rule: &'a str,
+    buckets_fit: usize,
+    buckets: usize,
+    attempts_in_window: u64,
+    attempts_in_sample: u64,
+    score_batches: Option<usize>,
+    scored_by: &'static str,
+}
+
+/// The fit's settings from the stage input: model, quadrature, tolerance, iterations,
+/// minimum responses per item, and the prior on `c` when given.
+fn fit_config(cfg: &ValidInput) -> Result<FitConfig> {
+    let mut config = FitConfig::new(cfg.model);
+    config.quadrature = Quadrature::new(cfg.quadpts, cfg.theta_min, cfg.theta_max)?;
+    config.tol = cfg.tol;
+    config.max_iter = cfg.max_iter;
+    config.min_responses = cfg.min_responses;
+    if let Some(prior) = cfg.prior_c {
+        config.priors.c = prior;
+    }
+    Ok(config)
+}
+
+/// `fit_meta.model_spec`: everything needed to repeat the calibration (settings, priors,
+/// window, sample rule, scoring), as JSON.
+fn model_spec(
+    cfg: &ValidInput,
+    priors: &irt::Priors,
+    fit: &irt::FitResult,
+    sample: &SampleInfo<'_>,
+) -> serde_json::Value {
+    let run_date = cfg.run_date.format("%Y-%m-%d").to_string();
+    serde_json::json!({
+        "model": cfg.model.as_str(),
+        "quadrature": {"points": cfg.quadpts, "min": cfg.theta_min, "max": cfg.theta_max},
+        "tol": cfg.tol, "max_iter": cfg.max_iter, "min_responses": cfg.min_responses,
+        "priors": {
+            "a": priors.a.map(|p| serde_json::json!({"lognormal": [p.meanlog, p.sdlog]})),
+            "b": priors.b.map(|p| serde_json::json!({"normal": [p.mean, p.sd]})),
+            "c": priors.c.map(|p| serde_json::json!({"beta": [p.alpha, p.beta]})),
+        },
+        "window": {"from": cfg.window_start().to_string(), "to": run_date, "lookback_days": cfg.lookback_days},
+        "max_obs": cfg.max_obs,
+        "observations": "first attempt per student and question in the window",
+        "sample": {
+            "rule": sample.rule,
+            "unit": "students (all their first attempts in the window)",
+            "hash": "student_bucket(student_id, seed), lake::shard",
+            "seed": cfg.sample_seed,
+            "buckets_fit": sample.buckets_fit,
+            "buckets": sample.buckets,
+            "attempts_in_window": sample.attempts_in_window,
+            "attempts_in_sample": sample.attempts_in_sample,
+            "score_batches": sample.score_batches,
+        },
+        "scoring": "eap",
+        "scored_by": sample.scored_by,
+        "se": fit.se_method,
+        "latent": {"mean": fit.latent_mean, "sd": fit.latent_sd},
+        "termination": fit.termination.as_str(),
+        "n_students_excluded": fit.n_students_excluded,
+    })
+}
+
+/// The calibration's one `fit_meta` row; `scored` = (students, responses) scored here
+/// (`None` when `score_abilities` scores them by shard).
+fn fit_meta_batch(
+    cfg: &ValidInput,
+    summary: &CalibrateOutput,
+    cal: &LinkedCalibration,
+    scored: (Option<usize>, Option<i64>),
+    spec: &serde_json::Value,
+) -> Result<RecordBatch> {
+    let (fit, method, constants) = (&cal.fit, cal.method, cal.constants);
+    let linked = !matches!(method, LinkingMethod::None);
+    let (n_students_scored, n_responses_scored) = scored;
+    let f = |v: f64| Some(v).filter(|x| x.is_finite());
+    Ok(TableBatch::new(FIT_META, 1)?
+        .text("run_id", &cfg.run_id)?
+        .text("bank_id", &summary.bank)?
+        .text("model", cfg.model.as_str())?
+        .i64s("n_students", vec![Some(summary.n_students as i64)])?
+        .i64s("n_items", vec![Some(summary.n_items as i64)])?
+        .i64s("n_responses", vec![Some(summary.n_responses as i64)])?
+        .i64s("n_anchors", vec![Some(summary.n_anchors as i64)])?
+        .f64s("loglik", vec![f(fit.loglik)])?
+        .f64s("aic", vec![f(fit.aic)])?
+        .f64s("bic", vec![f(fit.bic)])?
+        .i64s("iterations", vec![Some(fit.iterations as i64)])?
+        .bools("converged", vec![Some(fit.converged)])?
+        .text("linking_method", method.as_str())?
+        .f64s("linking_a", vec![linked.then_some(constants.a)])?
+        .f64s("linking_b", vec![linked.then_some(constants.b)])?
+        .i64s("n_anchors_used", vec![Some(cal.n_anchors_used as i64)])?
+        .i64s("n_students_fit", vec![Some(summary.n_students as i64)])?
+        .i64s(
+            "n_students_scored",
+            vec![n_students_scored.map(|n| n as i64)],
+        )?
+        .i64s("n_responses_fit", vec![Some(summary.n_responses as i64)])?
+        .i64s("n_responses_scored", vec![n_responses_scored])?
+        .text("sample", &summary.sample)?
+        .i64s("elapsed_ms", vec![Some(summary.elapsed_ms)])?
+        .text("model_spec", &spec.to_string())?
+        .timestamp("fitted_at", cfg.run_ts)?
+        .finish()?)
+}
+
+/// The `item_params` rows of a calibration: one per item of the window.
 fn item_params_batch(
     cfg: &ValidInput,
     item_ids: &[String],
