@@ -15,7 +15,7 @@ use crate::error::{LakeError, Result};
 use crate::store::Lake;
 
 use super::parse::{parse_correct, parse_nonneg_int, parse_timestamp};
-use super::raw::{Problems, read_raw, value};
+use super::raw::{Problems, RawTable, read_raw, value};
 
 /// What an attempts ingest did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -96,6 +96,101 @@ pub async fn ingest_attempts(lake: &Lake, path: &FsPath) -> Result<AttemptsRepor
         "correct",
         "completed_at",
     ])?;
+    let rows = parse_rows(&raw)?;
+
+    let questions = question_index(lake).await?;
+    if questions.is_empty() && !rows.is_empty() {
+        return Err(LakeError::InvalidInput(format!(
+            "{}: the lake has no questions yet; ingest questions first (irtlake ingest questions FILE)",
+            raw.file
+        )));
+    }
+    let existing_ids = existing_attempt_ids(lake).await?;
+    let mut report = AttemptsReport {
+        file: raw.file.clone(),
+        rows_read: raw.rows,
+        ..Default::default()
+    };
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
+    let mut by_dt: BTreeMap<String, Vec<AttemptRow>> = BTreeMap::new();
+    for mut r in rows {
+        if existing_ids.contains(&r.attempt_id) || !seen.insert(r.attempt_id.clone()) {
+            report.duplicates_dropped += 1;
+            continue;
+        }
+        let Some((subj, topic)) = questions.get(&r.question_id) else {
+            *unknown.entry(r.question_id.clone()).or_default() += 1;
+            continue;
+        };
+        if r.subject_id.is_none() {
+            r.subject_id = subj.clone();
+        }
+        if r.topic_id.is_none() {
+            r.topic_id = topic.clone();
+        }
+        let dt = DateTime::from_timestamp_micros(r.completed_at)
+            .map(|t| t.date_naive())
+            .unwrap_or(NaiveDate::MIN)
+            .format("%Y-%m-%d")
+            .to_string();
+        by_dt.entry(dt).or_default().push(r);
+    }
+    report.unknown_question_rows = unknown.values().sum();
+    report.unknown_question_examples = unknown.keys().take(10).cloned().collect();
+    if report.unknown_question_rows > 0 {
+        tracing::warn!(
+            file = %raw.file,
+            rows = report.unknown_question_rows,
+            examples = ?report.unknown_question_examples,
+            "attempts for questions not in the lake were skipped"
+        );
+    }
+    // Every day is merged and staged before the first is committed (see the module docs).
+    let dts: Vec<String> = by_dt.keys().cloned().collect();
+    let new_rows: Vec<Vec<AttemptRow>> = by_dt.into_values().collect();
+    let values: Vec<[(&str, &str); 1]> = dts.iter().map(|d| [("dt", d.as_str())]).collect();
+    let parts: Vec<&[(&str, &str)]> = values.iter().map(|v| &v[..]).collect();
+    let mut added = vec![0usize; dts.len()];
+    let written = lake
+        .update_partitions(ATTEMPTS, &parts, |i, mut current| {
+            // Rows the partition already holds (written by a concurrent ingest since the
+            // duplicate check) are not added twice.
+            let add: Vec<AttemptRow> = {
+                let mut present: HashSet<&str> = HashSet::new();
+                for b in current.iter() {
+                    let ids = Columns::of(b).strings("attempt_id")?;
+                    present.extend((0..ids.len()).map(|r| ids.value(r)));
+                }
+                new_rows[i]
+                    .iter()
+                    .filter(|r| !present.contains(r.attempt_id.as_str()))
+                    .cloned()
+                    .collect()
+            };
+            added[i] = add.len();
+            if add.is_empty() {
+                return Ok(None);
+            }
+            current.push(attempt_batch(&add)?);
+            Ok(Some(current))
+        })
+        .await?;
+    for (i, dt) in dts.into_iter().enumerate() {
+        report.duplicates_dropped += new_rows[i].len() - added[i];
+        if written[i].is_some() {
+            report.rows_written += added[i];
+            report.partitions_written.push(dt);
+        }
+    }
+    Ok(report)
+}
+
+/// The rows of an attempts file, each value parsed and checked (ids present, `correct`
+/// 0/1/true/false, `completed_at` RFC 3339 within [`crate::bounds::row_time_window`],
+/// counts non-negative); every problem found is reported at once, naming file, row and
+/// column, and then nothing is returned.
+fn parse_rows(raw: &RawTable) -> Result<Vec<AttemptRow>> {
     let col = |n: &str| raw.column(n);
     let (c_id, c_st, c_q, c_ok, c_ts) = (
         col("attempt_id"),
@@ -203,93 +298,7 @@ pub async fn ingest_attempts(lake: &Lake, path: &FsPath) -> Result<AttemptsRepor
         }
     }
     problems.finish()?;
-
-    let questions = question_index(lake).await?;
-    if questions.is_empty() && !rows.is_empty() {
-        return Err(LakeError::InvalidInput(format!(
-            "{}: the lake has no questions yet; ingest questions first (irtlake ingest questions FILE)",
-            raw.file
-        )));
-    }
-    let existing_ids = existing_attempt_ids(lake).await?;
-    let mut report = AttemptsReport {
-        file: raw.file.clone(),
-        rows_read: raw.rows,
-        ..Default::default()
-    };
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
-    let mut by_dt: BTreeMap<String, Vec<AttemptRow>> = BTreeMap::new();
-    for mut r in rows {
-        if existing_ids.contains(&r.attempt_id) || !seen.insert(r.attempt_id.clone()) {
-            report.duplicates_dropped += 1;
-            continue;
-        }
-        let Some((subj, topic)) = questions.get(&r.question_id) else {
-            *unknown.entry(r.question_id.clone()).or_default() += 1;
-            continue;
-        };
-        if r.subject_id.is_none() {
-            r.subject_id = subj.clone();
-        }
-        if r.topic_id.is_none() {
-            r.topic_id = topic.clone();
-        }
-        let dt = DateTime::from_timestamp_micros(r.completed_at)
-            .map(|t| t.date_naive())
-            .unwrap_or(NaiveDate::MIN)
-            .format("%Y-%m-%d")
-            .to_string();
-        by_dt.entry(dt).or_default().push(r);
-    }
-    report.unknown_question_rows = unknown.values().sum();
-    report.unknown_question_examples = unknown.keys().take(10).cloned().collect();
-    if report.unknown_question_rows > 0 {
-        tracing::warn!(
-            file = %raw.file,
-            rows = report.unknown_question_rows,
-            examples = ?report.unknown_question_examples,
-            "attempts for questions not in the lake were skipped"
-        );
-    }
-    // Every day is merged and staged before the first is committed (see the module docs).
-    let dts: Vec<String> = by_dt.keys().cloned().collect();
-    let new_rows: Vec<Vec<AttemptRow>> = by_dt.into_values().collect();
-    let values: Vec<[(&str, &str); 1]> = dts.iter().map(|d| [("dt", d.as_str())]).collect();
-    let parts: Vec<&[(&str, &str)]> = values.iter().map(|v| &v[..]).collect();
-    let mut added = vec![0usize; dts.len()];
-    let written = lake
-        .update_partitions(ATTEMPTS, &parts, |i, mut current| {
-            // Rows the partition already holds (written by a concurrent ingest since the
-            // duplicate check) are not added twice.
-            let add: Vec<AttemptRow> = {
-                let mut present: HashSet<&str> = HashSet::new();
-                for b in current.iter() {
-                    let ids = Columns::of(b).strings("attempt_id")?;
-                    present.extend((0..ids.len()).map(|r| ids.value(r)));
-                }
-                new_rows[i]
-                    .iter()
-                    .filter(|r| !present.contains(r.attempt_id.as_str()))
-                    .cloned()
-                    .collect()
-            };
-            added[i] = add.len();
-            if add.is_empty() {
-                return Ok(None);
-            }
-            current.push(attempt_batch(&add)?);
-            Ok(Some(current))
-        })
-        .await?;
-    for (i, dt) in dts.into_iter().enumerate() {
-        report.duplicates_dropped += new_rows[i].len() - added[i];
-        if written[i].is_some() {
-            report.rows_written += added[i];
-            report.partitions_written.push(dt);
-        }
-    }
-    Ok(report)
+    Ok(rows)
 }
 
 /// Every `attempt_id` already in the lake.
