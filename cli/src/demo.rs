@@ -11,13 +11,14 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray,
-    StringBuilder, TimestampMicrosecondArray,
+    ArrayRef, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    TimestampMicrosecondArray,
 };
 use chrono::{Days, NaiveDate};
 use futures::StreamExt;
 use lake::Lake;
 use lake::catalog::{self, ATTEMPTS, QUESTIONS};
+use lake::columns::TableBatch;
 use models::sim::platform::{Platform, PlatformConfig, SimAttempt, simulate_platform};
 
 /// Options of `irtlake demo-data`.
@@ -199,87 +200,88 @@ fn questions_batch(p: &Platform) -> Result<RecordBatch> {
                 .collect::<Float64Array>(),
         )
     };
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(
-            p.items
-                .iter()
-                .map(|it| Some(it.id.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            p.items
-                .iter()
-                .map(|it| Some(p.subjects[it.subject].id.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            p.items
-                .iter()
-                .map(|it| Some(p.topics[it.topic].id.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(tags.finish()),
-        known(|x| x.a),
-        known(|x| x.b),
-        known(|x| x.c),
-        Arc::new(
-            p.items
-                .iter()
-                .map(|it| Some(it.is_anchor))
-                .collect::<BooleanArray>(),
-        ),
-    ];
-    Ok(RecordBatch::try_new(def.file_schema.clone(), cols)?)
+    let items = p.items.as_slice();
+    Ok(TableBatch::new(QUESTIONS, p.items.len())?
+        .set("question_id", text_column(items, |it| it.id.as_str()))?
+        .set(
+            "subject_id",
+            text_column(items, |it| p.subjects[it.subject].id.as_str()),
+        )?
+        .set(
+            "topic_id",
+            text_column(items, |it| p.topics[it.topic].id.as_str()),
+        )?
+        .set("tags", Arc::new(tags.finish()))?
+        .set("irt_a", known(|x| x.a))?
+        .set("irt_b", known(|x| x.b))?
+        .set("irt_c", known(|x| x.c))?
+        .bools(
+            "is_anchor",
+            p.items.iter().map(|it| Some(it.is_anchor)).collect(),
+        )?
+        .finish()?)
+}
+
+/// A text column of one value per element of `items`.
+fn text_column<'a, T>(items: &'a [T], f: impl Fn(&'a T) -> &'a str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(items.iter().map(f)))
 }
 
 fn attempts_batch(p: &Platform, rows: &[&SimAttempt], date: NaiveDate) -> Result<RecordBatch> {
-    let def = catalog::table(ATTEMPTS)?;
     let midnight = date
         .and_hms_opt(0, 0, 0)
         .context("midnight")?
         .and_utc()
         .timestamp_micros();
     let item = |a: &SimAttempt| &p.items[a.item as usize];
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|a| format!("att-{:08}", a.attempt_id)),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter()
-                .map(|a| p.students[a.student as usize].id.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|a| item(a).id.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|a| p.subjects[item(a).subject].id.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|a| p.topics[item(a).topic].id.as_str()),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|a| format!("sess-{:07}", a.session)),
-        )),
-        Arc::new(
-            rows.iter()
-                .map(|a| Some(a.correct))
-                .collect::<BooleanArray>(),
-        ),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(
+    let text = |values: Vec<String>| -> ArrayRef { Arc::new(StringArray::from(values)) };
+    let ints = |f: &dyn Fn(&SimAttempt) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|a| f(a))))
+    };
+    Ok(TableBatch::new(ATTEMPTS, rows.len())?
+        .set(
+            "attempt_id",
+            text(
                 rows.iter()
-                    .map(|a| midnight + a.second_of_day as i64 * 1_000_000),
-            )
-            .with_timezone("UTC"),
-        ),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|a| a.time_spent_ms as i64),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|a| a.hints_used as i64),
-        )),
-    ];
-    Ok(RecordBatch::try_new(def.file_schema.clone(), cols)?)
+                    .map(|a| format!("att-{:08}", a.attempt_id))
+                    .collect(),
+            ),
+        )?
+        .set(
+            "student_id",
+            text_column(rows, |a| p.students[a.student as usize].id.as_str()),
+        )?
+        .set("question_id", text_column(rows, |a| item(a).id.as_str()))?
+        .set(
+            "subject_id",
+            text_column(rows, |a| p.subjects[item(a).subject].id.as_str()),
+        )?
+        .set(
+            "topic_id",
+            text_column(rows, |a| p.topics[item(a).topic].id.as_str()),
+        )?
+        .set(
+            "session_id",
+            text(
+                rows.iter()
+                    .map(|a| format!("sess-{:07}", a.session))
+                    .collect(),
+            ),
+        )?
+        .bools("correct", rows.iter().map(|a| Some(a.correct)).collect())?
+        .set(
+            "completed_at",
+            Arc::new(
+                TimestampMicrosecondArray::from_iter_values(
+                    rows.iter()
+                        .map(|a| midnight + a.second_of_day as i64 * 1_000_000),
+                )
+                .with_timezone("UTC"),
+            ),
+        )?
+        .set("time_spent_ms", ints(&|a| a.time_spent_ms as i64))?
+        .set("hints_used", ints(&|a| a.hints_used as i64))?
+        .finish()?)
 }
 
 /// Writes `items.csv`, `students.csv`, `student_topics.csv` and `platform.json`.
