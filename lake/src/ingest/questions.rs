@@ -7,13 +7,12 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray,
-    StringBuilder,
+    Array, ArrayRef, AsArray, Float64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
 };
 use arrow::datatypes::DataType;
 
 use crate::catalog::{self, QUESTIONS};
-use crate::columns::Columns;
+use crate::columns::{Columns, TableBatch};
 use crate::error::Result;
 use crate::store::Lake;
 
@@ -249,31 +248,20 @@ pub fn question_batch(rows: &[QuestionRow]) -> Result<RecordBatch> {
         tags.values().clone(),
         tags.nulls().cloned(),
     );
-    let cols: Vec<ArrayRef> = vec![
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.question_id.as_str()))
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.subject_id.as_deref())
-                .collect::<StringArray>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.topic_id.as_deref())
-                .collect::<StringArray>(),
-        ),
-        Arc::new(tags),
-        Arc::new(rows.iter().map(|r| r.irt_a).collect::<Float64Array>()),
-        Arc::new(rows.iter().map(|r| r.irt_b).collect::<Float64Array>()),
-        Arc::new(rows.iter().map(|r| r.irt_c).collect::<Float64Array>()),
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.is_anchor))
-                .collect::<BooleanArray>(),
-        ),
-    ];
-    Ok(RecordBatch::try_new(def.file_schema.clone(), cols)?)
+    let text = |f: fn(&QuestionRow) -> Option<&str>| -> ArrayRef {
+        Arc::new(rows.iter().map(f).collect::<StringArray>())
+    };
+    TableBatch::new(QUESTIONS, rows.len())?
+        .set("question_id", text(|r| Some(r.question_id.as_str())))?
+        .set("subject_id", text(|r| r.subject_id.as_deref()))?
+        .set("topic_id", text(|r| r.topic_id.as_deref()))?
+        .set("tags", Arc::new(tags))?
+        .f64s("irt_a", rows.iter().map(|r| r.irt_a).collect())?
+        .f64s("irt_b", rows.iter().map(|r| r.irt_b).collect())?
+        .f64s("irt_c", rows.iter().map(|r| r.irt_c).collect())?
+        .bools(
+            "is_anchor",
+            rows.iter().map(|r| Some(r.is_anchor)).collect(),
+        )?
+        .finish()
 }
