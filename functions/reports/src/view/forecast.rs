@@ -5,7 +5,7 @@ use crate::charts::{self, Chart, Frame};
 use crate::data::WeekData;
 use crate::labels::Labels;
 
-use super::format::{date_ticks, dnum, num};
+use super::format::{date_ticks, dnum, finite_range, num};
 
 /// A forecast chart of one series: history, forecast band and line, anomalies, with
 /// `y_label` as the title of its y axis (what the series counts or measures).
@@ -32,16 +32,7 @@ pub fn forecast_chart(
     ys.extend(fc.iter().flat_map(|f| [f.lo, f.hi]));
     ys.extend(an.iter().map(|a| a.value));
     ys.extend(reference.as_ref().map(|r| r.0));
-    let ymin = ys
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    let ymax = ys
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
+    let (ymin, ymax) = finite_range(&ys);
     let hist_pts: Vec<_> = hist.iter().map(|&(day, v)| (dnum(day), Some(v))).collect();
     let band: Vec<_> = fc.iter().map(|f| (dnum(f.day), f.lo, f.hi)).collect();
     let yhat: Vec<_> = fc.iter().map(|f| (dnum(f.day), Some(f.yhat))).collect();

@@ -104,6 +104,17 @@ pub(super) fn run_ticks(xs: impl IntoIterator<Item = f64>) -> Vec<(f64, String)>
     out
 }
 
+/// The smallest and largest finite values of `ys`: a chart's y range (`(∞, −∞)` when
+/// none is finite).
+pub fn finite_range(ys: &[f64]) -> (f64, f64) {
+    ys.iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
 /// Percentile rank (0–100) of `x` in the sorted `sorted`: share below plus half the ties.
 pub fn percentile(sorted: &[f64], x: f64) -> Option<f64> {
     if !x.is_finite() {

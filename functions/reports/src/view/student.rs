@@ -15,8 +15,8 @@ use crate::data::{KpiRow, WeekData};
 use crate::labels::{Labels, fill, segment_text};
 
 use super::format::{
-    LEVEL_CUTS, THETA_RANGE, date_ticks, dnum, level_names, level_of, num, pct, percentile_rank,
-    raw, signed,
+    LEVEL_CUTS, THETA_RANGE, date_ticks, dnum, finite_range, level_names, level_of, num, pct,
+    percentile_rank, raw, signed,
 };
 use super::{Field, Page, RunInfo, field, forecast_chart, linking_fields, page};
 
@@ -399,16 +399,7 @@ fn theta_trend(
         .collect();
     ys.extend(d.goal.as_ref().map(|g| g.theta));
     ys.extend(theta);
-    let ymin = ys
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    let ymax = ys
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f64::NEG_INFINITY, f64::max);
+    let (ymin, ymax) = finite_range(&ys);
     // Weeks without a θ break the line and the band (nothing is drawn across a gap).
     let by_week: BTreeMap<NaiveDate, (f64, f64)> =
         weekly.iter().map(|&(w, th, se)| (w, (th, se))).collect();
