@@ -41,7 +41,7 @@ pub async fn run(lake: &Lake, cmd: AnchorsCommand) -> Result<()> {
         bail!("no calibration of the 'all' bank in the lake yet: run `irtlake calibrate` first");
     };
     let latest = Columns::of(b);
-    let run_date = lake::stream::opt_day(latest.days("run_date")?, 0)
+    let run_date = lake::columns::opt_day(latest.days("run_date")?, 0)
         .map(lake::runs::day_str)
         .context("fit_meta: the latest calibration of bank 'all' has no run_date")?;
     let run_id = latest.strings("run_id")?.value(0).to_string();

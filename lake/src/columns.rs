@@ -31,6 +31,8 @@ use arrow::array::{
 };
 use arrow::datatypes::{ArrowPrimitiveType, Date32Type, Float64Type, Int64Type};
 
+use chrono::NaiveDate;
+
 use crate::catalog::{self, TableDef};
 use crate::error::{LakeError, Result};
 
@@ -221,6 +223,15 @@ impl<'a> Columns<'a> {
     /// Column `name` as days (`Date32`: the date partitions).
     pub fn days(&self, name: &str) -> Result<&'a Date32Array> {
         self.primitives::<Date32Type>(name)
+    }
+}
+
+/// Row `r` of a `Date32` column as a date; `None` when null (or out of chrono's range).
+pub fn opt_day(a: &Date32Array, r: usize) -> Option<NaiveDate> {
+    if a.is_null(r) {
+        None
+    } else {
+        a.value_as_date(r)
     }
 }
 

@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::Array;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use serde::{Deserialize, Serialize};
 
-use crate::columns::Columns;
+use crate::columns::{Columns, opt_day};
 use crate::error::{LakeError, Result};
 
 const LATEST_CALIBRATION_SQL: &str = include_str!("../../sql/lake/latest_calibration.sql");
@@ -196,10 +196,10 @@ pub async fn latest_calibration(
     let Some(m) = meta.iter().find(|b| b.num_rows() > 0) else {
         return Ok(None);
     };
-    let run_date = first_day(m, "fit_meta.run_date")?
+    let meta = Columns::of(m);
+    let run_date = opt_day(meta.days("run_date")?, 0)
         .map(day_str)
         .ok_or_else(|| LakeError::InvalidInput(format!("fit_meta of bank {bank}: no run_date")))?;
-    let meta = Columns::of(m);
     let run_id = meta.strings("run_id")?.value(0).to_string();
     let (a, b) = (meta.f64s("linking_a")?, meta.f64s("linking_b")?);
     let latent_sd = if a.is_null(0) { 1.0 } else { a.value(0) };
@@ -238,32 +238,16 @@ pub async fn latest_run_date(
     crate::catalog::table(table)?;
     let b = query(
         ctx,
-        &format!("SELECT max(run_date) FROM {table} WHERE run_date <= $1"),
+        &format!("SELECT max(run_date) AS run_date FROM {table} WHERE run_date <= $1"),
         vec![day_param(on_or_before)],
     )
     .await?;
     match b.first() {
-        Some(b) => Ok(first_day(b, table)?.map(day_str)),
-        None => Ok(None),
+        Some(b) if b.num_rows() > 0 => {
+            Ok(opt_day(Columns::of(b).days("run_date")?, 0).map(day_str))
+        }
+        _ => Ok(None),
     }
-}
-
-/// The first row of column 0 of `batch`, a date partition (`Date32`), as a date; `None`
-/// when null or when `batch` is empty; an error naming `what` when it is no date column.
-fn first_day(batch: &arrow::array::RecordBatch, what: &str) -> Result<Option<NaiveDate>> {
-    if batch.num_rows() == 0 {
-        return Ok(None);
-    }
-    let days = batch
-        .column(0)
-        .as_primitive_opt::<arrow::datatypes::Date32Type>()
-        .ok_or_else(|| {
-            LakeError::InvalidInput(format!(
-                "{what}: expected a Date32 column, got {}",
-                batch.column(0).data_type()
-            ))
-        })?;
-    Ok(crate::stream::opt_day(days, 0))
 }
 
 /// The stable error names a stage fails with: what the state machine's `Retry` and

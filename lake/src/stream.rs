@@ -16,7 +16,6 @@ use arrow::array::{
     Array, AsArray, BooleanArray, Date32Array, PrimitiveArray, RecordBatch, StringArray,
 };
 use arrow::datatypes::{ArrowPrimitiveType, Date32Type};
-use chrono::NaiveDate;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
@@ -128,7 +127,9 @@ enum Key<'a> {
 impl<'a> Key<'a> {
     fn of(batch: &'a RecordBatch, i: usize) -> Result<Self, StageError> {
         match batch.columns().get(i).map(|c| c.data_type()) {
-            Some(arrow::datatypes::DataType::Date32) => Ok(Key::Day(days(batch, i)?)),
+            Some(arrow::datatypes::DataType::Date32) => {
+                Ok(Key::Day(primitives::<Date32Type>(batch, i)?))
+            }
             _ => Ok(Key::Text(strings(batch, i)?)),
         }
     }
@@ -179,21 +180,6 @@ pub fn strings(batch: &RecordBatch, i: usize) -> Result<&StringArray, StageError
         .get(i)
         .and_then(|c| c.as_string_opt::<i32>())
         .ok_or_else(|| wrong_type(batch, i, "Utf8"))
-}
-
-/// Column `i` of `batch` as days (`Date32`: the date partitions `dt`, `run_date`,
-/// `week_start`, [`crate::catalog::partition_type`]); an error names the column otherwise.
-pub fn days(batch: &RecordBatch, i: usize) -> Result<&Date32Array, StageError> {
-    primitives::<Date32Type>(batch, i)
-}
-
-/// Row `r` of a `Date32` column as a date; `None` when null (or out of chrono's range).
-pub fn opt_day(a: &Date32Array, r: usize) -> Option<NaiveDate> {
-    if a.is_null(r) {
-        None
-    } else {
-        a.value_as_date(r)
-    }
 }
 
 /// Column `i` of `batch` as booleans; an error names the column otherwise.

@@ -64,6 +64,11 @@ pub struct LinkedCalibration {
 }
 
 impl LinkedCalibration {
+    /// Whether the calibration was put on the anchor scale (its method is not `none`).
+    pub fn is_linked(&self) -> bool {
+        !matches!(self.method, LinkingMethod::None)
+    }
+
     /// Wall time of each phase, in milliseconds: `prepare`, `fit` (EM), `se` (standard
     /// errors), `link`, `scoring` (see [`irt::FitTimings`]).
     pub fn phases_ms(&self) -> [(&'static str, f64); 5] {

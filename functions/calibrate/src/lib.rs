@@ -242,7 +242,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     let run_date = cfg.run_date.format("%Y-%m-%d").to_string();
     let bank = cfg.bank.to_string();
     let part = [("run_date", run_date.as_str()), ("bank", bank.as_str())];
-    let linked = !matches!(method, LinkingMethod::None);
+    let linked = cal.is_linked();
 
     // Scores: the fit sample from the calibration, then every other student of the
     // window, batch by batch of buckets, with the same items, prior and linking — or
@@ -502,7 +502,7 @@ fn fit_meta_batch(
     spec: &serde_json::Value,
 ) -> Result<RecordBatch> {
     let (fit, method, constants) = (&cal.fit, cal.method, cal.constants);
-    let linked = !matches!(method, LinkingMethod::None);
+    let linked = cal.is_linked();
     let (n_students_scored, n_responses_scored) = scored;
     let f = |v: f64| Some(v).filter(|x| x.is_finite());
     Ok(TableBatch::new(FIT_META, 1)?

@@ -29,10 +29,10 @@ use arrow::compute::{cast, concat_batches};
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, ABILITIES, FEATURES_TOPIC_DAILY, STUDENT_TOPIC_THETA};
-use lake::columns::{Columns, TableBatch};
+use lake::columns::{Columns, TableBatch, opt_day};
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, latest_run_date};
-use lake::stream::{self, Runs, query_stream};
+use lake::stream::{Runs, query_stream};
 use serde::Serialize;
 
 const DAILY_SQL: &str = include_str!("../../../sql/features/daily.sql");
@@ -121,7 +121,7 @@ async fn write_day(
     let Some(first) = parts.first() else {
         return Ok(());
     };
-    let day = stream::opt_day(stream::days(first, 0)?, 0)
+    let day = opt_day(Columns::of(first).days("dt")?, 0)
         .map(day_str)
         .ok_or_else(|| StageError::InvalidInput("features query: a row without dt".into()))?;
     let part = concat_batches(&first.schema(), parts)?;
