@@ -44,7 +44,7 @@ pub struct DemoArgs {
     #[arg(long, value_parser = crate::bounds::usize_in(0, 100_000), default_value_t = 3)]
     pub drifted_anchors: usize,
     /// Day (index, 0 = --start-date) from which the drifted anchors answer with the shift.
-    #[arg(long, value_parser = crate::bounds::u32_in(0, 3660), default_value_t = 14)]
+    #[arg(long, value_parser = crate::bounds::u32_in(0, 3660), default_value_t = 11)]
     pub drift_from_day: u32,
     /// Shift of the drifted anchors' true b, θ units (−5 to 5; negative: easier).
     #[arg(long, value_parser = crate::bounds::f64_in(-5.0, 5.0), default_value_t = -1.0, allow_hyphen_values = true)]

@@ -306,7 +306,7 @@ resource "aws_glue_catalog_table" "item_params" {
 resource "aws_glue_catalog_table" "anchor_drift" {
   name          = "anchor_drift"
   database_name = aws_glue_catalog_database.lake.name
-  description   = "anchor drift screen per linked calibration: known vs estimated parameters on the anchor scale, robust z, flagged"
+  description   = "anchor drift screen per linked calibration: known vs estimated parameters on the anchor scale, robust z, flagged; and the recent-vs-earlier time-split test"
   table_type    = "EXTERNAL_TABLE"
 
   parameters = {
@@ -423,6 +423,36 @@ resource "aws_glue_catalog_table" "anchor_drift" {
     columns {
       name = "fitted_at"
       type = "timestamp"
+    }
+
+    columns {
+      name = "n_earlier"
+      type = "bigint"
+    }
+
+    columns {
+      name = "n_recent"
+      type = "bigint"
+    }
+
+    columns {
+      name = "recent_shift_b"
+      type = "double"
+    }
+
+    columns {
+      name = "recent_se_b"
+      type = "double"
+    }
+
+    columns {
+      name = "recent_z"
+      type = "double"
+    }
+
+    columns {
+      name = "flagged_recent"
+      type = "boolean"
     }
   }
 }

@@ -221,9 +221,18 @@ pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
                 boolf("flagged", false),
                 i64f("flagged_round", false),
                 tsf("fitted_at", false),
+                // the time-split test (models::linking::recent_shifts): the anchor's b on
+                // the recent period's answers vs the window's earlier ones, centred on the
+                // anchors' median, anchor-scale θ units; null when not run or too few answers
+                i64f("n_earlier", true),
+                i64f("n_recent", true),
+                f64f("recent_shift_b", true),
+                f64f("recent_se_b", true),
+                f64f("recent_z", true),
+                boolf("flagged_recent", true),
             ]),
             partitions: &["run_date", "bank"],
-            description: "anchor drift screen per linked calibration: known vs estimated parameters on the anchor scale, robust z, flagged",
+            description: "anchor drift screen per linked calibration: known vs estimated parameters on the anchor scale, robust z, flagged; and the recent-vs-earlier time-split test",
         },
         TableDef {
             name: ABILITIES,

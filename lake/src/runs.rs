@@ -169,12 +169,18 @@ pub async fn query(
     sql: &str,
     params: Vec<ScalarValue>,
 ) -> Result<Vec<arrow::array::RecordBatch>> {
-    Ok(ctx
-        .sql(sql)
-        .await?
-        .with_param_values(params)?
-        .collect()
-        .await?)
+    Ok(dataframe(ctx, sql, params).await?.collect().await?)
+}
+
+/// One SQL statement with its positional parameters (`$1`, `$2`, …) bound, as a
+/// DataFrame not yet executed: the one place a query's parameters are bound, for callers
+/// that stream the result ([`crate::stream::query_stream`]) or transform it first.
+pub async fn dataframe(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Vec<ScalarValue>,
+) -> Result<datafusion::dataframe::DataFrame> {
+    Ok(ctx.sql(sql).await?.with_param_values(params)?)
 }
 
 /// The latest calibration of `bank` with `run_date <= on_or_before`, with its items;

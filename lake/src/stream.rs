@@ -28,10 +28,8 @@ pub async fn query_stream(
     sql: &str,
     params: Vec<ScalarValue>,
 ) -> Result<SendableRecordBatchStream, StageError> {
-    Ok(ctx
-        .sql(sql)
+    Ok(crate::runs::dataframe(ctx, sql, params)
         .await?
-        .with_param_values(params)?
         .execute_stream()
         .await?)
 }

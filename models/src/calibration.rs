@@ -276,6 +276,22 @@ pub fn calibrate_linked(
 /// it is not screened.
 pub fn calibrate_linked_with(
     responses: &ResponseMatrix,
+    config: FitConfig,
+    anchors: &[(usize, ItemParams)],
+    link: Option<LinkingMethod>,
+    screen: Option<&linking::DriftRules>,
+) -> Result<LinkedCalibration> {
+    calibrate_linked_screened(responses, None, config, anchors, link, screen)
+}
+
+/// [`calibrate_linked_with`] that also tests each anchor for drift over time when
+/// `recent` holds the recent period's answers (a subset of `responses`, same rows):
+/// [`linking::recent_shifts`] compares the anchor's b on those answers with its b on
+/// the earlier ones, and an anchor it flags is left out of the link from the first
+/// round. Only with a post-hoc method and `screen` given.
+pub fn calibrate_linked_screened(
+    responses: &ResponseMatrix,
+    recent: Option<&ResponseMatrix>,
     mut config: FitConfig,
     anchors: &[(usize, ItemParams)],
     link: Option<LinkingMethod>,
@@ -324,49 +340,11 @@ pub fn calibrate_linked_with(
             anchors.len(),
         ),
         m => {
-            // Excluded anchors (including those with a non-positive slope on this data)
-            // cannot carry the scale: `n_anchors_used` says how many remained.
-            let estimated: Vec<&(usize, ItemParams)> = anchors
-                .iter()
-                .filter(|(i, _)| items[*i].excluded.is_none())
-                .collect();
-            let (new, base): (Vec<ItemParams>, Vec<ItemParams>) = estimated
-                .iter()
-                .map(|(i, known)| (items[*i].params, *known))
-                .unzip();
-            if new.len() < MIN_ANCHORS_EXPLICIT {
-                return Err(IrtError::InvalidConfig(format!(
-                    "link = {m}: only {} anchor(s) could be estimated with a positive slope (the others were excluded)",
-                    new.len()
-                )));
-            }
-            match screen {
-                Some(rules) => {
-                    // the screen's floor: never more than the anchors there are
-                    let rules = linking::DriftRules {
-                        min_anchors: rules.min_anchors.min(new.len()).max(MIN_ANCHORS_EXPLICIT),
-                        ..*rules
-                    };
-                    let se: Vec<Option<ItemParams>> =
-                        estimated.iter().map(|(i, _)| items[*i].se).collect();
-                    let s = linking::screen_and_link(
-                        m,
-                        &new,
-                        &se,
-                        &base,
-                        config.model,
-                        &config.quadrature,
-                        &rules,
-                    )?;
-                    drift = estimated.iter().map(|(i, _)| *i).zip(s.anchors).collect();
-                    drift_rounds = s.rounds;
-                    (s.constants, s.n_used)
-                }
-                None => (
-                    linking::link(m, &new, &base, &config.quadrature)?,
-                    new.len(),
-                ),
-            }
+            let split = recent.map(|r| (responses, r));
+            let link = post_hoc_link(m, &items, anchors, &fit, &config, screen, split)?;
+            drift = link.drift;
+            drift_rounds = link.rounds;
+            (link.constants, link.n_used)
         }
     };
     let transform = !matches!(method, LinkingMethod::None | LinkingMethod::Fixed);
@@ -416,6 +394,101 @@ pub fn calibrate_linked_with(
     cal.scores = cal.score(responses)?;
     cal.scoring_ms = ms_between(scoring_started, Instant::now());
     Ok(cal)
+}
+
+/// A post-hoc link (mean/mean, mean/sigma, Stocking–Lord, Haebara) and its screen.
+struct PostHocLink {
+    constants: LinkingConstants,
+    n_used: usize,
+    drift: Vec<(usize, linking::AnchorDrift)>,
+    rounds: usize,
+}
+
+/// Links the estimated anchors of `items` (fit scale) to their known parameters with
+/// `method`, screened with `screen` when given — and, when `split` = (all responses,
+/// recent responses) is given, with the time-split test of each anchor first.
+/// Excluded anchors (including those with a non-positive slope on this data) cannot
+/// carry the scale; fewer than [`MIN_ANCHORS_EXPLICIT`] estimated is an error.
+fn post_hoc_link(
+    method: LinkingMethod,
+    items: &[ItemFit],
+    anchors: &[(usize, ItemParams)],
+    fit: &FitResult,
+    config: &FitConfig,
+    screen: Option<&linking::DriftRules>,
+    split: Option<(&ResponseMatrix, &ResponseMatrix)>,
+) -> Result<PostHocLink> {
+    let estimated: Vec<usize> = anchors
+        .iter()
+        .filter(|(i, _)| items[*i].excluded.is_none())
+        .map(|(i, _)| *i)
+        .collect();
+    let (new, base): (Vec<ItemParams>, Vec<ItemParams>) = anchors
+        .iter()
+        .filter(|(i, _)| items[*i].excluded.is_none())
+        .map(|(i, known)| (items[*i].params, *known))
+        .unzip();
+    if new.len() < MIN_ANCHORS_EXPLICIT {
+        return Err(IrtError::InvalidConfig(format!(
+            "link = {method}: only {} anchor(s) could be estimated with a positive slope (the others were excluded)",
+            new.len()
+        )));
+    }
+    let quad = &config.quadrature;
+    let Some(rules) = screen else {
+        return Ok(PostHocLink {
+            constants: linking::link(method, &new, &base, quad)?,
+            n_used: new.len(),
+            drift: Vec::new(),
+            rounds: 0,
+        });
+    };
+    // the screen's floor: never more than the anchors there are
+    let rules = linking::DriftRules {
+        min_anchors: rules.min_anchors.min(new.len()).max(MIN_ANCHORS_EXPLICIT),
+        ..*rules
+    };
+    let se: Vec<Option<ItemParams>> = estimated.iter().map(|&i| items[i].se).collect();
+    let recent = match split {
+        Some((responses, recent)) => {
+            // A of the unscreened link: the size floor is in anchor-scale units, and a
+            // drifted anchor moves A far less than the floor
+            let a_scale = linking::link(method, &new, &base, quad)?.a;
+            let usable: Vec<Option<ItemParams>> = items
+                .iter()
+                .map(|f| f.excluded.is_none().then_some(f.params))
+                .collect();
+            linking::recent_shifts(
+                responses,
+                recent,
+                &usable,
+                &estimated,
+                quad,
+                (fit.latent_mean, fit.latent_sd),
+                a_scale,
+                &rules,
+            )
+        }
+        None => Vec::new(),
+    };
+    let screened = linking::screen_and_link(
+        method,
+        &linking::ScreenAnchors {
+            new: &new,
+            new_se: &se,
+            base: &base,
+            recent: &recent,
+        },
+        config.model,
+        quad,
+        &rules,
+    )?;
+    Ok(PostHocLink {
+        constants: screened.constants,
+        n_used: screened.n_used,
+        drift: estimated.into_iter().zip(screened.anchors).collect(),
+        rounds: screened.rounds,
+    })
 }
 
 fn ms_between(from: Instant, to: Instant) -> f64 {

@@ -104,6 +104,9 @@ pub(crate) struct Observations {
     pub students: Vec<String>,
     /// Responses; item `i` is the window's item `i`.
     pub matrix: ResponseMatrix,
+    /// The responses of `matrix` answered at or after the drift screen's recent period
+    /// start (same rows), when one was asked for.
+    pub recent: Option<ResponseMatrix>,
     /// Attempts at questions that are not among the window's items (the lake changed
     /// between the count and this query); not used.
     pub unknown_items: usize,
@@ -137,13 +140,15 @@ impl Scan {
 
 /// Streams the attempts of the students in `buckets` of `scan` (`observations.sql`)
 /// and keeps the first of each student on each question ([`FirstAttempts`]) in a
-/// response matrix; `item_ix` maps a question id to its item
-/// index.
+/// response matrix; `item_ix` maps a question id to its item index. With
+/// `recent_since` (µs, UTC), the first attempts completed at or after it also form
+/// [`Observations::recent`].
 pub(crate) async fn observations(
     ctx: &SessionContext,
     scan: &Scan,
     buckets: Range<usize>,
     item_ix: &HashMap<&str, u32>,
+    recent_since: Option<i64>,
 ) -> Result<Observations> {
     let mut params = scan.window.clone();
     params.push(seed_param(scan.seed));
@@ -151,11 +156,8 @@ pub(crate) async fn observations(
     params.push(ScalarValue::Int64(Some(buckets.end as i64 - 1)));
     // Engine errors go through `LakeError`, so the error name follows `is_retryable`.
     let lake_err = |e| CalibrateError::Lake(LakeError::from(e));
-    let mut stream = ctx
-        .sql(OBSERVATIONS_SQL)
-        .await
-        .and_then(|df| df.with_param_values(params))
-        .map_err(lake_err)?
+    let mut stream = lake::runs::dataframe(ctx, OBSERVATIONS_SQL, params)
+        .await?
         .execute_stream()
         .await
         .map_err(lake_err)?;
@@ -179,14 +181,34 @@ pub(crate) async fn observations(
             first.offer(st.value(r), i, ok.value(r), at.value(r), id.value(r));
         }
     }
-    let (students, triplets) = first.into_triplets();
+    let (students, triplets, completed_at) = first.into_triplets();
     let matrix = ResponseMatrix::from_triplets(students.len(), item_ix.len(), &triplets)?;
+    let recent = match recent_since {
+        Some(since) => {
+            let recent: Vec<(u32, u32, bool)> = triplets
+                .iter()
+                .zip(&completed_at)
+                .filter(|(_, at)| **at >= since)
+                .map(|(t, _)| *t)
+                .collect();
+            Some(ResponseMatrix::from_triplets(
+                students.len(),
+                item_ix.len(),
+                &recent,
+            )?)
+        }
+        None => None,
+    };
     Ok(Observations {
         students,
         matrix,
+        recent,
         unknown_items,
     })
 }
+
+/// A first attempt: (student index, item index, correct).
+type Triplet = (u32, u32, bool);
 
 /// The first attempt of each (student, question) among streamed attempts: earliest
 /// `completed_at`, then smallest `attempt_id` (the rule of `observations.sql`). Student
@@ -232,16 +254,17 @@ impl FirstAttempts {
         (lo, id.len() as u32)
     }
 
-    /// The sorted student ids and the first attempts as (student, item, correct), the
+    /// The sorted student ids, the first attempts as (student, item, correct), the
     /// student indices renumbered in sorted id order (a layout independent of the order
-    /// the query returned rows in).
-    fn into_triplets(self) -> (Vec<String>, Vec<(u32, u32, bool)>) {
+    /// the query returned rows in), and each first attempt's `completed_at` (µs).
+    fn into_triplets(self) -> (Vec<String>, Vec<Triplet>, Vec<i64>) {
         let (students, rank) = self.students.sorted();
         let mut triplets = self.triplets;
         for t in &mut triplets {
             t.0 = rank[t.0 as usize];
         }
-        (students, triplets)
+        let completed_at = self.when.iter().map(|w| w.0).collect();
+        (students, triplets, completed_at)
     }
 }
 
@@ -377,7 +400,7 @@ mod tests {
             .enumerate()
             .map(|(i, q)| (q.as_str(), i as u32))
             .collect();
-        let obs = observations(&ctx, &Scan::of(&cfg), 0..2048, &item_ix)
+        let obs = observations(&ctx, &Scan::of(&cfg), 0..2048, &item_ix, None)
             .await
             .unwrap();
         let expected: Vec<String> = (0..60)
@@ -406,7 +429,7 @@ mod tests {
             |id: &String| 4 + u64::from(id[1..].parse::<usize>().unwrap().is_multiple_of(3));
         assert_eq!(sum, expected.iter().map(attempts).sum::<u64>());
         // the other half of the buckets holds the other students
-        let rest = observations(&ctx, &Scan::of(&cfg), 2048..4096, &item_ix)
+        let rest = observations(&ctx, &Scan::of(&cfg), 2048..4096, &item_ix, None)
             .await
             .unwrap();
         assert_eq!(rest.students.len() + expected.len(), 60);

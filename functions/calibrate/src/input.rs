@@ -145,6 +145,13 @@ pub struct CalibrateInput {
     /// `abilities` — what the state machine does).
     #[serde(default)]
     pub scoring: Option<Scoring>,
+    /// Days of the drift screen's recent period, ending on `run_date`, 0 to
+    /// `lookback_days` − 1 (0: no time-split test). Each anchor's b on the first attempts
+    /// of these days is compared with its b on the window's earlier ones
+    /// (`models::linking::recent_shifts`). Default 7 (at most `lookback_days` − 1): a
+    /// weekly calibration reads the week since the last one.
+    #[serde(default)]
+    pub drift_recent_days: Option<u32>,
 }
 
 /// Who scores the students of a calibration (`scoring` of the input).
@@ -159,6 +166,12 @@ pub enum Scoring {
 }
 
 impl Scoring {
+    /// Who scores when the fit sample is (`whole_window`) or is not the whole window: a
+    /// whole-window sample's scores come with the fit, so it is always `Inline`.
+    pub fn unless_whole_window(self, whole_window: bool) -> Scoring {
+        if whole_window { Scoring::Inline } else { self }
+    }
+
     /// `inline` or `shards`, as in the input and in `fit_meta.model_spec`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -189,6 +202,7 @@ impl CalibrateInput {
             min_responses: None,
             prior_c: None,
             scoring: None,
+            drift_recent_days: None,
         }
     }
 
@@ -249,6 +263,7 @@ impl CalibrateInput {
             min_responses: self.min_responses.unwrap_or(20),
             prior_c,
             scoring: self.scoring.unwrap_or_default(),
+            drift_recent_days: self.drift_recent_days.unwrap_or(7.min(lookback_days - 1)),
         };
         check_range("quadpts", v.quadpts, 5..=MAX_QUADPTS).map_err(bad)?;
         check_range("theta_min", v.theta_min, -THETA_LIMIT..=THETA_LIMIT).map_err(bad)?;
@@ -262,6 +277,12 @@ impl CalibrateInput {
         check_range("tol", v.tol, 1e-12..=1.0).map_err(bad)?;
         check_range("max_iter", v.max_iter, 1..=MAX_ITER).map_err(bad)?;
         check_range("min_responses", v.min_responses, 1..=MAX_MIN_RESPONSES).map_err(bad)?;
+        check_range(
+            "drift_recent_days",
+            v.drift_recent_days,
+            0..=v.lookback_days.saturating_sub(1),
+        )
+        .map_err(bad)?;
         if v.window_start_checked().is_none() {
             return Err(bad("lookback_days reaches before the calendar".into()));
         }
@@ -306,6 +327,8 @@ pub struct ValidInput {
     pub prior_c: Option<Option<BetaPrior>>,
     /// Who scores the students.
     pub scoring: Scoring,
+    /// Days of the drift screen's recent period (0: no time-split test).
+    pub drift_recent_days: u32,
 }
 
 impl ValidInput {
@@ -317,6 +340,14 @@ impl ValidInput {
     /// First day of the window (inclusive).
     pub fn window_start(&self) -> NaiveDate {
         self.window_start_checked().unwrap_or(NaiveDate::MIN)
+    }
+
+    /// Start of the drift screen's recent period, µs since the epoch (UTC midnight of
+    /// `run_date` − (`drift_recent_days` − 1)); `None` when the test is off.
+    pub fn recent_since_micros(&self) -> Option<i64> {
+        let days = self.drift_recent_days.checked_sub(1)?;
+        let first = self.run_date.checked_sub_days(Days::new(u64::from(days)))?;
+        Some(first.and_hms_opt(0, 0, 0)?.and_utc().timestamp_micros())
     }
 }
 
@@ -348,6 +379,7 @@ mod tests {
             ("tol", serde_json::json!(1e300)),
             ("theta_min", serde_json::json!(-1e300)),
             ("theta_max", serde_json::json!(1e300)),
+            ("drift_recent_days", serde_json::json!(60)),
         ] {
             let m = refused(serde_json::json!({"run_date": d, field: value}));
             assert!(m.starts_with(field), "{field}={value}: {m}");

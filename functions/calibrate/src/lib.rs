@@ -94,9 +94,12 @@ use lake::Lake;
 use lake::catalog::{ABILITIES, ANCHOR_DRIFT, FIT_META, ITEM_PARAMS};
 use lake::columns::TableBatch;
 use lake::phases::Phases;
-use models::calibration::{ItemFitReport, LinkedCalibration, MIN_ANCHORS_AUTO, calibrate_linked};
+use models::calibration::{
+    ItemFitReport, LinkedCalibration, MIN_ANCHORS_AUTO, calibrate_linked_screened,
+};
 use models::irt::{self, FitConfig, ItemFit, Quadrature, Score};
 use models::linking::LinkingMethod;
+use models::linking::{DriftRules, RecentShift};
 
 pub use input::{Bank, CalibrateInput, Scoring, ValidInput};
 pub use output::{CalibrateOutput, LinkingSummary};
@@ -217,7 +220,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         .collect();
 
     let scan = data::Scan::of(&cfg);
-    let sample = data::observations(&ctx, &scan, 0..k, &item_ix).await?;
+    let sample = data::observations(&ctx, &scan, 0..k, &item_ix, cfg.recent_since_micros()).await?;
     let (is_anchor, anchors) = data::anchors(&ctx, &cfg, &item_ix).await?;
     phases.mark("read");
     let config = fit_config(&cfg)?;
@@ -227,17 +230,14 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         responses = sample.matrix.n_responses(), attempts_in_window = window.attempts(), model = %cfg.model,
         "calibrating"
     );
-    let cal = match calibrate_linked(&sample.matrix, config, &anchors, cfg.link) {
-        Err(irt::IrtError::AnchorDrift(reason)) => {
-            tracing::warn!(bank = %cfg.bank, %reason, "anchor drift: calibration refused, nothing written");
-            return Ok(CalibrateOutput::refused(&cfg, anchors.len(), &reason));
-        }
-        other => other?,
+    let cal = match fit_bank(&cfg, &sample, config, &anchors)? {
+        Ok(cal) => cal,
+        Err(refused) => return Ok(refused),
     };
     phases.mark_parts(&cal.phases_ms(), "prepare");
     let item_fit = cal.item_fit(&sample.matrix)?;
     phases.mark("item_fit");
-    let (fit, method, constants) = (&cal.fit, cal.method, cal.constants);
+    let fit = &cal.fit;
     let now = cfg.run_ts;
     let run_date = cfg.run_date.format("%Y-%m-%d").to_string();
     let bank = cfg.bank.to_string();
@@ -249,11 +249,7 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     // none here when `score_abilities` scores the students by shard.
     // When the sample is the whole window, its scores are every student's: written here,
     // whatever `scoring` asks, at no cost (score_abilities then leaves the bank alone).
-    let scoring = if k == buckets {
-        Scoring::Inline
-    } else {
-        cfg.scoring
-    };
+    let scoring = cfg.scoring.unless_whole_window(k == buckets);
     let scored = match scoring {
         Scoring::Inline => {
             Some(score_window(&ctx, &cfg, &scan, &cal, sample, &window.counts, k, &item_ix).await?)
@@ -288,45 +284,17 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
             .await?;
     }
 
-    let n_excluded = cal.items.iter().filter(|f| f.excluded.is_some()).count();
     let elapsed_ms = started.elapsed().as_millis() as i64;
-    let mut summary = CalibrateOutput {
-        status: "calibrated".into(),
-        run_id: cfg.run_id.clone(),
-        run_date: run_date.clone(),
-        bank: bank.clone(),
-        model: cfg.model.to_string(),
-        n_students: fit.n_students_used,
-        n_students_excluded: fit.n_students_excluded,
-        n_students_scored: n_students_scored.unwrap_or(0),
-        n_items: window.items.len() - n_excluded,
-        n_items_excluded: n_excluded,
-        n_responses: fit.n_responses_used,
-        n_responses_scored: n_responses_scored.unwrap_or(0) as usize,
-        sample: rule.clone(),
-        n_anchors: anchors.len(),
-        loglik: fit.loglik,
-        aic: fit.aic,
-        bic: fit.bic,
-        iterations: fit.iterations,
-        converged: fit.converged,
-        termination: fit.termination.to_string(),
-        linking: LinkingSummary {
-            method: method.to_string(),
-            a: constants.a,
-            b: constants.b,
-            n_anchors_used: cal.n_anchors_used,
-            flagged_anchors: cal
-                .drift
-                .iter()
-                .filter(|(_, d)| d.flagged)
-                .map(|(i, _)| window.items[*i].clone())
-                .collect(),
-        },
-        elapsed_ms,
-        phases_ms: Phases::start(),
-        message: summary_message(method, anchors.len(), &cfg),
-    };
+    let scored_counts = n_students_scored.zip(n_responses_scored);
+    let mut summary = calibrated_summary(
+        &cfg,
+        &window.items,
+        &cal,
+        anchors.len(),
+        &rule,
+        scored_counts,
+    );
+    summary.elapsed_ms = elapsed_ms;
     let sample_info = SampleInfo {
         rule: &rule,
         buckets_fit: k,
@@ -352,6 +320,84 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, ?n_students_scored, elapsed_ms, %phases, "calibrated");
     summary.phases_ms = phases;
     Ok(summary)
+}
+
+/// Fits, screens and links the bank on the fit sample (with the time-split drift test
+/// on its recent answers). `Ok(Err(summary))`: the drift screen left too few anchors
+/// and the bank is refused — nothing is written and the run goes on.
+fn fit_bank(
+    cfg: &ValidInput,
+    sample: &data::Observations,
+    config: irt::FitConfig,
+    anchors: &[(usize, irt::ItemParams)],
+) -> Result<std::result::Result<LinkedCalibration, CalibrateOutput>> {
+    let rules = DriftRules::default();
+    match calibrate_linked_screened(
+        &sample.matrix,
+        sample.recent.as_ref(),
+        config,
+        anchors,
+        cfg.link,
+        Some(&rules),
+    ) {
+        Err(irt::IrtError::AnchorDrift(reason)) => {
+            tracing::warn!(bank = %cfg.bank, %reason, "anchor drift: calibration refused, nothing written");
+            Ok(Err(CalibrateOutput::refused(cfg, anchors.len(), &reason)))
+        }
+        other => Ok(Ok(other?)),
+    }
+}
+
+/// The summary of a calibration written for `items` (the window's questions) with
+/// `n_anchors` anchors, fitted on the sample `rule`; `scored` = (students, responses)
+/// scored here. `elapsed_ms` and `phases_ms` are set by the caller.
+fn calibrated_summary(
+    cfg: &ValidInput,
+    items: &[String],
+    cal: &LinkedCalibration,
+    n_anchors: usize,
+    rule: &str,
+    scored: Option<(usize, i64)>,
+) -> CalibrateOutput {
+    let fit = &cal.fit;
+    let n_excluded = cal.items.iter().filter(|f| f.excluded.is_some()).count();
+    CalibrateOutput {
+        status: "calibrated".into(),
+        run_id: cfg.run_id.clone(),
+        run_date: cfg.run_date.format("%Y-%m-%d").to_string(),
+        bank: cfg.bank.to_string(),
+        model: cfg.model.to_string(),
+        n_students: fit.n_students_used,
+        n_students_excluded: fit.n_students_excluded,
+        n_students_scored: scored.map_or(0, |s| s.0),
+        n_items: items.len() - n_excluded,
+        n_items_excluded: n_excluded,
+        n_responses: fit.n_responses_used,
+        n_responses_scored: scored.map_or(0, |s| s.1 as usize),
+        sample: rule.to_string(),
+        n_anchors,
+        loglik: fit.loglik,
+        aic: fit.aic,
+        bic: fit.bic,
+        iterations: fit.iterations,
+        converged: fit.converged,
+        termination: fit.termination.to_string(),
+        linking: LinkingSummary {
+            method: cal.method.to_string(),
+            a: cal.constants.a,
+            b: cal.constants.b,
+            n_anchors_used: cal.n_anchors_used,
+            flagged_anchors: cal
+                .drift
+                .iter()
+                .filter(|(_, d)| d.flagged)
+                .map(|(i, _)| items[*i].clone())
+                .collect(),
+        },
+        elapsed_ms: 0,
+        phases_ms: Phases::start(),
+        message: summary_message(cal.method, n_anchors, cfg),
+    }
 }
 
 /// The `abilities` rows of every student of the window and what they add up to.
@@ -384,7 +430,7 @@ async fn score_window(
     let max_obs = u64::try_from(cfg.max_obs).unwrap_or(u64::MAX);
     let budget = max_obs.saturating_mul(SCORE_BATCH_PER_MAX_OBS);
     for range in sample::batches(counts, k, budget) {
-        let obs = data::observations(ctx, scan, range.clone(), item_ix).await?;
+        let obs = data::observations(ctx, scan, range.clone(), item_ix, None).await?;
         unknown_items += obs.unknown_items;
         let scores = cal.score(&obs.matrix)?;
         let mut scored = Scored::new();
@@ -632,6 +678,18 @@ fn anchor_drift_batch(
     let col = |f: &dyn Fn(&models::linking::AnchorDrift) -> f64| -> ArrayRef {
         Arc::new(Float64Array::from_iter_values(d.iter().map(|(_, x)| f(x))))
     };
+    // the time-split test, moved to the anchor scale (differences and SEs times A)
+    let k = cal.constants;
+    let recent_f64 = |f: &dyn Fn(&RecentShift) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::from_iter(
+            d.iter().map(|(_, x)| x.recent.as_ref().map(f)),
+        ))
+    };
+    let recent_i64 = |f: &dyn Fn(&RecentShift) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter(
+            d.iter().map(|(_, x)| x.recent.as_ref().map(f)),
+        ))
+    };
     Ok(TableBatch::new(ANCHOR_DRIFT, n)?
         .text("run_id", &cfg.run_id)?
         .set(
@@ -665,6 +723,17 @@ fn anchor_drift_batch(
             )),
         )?
         .timestamp("fitted_at", now)?
+        .set("n_earlier", recent_i64(&|r| r.n_earlier as i64))?
+        .set("n_recent", recent_i64(&|r| r.n_recent as i64))?
+        .set("recent_shift_b", recent_f64(&|r| r.shift * k.a))?
+        .set("recent_se_b", recent_f64(&|r| r.se * k.a))?
+        .set("recent_z", recent_f64(&|r| r.z))?
+        .set(
+            "flagged_recent",
+            Arc::new(BooleanArray::from_iter(
+                d.iter().map(|(_, x)| x.recent.map(|r| r.flagged)),
+            )),
+        )?
         .finish()?)
 }
 

@@ -287,7 +287,7 @@ async fn score_shard(
     let mut lo = range.start;
     while lo < range.end {
         let hi = (lo + step).min(range.end);
-        let obs = data::observations(ctx, &scan, lo as usize..hi as usize, &item_ix).await?;
+        let obs = data::observations(ctx, &scan, lo as usize..hi as usize, &item_ix, None).await?;
         phases.mark("read");
         let scores =
             score_students(&obs.matrix, &params, &cal.scoring).map_err(StageError::model)?;

@@ -708,6 +708,9 @@ pub struct DriftRow {
     pub z_b: f64,
     /// Whether the screen flagged it in that run.
     pub flagged: bool,
+    /// The recent period's b shift (anchor scale, θ units) when the time-split test
+    /// flagged it in that run.
+    pub recent_shift_b: Option<f64>,
 }
 
 /// A misfitting item of a calibration (`item_params`).
@@ -732,13 +735,14 @@ async fn anchor_drift(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<Drif
     let mut out = Vec::new();
     for b in query(ctx, ANCHOR_DRIFT_SQL, vec![text(&as_of.to_string())]).await? {
         let c = Cols(&b);
-        let (bank, item, run, db, zb, flagged) = (
+        let (bank, item, run, db, zb, flagged, recent) = (
             c.strs("bank")?,
             c.strs("item_id")?,
             c.strs("run_date")?,
             c.f64s("diff_b")?,
             c.f64s("z_b")?,
             c.bools("flagged")?,
+            c.f64s("recent_shift_b")?,
         );
         for r in 0..b.num_rows() {
             out.push(DriftRow {
@@ -748,6 +752,7 @@ async fn anchor_drift(ctx: &SessionContext, as_of: NaiveDate) -> Result<Vec<Drif
                 diff_b: db[r].unwrap_or(f64::NAN),
                 z_b: zb[r].unwrap_or(f64::NAN),
                 flagged: flagged[r].unwrap_or(false),
+                recent_shift_b: recent[r],
             });
         }
     }
@@ -1176,7 +1181,7 @@ async fn sorted_series(
     bins: impl Fn(&str) -> Bins,
     mut visit: impl FnMut(&str, f64),
 ) -> Result<BTreeMap<String, DistStats>, StageError> {
-    let df = ctx.sql(sql).await?.with_param_values(params)?;
+    let df = lake::runs::dataframe(ctx, sql, params).await?;
     let mut accs: BTreeMap<String, SortedSummary> = series_counts(df.clone())
         .await?
         .into_iter()

@@ -214,8 +214,9 @@ labels! {
     misfit_noisy: "{stat} {v}: answers noisier than the model expects", "{stat} {v}: 모형의 예상보다 응답이 불규칙함";
     misfit_steep: "{stat} {v}: answers more predictable than the model expects", "{stat} {v}: 모형의 예상보다 응답이 결정적임";
     anchor_drift: "Anchor drift", "앵커 문항 변동";
-    anchor_drift_help: "Anchors whose estimate, moved to the anchor scale, no longer matches their known difficulty (robust z of Huynh & Meyer, 2010, beyond 5 standard errors): flagged anchors are left out of the linking. Δb by calibration, * where flagged.",
-        "앵커 척도로 옮긴 추정치가 알려진 난이도와 더 이상 맞지 않는 앵커 문항 (Huynh & Meyer, 2010의 로버스트 z, 표준오차 5배 초과): 감지된 앵커는 연결에서 제외됩니다. 보정별 Δb, * 표시는 감지.";
+    anchor_drift_help: "Anchors whose estimate, moved to the anchor scale, no longer matches their known difficulty (robust z of Huynh & Meyer, 2010, beyond 5 standard errors), or whose difficulty on the calibration's most recent answers moved away from its earlier answers (Lord's Wald test, beyond 4 standard errors): flagged anchors are left out of the linking. Δb by calibration, * where flagged, with the recent shift where the second test flagged it.",
+        "앵커 척도로 옮긴 추정치가 알려진 난이도와 더 이상 맞지 않거나 (Huynh & Meyer, 2010의 로버스트 z, 표준오차 5배 초과), 보정의 최근 응답에서 난이도가 이전 응답과 달라진 앵커 문항 (Lord의 Wald 검정, 표준오차 4배 초과): 감지된 앵커는 연결에서 제외됩니다. 보정별 Δb, * 표시는 감지, 두 번째 검정이 감지한 경우 최근 변화를 함께 표시.";
+    recent: "recent", "최근";
     no_anchor_drift: "No anchor flagged.", "감지된 앵커 문항이 없습니다.";
     anchor: "Anchor", "앵커";
     first_flagged: "First flagged", "처음 감지";

@@ -39,8 +39,13 @@
 //! reason for a strict cut). On the demo, the planted −1.0 shifts reach 6–16 standard
 //! errors from the second weekly calibration after the shift, the other anchors at most
 //! 3.7.
+//!
+//! A shift younger than the window is diluted in the whole-window estimate; the
+//! time-split test ([`super::recent_shifts`], passed in as `recent`) reads the recent
+//! answers on their own, and an anchor it flags is left out from the first round.
 
 use super::curves::levenberg_marquardt_2;
+use super::recent::RecentShift;
 use super::{LinkingConstants, LinkingMethod, link};
 use crate::irt::{IrtError, ItemParams, Model, Quadrature, Result};
 use crate::numeric::logistic;
@@ -48,7 +53,7 @@ use crate::numeric::quantile_sorted;
 
 /// Rules of the drift screen (see the module docs). Defaults: z > 2.7, |d_b| ≥ 0.3,
 /// |ln a ratio| ≥ ln 1.5, beyond 5 standard errors, at least 5 anchors, at most 10
-/// rounds.
+/// rounds; the time-split test needs 30 answers in each period and 4 standard errors.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DriftRules {
     /// |robust z| above this flags (with the size floors below).
@@ -64,6 +69,11 @@ pub struct DriftRules {
     pub min_anchors: usize,
     /// Most screening rounds (each drops the newly flagged and re-links).
     pub max_rounds: usize,
+    /// Fewest answers in each period for the time-split test of an anchor
+    /// ([`super::recent_shifts`]).
+    pub min_split_answers: usize,
+    /// The time-split test's shift must exceed this many of its standard errors.
+    pub min_split_se_ratio: f64,
 }
 
 impl Default for DriftRules {
@@ -75,6 +85,8 @@ impl Default for DriftRules {
             min_se_ratio: 5.0,
             min_anchors: 5,
             max_rounds: 10,
+            min_split_answers: 30,
+            min_split_se_ratio: 4.0,
         }
     }
 }
@@ -92,12 +104,15 @@ impl DriftRules {
             && self.min_se_ratio.is_finite()
             && self.min_se_ratio >= 0.0
             && self.min_anchors >= 2
-            && self.max_rounds >= 1;
+            && self.max_rounds >= 1
+            && self.min_split_answers >= 1
+            && self.min_split_se_ratio.is_finite()
+            && self.min_split_se_ratio >= 0.0;
         if ok {
             Ok(())
         } else {
             Err(IrtError::InvalidConfig(format!(
-                "drift rules need z > 0, size floors >= 0, min_anchors >= 2, rounds >= 1: {self:?}"
+                "drift rules need z > 0, size floors >= 0, min_anchors >= 2, rounds >= 1, min_split_answers >= 1: {self:?}"
             )))
         }
     }
@@ -123,8 +138,13 @@ pub struct AnchorDrift {
     pub z_a: f64,
     /// Whether the anchor was flagged (and left out of the link).
     pub flagged: bool,
-    /// The round that flagged it (1 = first screen), 0 when not flagged.
+    /// The round that flagged it (1 = first screen), 0 when not flagged by the estimate
+    /// screen (not flagged, or flagged by the time-split test before the first round).
     pub round: usize,
+    /// The time-split test of the anchor ([`super::recent_shifts`]; `None`: not run or
+    /// too few answers in a period). Flagged there, the anchor is left out from the
+    /// first round on.
+    pub recent: Option<RecentShift>,
 }
 
 /// A link after screening: the constants from the anchors kept, and every anchor's
@@ -143,55 +163,73 @@ pub struct ScreenedLink {
 
 /// (median, robust SD = max(0.74·IQR, 0.0074)) of `values`; quantiles by linear
 /// interpolation between order statistics (R's default, type 7).
-fn robust_centre_spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(super) fn robust_centre_spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let mut v: Vec<f64> = values.collect();
     v.sort_by(f64::total_cmp);
     let q = |p: f64| quantile_sorted(&v, p);
     (q(0.5), (0.74 * (q(0.75) - q(0.25))).max(0.74 * 0.01))
 }
 
-/// Links `new` (estimates) to `base` (known, same order) with `method`, screening the
-/// anchors for drift (see the module docs). `new_se`: the estimates' standard errors on
-/// the new scale (an empty slice, or `None` entries, when unknown). Errors: the errors of [`link`], invalid
+/// The anchors a screen compares, all slices in the same anchor order.
+#[derive(Debug, Clone, Copy)]
+pub struct ScreenAnchors<'a> {
+    /// Estimates on the new scale.
+    pub new: &'a [ItemParams],
+    /// The estimates' standard errors on the new scale (an empty slice, or `None`
+    /// entries, when unknown).
+    pub new_se: &'a [Option<ItemParams>],
+    /// Known parameters on the base scale.
+    pub base: &'a [ItemParams],
+    /// The anchors' time-split tests (an empty slice when not run); those it flags are
+    /// left out of every round.
+    pub recent: &'a [Option<RecentShift>],
+}
+
+/// Links `anchors.new` to `anchors.base` with `method`, screening the anchors for drift
+/// (see the module docs). Errors: the errors of [`link`], invalid
 /// rules, a method that is not a post-hoc link (`none`, `fixed`), or fewer than
 /// `rules.min_anchors` anchors left (the message names the flagged ones by position).
 pub fn screen_and_link(
     method: LinkingMethod,
-    new: &[ItemParams],
-    new_se: &[Option<ItemParams>],
-    base: &[ItemParams],
+    anchors: &ScreenAnchors<'_>,
     model: Model,
     quad: &Quadrature,
     rules: &DriftRules,
 ) -> Result<ScreenedLink> {
+    let ScreenAnchors {
+        new,
+        new_se,
+        base,
+        recent,
+    } = *anchors;
     rules.validate()?;
-    if matches!(method, LinkingMethod::None | LinkingMethod::Fixed) {
-        return Err(IrtError::InvalidConfig(format!(
-            "drift screening needs a post-hoc linking method, not {method}"
-        )));
-    }
-    if new.len() != base.len() {
-        return Err(IrtError::InvalidConfig(format!(
-            "drift screening needs the same anchors on both scales: {} vs {}",
-            new.len(),
-            base.len()
-        )));
-    }
+    check_screen_inputs(method, anchors)?;
     let n = new.len();
-    let compared: Vec<ItemParams> = base
-        .iter()
-        .map(|p| match model {
-            Model::ThreePl => *p,
-            Model::Rasch | Model::TwoPl if p.c > 0.0 => project_2pl(p, quad),
-            Model::Rasch | Model::TwoPl => *p,
-        })
-        .collect();
+    let compared: Vec<ItemParams> = base.iter().map(|p| in_model(p, model, quad)).collect();
     let screen_a = model != Model::Rasch;
+    let recent_at = |i: usize| recent.get(i).copied().flatten();
+    let flagged_recent = |i: usize| recent_at(i).is_some_and(|r| r.flagged);
     let mut flagged_in = vec![0usize; n];
     let mut rounds = 0;
     loop {
         rounds += 1;
-        let kept: Vec<usize> = (0..n).filter(|&i| flagged_in[i] == 0).collect();
+        let kept: Vec<usize> = (0..n)
+            .filter(|&i| flagged_in[i] == 0 && !flagged_recent(i))
+            .collect();
+        if kept.len() < rules.min_anchors {
+            return Err(refused(
+                &(0..n).filter(|&i| !kept.contains(&i)).collect::<Vec<_>>(),
+                n,
+                kept.len(),
+                rules,
+                |i| {
+                    format!(
+                        "#{i} (recent b shift {:+.2})",
+                        recent_at(i).map_or(0.0, |r| r.shift)
+                    )
+                },
+            ));
+        }
         let (kn, kb): (Vec<ItemParams>, Vec<ItemParams>) =
             kept.iter().map(|&i| (new[i], base[i])).unzip();
         let constants = link(method, &kn, &kb, quad)?;
@@ -240,8 +278,9 @@ pub fn screen_and_link(
                         log_a_ratio: diffs[i].1,
                         z_b,
                         z_a,
-                        flagged: flagged_in[i] > 0,
+                        flagged: flagged_in[i] > 0 || flagged_recent(i),
                         round: flagged_in[i],
+                        recent: recent_at(i),
                     }
                 })
                 .collect();
@@ -253,29 +292,73 @@ pub fn screen_and_link(
             });
         }
         if kept.len() - newly.len() < rules.min_anchors {
-            let all_flagged: Vec<String> = (0..n)
-                .filter(|&i| flagged_in[i] > 0 || newly.contains(&i))
-                .map(|i| {
+            let all_flagged: Vec<usize> = (0..n)
+                .filter(|&i| flagged_in[i] > 0 || flagged_recent(i) || newly.contains(&i))
+                .collect();
+            return Err(refused(
+                &all_flagged,
+                n,
+                kept.len() - newly.len(),
+                rules,
+                |i| {
                     let (zb, za) = z(i);
                     format!(
                         "#{i} (b diff {:+.2}, z {zb:+.1}; ln a ratio {:+.2}, z {za:+.1})",
                         diffs[i].0, diffs[i].1
                     )
-                })
-                .collect();
-            return Err(IrtError::AnchorDrift(format!(
-                "{} of {n} anchors flagged ({}), leaving {} — fewer than the {} the link \
-                 needs; the bank is not linked",
-                all_flagged.len(),
-                all_flagged.join(", "),
-                kept.len() - newly.len(),
-                rules.min_anchors
-            )));
+                },
+            ));
         }
         for i in newly {
             flagged_in[i] = rounds;
         }
     }
+}
+
+/// A screen needs a post-hoc method and the same anchors on both scales.
+fn check_screen_inputs(method: LinkingMethod, anchors: &ScreenAnchors<'_>) -> Result<()> {
+    if matches!(method, LinkingMethod::None | LinkingMethod::Fixed) {
+        return Err(IrtError::InvalidConfig(format!(
+            "drift screening needs a post-hoc linking method, not {method}"
+        )));
+    }
+    if anchors.new.len() != anchors.base.len() {
+        return Err(IrtError::InvalidConfig(format!(
+            "drift screening needs the same anchors on both scales: {} vs {}",
+            anchors.new.len(),
+            anchors.base.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A known item as the calibrated `model` can express it: its 2PL projection when the
+/// model has no c and the item has c > 0 (see the module docs), else itself.
+fn in_model(item: &ItemParams, model: Model, quad: &Quadrature) -> ItemParams {
+    match model {
+        Model::ThreePl => *item,
+        Model::Rasch | Model::TwoPl if item.c > 0.0 => project_2pl(item, quad),
+        Model::Rasch | Model::TwoPl => *item,
+    }
+}
+
+/// The refusal of a screen that flagged `flagged` (described by `describe`) of `n`
+/// anchors, leaving `left`.
+fn refused(
+    flagged: &[usize],
+    n: usize,
+    left: usize,
+    rules: &DriftRules,
+    describe: impl Fn(usize) -> String,
+) -> IrtError {
+    let named: Vec<String> = flagged.iter().map(|&i| describe(i)).collect();
+    IrtError::AnchorDrift(format!(
+        "{} of {n} anchors flagged ({}), leaving {left} — fewer than the {} the link \
+         needs; the bank is not linked",
+        flagged.len(),
+        named.join(", "),
+        rules.min_anchors
+    ))
 }
 
 /// The 2PL (a′, b′) whose curve is closest to `item`'s: least squares over `grid`'s
@@ -319,11 +402,15 @@ mod tests {
         new[4].b -= 1.0;
         let quad = Quadrature::default();
         let rules = DriftRules::default();
+        let anchors = ScreenAnchors {
+            new: &new,
+            new_se: &[],
+            base: &base,
+            recent: &[],
+        };
         let err = screen_and_link(
             LinkingMethod::StockingLord,
-            &new,
-            &[],
-            &base,
+            &anchors,
             Model::TwoPl,
             &quad,
             &rules,
@@ -343,9 +430,7 @@ mod tests {
         };
         let s = screen_and_link(
             LinkingMethod::StockingLord,
-            &new,
-            &[],
-            &base,
+            &anchors,
             Model::TwoPl,
             &quad,
             &rules,

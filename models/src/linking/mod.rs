@@ -14,12 +14,14 @@
 mod curves;
 mod drift;
 mod moments;
+mod recent;
 
 pub use curves::{
     CurveLink, CurveSettings, haebara, haebara_with, stocking_lord, stocking_lord_with,
 };
-pub use drift::{AnchorDrift, DriftRules, ScreenedLink, screen_and_link};
+pub use drift::{AnchorDrift, DriftRules, ScreenAnchors, ScreenedLink, screen_and_link};
 pub use moments::{mean_mean, mean_sigma};
+pub use recent::{RecentShift, recent_shifts};
 
 use serde::{Deserialize, Serialize};
 

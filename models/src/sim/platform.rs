@@ -127,7 +127,9 @@ pub struct PlatformConfig {
     /// Anchors whose difficulty drifts (default 3; at most a tenth of `anchors` drift).
     #[serde(default = "default_drifted_anchors")]
     pub drifted_anchors: usize,
-    /// Day from which the drifted anchors answer with the shifted difficulty (default 14).
+    /// Day from which the drifted anchors answer with the shifted difficulty (default 11:
+    /// the day after a weekly calibration of a 60-day demo run with a backfill, so the
+    /// next one, on day 17, has a full week of shifted answers).
     #[serde(default = "default_drift_from_day")]
     pub drift_from_day: u32,
     /// Shift of the drifted anchors' true b, θ units (default −1.0: easier).
@@ -140,7 +142,7 @@ fn default_drifted_anchors() -> usize {
 }
 
 fn default_drift_from_day() -> u32 {
-    14
+    11
 }
 
 fn default_drift_b_shift() -> f64 {
@@ -1054,8 +1056,8 @@ mod tests {
         t.dedup();
         assert_eq!(t.len(), 3);
         let d = drifted[0];
-        assert_eq!(d.params_on(13.9).b, d.params.b);
-        assert_eq!(d.params_on(14.0).b, d.params.b - 1.0);
+        assert_eq!(d.params_on(10.9).b, d.params.b);
+        assert_eq!(d.params_on(11.0).b, d.params.b - 1.0);
         // few anchors: none drift
         let few = PlatformConfig {
             anchors: 9,

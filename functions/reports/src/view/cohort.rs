@@ -55,12 +55,13 @@ pub struct DriftView {
     pub first_flagged: String,
     /// "k / n": runs flagged of runs screened.
     pub runs: String,
-    /// Δb by run, `MM-DD Δb` with `*` where flagged, oldest first.
+    /// Δb by run, `MM-DD Δb` with `*` where flagged and the recent period's shift where
+    /// the time-split test flagged it, oldest first.
     pub history: String,
 }
 
 /// Anchors flagged at least once, by bank and anchor, with their screen history.
-fn drift_views(d: &WeekData) -> Vec<DriftView> {
+fn drift_views(t: &Labels, d: &WeekData) -> Vec<DriftView> {
     let mut by_anchor: BTreeMap<(&str, &str), Vec<&crate::data::DriftRow>> = BTreeMap::new();
     for r in &d.anchor_drift {
         by_anchor
@@ -86,8 +87,12 @@ fn drift_views(d: &WeekData) -> Vec<DriftView> {
             history: rows
                 .iter()
                 .map(|r| {
+                    let recent = r
+                        .recent_shift_b
+                        .map(|s| format!(" ({} {})", t.recent, num(Some(s), 2)))
+                        .unwrap_or_default();
                     format!(
-                        "{} {}{}",
+                        "{} {}{}{recent}",
                         r.run_date.get(5..).unwrap_or(&r.run_date),
                         num(Some(r.diff_b), 2),
                         if r.flagged { "*" } else { "" }
@@ -287,7 +292,7 @@ pub fn cohort_view(t: &Labels, lang: &'static str, d: &WeekData, run: &RunInfo) 
             .map(|(bank, reason, n)| format!("{bank}: {reason} \u{d7} {n}"))
             .collect(),
         misfit: misfit_lines(t, d),
-        drift: drift_views(d),
+        drift: drift_views(t, d),
         fit_history_chart: fit_history_chart(t, d),
         loglik_chart,
         info_chart,
