@@ -111,30 +111,10 @@ fn fit(args: FitArgs) -> Result<()> {
             "repeated (student, question) rows: the first of each was kept"
         );
     }
-    let mut anchors = Vec::new();
-    let mut unknown_anchors = Vec::new();
-    if let Some(path) = &args.anchors {
-        for (id, p) in lake::files::read_item_params(path, true)? {
-            let (a, b, c) = p.context("anchor without parameters")?;
-            match responses.question(&id) {
-                Some(i) => anchors.push((i as usize, ItemParams { a, b, c })),
-                None => unknown_anchors.push(id),
-            }
-        }
-        if !unknown_anchors.is_empty() {
-            eprintln!(
-                "warning: {} anchor(s) in {} have no responses and were ignored: {}",
-                unknown_anchors.len(),
-                path.display(),
-                unknown_anchors
-                    .iter()
-                    .take(10)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
+    let (anchors, unknown_anchors) = match &args.anchors {
+        Some(path) => read_anchors(path, &responses)?,
+        None => (Vec::new(), Vec::new()),
+    };
     let mut config = FitConfig::new(args.model);
     config.quadrature = Quadrature::new(args.quadpts, -6.0, 6.0)?;
     config.tol = args.tol;
@@ -163,46 +143,12 @@ fn fit(args: FitArgs) -> Result<()> {
 
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let mut w = create(&args.out.join("items.csv"))?;
-    writeln!(
-        w,
-        "item_id,a,b,c,se_a,se_b,se_c,n_responses,excluded_reason,\
-         s_x2,df_s_x2,p_s_x2,infit,outfit,z_infit,z_outfit"
+    write_items_csv(
+        &args.out.join("items.csv"),
+        &responses.questions,
+        &cal,
+        &item_fit,
     )?;
-    for ((id, it), f) in responses
-        .questions
-        .iter()
-        .zip(&cal.items)
-        .zip(&item_fit.items)
-    {
-        if let Some(reason) = it.excluded {
-            writeln!(
-                w,
-                "{},,,,,,,{},{},,,,,,,",
-                csv_field(id),
-                it.n_responses,
-                csv_field(&reason.to_string())
-            )?;
-        } else {
-            let se = |f: fn(&ItemParams) -> f64| {
-                it.se.map(|s| format!("{:.6}", f(&s))).unwrap_or_default()
-            };
-            writeln!(
-                w,
-                "{},{:.6},{:.6},{:.6},{},{},{},{},,{}",
-                csv_field(id),
-                it.params.a,
-                it.params.b,
-                it.params.c,
-                se(|s| s.a),
-                se(|s| s.b),
-                se(|s| s.c),
-                it.n_responses,
-                fit_fields(f)
-            )?;
-        }
-    }
-    w.flush()?;
     if !cal.drift.is_empty() {
         write_anchor_drift(
             &args.out.join("anchors.csv"),
@@ -210,21 +156,11 @@ fn fit(args: FitArgs) -> Result<()> {
             &cal.drift,
         )?;
     }
-    let mut w = create(&args.out.join("scores.csv"))?;
-    writeln!(w, "student_id,theta,se,n_responses")?;
-    for (id, s) in responses.students.iter().zip(&cal.scores) {
-        if let Some(s) = s {
-            writeln!(
-                w,
-                "{},{:.6},{:.6},{}",
-                csv_field(id),
-                s.theta,
-                s.se,
-                s.n_responses
-            )?;
-        }
-    }
-    w.flush()?;
+    write_scores_csv(
+        &args.out.join("scores.csv"),
+        &responses.students,
+        &cal.scores,
+    )?;
     phases.mark("write");
     let fit = &cal.fit;
     let summary = serde_json::json!({
@@ -257,6 +193,108 @@ fn fit(args: FitArgs) -> Result<()> {
     )?;
     println!("{}", serde_json::to_string_pretty(&json)?);
     Ok(())
+}
+
+/// An anchor: its item index and known parameters.
+type Anchor = (usize, ItemParams);
+
+/// The anchors of `path` (`item_id,a,b,c`) that have responses, as (item index, known
+/// parameters), and the ids of those without responses (warned about, then ignored).
+fn read_anchors(
+    path: &std::path::Path,
+    responses: &lake::files::Responses,
+) -> Result<(Vec<Anchor>, Vec<String>)> {
+    let mut anchors = Vec::new();
+    let mut unknown = Vec::new();
+    for (id, p) in lake::files::read_item_params(path, true)? {
+        let (a, b, c) = p.context("anchor without parameters")?;
+        match responses.question(&id) {
+            Some(i) => anchors.push((i as usize, ItemParams { a, b, c })),
+            None => unknown.push(id),
+        }
+    }
+    if !unknown.is_empty() {
+        eprintln!(
+            "warning: {} anchor(s) in {} have no responses and were ignored: {}",
+            unknown.len(),
+            path.display(),
+            unknown
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok((anchors, unknown))
+}
+
+/// `items.csv`: each item's parameters on the final scale, SEs, responses, exclusion and
+/// item fit (an excluded item has only its id, responses and reason).
+fn write_items_csv(
+    path: &std::path::Path,
+    questions: &[String],
+    cal: &models::calibration::LinkedCalibration,
+    item_fit: &models::calibration::ItemFitReport,
+) -> Result<()> {
+    let mut w = create(path)?;
+    writeln!(
+        w,
+        "item_id,a,b,c,se_a,se_b,se_c,n_responses,excluded_reason,\
+         s_x2,df_s_x2,p_s_x2,infit,outfit,z_infit,z_outfit"
+    )?;
+    for ((id, it), f) in questions.iter().zip(&cal.items).zip(&item_fit.items) {
+        if let Some(reason) = it.excluded {
+            writeln!(
+                w,
+                "{},,,,,,,{},{},,,,,,,",
+                csv_field(id),
+                it.n_responses,
+                csv_field(&reason.to_string())
+            )?;
+        } else {
+            let se = |f: fn(&ItemParams) -> f64| {
+                it.se.map(|s| format!("{:.6}", f(&s))).unwrap_or_default()
+            };
+            writeln!(
+                w,
+                "{},{:.6},{:.6},{:.6},{},{},{},{},,{}",
+                csv_field(id),
+                it.params.a,
+                it.params.b,
+                it.params.c,
+                se(|s| s.a),
+                se(|s| s.b),
+                se(|s| s.c),
+                it.n_responses,
+                fit_fields(f)
+            )?;
+        }
+    }
+    Ok(w.flush()?)
+}
+
+/// `scores.csv`: θ, SE and responses of every scored student.
+fn write_scores_csv(
+    path: &std::path::Path,
+    students: &[String],
+    scores: &[Option<models::irt::Score>],
+) -> Result<()> {
+    let mut w = create(path)?;
+    writeln!(w, "student_id,theta,se,n_responses")?;
+    for (id, s) in students.iter().zip(scores) {
+        if let Some(s) = s {
+            writeln!(
+                w,
+                "{},{:.6},{:.6},{}",
+                csv_field(id),
+                s.theta,
+                s.se,
+                s.n_responses
+            )?;
+        }
+    }
+    Ok(w.flush()?)
 }
 
 /// `fit.json`: the fit's summary (keys sorted), then the wall time and its phases in

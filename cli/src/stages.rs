@@ -11,23 +11,59 @@ use lake::runs::ErrorName;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+/// One stage of the registry: its name, the type of its JSON event, and the summary
+/// fields that count the rows it wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct StageSpec {
+    /// Stage name (Lambda function suffix, ASL placeholder, `irtlake stage` argument).
+    pub name: &'static str,
+    /// The event type [`invoke`] decodes for it (last path segment).
+    pub event: &'static str,
+    /// Summary fields whose sum is the rows the stage wrote (the runner's table).
+    pub rows: &'static [&'static str],
+}
+
 /// Every stage, in pipeline order (the same list as `local.stages` in Terraform and the
 /// `${<stage>_arn}` placeholders of the state machine; a test keeps the three equal).
 /// `plan` writes nothing: it chooses the student shards of the stages after it.
-pub const STAGES: &[&str] = &[
-    "export_attempts",
-    "calibrate",
-    "plan",
-    "score_abilities",
-    "score_topics",
-    "features",
-    "kpis",
-    "churn",
-    "growth",
-    "forecast",
-    "segments",
-    "reports",
+pub const REGISTRY: [StageSpec; 12] = [
+    spec("export_attempts", "ExportInput", &["attempts", "questions"]),
+    spec("calibrate", "CalibrateInput", &["n_items", "n_students"]),
+    spec("plan", "PlanInput", &[]),
+    spec("score_abilities", "StageInput", &["rows"]),
+    spec("score_topics", "StageInput", &["rows"]),
+    spec("features", "StageInput", &["rows"]),
+    spec("kpis", "StageInput", &["rows"]),
+    spec("churn", "StageInput", &["s_written", "churn_fit_rows"]),
+    spec("growth", "StageInput", &["p_written", "growth_fit_rows"]),
+    spec("forecast", "StageInput", &["forecast_rows", "anomaly_rows"]),
+    spec("segments", "StageInput", &["students"]),
+    spec(
+        "reports",
+        "ReportsInput",
+        &["student_reports", "cohort_reports"],
+    ),
 ];
+
+const fn spec(name: &'static str, event: &'static str, rows: &'static [&'static str]) -> StageSpec {
+    StageSpec { name, event, rows }
+}
+
+/// The stage names of [`REGISTRY`], in pipeline order.
+pub const STAGES: [&str; REGISTRY.len()] = {
+    let mut names = [""; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        names[i] = REGISTRY[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// The registry entry of `stage`.
+pub fn stage_spec(stage: &str) -> Option<&'static StageSpec> {
+    REGISTRY.iter().find(|s| s.name == stage)
+}
 
 /// Configuration read once from the environment (per process / Lambda cold start).
 #[derive(Debug, Clone, Default)]
@@ -87,23 +123,11 @@ impl StageEnv {
     }
 }
 
-/// Rows a stage wrote, from its summary (the runner's table): the summary fields
-/// that count written rows, per stage.
+/// Rows a stage wrote, from its summary (the runner's table): the sum of the summary
+/// fields [`StageSpec::rows`] names.
 pub fn rows_written(stage: &str, summary: &Value) -> u64 {
-    let fields: &[&str] = match stage {
-        "export_attempts" => &["attempts", "questions"],
-        "calibrate" => &["n_items", "n_students"],
-        // plan writes nothing (its summary is the shard plan).
-        "plan" => &[],
-        "score_abilities" | "score_topics" | "features" | "kpis" => &["rows"],
-        "churn" => &["s_written", "churn_fit_rows"],
-        "growth" => &["p_written", "growth_fit_rows"],
-        "forecast" => &["forecast_rows", "anomaly_rows"],
-        "segments" => &["students"],
-        "reports" => &["student_reports", "cohort_reports"],
-        _ => &[],
-    };
-    fields
+    stage_spec(stage)
+        .map_or(&[][..], |s| s.rows)
         .iter()
         .filter_map(|f| summary.get(*f).and_then(Value::as_u64))
         .sum()
@@ -137,6 +161,11 @@ impl StageFailure {
 /// Decodes a stage event; the error names the field (`run_date: "2026-02-30" is not a
 /// date (YYYY-MM-DD)`).
 fn event<T: DeserializeOwned>(stage: &str, payload: Value) -> Result<T, StageFailure> {
+    debug_assert!(
+        stage_spec(stage).is_some_and(|s| std::any::type_name::<T>().ends_with(s.event)),
+        "stage {stage} decodes {} but the registry says otherwise",
+        std::any::type_name::<T>()
+    );
     serde_path_to_error::deserialize(payload).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -272,6 +301,20 @@ mod tests {
         invoke(&lake, &StageEnv::default(), stage, payload)
             .await
             .unwrap_err()
+    }
+
+    /// Every stage of the registry decodes its registered event type (a mismatch would
+    /// fail the registry's debug check and come back as `Fatal.Internal`) and refuses a
+    /// field it does not know as invalid input.
+    #[tokio::test]
+    async fn every_registered_stage_decodes_its_event_type() {
+        for spec in REGISTRY {
+            let f = fails(spec.name, json!({"no_such_field": 1})).await;
+            assert_eq!(f.error, "Fatal.InvalidInput", "{}: {f:?}", spec.name);
+            assert!(f.cause.contains("no_such_field"), "{}: {f:?}", spec.name);
+        }
+        assert_eq!(STAGES.len(), REGISTRY.len());
+        assert!(stage_spec("nope").is_none());
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use arrow::datatypes::Int64Type;
 
 const ATTEMPT_DAYS_SQL: &str = include_str!("../../sql/cli/attempt_days.sql");
 const QUESTION_COUNTS_SQL: &str = include_str!("../../sql/cli/question_counts.sql");
+const TABLE_ROWS_SQL: &str = include_str!("../../sql/cli/table_rows.sql");
 
 /// Prints rows per table with its storage layout (Parquet objects, partitions, bytes,
 /// median object size: what the lake's layout costs, README "Object sizes"), the report
@@ -19,7 +20,7 @@ pub async fn print_status(lake: &lake::Lake) -> Result<()> {
     );
     for def in lake::TABLES.iter() {
         let batches = ctx
-            .sql(&format!("SELECT count(*) FROM {}", def.name))
+            .sql(&TABLE_ROWS_SQL.replace("{table}", def.name))
             .await?
             .collect()
             .await?;

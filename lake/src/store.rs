@@ -471,6 +471,10 @@ impl Lake {
         Ok(out)
     }
 
+    /// Reads, transforms and commits each of `partitions` (see
+    /// [`Lake::update_partitions`]): keys checked, local folder locks held for the whole
+    /// cycle, every partition prepared, then committed in order — staged and renamed on a
+    /// local lake ([`local_commit`]), conditional puts on S3 ([`Lake::put_conditional`]).
     async fn update_partitions_of<F>(
         &self,
         table: &str,
@@ -482,44 +486,18 @@ impl Lake {
         F: FnMut(usize, Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
     {
         let def = catalog::table(table)?;
-        let keys = partitions
-            .iter()
-            .map(|v| self.shard_partition_key(def, v, shard))
-            .collect::<Result<Vec<_>>>()?;
+        let keys = self.distinct_partition_keys(def, partitions, shard)?;
         let labels: Vec<String> = partitions
             .iter()
             .map(|v| partition_label(table, v))
             .collect();
-        let mut unique = keys.clone();
-        unique.sort();
-        unique.dedup();
-        if unique.len() != keys.len() {
-            return Err(LakeError::BadPartition {
-                table: table.to_string(),
-                reason: "the same partition is listed twice in one update".into(),
-            });
-        }
         let files = keys
             .iter()
             .map(|k| self.local_file(&self.path(k)?))
             .collect::<Result<Option<Vec<_>>>>()?;
         // Local: hold every folder lock for the whole cycle (taken in key order).
         let _locks = match &files {
-            Some(files) => {
-                let mut dirs = files
-                    .iter()
-                    .map(|f| local_dir(f).map(std::path::Path::to_path_buf))
-                    .collect::<std::io::Result<Vec<_>>>()?;
-                dirs.sort();
-                Some(
-                    local::blocking(move || {
-                        dirs.iter()
-                            .map(|d| local::lock_dir(d))
-                            .collect::<std::io::Result<Vec<_>>>()
-                    })
-                    .await?,
-                )
-            }
+            Some(files) => Some(lock_folders_of(files).await?),
             None => None,
         };
         let mut prepared = Vec::with_capacity(keys.len());
@@ -556,30 +534,7 @@ impl Lake {
                 })
                 .collect();
             let staging = self.staging_dir();
-            let (done, err) = local::blocking(move || {
-                let mut staged = Vec::with_capacity(jobs.len());
-                // First what crashed writers left in every partition, then the new objects.
-                for (_, file, _) in &jobs {
-                    if let Err(e) = local::sweep(file, &staging) {
-                        return Ok((Vec::new(), Some(e)));
-                    }
-                }
-                for (i, file, bytes) in &jobs {
-                    match local::stage(file, &staging, bytes) {
-                        Ok(s) => staged.push((*i, s)),
-                        Err(e) => return Ok((Vec::new(), Some(e))),
-                    }
-                }
-                let mut done = Vec::with_capacity(staged.len());
-                for (i, s) in staged {
-                    match s.commit() {
-                        Ok(()) => done.push(i),
-                        Err(e) => return Ok((done, Some(e))),
-                    }
-                }
-                Ok((done, None))
-            })
-            .await?;
+            let (done, err) = local::blocking(move || Ok(local_commit(&jobs, &staging))).await?;
             for &i in &done {
                 out[i] = prepared[i].as_ref().map(|p| summary(i, p));
             }
@@ -596,50 +551,93 @@ impl Lake {
         // S3: conditional puts, one partition after the other.
         let mut done = Vec::with_capacity(pending.len());
         for (pos, &i) in pending.iter().enumerate() {
-            let path = self.path(&keys[i])?;
-            let mut current = prepared[i].take();
-            let mut attempt = 0u32;
-            while let Some(p) = current.take() {
-                let mode = match &p.version {
-                    Some(v) => PutMode::Update(v.clone()),
-                    None => PutMode::Create,
-                };
-                let res = self
-                    .store
-                    .put_opts(&path, PutPayload::from(p.bytes.clone()), mode.into())
-                    .await;
-                match res {
-                    Ok(_) => {
-                        out[i] = Some(summary(i, &p));
-                        done.push(i);
-                    }
-                    Err(
-                        object_store::Error::Precondition { .. }
-                        | object_store::Error::AlreadyExists { .. },
-                    ) if attempt + 1 < MAX_UPDATE_ATTEMPTS => {
-                        tracing::debug!(key = keys[i], attempt, "concurrent update, retrying");
-                        tokio::time::sleep(conflict_backoff(&keys[i], attempt)).await;
-                        attempt += 1;
-                        current = match self.prepare(def, &keys[i], |c| f(i, c)).await {
-                            Ok(p) => p,
-                            Err(e) => return Err(fail(&done, &pending[pos..], e)),
-                        };
-                    }
-                    Err(
-                        object_store::Error::Precondition { .. }
-                        | object_store::Error::AlreadyExists { .. },
-                    ) => {
-                        let e = LakeError::Contended {
-                            key: keys[i].clone(),
-                            attempts: MAX_UPDATE_ATTEMPTS,
-                        };
-                        return Err(fail(&done, &pending[pos..], e));
-                    }
-                    Err(e) => return Err(fail(&done, &pending[pos..], e.into())),
+            let first = prepared[i].take();
+            match self.put_conditional(def, &keys[i], i, first, &mut f).await {
+                Ok(Some(p)) => {
+                    out[i] = Some(summary(i, &p));
+                    done.push(i);
                 }
+                Ok(None) => {}
+                Err(e) => return Err(fail(&done, &pending[pos..], e)),
             }
         }
         Ok(out)
+    }
+
+    /// The object keys of `partitions` (of `shard`), refusing a partition listed twice.
+    fn distinct_partition_keys(
+        &self,
+        def: &TableDef,
+        partitions: &[&[(&str, &str)]],
+        shard: Shard,
+    ) -> Result<Vec<String>> {
+        let keys = partitions
+            .iter()
+            .map(|v| self.shard_partition_key(def, v, shard))
+            .collect::<Result<Vec<_>>>()?;
+        let mut unique = keys.clone();
+        unique.sort();
+        unique.dedup();
+        if unique.len() != keys.len() {
+            return Err(LakeError::BadPartition {
+                table: def.name.to_string(),
+                reason: "the same partition is listed twice in one update".into(),
+            });
+        }
+        Ok(keys)
+    }
+
+    /// Puts `first` at `key` on S3 only if the object is still the version it was read
+    /// at (or still absent). On a lost race it reads the partition and transforms it
+    /// again (`f(index, current)`) after a backoff, up to [`MAX_UPDATE_ATTEMPTS`] tries;
+    /// the prepared object that was written, `None` when the transform wrote nothing.
+    async fn put_conditional<F>(
+        &self,
+        def: &TableDef,
+        key: &str,
+        index: usize,
+        first: Option<Prepared>,
+        f: &mut F,
+    ) -> Result<Option<Prepared>>
+    where
+        F: FnMut(usize, Vec<RecordBatch>) -> Result<Option<Vec<RecordBatch>>>,
+    {
+        let path = self.path(key)?;
+        let mut current = first;
+        let mut attempt = 0u32;
+        while let Some(p) = current.take() {
+            let mode = match &p.version {
+                Some(v) => PutMode::Update(v.clone()),
+                None => PutMode::Create,
+            };
+            let res = self
+                .store
+                .put_opts(&path, PutPayload::from(p.bytes.clone()), mode.into())
+                .await;
+            match res {
+                Ok(_) => return Ok(Some(p)),
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) if attempt + 1 < MAX_UPDATE_ATTEMPTS => {
+                    tracing::debug!(key, attempt, "concurrent update, retrying");
+                    tokio::time::sleep(conflict_backoff(key, attempt)).await;
+                    attempt += 1;
+                    current = self.prepare(def, key, |c| f(index, c)).await?;
+                }
+                Err(
+                    object_store::Error::Precondition { .. }
+                    | object_store::Error::AlreadyExists { .. },
+                ) => {
+                    return Err(LakeError::Contended {
+                        key: key.to_string(),
+                        attempts: MAX_UPDATE_ATTEMPTS,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(None)
     }
 
     /// Reads a partition, applies `f` and encodes the result (`None`: nothing to write).
@@ -1182,6 +1180,50 @@ impl S3Retry {
             ..object_store::RetryConfig::default()
         }
     }
+}
+
+/// Locks the folders of `files` (sorted, so concurrent writers take them in one order).
+async fn lock_folders_of(files: &[std::path::PathBuf]) -> Result<Vec<local::DirLock>> {
+    let mut dirs = files
+        .iter()
+        .map(|f| local_dir(f).map(std::path::Path::to_path_buf))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    dirs.sort();
+    Ok(local::blocking(move || {
+        dirs.iter()
+            .map(|d| local::lock_dir(d))
+            .collect::<std::io::Result<Vec<_>>>()
+    })
+    .await?)
+}
+
+/// Commits prepared objects on a local lake (blocking): first sweeps what crashed
+/// writers left in every partition, then stages every new object, then renames them in
+/// order. Returns the indices committed and the error that stopped it, if any.
+fn local_commit(
+    jobs: &[(usize, std::path::PathBuf, Bytes)],
+    staging: &std::path::Path,
+) -> (Vec<usize>, Option<std::io::Error>) {
+    for (_, file, _) in jobs {
+        if let Err(e) = local::sweep(file, staging) {
+            return (Vec::new(), Some(e));
+        }
+    }
+    let mut staged = Vec::with_capacity(jobs.len());
+    for (i, file, bytes) in jobs {
+        match local::stage(file, staging, bytes) {
+            Ok(s) => staged.push((*i, s)),
+            Err(e) => return (Vec::new(), Some(e)),
+        }
+    }
+    let mut done = Vec::with_capacity(staged.len());
+    for (i, s) in staged {
+        match s.commit() {
+            Ok(()) => done.push(i),
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
 }
 
 #[cfg(test)]

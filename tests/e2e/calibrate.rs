@@ -12,21 +12,11 @@ use crate::support::{temp_lake, write_file};
 /// Writes a small demo platform into `lake` (via the binary) and returns the truth dir.
 fn small_demo(lake: &lake::Lake, dir: &std::path::Path, anchors: usize) -> std::path::PathBuf {
     let truth = dir.join("truth");
-    crate::support::demo_data(
+    crate::support::demo_platform(
         lake,
         &truth,
-        &[
-            "--students",
-            "3000",
-            "--items",
-            "80",
-            "--days",
-            "28",
-            "--seed",
-            "7",
-            "--anchors",
-            &anchors.to_string(),
-        ],
+        [3000, 80, 28, anchors as u32],
+        &["--seed", "7"],
     );
     truth
 }
@@ -441,22 +431,7 @@ async fn thetas(lake: &lake::Lake) -> HashMap<String, f64> {
 async fn a_capped_fit_samples_students_and_still_scores_everyone() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    crate::support::demo_data(
-        &lake,
-        &truth,
-        &[
-            "--students",
-            "4000",
-            "--items",
-            "60",
-            "--days",
-            "28",
-            "--seed",
-            "11",
-            "--anchors",
-            "16",
-        ],
-    );
+    crate::support::demo_platform(&lake, &truth, [4000, 60, 28, 16], &["--seed", "11"]);
     let first_attempts = crate::support::count(
         &lake,
         "SELECT count(*) FROM (SELECT DISTINCT student_id, question_id FROM attempts)",
@@ -653,4 +628,88 @@ async fn abilities_scored_by_shard_equal_the_inline_scores() {
         assert!(worst <= 1e-9, "{link:?}: largest θ/SE difference {worst:e}");
         assert_eq!(fit_out.linking.method, inline_out.linking.method);
     }
+}
+
+/// The time-split drift test in the stage: on a demo whose drifted anchors got 1.5
+/// easier a week before the run date, the recent week's answers flag exactly them
+/// (`flagged_recent`, and left out of the link), with their shift and standard error
+/// on the anchor scale in `anchor_drift`; with `drift_recent_days = 0` the test is off
+/// and its columns are null.
+#[tokio::test]
+async fn recent_drift_is_flagged_from_the_last_week_of_answers() {
+    let (dir, lake) = temp_lake();
+    let truth = dir.path().join("truth");
+    crate::support::demo_platform(
+        &lake,
+        &truth,
+        [3000, 80, 21, 20],
+        &[
+            "--seed",
+            "7",
+            "--drift-from-day",
+            "14",
+            "--drift-b-shift",
+            "-1.5",
+        ],
+    );
+    let mut r = csv::Reader::from_path(truth.join("items.csv")).unwrap();
+    let planted: Vec<String> = r
+        .records()
+        .map(|rec| rec.unwrap())
+        .filter(|rec| !rec[9].is_empty())
+        .map(|rec| rec[0].to_string())
+        .collect();
+    assert_eq!(planted.len(), 2, "a tenth of 20 anchors drift");
+
+    let run_date = "2026-01-25".parse::<NaiveDate>().unwrap(); // day 20: days 14..20 shifted
+    let out = run(&lake, &CalibrateInput::new(run_date)).await.unwrap();
+    assert_eq!(out.status, "calibrated", "{out:?}");
+    let rows = lake
+        .sql(
+            "SELECT item_id, flagged, flagged_recent, n_earlier, n_recent, recent_shift_b, \
+             recent_se_b FROM anchor_drift ORDER BY item_id",
+        )
+        .await
+        .unwrap();
+    let mut n = 0;
+    for b in &rows {
+        let ids = b.column(0).as_string::<i32>();
+        let (flagged, recent) = (b.column(1).as_boolean(), b.column(2).as_boolean());
+        let (n_recent, shift, se) = (
+            b.column(4).as_primitive::<Int64Type>(),
+            b.column(5).as_primitive::<Float64Type>(),
+            b.column(6).as_primitive::<Float64Type>(),
+        );
+        for i in 0..b.num_rows() {
+            n += 1;
+            let id = ids.value(i);
+            let is_planted = planted.iter().any(|p| p == id);
+            assert!(
+                !recent.is_null(i) && n_recent.value(i) >= 30,
+                "{id}: tested"
+            );
+            assert_eq!(recent.value(i), is_planted, "{id}: flagged_recent");
+            assert_eq!(flagged.value(i), is_planted, "{id}: flagged");
+            if is_planted {
+                // −1.5 in truth, less the anchors' common recent shift; SE ≈ 0.1–0.2
+                assert!(shift.value(i) < -1.0, "{id}: shift {}", shift.value(i));
+                assert!(
+                    se.value(i) > 0.0 && se.value(i) < 0.25,
+                    "{id}: se {}",
+                    se.value(i)
+                );
+            }
+        }
+    }
+    assert_eq!(n, 20);
+    assert_eq!(out.linking.n_anchors_used, 18, "{out:?}");
+
+    let mut off = CalibrateInput::new(run_date);
+    off.drift_recent_days = Some(0);
+    run(&lake, &off).await.unwrap();
+    let nulls = lake
+        .sql("SELECT count(*) FROM anchor_drift WHERE flagged_recent IS NULL AND recent_z IS NULL")
+        .await
+        .unwrap();
+    assert_eq!(nulls[0].column(0).as_primitive::<Int64Type>().value(0), 20);
 }

@@ -47,20 +47,7 @@ fn csv_map(path: &std::path::Path, key: &[usize], val: usize) -> HashMap<String,
 async fn downstream_stages_on_a_demo_lake() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    crate::support::demo_data(
-        &lake,
-        &truth,
-        &[
-            "--students",
-            "4000",
-            "--items",
-            "100",
-            "--days",
-            "28",
-            "--anchors",
-            "20",
-        ],
-    );
+    crate::support::demo_platform(&lake, &truth, [4000, 100, 28, 20], &[]);
     let cal = calibrate::CalibrateInput::new(day("2026-02-01"));
     calibrate::run(&lake, &cal).await.unwrap();
 

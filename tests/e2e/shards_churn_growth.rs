@@ -15,7 +15,7 @@ use lake::catalog::WEEKLY_KPI;
 use lake::runs::StageInput;
 use lake::shard::Shard;
 
-use crate::support::{day, demo_data, render, temp_lake, values};
+use crate::support::{day, render, temp_lake, values};
 
 /// Run date (a Sunday) and its week.
 const RUN: &str = "2026-02-15";
@@ -205,20 +205,7 @@ async fn compare(lake: &Lake, max_fit_students: u64) -> Outcome {
 #[tokio::test]
 async fn sharded_churn_and_growth_write_what_an_unsharded_run_writes() {
     let (dir, lake) = temp_lake();
-    demo_data(
-        &lake,
-        &dir.path().join("truth"),
-        &[
-            "--students",
-            "2000",
-            "--items",
-            "100",
-            "--days",
-            "42",
-            "--anchors",
-            "20",
-        ],
-    );
+    crate::support::demo_platform(&lake, &dir.path().join("truth"), [2000, 100, 42, 20], &[]);
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day(RUN)))
         .await
         .unwrap();

@@ -46,20 +46,7 @@ fn auc(pos: &[f64], neg: &[f64]) -> f64 {
 async fn churn_scores_students_who_churn_later_higher() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    crate::support::demo_data(
-        &lake,
-        &truth,
-        &[
-            "--students",
-            "4000",
-            "--items",
-            "100",
-            "--days",
-            "42",
-            "--anchors",
-            "20",
-        ],
-    );
+    crate::support::demo_platform(&lake, &truth, [4000, 100, 42, 20], &[]);
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-02-01")))
         .await
         .unwrap();
@@ -352,20 +339,7 @@ async fn churn_on_degenerate_lakes_gives_a_summary() {
 
     // one week of data: nobody can have been away for 14 days yet
     let (dir, lake) = temp_lake();
-    crate::support::demo_data(
-        &lake,
-        &dir.path().join("truth"),
-        &[
-            "--students",
-            "1500",
-            "--items",
-            "60",
-            "--days",
-            "7",
-            "--anchors",
-            "15",
-        ],
-    );
+    crate::support::demo_platform(&lake, &dir.path().join("truth"), [1500, 60, 7, 15], &[]);
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-11")))
         .await
         .unwrap();

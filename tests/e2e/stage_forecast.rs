@@ -44,20 +44,7 @@ pub async fn demo_lake() -> (tempfile::TempDir, Lake) {
     let t = Instant::now();
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    crate::support::demo_data(
-        &lake,
-        &truth,
-        &[
-            "--students",
-            "3000",
-            "--items",
-            "100",
-            "--days",
-            "42",
-            "--anchors",
-            "20",
-        ],
-    );
+    crate::support::demo_platform(&lake, &truth, [3000, 100, 42, 20], &[]);
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day(DEMO_LAST_DAY)))
         .await
         .unwrap();

@@ -26,20 +26,7 @@ fn input(run_date: &str) -> StageInput {
 async fn growth_ranks_improving_students_above_declining_ones() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    crate::support::demo_data(
-        &lake,
-        &truth,
-        &[
-            "--students",
-            "4000",
-            "--items",
-            "100",
-            "--days",
-            "42",
-            "--anchors",
-            "20",
-        ],
-    );
+    crate::support::demo_platform(&lake, &truth, [4000, 100, 42, 20], &[]);
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-02-15")))
         .await
         .unwrap();
@@ -273,20 +260,7 @@ const ACC_P_CORR_MIN: f64 = 0.75;
 async fn growth_without_calibration_gives_accuracy_p() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
-    crate::support::demo_data(
-        &lake,
-        &truth,
-        &[
-            "--students",
-            "2000",
-            "--items",
-            "60",
-            "--days",
-            "28",
-            "--anchors",
-            "15",
-        ],
-    );
+    crate::support::demo_platform(&lake, &truth, [2000, 60, 28, 15], &[]);
     let run = input("2026-02-01");
     kpis::run(&lake, &run).await.unwrap();
     let g = growth::run(&lake, &run).await.unwrap();
@@ -392,20 +366,7 @@ async fn growth_without_thetas_gives_a_summary() {
 #[tokio::test]
 async fn growth_on_one_week_gives_a_summary() {
     let (dir, lake) = temp_lake();
-    crate::support::demo_data(
-        &lake,
-        &dir.path().join("truth"),
-        &[
-            "--students",
-            "1500",
-            "--items",
-            "60",
-            "--days",
-            "7",
-            "--anchors",
-            "15",
-        ],
-    );
+    crate::support::demo_platform(&lake, &dir.path().join("truth"), [1500, 60, 7, 15], &[]);
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-11")))
         .await
         .unwrap();
@@ -433,20 +394,7 @@ async fn growth_on_one_week_gives_a_summary() {
 #[tokio::test]
 async fn growth_refuses_p_when_rhat_is_too_high() {
     let (dir, lake) = temp_lake();
-    crate::support::demo_data(
-        &lake,
-        &dir.path().join("truth"),
-        &[
-            "--students",
-            "1500",
-            "--items",
-            "60",
-            "--days",
-            "14",
-            "--anchors",
-            "15",
-        ],
-    );
+    crate::support::demo_platform(&lake, &dir.path().join("truth"), [1500, 60, 14, 15], &[]);
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-18")))
         .await
         .unwrap();

@@ -425,6 +425,24 @@ pub fn demo_data(lake: &Lake, truth: &std::path::Path, args: &[&str]) {
     );
 }
 
+/// A demo platform of `[students, items, days, anchors]` (starting 2026-01-05) written
+/// into `lake` by `irtlake demo-data`, its truth in `truth`; `extra` adds flags (a
+/// seed, planted drift, …).
+pub fn demo_platform(lake: &Lake, truth: &std::path::Path, size: [u32; 4], extra: &[&str]) {
+    let [students, items, days, anchors] = size.map(|n| n.to_string());
+    let args = [
+        "--students",
+        &students,
+        "--items",
+        &items,
+        "--days",
+        &days,
+        "--anchors",
+        &anchors,
+    ];
+    demo_data(lake, truth, &[&args[..], extra].concat());
+}
+
 /// The last day of [`small_demo`]'s platform (it starts on 2026-01-05 and runs 28 days).
 pub const SMALL_DEMO_LAST_DAY: &str = "2026-02-01";
 /// The state machine's start time that [`irtlake_run`] passes (the morning after).
@@ -433,12 +451,12 @@ pub const SMALL_DEMO_START_TIME: &str = "2026-02-02T03:00:00Z";
 /// The small demo platform of the pipeline tests: `students` students, 80 questions (12
 /// anchors), 28 days, `seed`; its truth in `dir/truth`.
 pub fn small_demo(lake: &Lake, dir: &std::path::Path, students: u32, seed: u32) {
-    let (students, seed) = (students.to_string(), seed.to_string());
-    let args = ["--students", &students, "--items", "80", "--days", "28"];
-    demo_data(
+    let seed = seed.to_string();
+    demo_platform(
         lake,
         &dir.join("truth"),
-        &[&args[..], &["--anchors", "12", "--seed", &seed]].concat(),
+        [students, 80, 28, 12],
+        &["--seed", &seed],
     );
 }
 

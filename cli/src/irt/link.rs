@@ -166,22 +166,7 @@ struct Row {
 
 /// Runs `irtlake irt link`.
 pub fn link(args: LinkArgs) -> Result<()> {
-    let methods: Vec<LinkingMethod> = match args.method.to_ascii_lowercase().as_str() {
-        "all" => vec![
-            LinkingMethod::MeanMean,
-            LinkingMethod::MeanSigma,
-            LinkingMethod::Haebara,
-            LinkingMethod::StockingLord,
-        ],
-        one => match one.parse::<LinkingMethod>()? {
-            m @ (LinkingMethod::None | LinkingMethod::Fixed) => {
-                bail!(
-                    "--method {m}: irt link computes constants (mean-mean, mean-sigma, haebara, stocking-lord or all)"
-                )
-            }
-            m => vec![m],
-        },
-    };
+    let methods = methods_of(&args.method)?;
     let rescale = args.rescale.unwrap_or(if methods.len() == 1 {
         methods[0]
     } else {
@@ -219,62 +204,21 @@ pub fn link(args: LinkArgs) -> Result<()> {
         from_grid: args.symmetric.then_some(&grids.from),
         d: args.d,
     };
-    let mut rows = Vec::new();
-    for &method in &methods {
-        let context = || {
-            format!(
-                "{method} linking of {} onto {}",
-                args.from.display(),
-                args.to.display()
-            )
-        };
-        let row = match method {
-            LinkingMethod::MeanMean => Row {
-                method,
-                constants: mean_mean(&new, &base).with_context(context)?,
-                curve: None,
-            },
-            LinkingMethod::MeanSigma => Row {
-                method,
-                constants: mean_sigma(&new, &base).with_context(context)?,
-                curve: None,
-            },
-            LinkingMethod::Haebara | LinkingMethod::StockingLord => {
-                let f = if method == LinkingMethod::Haebara {
-                    haebara_with
-                } else {
-                    stocking_lord_with
-                };
-                let k = f(&new, &base, &settings).with_context(context)?;
-                Row {
-                    method,
-                    constants: k.constants,
-                    curve: Some((k.criterion, k.iterations)),
-                }
-            }
-            LinkingMethod::None | LinkingMethod::Fixed => unreachable!("rejected above"),
-        };
-        rows.push(row);
-    }
-
+    let rows = methods
+        .iter()
+        .map(|&method| {
+            constants_row(method, &new, &base, &settings).with_context(|| {
+                format!(
+                    "{method} linking of {} onto {}",
+                    args.from.display(),
+                    args.to.display()
+                )
+            })
+        })
+        .collect::<Result<Vec<Row>>>()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let path = args.out.join("constants.csv");
-    let mut w = create(&path)?;
-    writeln!(w, "method,A,B,criterion,iterations")?;
-    for r in &rows {
-        let (crit, it) = r
-            .curve
-            .map(|(c, i)| (format!("{c:.10e}"), i.to_string()))
-            .unwrap_or_default();
-        writeln!(
-            w,
-            "{},{:.6},{:.6},{crit},{it}",
-            r.method, r.constants.a, r.constants.b
-        )?;
-    }
-    w.flush()
-        .with_context(|| format!("writing {}", path.display()))?;
+    write_constants_csv(&args.out.join("constants.csv"), &rows)?;
     let k = rows
         .iter()
         .find(|r| r.method == rescale)
@@ -322,6 +266,84 @@ pub fn link(args: LinkArgs) -> Result<()> {
         path.display()
     );
     Ok(())
+}
+
+/// The methods `--method` asks for (`all`: the four post-hoc methods).
+fn methods_of(method: &str) -> Result<Vec<LinkingMethod>> {
+    Ok(match method.to_ascii_lowercase().as_str() {
+        "all" => vec![
+            LinkingMethod::MeanMean,
+            LinkingMethod::MeanSigma,
+            LinkingMethod::Haebara,
+            LinkingMethod::StockingLord,
+        ],
+        one => match one.parse::<LinkingMethod>()? {
+            m @ (LinkingMethod::None | LinkingMethod::Fixed) => {
+                bail!(
+                    "--method {m}: irt link computes constants (mean-mean, mean-sigma, haebara, stocking-lord or all)"
+                )
+            }
+            m => vec![m],
+        },
+    })
+}
+
+/// The constants of one method from the common items (`new` on the from scale, `base`
+/// on the to scale); the characteristic-curve methods also give their criterion and
+/// iterations.
+fn constants_row(
+    method: LinkingMethod,
+    new: &[ItemParams],
+    base: &[ItemParams],
+    settings: &CurveSettings<'_>,
+) -> Result<Row> {
+    Ok(match method {
+        LinkingMethod::MeanMean => Row {
+            method,
+            constants: mean_mean(new, base)?,
+            curve: None,
+        },
+        LinkingMethod::MeanSigma => Row {
+            method,
+            constants: mean_sigma(new, base)?,
+            curve: None,
+        },
+        LinkingMethod::Haebara | LinkingMethod::StockingLord => {
+            let f = if method == LinkingMethod::Haebara {
+                haebara_with
+            } else {
+                stocking_lord_with
+            };
+            let k = f(new, base, settings)?;
+            Row {
+                method,
+                constants: k.constants,
+                curve: Some((k.criterion, k.iterations)),
+            }
+        }
+        LinkingMethod::None | LinkingMethod::Fixed => {
+            bail!("{method} is not a post-hoc linking method")
+        }
+    })
+}
+
+/// `constants.csv`: method, A, B, and for the curve methods criterion and iterations.
+fn write_constants_csv(path: &Path, rows: &[Row]) -> Result<()> {
+    let mut w = create(path)?;
+    writeln!(w, "method,A,B,criterion,iterations")?;
+    for r in rows {
+        let (crit, it) = r
+            .curve
+            .map(|(c, i)| (format!("{c:.10e}"), i.to_string()))
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "{},{:.6},{:.6},{crit},{it}",
+            r.method, r.constants.a, r.constants.b
+        )?;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads `item_id,a,b[,c]` with valid parameters on every row.

@@ -1,16 +1,18 @@
 //! Reading the churn cohort: bucket counts, per-student rows of a bucket range, θ and
-//! I_t, and the event, time and covariates of each student (see the crate docs).
+//! I_t; the event, time and covariates of each student are
+//! `models::survival::churn_cohort`'s.
 
 use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray, StringArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::columns::Columns;
 use lake::runs::{StageError, day_param, query, week_start};
 use lake::shard::Shard;
+use models::survival::{ChurnActivity, churn_cohort};
 
 use crate::CHURN_GAP_DAYS;
 
@@ -176,19 +178,11 @@ async fn query_map(
 /// Mean θ of the students that have one (0 when none does): the value given to the
 /// students without a θ.
 pub(crate) fn theta_mean(students: &[Student], thetas: &HashMap<String, f64>) -> f64 {
-    let known: Vec<f64> = students
-        .iter()
-        .filter_map(|s| thetas.get(&s.id).copied())
-        .collect();
-    if known.is_empty() {
-        0.0
-    } else {
-        known.iter().sum::<f64>() / known.len() as f64
-    }
+    models::survival::mean_of_known(students.iter().map(|s| thetas.get(&s.id).copied()))
 }
 
-/// Event, time and covariates per student (see the crate docs); students without θ get
-/// `theta_mean`, students without I_t get 0.
+/// Event, time and covariates per student (`models::survival::churn_cohort`); students
+/// without θ get `theta_mean`, students without I_t get 0.
 pub(crate) fn build_cohort(
     students: Vec<Student>,
     run_date: NaiveDate,
@@ -196,78 +190,31 @@ pub(crate) fn build_cohort(
     its: &HashMap<String, f64>,
     theta_mean: f64,
 ) -> Cohort {
-    let (mut time, mut event, mut x) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut theta_imputed, mut it_missing) = (0, 0);
-    for s in &students {
-        let churned = (run_date - s.last).num_days() >= CHURN_GAP_DAYS;
-        let end = if churned { s.last } else { run_date };
-        let t = (end - s.first).num_days().max(0) as f64;
-        let weeks = ((end - s.first).num_days() + 1).max(7) as f64 / 7.0;
-        let theta = thetas.get(&s.id).copied().unwrap_or_else(|| {
-            theta_imputed += 1;
-            theta_mean
-        });
-        let it = its.get(&s.id).copied().unwrap_or_else(|| {
-            it_missing += 1;
-            0.0
-        });
-        time.push(t);
-        event.push(churned);
-        x.push([s.sessions / weeks, s.accuracy, s.hints_per_item, theta, it]);
-    }
+    let day = |d: NaiveDate| i64::from(d.num_days_from_ce());
+    let activity: Vec<ChurnActivity> = students
+        .iter()
+        .map(|s| ChurnActivity {
+            first_day: day(s.first),
+            last_day: day(s.last),
+            sessions: s.sessions,
+            accuracy: s.accuracy,
+            hints_per_item: s.hints_per_item,
+        })
+        .collect();
+    let c = churn_cohort(
+        &activity,
+        day(run_date),
+        CHURN_GAP_DAYS,
+        |i| thetas.get(&students[i].id).copied(),
+        |i| its.get(&students[i].id).copied(),
+        theta_mean,
+    );
     Cohort {
         students,
-        time,
-        event,
-        x,
-        theta_imputed,
-        it_missing,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().expect("date")
-    }
-
-    fn student(id: &str, first: &str, last: &str, sessions: f64) -> Student {
-        Student {
-            id: id.into(),
-            first: d(first),
-            last: d(last),
-            sessions,
-            accuracy: 0.5,
-            hints_per_item: 0.1,
-        }
-    }
-
-    #[test]
-    fn events_times_and_imputation_follow_the_docs() {
-        let run = d("2026-02-01");
-        let students = vec![
-            // last active 14 days before the run date: churned, time = last − first
-            student("a", "2026-01-05", "2026-01-18", 4.0),
-            // last active 13 days before: censored at run − first
-            student("b", "2026-01-05", "2026-01-19", 4.0),
-            // single day, 3 days ago: censored at 0, follow-up floored at one week
-            student("c", "2026-01-29", "2026-01-29", 1.0),
-        ];
-        let thetas = HashMap::from([("a".to_string(), 1.0), ("b".to_string(), 2.0)]);
-        let its = HashMap::from([("b".to_string(), 0.3)]);
-        let mean = theta_mean(&students, &thetas);
-        assert_eq!(mean, 1.5);
-        assert_eq!(theta_mean(&students, &HashMap::new()), 0.0);
-        let c = build_cohort(students, run, &thetas, &its, mean);
-        assert_eq!(c.event, vec![true, false, false]);
-        assert_eq!(c.time, vec![13.0, 27.0, 3.0]);
-        // a: 4 sessions over 14 days of follow-up; b: over 28 days; c: floored at 7 days
-        assert_eq!(c.x[0][0], 2.0);
-        assert_eq!(c.x[1][0], 1.0);
-        assert_eq!(c.x[2][0], 1.0);
-        assert_eq!((c.x[2][3], c.theta_imputed), (1.5, 1));
-        assert_eq!((c.x[0][4], c.x[1][4], c.it_missing), (0.0, 0.3, 2));
+        time: c.time,
+        event: c.event,
+        x: c.x,
+        theta_imputed: c.theta_imputed,
+        it_missing: c.it_missing,
     }
 }

@@ -144,7 +144,7 @@ use lake::Lake;
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_str, latest_calibration, week_start};
 use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
-use models::survival::kaplan_meier;
+use models::survival::{CoxFit, kaplan_meier};
 use serde::Serialize;
 
 use cohort::{Cohort, Window};
@@ -164,13 +164,7 @@ pub const MIN_STUDENTS: usize = 10;
 /// Fewest churn events for a Cox fit.
 pub const MIN_EVENTS: usize = 5;
 /// Covariate names, in model order (before dropping constant ones).
-pub const COVARIATES: [&str; 5] = [
-    "sessions_per_week",
-    "accuracy",
-    "hints_per_item",
-    "theta",
-    "i_t",
-];
+pub const COVARIATES: [&str; 5] = models::survival::CHURN_COVARIATES;
 pub use models::sample::DEFAULT_MAX_FIT_STUDENTS;
 
 /// Settings of the stage that are not part of the run's input.
@@ -393,22 +387,7 @@ pub async fn run_with(
         }
     };
     phases.mark("fit");
-    out.concordance = Some(fit.concordance.value);
-    out.converged = Some(fit.converged);
-    out.iterations = Some(fit.iterations);
-    if !fit.converged {
-        out.notes
-            .push("Newton–Raphson did not converge within its iteration budget".into());
-    }
-    if !fit.possibly_infinite.is_empty() {
-        out.notes.push(format!(
-            "coefficients possibly infinite (monotone likelihood): {:?}",
-            fit.possibly_infinite
-                .iter()
-                .map(|&j| COVARIATES[used[j]])
-                .collect::<Vec<_>>()
-        ));
-    }
+    describe_fit(&mut out, &fit, &used);
 
     // The shard's students active in the run date's week, scored with the sample's fit.
     let scored = if covers(loaded, rc.shard) {
@@ -433,13 +412,7 @@ pub async fn run_with(
         ));
     }
     if rc.shard.index == 0 {
-        let km = kaplan_meier(&fitted.time, &fitted.event).map_err(StageError::model)?;
-        let mut rows = FitRows::default();
-        write::fit_rows(&mut rows, &fit, &km, &used, &out, model::t_cap(&fit));
-        rows.diag("cohort_students", out.cohort_students as f64);
-        rows.diag("sample_buckets", k as f64);
-        out.churn_fit_rows =
-            write::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, &rows).await?;
+        out.churn_fit_rows = write_churn_fit(lake, &rc, &out, &fitted, &fit, &used, k).await?;
     } else {
         out.notes.push(SHARD_ZERO_WRITES_FIT.into());
     }
@@ -456,6 +429,46 @@ pub async fn run_with(
     );
     out.phases_ms = phases;
     Ok(out)
+}
+
+/// Fills the summary's fit diagnostics: concordance, convergence and the notes on a
+/// fit that did not converge or has possibly infinite coefficients.
+fn describe_fit(out: &mut ChurnOutput, fit: &CoxFit, used: &[usize]) {
+    out.concordance = Some(fit.concordance.value);
+    out.converged = Some(fit.converged);
+    out.iterations = Some(fit.iterations);
+    if !fit.converged {
+        out.notes
+            .push("Newton–Raphson did not converge within its iteration budget".into());
+    }
+    if !fit.possibly_infinite.is_empty() {
+        out.notes.push(format!(
+            "coefficients possibly infinite (monotone likelihood): {:?}",
+            fit.possibly_infinite
+                .iter()
+                .map(|&j| COVARIATES[used[j]])
+                .collect::<Vec<_>>()
+        ));
+    }
+}
+
+/// Writes `churn_fit` (shard 0 only): the fit's coefficients, the sample's Kaplan–Meier
+/// curve and the diagnostics; `k` is the sample's bucket count. Returns the rows written.
+async fn write_churn_fit(
+    lake: &Lake,
+    rc: &RunContext,
+    out: &ChurnOutput,
+    fitted: &Cohort,
+    fit: &CoxFit,
+    used: &[usize],
+    k: usize,
+) -> Result<usize, StageError> {
+    let km = kaplan_meier(&fitted.time, &fitted.event).map_err(StageError::model)?;
+    let mut rows = FitRows::default();
+    write::fit_rows(&mut rows, fit, &km, used, out, model::t_cap(fit));
+    rows.diag("cohort_students", out.cohort_students as f64);
+    rows.diag("sample_buckets", k as f64);
+    write::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, &rows).await
 }
 
 /// The note of a shard other than 0.

@@ -195,59 +195,13 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
     let run_day = epoch_day(rc.run_date);
     let mut kept: Vec<Kept> = Vec::new();
     for (name, s) in &series {
-        let n = s.days.len();
-        let skip = |reason: String| SkippedSeries {
-            series: name.clone(),
-            points: n,
-            reason,
-        };
-        if n < MIN_POINTS {
-            out.skipped
-                .push(skip(format!("too_few_points ({n} < {MIN_POINTS})")));
-            continue;
-        }
-        if s.values.iter().all(|&v| v == s.values[0]) {
-            out.skipped
-                .push(skip(format!("constant (value {})", s.values[0])));
-            continue;
-        }
-        let last = *s.days.last().expect("non-empty");
-        let lead = usize::try_from(run_day - last).unwrap_or(0);
-        let config = ForecastConfig {
-            horizon: lead + HORIZON,
-            seed: series_seed(name),
-            ..ForecastConfig::default()
-        };
-        let fc = match forecast_series(&s.days, &s.values, &config) {
-            Ok(fc) => fc,
-            Err(e) => {
-                out.skipped.push(skip(format!("model: {e}")));
-                continue;
+        match fit_one(name, s, run_day) {
+            Ok((summary, k)) => {
+                out.series.push(summary);
+                kept.push(k);
             }
-        };
-        let anomalies: Vec<(i64, f64, f64, f64)> = fc
-            .anomalies()
-            .map(|p| (p.day, p.y, p.yhat, p.score))
-            .collect();
-        out.series.push(SeriesSummary {
-            series: name.clone(),
-            points: n,
-            first_day: day_of(s.days[0]),
-            anomalies: anomalies.len(),
-            sigma: fc.fit.sigma(),
-            refit: fc.refit.is_some(),
-            converged: fc.forecast_model().converged,
-        });
-        kept.push(Kept {
-            name: name.clone(),
-            forecast: fc
-                .forecast
-                .iter()
-                .filter(|p| p.day > run_day)
-                .map(|p| (p.day, p.yhat, p.lower, p.upper))
-                .collect(),
-            anomalies,
-        });
+            Err(skipped) => out.skipped.push(skipped),
+        }
     }
     phases.mark("fit");
     if kept.is_empty() {
@@ -294,6 +248,57 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
     tracing::info!(%phases, "{}", out.message);
     out.phases_ms = phases;
     Ok(out)
+}
+
+/// Fits one series and keeps its forecast after `run_day` and its anomalies, or says
+/// why it is skipped: fewer than [`MIN_POINTS`] points, a constant series, or a model
+/// error.
+fn fit_one(name: &str, s: &Series, run_day: i64) -> Result<(SeriesSummary, Kept), SkippedSeries> {
+    let n = s.days.len();
+    let skip = |reason: String| SkippedSeries {
+        series: name.to_string(),
+        points: n,
+        reason,
+    };
+    if n < MIN_POINTS {
+        return Err(skip(format!("too_few_points ({n} < {MIN_POINTS})")));
+    }
+    if s.values.iter().all(|&v| v == s.values[0]) {
+        return Err(skip(format!("constant (value {})", s.values[0])));
+    }
+    let last = *s.days.last().expect("non-empty");
+    let lead = usize::try_from(run_day - last).unwrap_or(0);
+    let config = ForecastConfig {
+        horizon: lead + HORIZON,
+        seed: series_seed(name),
+        ..ForecastConfig::default()
+    };
+    let fc =
+        forecast_series(&s.days, &s.values, &config).map_err(|e| skip(format!("model: {e}")))?;
+    let anomalies: Vec<(i64, f64, f64, f64)> = fc
+        .anomalies()
+        .map(|p| (p.day, p.y, p.yhat, p.score))
+        .collect();
+    let summary = SeriesSummary {
+        series: name.to_string(),
+        points: n,
+        first_day: day_of(s.days[0]),
+        anomalies: anomalies.len(),
+        sigma: fc.fit.sigma(),
+        refit: fc.refit.is_some(),
+        converged: fc.forecast_model().converged,
+    };
+    let kept = Kept {
+        name: name.to_string(),
+        forecast: fc
+            .forecast
+            .iter()
+            .filter(|p| p.day > run_day)
+            .map(|p| (p.day, p.yhat, p.lower, p.upper))
+            .collect(),
+        anomalies,
+    };
+    Ok((summary, kept))
 }
 
 /// What one subject-day collects, in query order.

@@ -61,11 +61,12 @@ pub struct AttemptRow {
     pub hints_used: Option<i64>,
 }
 
+const QUESTION_INDEX_SQL: &str = include_str!("../../../sql/lake/question_index.sql");
+const ATTEMPT_IDS_SQL: &str = include_str!("../../../sql/lake/attempt_ids.sql");
+
 /// The subject and topic of every question in the lake.
 async fn question_index(lake: &Lake) -> Result<HashMap<String, (Option<String>, Option<String>)>> {
-    let batches = lake
-        .sql("SELECT question_id, subject_id, topic_id FROM questions")
-        .await?;
+    let batches = lake.sql(QUESTION_INDEX_SQL).await?;
     let mut out = HashMap::new();
     for b in &batches {
         let c = Columns::of(b);
@@ -303,7 +304,7 @@ fn parse_rows(raw: &RawTable) -> Result<Vec<AttemptRow>> {
 
 /// Every `attempt_id` already in the lake.
 async fn existing_attempt_ids(lake: &Lake) -> Result<HashSet<String>> {
-    let batches = lake.sql("SELECT attempt_id FROM attempts").await?;
+    let batches = lake.sql(ATTEMPT_IDS_SQL).await?;
     let mut out = HashSet::new();
     for b in &batches {
         let a = Columns::of(b).strings("attempt_id")?;

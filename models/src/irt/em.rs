@@ -267,6 +267,43 @@ impl Problem<'_> {
         if m.is_nan() { f64::INFINITY } else { m }
     }
 
+    /// Standard errors of the free items at the estimates `st` from the final E-step's
+    /// (statistics, tables, log prior), with `se_mode`'s information matrix.
+    fn standard_errors(
+        &self,
+        st: &State,
+        (stats, tables, lp): &(EStepStats, ItemTables, Vec<f64>),
+        se_mode: SeMode,
+    ) -> (Vec<Option<ItemParams>>, &'static str) {
+        let slot_of: Vec<u32> = self
+            .roles
+            .iter()
+            .map(|r| match r {
+                Role::Free(s) => *s as u32,
+                _ => u32::MAX,
+            })
+            .collect();
+        se::standard_errors(
+            &SeInput {
+                model: self.model,
+                priors: &self.config.priors,
+                nodes: self.nodes,
+                responses: &self.responses,
+                tables,
+                log_prior: lp,
+                stats,
+                free: &self.free,
+                x: &st.x,
+                slot_of: &slot_of,
+                mean: st.mean,
+                var: st.var,
+                est_mean: self.est_mean,
+                est_var: self.est_var,
+            },
+            se_mode,
+        )
+    }
+
     fn estep(&self, st: &State) -> (EStepStats, ItemTables, Vec<f64>) {
         let tables = self.tables(st);
         let lp = self.log_prior(st);
@@ -387,27 +424,19 @@ pub fn calibrate(responses: &ResponseMatrix, config: &FitConfig) -> Result<FitRe
     calibrate_with(responses, config, SeMode::Auto)
 }
 
-/// [`calibrate`] with a choice of information matrix for the standard errors.
-pub(crate) fn calibrate_with(
-    responses: &ResponseMatrix,
+/// Which items take part: a free item is excluded (with its reason) with fewer than
+/// `min_responses` responses or all of them right or all wrong; a fixed item's responses
+/// are informative as they are, and it takes part when it has any. Returns the
+/// exclusions and whether each item is usable.
+fn item_exclusions(
+    counts: &[(usize, usize)],
     config: &FitConfig,
-    se_mode: SeMode,
-) -> Result<FitResult> {
-    let started = Instant::now();
-    let n_items = responses.n_items;
-    config.validate(n_items)?;
-    check_responses(responses)?;
-    let model = config.model;
-    let nodes = &config.quadrature.nodes;
-    let counts = item_counts(responses);
-    let fixed_of = |i: usize| config.fixed.get(i).copied().flatten();
-
-    // exclusions (free items only: a fixed item's responses are informative as they are)
+) -> (Vec<Option<Exclusion>>, Vec<bool>) {
+    let n_items = counts.len();
     let mut exclusions: Vec<Option<Exclusion>> = vec![None; n_items];
     let mut usable = vec![false; n_items];
-    for i in 0..n_items {
-        let (n, nc) = counts[i];
-        if fixed_of(i).is_some() {
+    for (i, &(n, nc)) in counts.iter().enumerate() {
+        if config.fixed.get(i).copied().flatten().is_some() {
             usable[i] = n > 0;
             continue;
         }
@@ -425,8 +454,12 @@ pub(crate) fn calibrate_with(
         };
         usable[i] = exclusions[i].is_none();
     }
+    (exclusions, usable)
+}
 
-    // the responses used: usable items, students with at least one of them
+/// The responses to usable items, of the students with at least one (rows in order),
+/// and the number of students left without any.
+fn usable_responses(responses: &ResponseMatrix, usable: &[bool]) -> (ResponseMatrix, usize) {
     let mut row_ptr = vec![0usize];
     let mut items = Vec::with_capacity(responses.n_responses());
     let mut correct = Vec::with_capacity(responses.n_responses());
@@ -447,27 +480,23 @@ pub(crate) fn calibrate_with(
         }
     }
     let used = ResponseMatrix {
-        n_items,
+        n_items: responses.n_items,
         row_ptr,
         items,
         correct,
     };
-    let n_students_used = used.n_students();
-    let n_responses_used = used.n_responses();
-    if n_students_used == 0 {
-        return Err(IrtError::Empty(
-            "no student has a response to a usable item".into(),
-        ));
-    }
+    (used, n_students_excluded)
+}
 
-    let mut roles = vec![Role::Unused; n_items];
+/// Each item's role in EM: unused, fixed at its known parameters, or free (with its
+/// slot among the free items); returns the roles, the free items in order and whether
+/// a fixed item takes part.
+fn item_roles(usable: &[bool], config: &FitConfig) -> (Vec<Role>, Vec<usize>, bool) {
+    let mut roles = vec![Role::Unused; usable.len()];
     let mut free = Vec::new();
     let mut any_fixed_used = false;
-    for i in 0..n_items {
-        if !usable[i] {
-            continue;
-        }
-        roles[i] = match fixed_of(i) {
+    for (i, _) in usable.iter().enumerate().filter(|(_, u)| **u) {
+        roles[i] = match config.fixed.get(i).copied().flatten() {
             Some(p) => {
                 any_fixed_used = true;
                 Role::Fixed(p)
@@ -478,6 +507,39 @@ pub(crate) fn calibrate_with(
             }
         };
     }
+    (roles, free, any_fixed_used)
+}
+
+/// [`calibrate`] with a choice of information matrix for the standard errors.
+///
+/// (About 130 lines: the steps — [`item_exclusions`], [`usable_responses`],
+/// [`item_roles`], `run_em`, the final E-step and `Problem::standard_errors` — are
+/// helpers; what stays is their order and the result's fields.)
+pub(crate) fn calibrate_with(
+    responses: &ResponseMatrix,
+    config: &FitConfig,
+    se_mode: SeMode,
+) -> Result<FitResult> {
+    let started = Instant::now();
+    let n_items = responses.n_items;
+    config.validate(n_items)?;
+    check_responses(responses)?;
+    let model = config.model;
+    let nodes = &config.quadrature.nodes;
+    let counts = item_counts(responses);
+    let fixed_of = |i: usize| config.fixed.get(i).copied().flatten();
+
+    let (exclusions, usable) = item_exclusions(&counts, config);
+    let (used, n_students_excluded) = usable_responses(responses, &usable);
+    let n_students_used = used.n_students();
+    let n_responses_used = used.n_responses();
+    if n_students_used == 0 {
+        return Err(IrtError::Empty(
+            "no student has a response to a usable item".into(),
+        ));
+    }
+
+    let (roles, free, any_fixed_used) = item_roles(&usable, config);
     if free.is_empty() && !any_fixed_used {
         return Err(IrtError::Empty("no item can be estimated".into()));
     }
@@ -532,40 +594,11 @@ pub(crate) fn calibrate_with(
         (None, ll)
     };
 
-    let (ses, se_method) =
-        if let Some((stats, tables, lp)) = final_estep.filter(|_| loglik.is_finite()) {
-            let slot_of: Vec<u32> = prob
-                .roles
-                .iter()
-                .map(|r| match r {
-                    Role::Free(s) => *s as u32,
-                    _ => u32::MAX,
-                })
-                .collect();
-            se::standard_errors(
-                &SeInput {
-                    model,
-                    priors: &config.priors,
-                    nodes,
-                    responses: &prob.responses,
-                    tables: &tables,
-                    log_prior: &lp,
-                    stats: &stats,
-                    free: &prob.free,
-                    x: &st.x,
-                    slot_of: &slot_of,
-                    mean: st.mean,
-                    var: st.var,
-                    est_mean,
-                    est_var,
-                },
-                se_mode,
-            )
-        } else if config.compute_se {
-            (vec![None; prob.free.len()], se::SE_SINGULAR)
-        } else {
-            (vec![None; prob.free.len()], se::SE_NONE)
-        };
+    let (ses, se_method) = match final_estep.filter(|_| loglik.is_finite()) {
+        Some(estep) => prob.standard_errors(&st, &estep, se_mode),
+        None if config.compute_se => (vec![None; prob.free.len()], se::SE_SINGULAR),
+        None => (vec![None; prob.free.len()], se::SE_NONE),
+    };
 
     let se_done = Instant::now();
     let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1e3;

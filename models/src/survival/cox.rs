@@ -309,22 +309,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Fits a Cox proportional hazards model (see the module docs for the method).
-///
-/// `time[i]` ≥ 0 and `event[i]` are subject i's observed time and event indicator,
-/// `x.row(i)` its covariates. Returns coefficients, SEs, Wald z and p-values, log
-/// partial likelihoods at 0 and at β̂, iterations and convergence, Harrell's
-/// concordance, n, events and the baseline cumulative hazard.
-///
-/// Errors, checked in this order: [`SurvivalError::LengthMismatch`] (event or
-/// covariate rows vs time), [`SurvivalError::Empty`], [`SurvivalError::NonFinite`] /
-/// [`SurvivalError::NegativeTime`] (times), [`SurvivalError::NonFiniteCovariate`],
-/// [`SurvivalError::NoCovariates`], [`SurvivalError::TooFewSubjects`] (n < p + 1),
-/// [`SurvivalError::NoEvents`], [`SurvivalError::ConstantCovariate`],
-/// [`SurvivalError::InvalidArgument`] (config), then
-/// [`SurvivalError::SingularInformation`] from the iteration. Non-convergence is not an
-/// error: check [`CoxFit::converged`] and [`CoxFit::possibly_infinite`].
-pub fn cox_ph(time: &[f64], event: &[bool], x: &Covariates, config: &CoxConfig) -> Result<CoxFit> {
+/// The checks of [`cox_ph`] in its documented order; returns the number of events.
+fn check_fit_inputs(
+    time: &[f64],
+    event: &[bool],
+    x: &Covariates,
+    config: &CoxConfig,
+) -> Result<usize> {
     validate_inputs(time, event, x)?;
     let (n, p) = (x.n(), x.p());
     if p == 0 {
@@ -352,6 +343,54 @@ pub fn cox_ph(time: &[f64], event: &[bool], x: &Covariates, config: &CoxConfig) 
             config.eps
         )));
     }
+    Ok(events)
+}
+
+/// Breslow's baseline cumulative hazard at the event times from the fit's hazard
+/// increments (centred covariates), and moved to covariates at 0 (× exp(−β·mean)).
+fn baseline_hazard(
+    design: &Design,
+    increments: &[f64],
+    coefficients: &[f64],
+    time: &[f64],
+) -> BaselineHazard {
+    let offset = dot(&design.mean, coefficients);
+    let mut cumhaz_centered = Vec::with_capacity(increments.len());
+    let mut acc = 0.0;
+    for &dh in increments {
+        acc += dh;
+        cumhaz_centered.push(acc);
+    }
+    let cumhaz = cumhaz_centered
+        .iter()
+        .map(|h| h * (-offset).exp())
+        .collect();
+    BaselineHazard {
+        times: design.event_times.clone(),
+        cumhaz,
+        cumhaz_centered,
+        max_time: time.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    }
+}
+
+/// Fits a Cox proportional hazards model (see the module docs for the method).
+///
+/// `time[i]` ≥ 0 and `event[i]` are subject i's observed time and event indicator,
+/// `x.row(i)` its covariates. Returns coefficients, SEs, Wald z and p-values, log
+/// partial likelihoods at 0 and at β̂, iterations and convergence, Harrell's
+/// concordance, n, events and the baseline cumulative hazard.
+///
+/// Errors, checked in this order: [`SurvivalError::LengthMismatch`] (event or
+/// covariate rows vs time), [`SurvivalError::Empty`], [`SurvivalError::NonFinite`] /
+/// [`SurvivalError::NegativeTime`] (times), [`SurvivalError::NonFiniteCovariate`],
+/// [`SurvivalError::NoCovariates`], [`SurvivalError::TooFewSubjects`] (n < p + 1),
+/// [`SurvivalError::NoEvents`], [`SurvivalError::ConstantCovariate`],
+/// [`SurvivalError::InvalidArgument`] (config), then
+/// [`SurvivalError::SingularInformation`] from the iteration. Non-convergence is not an
+/// error: check [`CoxFit::converged`] and [`CoxFit::possibly_infinite`].
+pub fn cox_ph(time: &[f64], event: &[bool], x: &Covariates, config: &CoxConfig) -> Result<CoxFit> {
+    let events = check_fit_inputs(time, event, x, config)?;
+    let (n, p) = (x.n(), x.p());
 
     let design = Design::new(time, event, x, config.standardize);
     let ties = config.ties;
@@ -421,23 +460,7 @@ pub fn cox_ph(time: &[f64], event: &[bool], x: &Covariates, config: &CoxConfig) 
         .collect();
     let concordance = concordance_unchecked(time, event, &lp);
 
-    let offset = dot(&design.mean, &coefficients);
-    let mut cumhaz_centered = Vec::with_capacity(cur.increments.len());
-    let mut acc = 0.0;
-    for &dh in &cur.increments {
-        acc += dh;
-        cumhaz_centered.push(acc);
-    }
-    let cumhaz = cumhaz_centered
-        .iter()
-        .map(|h| h * (-offset).exp())
-        .collect();
-    let baseline = BaselineHazard {
-        times: design.event_times.clone(),
-        cumhaz,
-        cumhaz_centered,
-        max_time: time.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-    };
+    let baseline = baseline_hazard(&design, &cur.increments, &coefficients, time);
 
     Ok(CoxFit {
         coefficients,

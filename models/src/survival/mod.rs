@@ -21,6 +21,8 @@
 //!   from which [`CoxFit::event_probability`] gives the probability of an event within
 //!   a horizon.
 //! * [`log_partial_likelihood`]: the Cox log partial likelihood at a given β.
+//! * [`churn_cohort`]: the churn cohort's events, times and covariates from each
+//!   student's activity (the churn stage's pure decisions).
 //! * [`concordance`]: Harrell's C for any risk score.
 //! * [`erfc`], [`normal_cdf`], [`normal_two_sided_p`], [`chi_square_sf`]: the tail
 //!   probabilities used for p-values.
@@ -31,12 +33,14 @@
 //! 247:2543–2546; Therneau & Grambsch (2000), *Modeling Survival Data*, Springer
 //! (appendix E: the validation data sets used in the tests).
 
+mod cohort;
 mod concordance;
 mod cox;
 mod dist;
 mod km;
 mod linalg;
 
+pub use cohort::{CHURN_COVARIATES, ChurnActivity, ChurnCohort, churn_cohort, mean_of_known};
 pub use concordance::{Concordance, concordance};
 pub use cox::{
     BaselineHazard, CoxConfig, CoxFit, DEFAULT_EPS, DEFAULT_MAX_ITER, Ties, cox_ph,

@@ -116,65 +116,8 @@ impl GlmmData {
 
     /// `estimable`: also refuse a constant response and a rank-deficient design.
     fn build_with<K>(group: &[usize], rows: &GlmmRows<'_, K>, estimable: bool) -> Result<Self> {
+        check_rows(group, rows)?;
         let n = group.len();
-        let check_len = |what: &str, len: usize| {
-            if len == n {
-                Ok(())
-            } else {
-                Err(invalid(format!(
-                    "every column needs one value per row: group has {n}, {what} has {len}"
-                )))
-            }
-        };
-        check_len("successes", rows.successes.len())?;
-        if let Some(m) = rows.trials {
-            check_len("trials", m.len())?;
-        }
-        if let Some(t) = rows.time {
-            check_len("time", t.len())?;
-        }
-        for (i, (name, col)) in rows.covariates.iter().enumerate() {
-            check_len(&format!("covariate '{name}'"), col.len())?;
-            if *name == INTERCEPT || rows.covariates[..i].iter().any(|(o, _)| o == name) {
-                return Err(invalid(format!(
-                    "covariate name '{name}' is reserved or given twice"
-                )));
-            }
-        }
-        if n == 0 {
-            return Err(invalid("no rows".into()));
-        }
-        for r in 0..n {
-            let k = rows.successes[r];
-            let m = rows.trials.map_or(1.0, |m| m[r]);
-            if rows.trials.is_some() && !(whole(m) && m >= 1.0) {
-                return Err(invalid(format!(
-                    "row {r}: trials must be a whole number >= 1, got {m}"
-                )));
-            }
-            if !(whole(k) && (0.0..=m).contains(&k)) {
-                return Err(invalid(if rows.trials.is_some() {
-                    format!(
-                        "row {r}: successes must be a whole number in 0..={m} (its trials), got {k}"
-                    )
-                } else {
-                    format!("row {r}: the response must be 0 or 1 without trials, got {k}")
-                }));
-            }
-            if let Some(t) = rows.time
-                && !t[r].is_finite()
-            {
-                return Err(invalid(format!("row {r}: time is not finite ({})", t[r])));
-            }
-            for (name, col) in rows.covariates {
-                if !col[r].is_finite() {
-                    return Err(invalid(format!(
-                        "row {r}: covariate '{name}' is not finite ({})",
-                        col[r]
-                    )));
-                }
-            }
-        }
         let total_k: f64 = rows.successes.iter().sum();
         let total_m: f64 = rows.trials.map_or(n as f64, |m| m.iter().sum());
         if estimable && (total_k == 0.0 || total_k == total_m) {
@@ -184,26 +127,8 @@ impl GlmmData {
             )));
         }
 
-        // Rows by group (counting sort, stable).
-        let n_groups = group.iter().max().map_or(0, |g| g + 1);
-        let mut starts = vec![0usize; n_groups + 1];
-        for &g in group {
-            starts[g + 1] += 1;
-        }
-        if let Some(empty) = (0..n_groups).find(|&g| starts[g + 1] == 0) {
-            return Err(invalid(format!(
-                "group index {empty} has no rows (indices must be dense in 0..{n_groups})"
-            )));
-        }
-        for g in 0..n_groups {
-            starts[g + 1] += starts[g];
-        }
-        let mut next = starts.clone();
-        let mut order = vec![0usize; n];
-        for (r, &g) in group.iter().enumerate() {
-            order[next[g]] = r;
-            next[g] += 1;
-        }
+        let (starts, order) = rows_by_group(group)?;
+        let n_groups = starts.len() - 1;
 
         let p = 1 + rows.covariates.len();
         let mut terms = vec![INTERCEPT.to_string()];
@@ -222,32 +147,8 @@ impl GlmmData {
             m.push(rows.trials.map_or(1.0, |c| c[r]));
         }
 
-        let mut gram = vec![0.0; p * p];
-        for row in x.chunks_exact(p) {
-            for i in 0..p {
-                for j in 0..=i {
-                    gram[i * p + j] += row[i] * row[j];
-                }
-            }
-        }
-        for i in 0..p {
-            for j in 0..i {
-                gram[j * p + i] = gram[i * p + j];
-            }
-        }
-        if let Some(j) = first_dependent_column(&gram, p, COLLINEARITY_TOL).filter(|_| estimable) {
-            return Err(invalid(format!(
-                "the fixed effects are not estimable: column '{}' is {} (the design needs full column rank)",
-                terms[j],
-                if j == 0 {
-                    "zero".to_string()
-                } else {
-                    format!(
-                        "constant or a linear combination of {}",
-                        terms[..j].join(", ")
-                    )
-                }
-            )));
+        if estimable {
+            check_full_rank(&x, &terms)?;
         }
 
         let groups_with_slope_info = (0..n_groups)
@@ -291,4 +192,129 @@ impl GlmmData {
     pub fn ln_choose_sum(&self) -> f64 {
         self.ln_choose_sum
     }
+}
+
+/// Checks the columns' lengths, names and every row's values (see [`GlmmData`]'s
+/// builders).
+fn check_rows<K>(group: &[usize], rows: &GlmmRows<'_, K>) -> Result<()> {
+    let n = group.len();
+    let check_len = |what: &str, len: usize| {
+        if len == n {
+            Ok(())
+        } else {
+            Err(invalid(format!(
+                "every column needs one value per row: group has {n}, {what} has {len}"
+            )))
+        }
+    };
+    check_len("successes", rows.successes.len())?;
+    if let Some(m) = rows.trials {
+        check_len("trials", m.len())?;
+    }
+    if let Some(t) = rows.time {
+        check_len("time", t.len())?;
+    }
+    for (i, (name, col)) in rows.covariates.iter().enumerate() {
+        check_len(&format!("covariate '{name}'"), col.len())?;
+        if *name == INTERCEPT || rows.covariates[..i].iter().any(|(o, _)| o == name) {
+            return Err(invalid(format!(
+                "covariate name '{name}' is reserved or given twice"
+            )));
+        }
+    }
+    if n == 0 {
+        return Err(invalid("no rows".into()));
+    }
+    for r in 0..n {
+        let k = rows.successes[r];
+        let m = rows.trials.map_or(1.0, |m| m[r]);
+        if rows.trials.is_some() && !(whole(m) && m >= 1.0) {
+            return Err(invalid(format!(
+                "row {r}: trials must be a whole number >= 1, got {m}"
+            )));
+        }
+        if !(whole(k) && (0.0..=m).contains(&k)) {
+            return Err(invalid(if rows.trials.is_some() {
+                format!(
+                    "row {r}: successes must be a whole number in 0..={m} (its trials), got {k}"
+                )
+            } else {
+                format!("row {r}: the response must be 0 or 1 without trials, got {k}")
+            }));
+        }
+        if let Some(t) = rows.time
+            && !t[r].is_finite()
+        {
+            return Err(invalid(format!("row {r}: time is not finite ({})", t[r])));
+        }
+        for (name, col) in rows.covariates {
+            if !col[r].is_finite() {
+                return Err(invalid(format!(
+                    "row {r}: covariate '{name}' is not finite ({})",
+                    col[r]
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rows by group (counting sort, stable): each group's start in the sorted order (and
+/// the end), and the sorted order of the rows. Group indices must be dense.
+fn rows_by_group(group: &[usize]) -> Result<(Vec<usize>, Vec<usize>)> {
+    let n = group.len();
+    let n_groups = group.iter().max().map_or(0, |g| g + 1);
+    let mut starts = vec![0usize; n_groups + 1];
+    for &g in group {
+        starts[g + 1] += 1;
+    }
+    if let Some(empty) = (0..n_groups).find(|&g| starts[g + 1] == 0) {
+        return Err(invalid(format!(
+            "group index {empty} has no rows (indices must be dense in 0..{n_groups})"
+        )));
+    }
+    for g in 0..n_groups {
+        starts[g + 1] += starts[g];
+    }
+    let mut next = starts.clone();
+    let mut order = vec![0usize; n];
+    for (r, &g) in group.iter().enumerate() {
+        order[next[g]] = r;
+        next[g] += 1;
+    }
+    Ok((starts, order))
+}
+
+/// Refuses a fixed-effect design `x` (rows of `terms.len()` columns) without full
+/// column rank, naming the first dependent column.
+fn check_full_rank(x: &[f64], terms: &[String]) -> Result<()> {
+    let p = terms.len();
+    let mut gram = vec![0.0; p * p];
+    for row in x.chunks_exact(p) {
+        for i in 0..p {
+            for j in 0..=i {
+                gram[i * p + j] += row[i] * row[j];
+            }
+        }
+    }
+    for i in 0..p {
+        for j in 0..i {
+            gram[j * p + i] = gram[i * p + j];
+        }
+    }
+    if let Some(j) = first_dependent_column(&gram, p, COLLINEARITY_TOL) {
+        return Err(invalid(format!(
+            "the fixed effects are not estimable: column '{}' is {} (the design needs full column rank)",
+            terms[j],
+            if j == 0 {
+                "zero".to_string()
+            } else {
+                format!(
+                    "constant or a linear combination of {}",
+                    terms[..j].join(", ")
+                )
+            }
+        )));
+    }
+    Ok(())
 }

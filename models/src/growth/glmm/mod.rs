@@ -506,6 +506,161 @@ fn gradient_statistic(grad: &[f64], hess: &[f64]) -> f64 {
         .fold(0.0_f64, |m, (a, b)| m.max(a.abs().min(b.abs())))
 }
 
+/// Stage 2's scale of each fixed effect: the SD of β̂ from the PIRLS information at
+/// stage 1's optimum (1 where that is not positive definite or not finite), so the
+/// simplex moves every coordinate by a comparable amount.
+fn fixed_scale(data: &GlmmData, lam: &Lam, beta: &[f64], u: &[[f64; 2]]) -> Vec<f64> {
+    let p = data.p;
+    cholesky(&rx_cross(data, lam, beta, u), p)
+        .map(|l| chol_inverse(&l, p))
+        .map_or(vec![1.0; p], |inv| {
+            (0..p)
+                .map(|j| {
+                    let v = inv[j * p + j].sqrt();
+                    if v.is_finite() && v > 0.0 { v } else { 1.0 }
+                })
+                .collect()
+        })
+}
+
+/// Up to five Newton steps (when `polish`) on finite-difference derivatives of `dev_at`
+/// from `point`, each kept only if it lowers the deviance; then the derivatives at the
+/// final point (for vcov and the gradient check). Returns (gradient, Hessian) there and
+/// the deviance evaluations spent.
+fn newton_polish(
+    dev_at: &mut impl FnMut(&[f64]) -> f64,
+    point: &mut Vec<f64>,
+    polish: bool,
+) -> ((Vec<f64>, Vec<f64>), usize) {
+    let n_params = point.len();
+    let mut evals = 0;
+    let mut derivs = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        let (f0, grad, hess, e) = derivatives(&mut *dev_at, point);
+        evals += e;
+        let step = if polish && round < 5 {
+            cholesky(&hess, n_params).map(|l| {
+                let mut s: Vec<f64> = grad.iter().map(|g| -g).collect();
+                dense::chol_solve(&l, n_params, &mut s);
+                s
+            })
+        } else {
+            None
+        };
+        derivs = (grad, hess);
+        let Some(step) = step else { break };
+        if step.iter().fold(0.0_f64, |m, s| m.max(s.abs())) < 1e-10 {
+            break;
+        }
+        let cand: Vec<f64> = point.iter().zip(&step).map(|(a, s)| a + s).collect();
+        let fc = dev_at(&cand);
+        evals += 1;
+        if fc < f0 {
+            *point = cand;
+        } else {
+            break;
+        }
+    }
+    (derivs, evals)
+}
+
+/// θ with canonical signs (λ₀ ≥ 0, λ₂ ≥ 0; flipping λ₀ flips λ₁ with it): the same Σ.
+fn canonical_theta(theta: &[f64]) -> Vec<f64> {
+    let mut theta = theta.to_vec();
+    let nt = theta.len();
+    if theta[0] < 0.0 {
+        theta[0] = -theta[0];
+        if nt == 3 {
+            theta[1] = -theta[1];
+        }
+    }
+    if nt == 3 {
+        theta[2] = theta[2].abs();
+    }
+    theta
+}
+
+/// vcov of β̂ (row-major p × p): twice the inverse of the deviance's Hessian in (θ, β),
+/// its β block, when `hessian` (over the `nt` θ's then β) is given and positive
+/// definite; else the PIRLS information's inverse at the modes `u` (as glmer's
+/// `use.hessian = FALSE`).
+fn fixed_vcov(
+    data: &GlmmData,
+    lam: &Lam,
+    beta: &[f64],
+    u: &[[f64; 2]],
+    hessian: Option<&[f64]>,
+    nt: usize,
+) -> Result<(Vec<f64>, VcovMethod)> {
+    let p = data.p;
+    let n_params = nt + p;
+    let hessian_vcov = hessian.and_then(|h| {
+        let l = cholesky(h, n_params)?;
+        let inv = chol_inverse(&l, n_params);
+        let v: Vec<f64> = (0..p)
+            .flat_map(|i| {
+                let inv = &inv;
+                (0..p).map(move |j| 2.0 * inv[(nt + i) * n_params + nt + j])
+            })
+            .collect();
+        cholesky(&v, p).map(|_| v)
+    });
+    match hessian_vcov {
+        Some(v) => Ok((v, VcovMethod::Hessian)),
+        None => {
+            let v = cholesky(&rx_cross(data, lam, beta, u), p)
+                .map(|l| chol_inverse(&l, p))
+                .ok_or_else(|| {
+                    GrowthError::Degenerate(
+                        "the fixed-effect information matrix is not positive definite".into(),
+                    )
+                })?;
+            Ok((v, VcovMethod::Pirls))
+        }
+    }
+}
+
+/// (SD of the intercepts, SD of the slopes, their correlation) of Σ = ΛΛᵀ; the slope's
+/// SD and the correlation only with a random slope.
+fn variance_components(lam: &Lam, slope: bool) -> (f64, Option<f64>, Option<f64>) {
+    let cov = l_s_lt(lam, &[1.0, 0.0, 1.0]);
+    let sd_intercept = cov[0].max(0.0).sqrt();
+    if !slope {
+        return (sd_intercept, None, None);
+    }
+    let sd1 = cov[2].max(0.0).sqrt();
+    let r = if sd_intercept > 0.0 && sd1 > 0.0 {
+        (cov[1] / (sd_intercept * sd1)).clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    (sd_intercept, Some(sd1), Some(r))
+}
+
+/// Each group's conditional mode of its random effects b = Λu and its conditional SDs
+/// (Laplace: the inverse of the group's penalised Hessian).
+fn conditional_modes(
+    data: &GlmmData,
+    lam: &Lam,
+    beta: &[f64],
+    u: &[[f64; 2]],
+    slope: bool,
+) -> Vec<GlmmBlup> {
+    let hinv = group_hinv(data, lam, beta, u);
+    u.iter()
+        .zip(&hinv)
+        .map(|(ui, hi)| {
+            let (b, cv) = conditional_effect(lam, ui, hi);
+            GlmmBlup {
+                intercept: b[0],
+                slope: slope.then_some(b[1]),
+                sd_intercept: cv[0].max(0.0).sqrt(),
+                sd_slope: slope.then(|| cv[2].max(0.0).sqrt()),
+            }
+        })
+        .collect()
+}
+
 /// Fits the binomial GLMM by the Laplace approximation (see the module docs).
 ///
 /// Errors: [`GrowthError::InvalidConfig`] (bad settings; a random slope without a time
@@ -515,6 +670,11 @@ fn gradient_statistic(grad: &[f64], hess: &[f64]) -> f64 {
 /// effects), [`GrowthError::Degenerate`] when the deviance is not finite anywhere the
 /// optimiser looked (e.g. complete separation). Boundary estimates are returned with
 /// `singular = true`; a fit that did not meet its tolerances has `converged = false`.
+///
+/// (About 150 lines, on purpose: lme4's two optimisation stages and the polish share
+/// the warm-started modes `u` and the evaluation count, so they stay in one flow; every
+/// self-contained step is a helper — [`fixed_scale`], [`newton_polish`],
+/// [`canonical_theta`], [`fixed_vcov`], [`variance_components`], [`conditional_modes`].)
 pub fn fit_glmm(data: &GlmmData, config: &GlmmConfig) -> Result<GlmmFit> {
     config.validate()?;
     let random = config.random;
@@ -556,16 +716,7 @@ pub fn fit_glmm(data: &GlmmData, config: &GlmmConfig) -> Result<GlmmFit> {
     let mut evals = stage1.evals + 1;
     laplace_joint(data, &lam1, &mut beta, &mut u, &opts);
     let beta1 = beta.clone();
-    let scale: Vec<f64> = cholesky(&rx_cross(data, &lam1, &beta1, &u), p)
-        .map(|l| chol_inverse(&l, p))
-        .map_or(vec![1.0; p], |inv| {
-            (0..p)
-                .map(|j| {
-                    let v = inv[j * p + j].sqrt();
-                    if v.is_finite() && v > 0.0 { v } else { 1.0 }
-                })
-                .collect()
-        });
+    let scale = fixed_scale(data, &lam1, &beta1, &u);
 
     // Stage 2: (θ, β) with u by PIRLS; β = β₁ + scale ∘ z.
     let split = |x: &[f64]| -> (Vec<f64>, Vec<f64>) {
@@ -602,48 +753,17 @@ pub fn fit_glmm(data: &GlmmData, config: &GlmmConfig) -> Result<GlmmFit> {
     };
     let mut dev_at =
         |y: &[f64]| laplace_u(data, &random.lam(&y[..nt]), &y[nt..], &mut u, &opts).deviance;
-    let mut derivs: Option<(Vec<f64>, Vec<f64>)> = None;
-    if config.polish || want_hessian {
-        for round in 0..6 {
-            let (f0, grad, hess, e) = derivatives(&mut dev_at, &point);
-            evals += e;
-            let step = if config.polish && round < 5 {
-                cholesky(&hess, n_params).map(|l| {
-                    let mut s: Vec<f64> = grad.iter().map(|g| -g).collect();
-                    dense::chol_solve(&l, n_params, &mut s);
-                    s
-                })
-            } else {
-                None
-            };
-            derivs = Some((grad, hess));
-            let Some(step) = step else { break };
-            if step.iter().fold(0.0_f64, |m, s| m.max(s.abs())) < 1e-10 {
-                break;
-            }
-            let cand: Vec<f64> = point.iter().zip(&step).map(|(a, s)| a + s).collect();
-            let fc = dev_at(&cand);
-            evals += 1;
-            if fc < f0 {
-                point = cand;
-            } else {
-                break;
-            }
-        }
-    }
+    let derivs = if config.polish || want_hessian {
+        let (d, e) = newton_polish(&mut dev_at, &mut point, config.polish);
+        evals += e;
+        Some(d)
+    } else {
+        None
+    };
     let max_gradient = derivs.as_ref().map(|(g, h)| gradient_statistic(g, h));
 
     // Canonical signs (λ₀ ≥ 0, λ₂ ≥ 0) and the final modes.
-    let mut theta = point[..nt].to_vec();
-    if theta[0] < 0.0 {
-        theta[0] = -theta[0];
-        if nt == 3 {
-            theta[1] = -theta[1];
-        }
-    }
-    if nt == 3 {
-        theta[2] = theta[2].abs();
-    }
+    let theta = canonical_theta(&point[..nt]);
     let beta: Vec<f64> = point[nt..].to_vec();
     let lam = random.lam(&theta);
     let mut u = vec![[0.0; 2]; n_groups];
@@ -656,29 +776,11 @@ pub fn fit_glmm(data: &GlmmData, config: &GlmmConfig) -> Result<GlmmFit> {
     }
 
     // vcov of β̂.
-    let pirls_vcov = || cholesky(&rx_cross(data, &lam, &beta, &u), p).map(|l| chol_inverse(&l, p));
-    let hessian_vcov = derivs.as_ref().filter(|_| want_hessian).and_then(|(_, h)| {
-        let l = cholesky(h, n_params)?;
-        let inv = chol_inverse(&l, n_params);
-        let v: Vec<f64> = (0..p)
-            .flat_map(|i| {
-                let inv = &inv;
-                (0..p).map(move |j| 2.0 * inv[(nt + i) * n_params + nt + j])
-            })
-            .collect();
-        cholesky(&v, p).map(|_| v)
-    });
-    let (vcov, vcov_method) = match hessian_vcov {
-        Some(v) => (v, VcovMethod::Hessian),
-        None => (
-            pirls_vcov().ok_or_else(|| {
-                GrowthError::Degenerate(
-                    "the fixed-effect information matrix is not positive definite".into(),
-                )
-            })?,
-            VcovMethod::Pirls,
-        ),
-    };
+    let hessian = derivs
+        .as_ref()
+        .filter(|_| want_hessian)
+        .map(|(_, h)| h.as_slice());
+    let (vcov, vcov_method) = fixed_vcov(data, &lam, &beta, &u, hessian, nt)?;
     let vcov_fixed: Vec<Vec<f64>> = vcov.chunks_exact(p).map(<[f64]>::to_vec).collect();
     let fixed = data
         .terms
@@ -696,34 +798,9 @@ pub fn fit_glmm(data: &GlmmData, config: &GlmmConfig) -> Result<GlmmFit> {
         .collect();
 
     // Variance components and BLUPs.
-    let cov = l_s_lt(&lam, &[1.0, 0.0, 1.0]);
-    let sd_intercept = cov[0].max(0.0).sqrt();
     let slope = random == RandomEffects::InterceptSlope;
-    let (sd_slope, corr) = if slope {
-        let sd1 = cov[2].max(0.0).sqrt();
-        let r = if sd_intercept > 0.0 && sd1 > 0.0 {
-            (cov[1] / (sd_intercept * sd1)).clamp(-1.0, 1.0)
-        } else {
-            0.0
-        };
-        (Some(sd1), Some(r))
-    } else {
-        (None, None)
-    };
-    let hinv = group_hinv(data, &lam, &beta, &u);
-    let blups = u
-        .iter()
-        .zip(&hinv)
-        .map(|(ui, hi)| {
-            let (b, cv) = conditional_effect(&lam, ui, hi);
-            GlmmBlup {
-                intercept: b[0],
-                slope: slope.then_some(b[1]),
-                sd_intercept: cv[0].max(0.0).sqrt(),
-                sd_slope: slope.then(|| cv[2].max(0.0).sqrt()),
-            }
-        })
-        .collect();
+    let (sd_intercept, sd_slope, corr) = variance_components(&lam, slope);
+    let blups = conditional_modes(data, &lam, &beta, &u, slope);
 
     let deviance = fin.deviance;
     let n = data.n_obs();
