@@ -176,7 +176,7 @@ impl StateMachine {
             options,
             context,
         };
-        exec.run_scope(&self.root, input, None).await
+        exec.run_scope(&self.root, input).await
     }
 }
 
@@ -230,7 +230,6 @@ impl<'a> Exec<'a> {
         &'s self,
         scope: &'s Scope,
         input: Value,
-        _parent: Option<&'s str>,
     ) -> BoxFuture<'s, Result<Value, ExecError>> {
         Box::pin(async move {
             let mut name = scope.start_at.clone();
@@ -527,7 +526,7 @@ impl<'a> Exec<'a> {
         let results: Vec<Result<Value, ExecError>> = futures::stream::iter(
             iterations
                 .iter()
-                .map(|(exec, item_input)| exec.run_scope(processor, item_input.clone(), None)),
+                .map(|(exec, item_input)| exec.run_scope(processor, item_input.clone())),
         )
         .buffered(limit)
         .collect()
@@ -588,7 +587,7 @@ impl<'a> Exec<'a> {
             for (i, input) in inputs.iter().enumerate() {
                 let r = self
                     .child(name, i, input)
-                    .run_scope(processor, input.clone(), None)
+                    .run_scope(processor, input.clone())
                     .await;
                 let failed = r.is_err();
                 results[i] = Some(r);
@@ -680,7 +679,7 @@ impl<'a> Exec<'a> {
                     break;
                 }
                 let child = self.child(map, i, &inputs[i]);
-                let run = child.run_scope(processor, inputs[i].clone(), None);
+                let run = child.run_scope(processor, inputs[i].clone());
                 let r = match (shared, &own) {
                     (Some(h), _) => h.block_on(run),
                     (None, Some(rt)) => rt.block_on(run),
@@ -719,7 +718,7 @@ impl<'a> Exec<'a> {
         // updates it) rely on Retry; locally the order makes runs repeatable.
         let mut results = Vec::with_capacity(branches.len());
         for b in branches {
-            results.push(self.run_scope(b, input.clone(), None).await?);
+            results.push(self.run_scope(b, input.clone()).await?);
         }
         Ok(Value::Array(results))
     }
