@@ -7,35 +7,16 @@
 //! ([`UndefinedBehavior::Strict`]), so a misspelt label cannot render as an empty string.
 //!
 //! The page makes no request of its own: CSS and SVG are inline, and a
-//! Content-Security-Policy (`default-src 'none'`) forbids anything else. The only script
-//! is [`HOOK_SCRIPT`], allowed by its SHA-256 hash; the page does not need it (it reads
-//! the same with JavaScript off).
+//! Content-Security-Policy (`default-src 'none'; script-src 'none'`) forbids anything
+//! else. The page has no script: it reads the same with JavaScript off. (The layout
+//! checks of the browser test add their own script to a copy of the page.)
 
 use std::sync::LazyLock;
 
 use minijinja::{Environment, UndefinedBehavior, context};
-use sha2::{Digest, Sha256};
 
 use crate::labels::Labels;
 use crate::view::{CohortView, StudentView};
-
-/// A check hook for tests and tools, run once the page has loaded: it writes on `<html>`
-/// whether the page is wider than the window (`data-overflow`), how many SVGs it has
-/// (`data-charts`) and how many of them have zero width or height (`data-zero-charts`),
-/// the first element sticking out on the right when it does (`data-overflow-el`), how
-/// many elements hide part of their content behind a horizontal scroll (`data-clipped`:
-/// a table wider than its scrolling box) and the first of them (`data-clipped-el`), the
-/// page height (`data-height`) and any script error (`data-js-error`). It changes
-/// nothing visible.
-pub const HOOK_SCRIPT: &str = "addEventListener('error',function(e){document.documentElement.setAttribute('data-js-error',String(e.message))});\
-addEventListener('load',function(){var d=document.documentElement,w=window.innerWidth,n=0,z=0,o='';\
-document.querySelectorAll('svg').forEach(function(s){var r=s.getBoundingClientRect();n++;if(!(r.width>0&&r.height>0))z++;});\
-var f=d.scrollWidth>w;if(f)document.querySelectorAll('body *').forEach(function(e){if(!o&&e.getBoundingClientRect().right>w+0.5)o=e.tagName+'.'+(e.getAttribute('class')||'');});\
-d.setAttribute('data-overflow',String(f));d.setAttribute('data-overflow-el',o);\
-var c=0,ce='';document.querySelectorAll('body *').forEach(function(e){if(e.scrollWidth>e.clientWidth+1&&getComputedStyle(e).overflowX!='visible'){c++;if(!ce)ce=e.tagName+'.'+(e.getAttribute('class')||'');}});\
-d.setAttribute('data-clipped',String(c));d.setAttribute('data-clipped-el',ce);\
-d.setAttribute('data-charts',String(n));d.setAttribute('data-zero-charts',String(z));\
-d.setAttribute('data-height',String(Math.ceil(d.scrollHeight)));});";
 
 /// Rendering failed (a template bug, never bad data).
 #[derive(Debug, thiserror::Error)]
@@ -64,31 +45,6 @@ static ENV: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock:
     Ok(env)
 });
 
-static CSP_SCRIPT: LazyLock<String> =
-    LazyLock::new(|| format!("sha256-{}", base64(&Sha256::digest(HOOK_SCRIPT.as_bytes()))));
-
-/// Standard base64 with padding (RFC 4648 §4), for the CSP hash.
-fn base64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(char::from(A[((n >> (18 - 6 * k)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn render(template: &'static str, t: &Labels, r: minijinja::Value) -> Result<String, RenderError> {
     let err = |source| RenderError { template, source };
     let env = ENV.as_ref().map_err(|e| {
@@ -102,8 +58,6 @@ fn render(template: &'static str, t: &Labels, r: minijinja::Value) -> Result<Str
             tpl.render(context! {
                 t => minijinja::Value::from_serialize(t),
                 r => r,
-                hook => HOOK_SCRIPT,
-                csp_script => CSP_SCRIPT.as_str(),
             })
         })
         .map_err(err)
@@ -245,7 +199,7 @@ mod tests {
             let html = student_html(t, &student_view(t, lang, &d, &run(), EVIL)).unwrap();
             let cohort = cohort_html(t, &cohort_view(t, lang, &d, &run())).unwrap();
             for h in [&html, &cohort] {
-                assert_eq!(h.matches("<script").count(), 1, "only the hook");
+                assert_eq!(h.matches("<script").count(), 0, "no script");
                 assert!(!h.contains("alert('x')"));
                 assert!(!h.contains(EVIL));
                 assert!(h.contains(&format!("lang=\"{lang}\"")));
@@ -274,21 +228,5 @@ mod tests {
         }
         let cohort = cohort_html(&EN, &cohort_view(&EN, "en", &d, &run())).unwrap();
         assert!(cohort.contains(EN.forecasts_none));
-    }
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (plain, enc) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), enc);
-        }
-        assert!(CSP_SCRIPT.starts_with("sha256-") && CSP_SCRIPT.len() == 7 + 44);
     }
 }
