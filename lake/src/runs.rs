@@ -172,6 +172,19 @@ pub async fn query(
     Ok(dataframe(ctx, sql, params).await?.collect().await?)
 }
 
+/// Runs CPU-bound work (a model fit, a scoring pass) from a stage's async code without
+/// stalling the runtime: on a multi-threaded runtime (the Lambda entry, the CLI) the
+/// worker hands its other tasks to the rest of the pool while `f` runs
+/// (`tokio::task::block_in_place`); on a current-thread runtime (a `#[tokio::test]`) and
+/// outside a runtime, `f` simply runs. `f` may borrow from the caller.
+pub fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// One SQL statement with its positional parameters (`$1`, `$2`, …) bound, as a
 /// DataFrame not yet executed: the one place a query's parameters are bound, for callers
 /// that stream the result ([`crate::stream::query_stream`]) or transform it first.

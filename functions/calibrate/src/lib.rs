@@ -230,12 +230,12 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         responses = sample.matrix.n_responses(), attempts_in_window = window.attempts(), model = %cfg.model,
         "calibrating"
     );
-    let cal = match fit_bank(&cfg, &sample, config, &anchors)? {
+    let cal = match lake::runs::cpu_bound(|| fit_bank(&cfg, &sample, config, &anchors))? {
         Ok(cal) => cal,
         Err(refused) => return Ok(refused),
     };
     phases.mark_parts(&cal.phases_ms(), "prepare");
-    let item_fit = cal.item_fit(&sample.matrix)?;
+    let item_fit = lake::runs::cpu_bound(|| cal.item_fit(&sample.matrix))?;
     phases.mark("item_fit");
     let fit = &cal.fit;
     let now = cfg.run_ts;

@@ -378,7 +378,7 @@ pub async fn run_with(
         .filter(|j| !used.contains(j))
         .map(|j| COVARIATES[j].to_string())
         .collect();
-    let fit = match model::fit(&fitted, &used)? {
+    let fit = match lake::runs::cpu_bound(|| model::fit(&fitted, &used))? {
         Ok(f) => f,
         Err(refusal) => {
             phases.mark("fit");
@@ -400,7 +400,7 @@ pub async fn run_with(
         own.cohort(active, &w, theta_mean)
     };
     phases.mark("read");
-    let (scores, capped) = model::score(&fit, &used, &scored)?;
+    let (scores, capped) = lake::runs::cpu_bound(|| model::score(&fit, &used, &scored))?;
     phases.mark("score");
     out.scored = scores.len();
     out.t_capped = capped;

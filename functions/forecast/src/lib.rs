@@ -194,8 +194,14 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
 
     let run_day = epoch_day(rc.run_date);
     let mut kept: Vec<Kept> = Vec::new();
-    for (name, s) in &series {
-        match fit_one(name, s, run_day) {
+    let fits: Vec<_> = lake::runs::cpu_bound(|| {
+        series
+            .iter()
+            .map(|(name, s)| fit_one(name, s, run_day))
+            .collect()
+    });
+    for fit in fits {
+        match fit {
             Ok((summary, k)) => {
                 out.series.push(summary);
                 kept.push(k);

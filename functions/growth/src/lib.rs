@@ -407,18 +407,22 @@ pub async fn run_with(
 
     let shard_zero = rc.shard.index == 0;
     let mut rows = FitRows::default();
-    let theta_p = theta_model(&mut out, &mut rows, &rc, &samples, &panels, &bayes_cfg)?;
+    let theta_p = lake::runs::cpu_bound(|| {
+        theta_model(&mut out, &mut rows, &rc, &samples, &panels, &bayes_cfg)
+    })?;
     let covered: HashSet<&str> = match &theta_p {
         Some(_) => panels.own.theta_students(),
         None => HashSet::new(),
     };
-    let (glmm, accuracy_p) = accuracy::accuracy_p(
-        &panels.glmm,
-        &panels.own,
-        &covered,
-        samples.glmm_rule.clone(),
-        shard_zero.then_some(&mut rows),
-    )?;
+    let (glmm, accuracy_p) = lake::runs::cpu_bound(|| {
+        accuracy::accuracy_p(
+            &panels.glmm,
+            &panels.own,
+            &covered,
+            samples.glmm_rule.clone(),
+            shard_zero.then_some(&mut rows),
+        )
+    })?;
     out.glmm = Some(glmm);
     phases.mark("fit");
 
@@ -556,8 +560,8 @@ fn theta_model(
         out.notes.push(SHARD_ZERO_WRITES_FIT.into());
     }
 
-    // Bayes on the sample (CPU-bound, run inline like the other stages' model fits; the
-    // chains run in parallel on rayon), then p of the shard's students.
+    // Bayes on the sample (CPU-bound: the caller runs this in `cpu_bound`; the chains run
+    // in parallel on rayon), then p of the shard's students.
     let t_bayes = Instant::now();
     let published = match fit_bayes(&data, &BayesPriors::default(), bayes_cfg) {
         Ok(fit) => {

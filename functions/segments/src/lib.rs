@@ -399,7 +399,7 @@ fn fit_clusters(
         seed: SEED,
         ..KMeansConfig::default()
     };
-    let fit = match kmeans(&rows, &config) {
+    let fit = match lake::runs::cpu_bound(|| kmeans(&rows, &config)) {
         Ok(f) => f,
         Err(e) => {
             out.status = "degenerate_features".into();
