@@ -9,16 +9,10 @@ use chrono::NaiveDate;
 
 use crate::support::{temp_lake, write_file};
 
-/// Writes a small demo platform into `lake` (via the binary) and returns the truth dir.
-fn small_demo(lake: &lake::Lake, dir: &std::path::Path, anchors: usize) -> std::path::PathBuf {
-    let truth = dir.join("truth");
-    crate::support::demo_platform(
-        lake,
-        &truth,
-        [3000, 80, 28, anchors as u32],
-        &["--seed", "7"],
-    );
-    truth
+/// A fresh copy of the small demo platform (3,000 students, 80 questions, 28 days, seed
+/// 7, `anchors` anchors), not calibrated: `lake/` and `truth/` in the returned folder.
+async fn small_demo(anchors: u32) -> (tempfile::TempDir, lake::Lake) {
+    crate::support::calibrated_demo_lake([3000, 80, 28, anchors], &["--seed", "7"], None).await
 }
 
 fn truth_items(truth: &std::path::Path) -> HashMap<String, (f64, f64, f64)> {
@@ -48,8 +42,8 @@ fn input(bank: &str) -> CalibrateInput {
 
 #[tokio::test]
 async fn calibrates_links_to_the_anchor_scale_and_recovers_truth() {
-    let (dir, lake) = temp_lake();
-    let truth = small_demo(&lake, dir.path(), 16);
+    let (dir, lake) = small_demo(16).await;
+    let truth = dir.path().join("truth");
     let out = run(&lake, &input("all")).await.unwrap();
     assert_eq!(out.status, "calibrated");
     assert_eq!(out.linking.method, "stocking-lord", "{out:?}");
@@ -134,8 +128,7 @@ async fn calibrates_links_to_the_anchor_scale_and_recovers_truth() {
 
 #[tokio::test]
 async fn empty_window_no_anchors_and_bad_input() {
-    let (dir, lake) = temp_lake();
-    small_demo(&lake, dir.path(), 0);
+    let (_dir, lake) = small_demo(0).await;
     let before = lake.list("").await.unwrap();
     // a window before the data: success, nothing written
     let mut i = CalibrateInput::new("2025-06-01".parse().unwrap());
@@ -578,8 +571,7 @@ async fn abilities(lake: &lake::Lake) -> HashMap<String, (f64, f64, i64, String)
 /// scale then mapped, one on the mapped nodes (rounding, ~1e-14, is all that differs).
 #[tokio::test]
 async fn abilities_scored_by_shard_equal_the_inline_scores() {
-    let (dir, lake) = temp_lake();
-    small_demo(&lake, dir.path(), 16);
+    let (_dir, lake) = small_demo(16).await;
     for link in [None, Some("fixed"), Some("none")] {
         let mut i = input("all");
         i.max_obs = Some(20_000);

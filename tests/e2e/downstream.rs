@@ -1,24 +1,13 @@
 //! Stages score_topics, features and kpis on a small demo lake and on hand-made lakes.
 
+use crate::support::stage_input as input;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int64Type};
-use chrono::{DateTime, Utc};
-use lake::runs::StageInput;
 
-use crate::support::day;
 use crate::support::{ATTEMPTS_CSV, QUESTIONS_CSV, temp_lake, write_file};
-
-fn input(run_date: &str, from: Option<&str>) -> StageInput {
-    StageInput {
-        run_date: Some(day(run_date)),
-        run_ts: Some("2026-02-01T03:00:00Z".parse::<DateTime<Utc>>().unwrap()),
-        from: from.map(day),
-        ..Default::default()
-    }
-}
 
 async fn snapshot(lake: &lake::Lake, prefix: &str) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
@@ -45,11 +34,9 @@ fn csv_map(path: &std::path::Path, key: &[usize], val: usize) -> HashMap<String,
 /// 4,000 students over 28 days (2026-01-05 .. 2026-02-01), calibrated, then the three stages.
 #[tokio::test]
 async fn downstream_stages_on_a_demo_lake() {
-    let (dir, lake) = temp_lake();
+    let (dir, lake) =
+        crate::support::calibrated_demo_lake([4000, 100, 28, 20], &[], Some("2026-02-01")).await;
     let truth = dir.path().join("truth");
-    crate::support::demo_platform(&lake, &truth, [4000, 100, 28, 20], &[]);
-    let cal = calibrate::CalibrateInput::new(day("2026-02-01"));
-    calibrate::run(&lake, &cal).await.unwrap();
 
     let st = score_topics::run(&lake, &input("2026-02-01", None))
         .await

@@ -1,27 +1,17 @@
 //! Stage churn: Cox PH churn score `s` on a demo lake, churn_fit rows, column ownership in
 //! weekly_kpi, and degenerate lakes.
 
+use crate::support::stage_input as input;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{AsArray, Float64Array, RecordBatch};
 use arrow::datatypes::Float64Type;
-use chrono::{DateTime, Utc};
 use lake::Lake;
-use lake::runs::StageInput;
 
 use crate::support::{day, render, values};
 use crate::support::{temp_lake, write_file};
-
-fn input(run_date: &str, from: Option<&str>) -> StageInput {
-    StageInput {
-        run_date: Some(day(run_date)),
-        run_ts: Some("2026-02-02T03:00:00Z".parse::<DateTime<Utc>>().unwrap()),
-        from: from.map(day),
-        ..Default::default()
-    }
-}
 
 /// AUC: probability that a random positive scores above a random negative (ties ½).
 fn auc(pos: &[f64], neg: &[f64]) -> f64 {
@@ -44,12 +34,9 @@ fn auc(pos: &[f64], neg: &[f64]) -> f64 {
 /// 2026-02-01 (day 27, the end of the fourth week), so 14 days of truth follow the run.
 #[tokio::test]
 async fn churn_scores_students_who_churn_later_higher() {
-    let (dir, lake) = temp_lake();
+    let (dir, lake) =
+        crate::support::calibrated_demo_lake([4000, 100, 42, 20], &[], Some("2026-02-01")).await;
     let truth = dir.path().join("truth");
-    crate::support::demo_platform(&lake, &truth, [4000, 100, 42, 20], &[]);
-    calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-02-01")))
-        .await
-        .unwrap();
     kpis::run(&lake, &input("2026-02-01", Some("2026-01-05")))
         .await
         .unwrap();

@@ -1,30 +1,19 @@
 //! Stage forecast on a small demo lake (42 days) and on lakes with too little history.
 
+pub use crate::support::stage_input as input;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Date32Type, Float64Type, Int64Type};
-use chrono::{DateTime, Utc};
 use lake::Lake;
-use lake::runs::StageInput;
 
 pub use crate::support::day;
 use crate::support::{QUESTIONS_CSV, temp_lake, write_file};
 
 /// Last day of the demo lake (day 41 from 2026-01-05).
 pub const DEMO_LAST_DAY: &str = "2026-02-15";
-
-/// The input of a stage run on `run_date` with a fixed `run_ts`.
-pub fn input(run_date: &str, from: Option<&str>) -> StageInput {
-    StageInput {
-        run_date: Some(day(run_date)),
-        run_ts: Some("2026-02-16T03:00:00Z".parse::<DateTime<Utc>>().unwrap()),
-        from: from.map(day),
-        ..Default::default()
-    }
-}
 
 /// Every object under `prefix` with its bytes.
 pub async fn snapshot(lake: &Lake, prefix: &str) -> Vec<(String, Vec<u8>)> {
@@ -42,12 +31,8 @@ pub async fn snapshot(lake: &Lake, prefix: &str) -> Vec<(String, Vec<u8>)> {
 /// calibrated, with topic θ, daily features and weekly KPIs from day 0 to the last day.
 pub async fn demo_lake() -> (tempfile::TempDir, Lake) {
     let t = Instant::now();
-    let (dir, lake) = temp_lake();
-    let truth = dir.path().join("truth");
-    crate::support::demo_platform(&lake, &truth, [3000, 100, 42, 20], &[]);
-    calibrate::run(&lake, &calibrate::CalibrateInput::new(day(DEMO_LAST_DAY)))
-        .await
-        .unwrap();
+    let (dir, lake) =
+        crate::support::calibrated_demo_lake([3000, 100, 42, 20], &[], Some(DEMO_LAST_DAY)).await;
     let st = score_topics::run(&lake, &input(DEMO_LAST_DAY, None))
         .await
         .unwrap();

@@ -1,36 +1,26 @@
 //! Stage growth: REML/ML mixed models and the Bayesian NUTS model of weekly θ on a demo
 //! lake, P and sigma in weekly_kpi, growth_fit rows, column ownership, degenerate lakes.
 
+use crate::support::stage_input;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Float64Array, RecordBatch};
-use chrono::{DateTime, Utc};
-use lake::runs::StageInput;
 
 use crate::support::{ATTEMPTS_CSV, QUESTIONS_CSV, temp_lake, write_file};
 use crate::support::{day, render, values};
-
-fn input(run_date: &str) -> StageInput {
-    StageInput {
-        run_date: Some(day(run_date)),
-        run_ts: Some("2026-02-16T03:00:00Z".parse::<DateTime<Utc>>().unwrap()),
-        ..Default::default()
-    }
-}
 
 /// 4,000 students over 42 days (2026-01-05 .. 2026-02-15, six weeks), calibrated at the
 /// last day, kpis for the last week, then growth.
 #[tokio::test]
 async fn growth_ranks_improving_students_above_declining_ones() {
-    let (dir, lake) = temp_lake();
+    let (dir, lake) =
+        crate::support::calibrated_demo_lake([4000, 100, 42, 20], &[], Some("2026-02-15")).await;
     let truth = dir.path().join("truth");
-    crate::support::demo_platform(&lake, &truth, [4000, 100, 42, 20], &[]);
-    calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-02-15")))
+    kpis::run(&lake, &stage_input("2026-02-15", None))
         .await
         .unwrap();
-    kpis::run(&lake, &input("2026-02-15")).await.unwrap();
     // churn's column: a value on every row, which growth must keep
     lake.update_partition(
         lake::catalog::WEEKLY_KPI,
@@ -56,7 +46,9 @@ async fn growth_ranks_improving_students_above_declining_ones() {
     let before = render(&lake, others).await;
 
     let t0 = Instant::now();
-    let g = growth::run(&lake, &input("2026-02-15")).await.unwrap();
+    let g = growth::run(&lake, &stage_input("2026-02-15", None))
+        .await
+        .unwrap();
     eprintln!(
         "growth took {:?}: {}",
         t0.elapsed(),
@@ -200,7 +192,9 @@ async fn growth_ranks_improving_students_above_declining_ones() {
         "SELECT * FROM weekly_kpi ORDER BY week_start, student_id",
     )
     .await;
-    growth::run(&lake, &input("2026-02-15")).await.unwrap();
+    growth::run(&lake, &stage_input("2026-02-15", None))
+        .await
+        .unwrap();
     assert_eq!(
         fit_before,
         render(
@@ -261,7 +255,7 @@ async fn growth_without_calibration_gives_accuracy_p() {
     let (dir, lake) = temp_lake();
     let truth = dir.path().join("truth");
     crate::support::demo_platform(&lake, &truth, [2000, 60, 28, 15], &[]);
-    let run = input("2026-02-01");
+    let run = stage_input("2026-02-01", None);
     kpis::run(&lake, &run).await.unwrap();
     let g = growth::run(&lake, &run).await.unwrap();
     assert_eq!((g.status.as_str(), g.students), ("no_thetas", 0), "{g:?}");
@@ -340,9 +334,13 @@ async fn growth_without_thetas_gives_a_summary() {
     lake::ingest::ingest_attempts(&lake, &write_file(dir.path(), "a.csv", ATTEMPTS_CSV))
         .await
         .unwrap();
-    kpis::run(&lake, &input("2026-03-03")).await.unwrap();
+    kpis::run(&lake, &stage_input("2026-03-03", None))
+        .await
+        .unwrap();
     let before = render(&lake, "SELECT * FROM weekly_kpi").await;
-    let g = growth::run(&lake, &input("2026-03-03")).await.unwrap();
+    let g = growth::run(&lake, &stage_input("2026-03-03", None))
+        .await
+        .unwrap();
     assert_eq!(
         (g.status.as_str(), g.students, g.growth_fit_rows),
         ("no_thetas", 0, 0),
@@ -370,7 +368,9 @@ async fn growth_on_one_week_gives_a_summary() {
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-11")))
         .await
         .unwrap();
-    let g = growth::run(&lake, &input("2026-01-11")).await.unwrap();
+    let g = growth::run(&lake, &stage_input("2026-01-11", None))
+        .await
+        .unwrap();
     assert_eq!(
         (g.status.as_str(), g.growth_fit_rows),
         ("one_week", 0),
@@ -398,7 +398,9 @@ async fn growth_refuses_p_when_rhat_is_too_high() {
     calibrate::run(&lake, &calibrate::CalibrateInput::new(day("2026-01-18")))
         .await
         .unwrap();
-    kpis::run(&lake, &input("2026-01-18")).await.unwrap();
+    kpis::run(&lake, &stage_input("2026-01-18", None))
+        .await
+        .unwrap();
     // an earlier publication of p/sigma and churn's s
     lake.update_partition(
         lake::catalog::WEEKLY_KPI,
@@ -425,7 +427,7 @@ async fn growth_refuses_p_when_rhat_is_too_high() {
         draws: Some(20),
         ..Default::default()
     };
-    let g = growth::run_with(&lake, &input("2026-01-18"), &short)
+    let g = growth::run_with(&lake, &stage_input("2026-01-18", None), &short)
         .await
         .unwrap();
     assert_eq!(

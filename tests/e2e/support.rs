@@ -443,6 +443,71 @@ pub fn demo_platform(lake: &Lake, truth: &std::path::Path, size: [u32; 4], extra
     demo_data(lake, truth, &[&args[..], extra].concat());
 }
 
+/// A demo platform of `size` (see [`demo_platform`], `extra` flags) with bank `all`
+/// calibrated on `calibrated_on` (`None`: not calibrated), as a fresh copy — `lake/`
+/// and `truth/` in its own temporary folder — that the test may change freely.
+///
+/// The platform and its calibration are built once per build of the binaries into
+/// `<target>/tmp/demo-lakes/<key>` (the key hashes the arguments and the modification
+/// times of `irtlake` and of this test binary, so a rebuilt stage never reads a stale
+/// lake), under a file lock that makes concurrent test processes wait for one builder;
+/// every test then copies it. Tests that share a setup share its cost.
+pub async fn calibrated_demo_lake(
+    size: [u32; 4],
+    extra: &[&str],
+    calibrated_on: Option<&str>,
+) -> (tempfile::TempDir, Lake) {
+    use std::hash::{Hash, Hasher};
+    let mtime = |p: PathBuf| {
+        std::fs::metadata(&p)
+            .and_then(|m| m.modified())
+            .map(|t| format!("{t:?}"))
+            .unwrap_or_default()
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (size, extra, calibrated_on).hash(&mut h);
+    mtime(PathBuf::from(env!("CARGO_BIN_EXE_irtlake"))).hash(&mut h);
+    mtime(std::env::current_exe().expect("test binary")).hash(&mut h);
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-lakes");
+    std::fs::create_dir_all(&root).expect("cache folder");
+    let key = format!("{:016x}", h.finish());
+    let cached = root.join(&key);
+    let lock = std::fs::File::create(root.join(format!("{key}.lock"))).expect("lock file");
+    lock.lock().expect("lock the demo-lake cache");
+    if !cached.exists() {
+        let building = root.join(format!("{key}.building"));
+        let _ = std::fs::remove_dir_all(&building);
+        let lake = Lake::open(&format!("file://{}", building.join("lake").display()))
+            .expect("open the cache lake");
+        demo_platform(&lake, &building.join("truth"), size, extra);
+        if let Some(d) = calibrated_on {
+            calibrate::run(&lake, &calibrate::CalibrateInput::new(day(d)))
+                .await
+                .expect("calibrate the cached demo lake");
+        }
+        std::fs::rename(&building, &cached).expect("publish the cached demo lake");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    copy_tree(&cached, dir.path());
+    drop(lock);
+    let lake = Lake::open(&format!("file://{}", dir.path().join("lake").display())).expect("open");
+    (dir, lake)
+}
+
+/// Copies the files under `from` into `to` (folders created as needed).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
 /// The last day of [`small_demo`]'s platform (it starts on 2026-01-05 and runs 28 days).
 pub const SMALL_DEMO_LAST_DAY: &str = "2026-02-01";
 /// The state machine's start time that [`irtlake_run`] passes (the morning after).
@@ -831,6 +896,22 @@ impl Drop for PgServer {
 }
 
 /// A date from `YYYY-MM-DD`.
+/// The input of a per-student stage run on `run_date` (with `from` for a backfill),
+/// stamped as the state machine would stamp it: `run_ts` at 03:00 UTC the next morning.
+pub fn stage_input(run_date: &str, from: Option<&str>) -> lake::runs::StageInput {
+    let run_date = day(run_date);
+    let run_ts = (run_date + chrono::Days::new(1))
+        .and_hms_opt(3, 0, 0)
+        .expect("a valid time")
+        .and_utc();
+    lake::runs::StageInput {
+        run_date: Some(run_date),
+        run_ts: Some(run_ts),
+        from: from.map(day),
+        ..Default::default()
+    }
+}
+
 pub fn day(s: &str) -> chrono::NaiveDate {
     s.parse().unwrap()
 }
