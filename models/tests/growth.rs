@@ -540,6 +540,14 @@ fn bayes_recovers_simulated_hyperparameters() {
             .iter()
             .all(|f| f.p_goal.is_nan())
     );
+    // The BLUPs alone are the forecast's, bit for bit, without its forecasts.
+    for (b, f) in fit.blups().iter().zip(&fc) {
+        assert_eq!(
+            (b.u0, b.u1, b.sd_u0, b.sd_u1),
+            (f.u0, f.u1, f.sd_u0, f.sd_u1)
+        );
+        assert!(b.mean.is_nan() && b.sd.is_nan() && b.p_goal.is_nan());
+    }
     let p: Vec<f64> = fc.iter().map(|f| f.p_goal).collect();
     let slope: Vec<f64> = s.effects.iter().map(|e| e[1]).collect();
     let rho = spearman(&p, &slope);

@@ -567,7 +567,14 @@ fn theta_model(
         Ok(fit) => {
             let same = rc.shard.bucket_range() == samples.theta.bucket_range();
             let goal = set_goal(out, &fit);
-            let sample_forecasts = (shard_zero || same).then(|| fit.forecast(TARGET_WEEKS, goal));
+            // The sample's forecasts are the shard's when the shard is the sample; shard 0
+            // of a sharded run needs only the sample's BLUPs for growth_fit (the forecasts'
+            // normal CDF per student and draw is most of the work at scale).
+            let sample_forecasts = if same {
+                Some(fit.forecast(TARGET_WEEKS, goal))
+            } else {
+                shard_zero.then(|| fit.blups())
+            };
             let (shard_keys, forecasts) = match (&sample_forecasts, same) {
                 (Some(f), true) => (keys.clone(), f.clone()),
                 _ => shard_forecasts(&panels.own, &fit, goal)?,

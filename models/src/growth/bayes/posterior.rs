@@ -253,6 +253,27 @@ impl BayesFit {
         if !(target_time.is_finite() && goal.is_finite()) {
             return vec![NAN_FORECAST; data.n_groups()];
         }
+        self.group_summaries(data, target_time, goal, true)
+    }
+
+    /// The fitted groups' random effects only: the posterior means and SDs of u₀ᵢ and
+    /// u₁ᵢ, bit for bit those of [`BayesFit::forecast`], with `mean`, `sd` and `p_goal`
+    /// NaN. The forecast's per-draw normal CDF is most of its cost; a caller that needs
+    /// only the BLUPs (the growth stage's `growth_fit` rows of a fit sample that is not
+    /// its own shard) skips it.
+    pub fn blups(&self) -> Vec<GroupForecast> {
+        self.group_summaries(&self.data, 0.0, 0.0, false)
+    }
+
+    /// Per group of `data`: posterior summaries of the random effects and, with
+    /// `with_goal`, of μᵢ at `target_time` and P(μᵢ ≥ `goal`) (NaN without).
+    fn group_summaries(
+        &self,
+        data: &GrowthData,
+        target_time: f64,
+        goal: f64,
+        with_goal: bool,
+    ) -> Vec<GroupForecast> {
         let draws: Vec<&PosteriorDraw> = self.draws.iter().flatten().collect();
         let nd = draws.len() as f64;
         let h = [1.0, target_time];
@@ -275,17 +296,19 @@ impl BayesFit {
                         let c = data.groups[i].c();
                         let b = [c[0] - ab[0], c[1] - ab[1]];
                         let u = sym_vec(&pm, &b);
-                        let m = base + ph[0] * b[0] + ph[1] * b[1];
-                        let prob = if sd > 0.0 {
-                            normal_cdf((m - goal) / sd)
-                        } else {
-                            f64::from(u8::from(m >= goal))
-                        };
                         let a = &mut acc[k];
-                        a[0] += m;
-                        a[1] += m * m;
-                        a[2] += v;
-                        a[3] += prob;
+                        if with_goal {
+                            let m = base + ph[0] * b[0] + ph[1] * b[1];
+                            let prob = if sd > 0.0 {
+                                normal_cdf((m - goal) / sd)
+                            } else {
+                                f64::from(u8::from(m >= goal))
+                            };
+                            a[0] += m;
+                            a[1] += m * m;
+                            a[2] += v;
+                            a[3] += prob;
+                        }
                         a[4] += u[0];
                         a[5] += u[1];
                         a[6] += u[0] * u[0];
@@ -303,9 +326,13 @@ impl BayesFit {
                         (
                             i,
                             GroupForecast {
-                                mean: a[0],
-                                sd: var(a[1], a[0], a[2]),
-                                p_goal: a[3],
+                                mean: if with_goal { a[0] } else { f64::NAN },
+                                sd: if with_goal {
+                                    var(a[1], a[0], a[2])
+                                } else {
+                                    f64::NAN
+                                },
+                                p_goal: if with_goal { a[3] } else { f64::NAN },
                                 u0: a[4],
                                 u1: a[5],
                                 sd_u0: var(a[6], a[4], a[8]),
