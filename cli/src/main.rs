@@ -170,6 +170,10 @@ struct CalibrateArgs {
     /// shards (fit only; `irtlake stage score-abilities --shard K --shards N` scores).
     #[arg(long, value_enum)]
     scoring: Option<ScoringArg>,
+    /// Days of the drift screen's recent period, ending on the run date (default 7; 0:
+    /// no time-split test of the anchors) (0 to 3659).
+    #[arg(long, value_parser = crate::bounds::u32_in(0, 3659))]
+    drift_recent_days: Option<u32>,
     #[command(flatten)]
     lake: LakeArgs,
 }
@@ -558,6 +562,7 @@ async fn calibrate_banks(lake: &Lake, args: CalibrateArgs) -> Result<()> {
         input.tol = args.tol;
         input.max_iter = args.max_iter;
         input.prior_c = args.prior_c.clone();
+        input.drift_recent_days = args.drift_recent_days;
         input.scoring = args.scoring.map(|s| match s {
             ScoringArg::Inline => calibrate::Scoring::Inline,
             ScoringArg::Shards => calibrate::Scoring::Shards,

@@ -510,6 +510,7 @@ fn model_spec(
         "model": cfg.model.as_str(),
         "quadrature": {"points": cfg.quadpts, "min": cfg.theta_min, "max": cfg.theta_max},
         "tol": cfg.tol, "max_iter": cfg.max_iter, "min_responses": cfg.min_responses,
+        "drift_recent_days": cfg.drift_recent_days,
         "priors": {
             "a": priors.a.map(|p| serde_json::json!({"lognormal": [p.meanlog, p.sdlog]})),
             "b": priors.b.map(|p| serde_json::json!({"normal": [p.mean, p.sd]})),
