@@ -47,7 +47,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, WEEKLY_KPI};
-use lake::columns::{Columns, TableBatch};
+use lake::columns::{Columns, TableBatch, opt_day};
 use lake::phases::Phases;
 use lake::runs::{
     CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration, week_start,
@@ -60,6 +60,7 @@ use serde::Serialize;
 use lake::stream::{self, for_each_batch, for_each_student, opt_str, opt_value};
 
 const ATTEMPTS_SQL: &str = include_str!("../../../sql/kpis/attempts.sql");
+const WEEKLY_ANSWERS_SQL: &str = include_str!("../../../sql/kpis/weekly_answers.sql");
 const TIME_REF_SQL: &str = include_str!("../../../sql/kpis/time_ref.sql");
 
 /// Fewest responses to calibrated items for a weekly θ.
@@ -148,12 +149,19 @@ struct Row {
 
 /// θ of a week's attempts (first attempt per question, calibrated items only).
 fn week_theta(attempts: &[Attempt<'_>], eap: Option<&NamedEapTable<'_>>) -> Option<Measure> {
+    week_theta_of(attempts.iter().map(|a| (a.question, a.correct)), eap)
+}
+
+/// [`week_theta`] of a week's answers as (question, correct), in time order.
+fn week_theta_of<'a>(
+    answers: impl Iterator<Item = (&'a str, bool)>,
+    eap: Option<&NamedEapTable<'_>>,
+) -> Option<Measure> {
     let eap = eap?;
     let mut seen = HashSet::new();
-    let calibrated: Vec<(u32, bool)> = attempts
-        .iter()
-        .filter(|a| seen.insert(a.question))
-        .filter_map(|a| eap.index(a.question).map(|i| (i, a.correct)))
+    let calibrated: Vec<(u32, bool)> = answers
+        .filter(|(q, _)| seen.insert(*q))
+        .filter_map(|(q, ok)| eap.index(q).map(|i| (i, ok)))
         .collect();
     if calibrated.len() < MIN_WEEK_RESPONSES {
         return None;
@@ -544,30 +552,39 @@ pub async fn weekly_records(
     let first_week = last_week - Days::new(7 * u64::from(weeks.max(1) - 1));
     let stream = stream::query_stream(
         ctx,
-        ATTEMPTS_SQL,
+        WEEKLY_ANSWERS_SQL,
         attempts_params(first_week, run_date, shard),
     )
     .await?;
     let mut out = Vec::new();
     for_each_student(stream, 0, |student, parts| {
-        let mut by_week: BTreeMap<NaiveDate, Vec<Attempt<'_>>> = BTreeMap::new();
-        for a in read_attempts(parts)? {
-            let Ok(d) = a.dt.parse::<NaiveDate>() else {
-                continue;
-            };
-            by_week.entry(week_start(d)).or_default().push(a);
+        let mut by_week: BTreeMap<NaiveDate, Vec<(&str, bool)>> = BTreeMap::new();
+        for b in parts {
+            let c = Columns::of(b);
+            let (dt, q, ok) = (
+                c.days("dt")?,
+                c.strings("question_id")?,
+                c.bools("correct")?,
+            );
+            for r in 0..b.num_rows() {
+                let Some(d) = opt_day(dt, r) else { continue };
+                by_week
+                    .entry(week_start(d))
+                    .or_default()
+                    .push((q.value(r), ok.value(r)));
+            }
         }
-        for (week, attempts) in by_week {
+        for (week, answers) in by_week {
             let mut seen = HashSet::new();
             let (mut answered, mut correct) = (0u32, 0u32);
-            for a in attempts.iter().filter(|a| seen.insert(a.question)) {
+            for (_, ok) in answers.iter().filter(|(q, _)| seen.insert(*q)) {
                 answered += 1;
-                correct += u32::from(a.correct);
+                correct += u32::from(*ok);
             }
             out.push(WeeklyRecord {
                 student_id: student.to_string(),
                 week_start: week,
-                theta: week_theta(&attempts, eap.as_ref()),
+                theta: week_theta_of(answers.iter().copied(), eap.as_ref()),
                 correct,
                 answered,
             });
