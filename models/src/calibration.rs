@@ -467,7 +467,7 @@ fn post_hoc_link(
                 (fit.latent_mean, fit.latent_sd),
                 a_scale,
                 &rules,
-            )
+            )?
         }
         None => Vec::new(),
     };

@@ -216,7 +216,9 @@ pub fn screen_and_link(
         let kept: Vec<usize> = (0..n)
             .filter(|&i| flagged_in[i] == 0 && !flagged_recent(i))
             .collect();
-        if kept.len() < rules.min_anchors {
+        // the time-split test's flags alone may leave too few (checked once: later
+        // rounds stop before going below the minimum)
+        if kept.len() < n && kept.len() < rules.min_anchors {
             return Err(refused(
                 &(0..n).filter(|&i| !kept.contains(&i)).collect::<Vec<_>>(),
                 n,
@@ -443,6 +445,77 @@ mod tests {
         );
         let flagged: Vec<bool> = s.anchors.iter().map(|a| a.flagged).collect();
         assert_eq!(flagged, [false, true, false, false, true, false]);
+    }
+
+    /// Anchors the time-split test flags are left out from the first round, reported
+    /// flagged with round 0; too few left refuses the bank, naming their recent shift.
+    #[test]
+    fn recently_drifted_anchors_are_left_out_from_the_first_round() {
+        let base: Vec<ItemParams> = (0..6)
+            .map(|j| ItemParams::new(1.0 + 0.1 * j as f64, -1.0 + 0.4 * j as f64))
+            .collect();
+        let shift = |s: f64, flagged: bool| {
+            Some(RecentShift {
+                n_earlier: 200,
+                n_recent: 100,
+                b_earlier: 0.0,
+                b_recent: s,
+                shift: s,
+                se: 0.1,
+                z: s / 0.1,
+                flagged,
+            })
+        };
+        let recent = [
+            None,
+            shift(-1.0, true),
+            shift(0.05, false),
+            None,
+            shift(-0.9, true),
+            None,
+        ];
+        let anchors = ScreenAnchors {
+            new: &base,
+            new_se: &[],
+            base: &base,
+            recent: &recent,
+        };
+        let quad = Quadrature::default();
+        let link = |min_anchors| {
+            let rules = DriftRules {
+                min_anchors,
+                ..DriftRules::default()
+            };
+            screen_and_link(
+                LinkingMethod::StockingLord,
+                &anchors,
+                Model::TwoPl,
+                &quad,
+                &rules,
+            )
+        };
+        let s = link(4).unwrap();
+        assert_eq!(s.n_used, 4);
+        let flags: Vec<(bool, usize)> = s.anchors.iter().map(|a| (a.flagged, a.round)).collect();
+        assert_eq!(
+            flags,
+            [
+                (false, 0),
+                (true, 0),
+                (false, 0),
+                (false, 0),
+                (true, 0),
+                (false, 0)
+            ]
+        );
+        assert_eq!(s.anchors[1].recent, recent[1]);
+        let IrtError::AnchorDrift(message) = link(5).unwrap_err() else {
+            panic!("expected AnchorDrift");
+        };
+        assert!(
+            message.contains("#1 (recent b shift -1.00)") && message.contains("leaving 4"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -42,7 +42,7 @@
 //! reads as 0.5 ± 0.2 and usually waits for the next calibration, where the estimate
 //! screen also sees it.
 
-use crate::irt::{ItemParams, Quadrature, ResponseMatrix};
+use crate::irt::{IrtError, ItemParams, Quadrature, ResponseMatrix, Result};
 
 /// The time-split test of one anchor (fit scale: multiply differences and SEs by the
 /// linking constant A for the anchor scale).
@@ -203,7 +203,8 @@ fn anchor_counts(
 /// after centring on the median shift (see the module docs); `None` for an anchor
 /// without `min_split_answers` answers in both periods or whose b cannot be refitted.
 /// `a_scale` is the linking constant A (the size floor is in anchor-scale units).
-/// `recent` must have as many rows as `responses`.
+/// Errors: `recent` without the rows and items of `responses`, `items` not one per item
+/// of `responses`, or an anchor index out of range.
 #[allow(clippy::too_many_arguments)]
 pub fn recent_shifts(
     responses: &ResponseMatrix,
@@ -214,9 +215,20 @@ pub fn recent_shifts(
     prior: (f64, f64),
     a_scale: f64,
     rules: &super::DriftRules,
-) -> Vec<Option<RecentShift>> {
-    if recent.row_ptr.len() != responses.row_ptr.len() {
-        return vec![None; anchors.len()];
+) -> Result<Vec<Option<RecentShift>>> {
+    if recent.row_ptr.len() != responses.row_ptr.len()
+        || recent.n_items != responses.n_items
+        || items.len() != responses.n_items
+        || anchors.iter().any(|&i| i >= items.len())
+    {
+        return Err(IrtError::InvalidResponses(format!(
+            "time-split drift test: {} recent rows for {} students, {} / {} items, anchors up to {:?}",
+            recent.row_ptr.len().saturating_sub(1),
+            responses.row_ptr.len().saturating_sub(1),
+            recent.n_items,
+            items.len(),
+            anchors.iter().max()
+        )));
     }
     let counts = anchor_counts(responses, recent, items, anchors, &quad.nodes, prior);
     let raw: Vec<Option<RecentShift>> = anchors
@@ -243,7 +255,8 @@ pub fn recent_shifts(
         .collect();
     let (median, spread) =
         super::drift::robust_centre_spread(raw.iter().flatten().map(|r| r.shift));
-    raw.into_iter()
+    Ok(raw
+        .into_iter()
         .map(|r| {
             r.map(|mut r| {
                 r.shift -= median;
@@ -254,7 +267,7 @@ pub fn recent_shifts(
                 r
             })
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]
