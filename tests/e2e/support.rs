@@ -475,6 +475,7 @@ pub async fn calibrated_demo_lake(
     let lock = std::fs::File::create(root.join(format!("{key}.lock"))).expect("lock file");
     lock.lock().expect("lock the demo-lake cache");
     if !cached.exists() {
+        prune_stale_demo_lakes(&root);
         let building = root.join(format!("{key}.building"));
         let _ = std::fs::remove_dir_all(&building);
         let lake = Lake::open(&format!("file://{}", building.join("lake").display()))
@@ -492,6 +493,27 @@ pub async fn calibrated_demo_lake(
     drop(lock);
     let lake = Lake::open(&format!("file://{}", dir.path().join("lake").display())).expect("open");
     (dir, lake)
+}
+
+/// Removes cached demo lakes older than this test binary: they were built by an
+/// earlier build and no key of this build can name them.
+fn prune_stale_demo_lakes(root: &std::path::Path) {
+    let built = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified());
+    let (Ok(built), Ok(entries)) = (built, std::fs::read_dir(root)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < built);
+        let is_lake = entry.file_type().is_ok_and(|t| t.is_dir());
+        if stale && is_lake {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Copies the files under `from` into `to` (folders created as needed).
