@@ -223,7 +223,10 @@ pub static TABLES: LazyLock<Vec<TableDef>> = LazyLock::new(|| {
                 tsf("fitted_at", false),
                 // the time-split test (models::linking::recent_shifts): the anchor's b on
                 // the recent period's answers vs the window's earlier ones, centred on the
-                // anchors' median, anchor-scale θ units; null when not run or too few answers
+                // anchors' median, anchor-scale θ units (times the final link's A; the
+                // flag's 0.3 size floor used the unscreened link's A, which differs from
+                // it by the drifted anchors' pull on A); null when not run or too few
+                // answers
                 i64f("n_earlier", true),
                 i64f("n_recent", true),
                 f64f("recent_shift_b", true),

@@ -173,10 +173,12 @@ pub async fn query(
 }
 
 /// Runs CPU-bound work (a model fit, a scoring pass) from a stage's async code without
-/// stalling the runtime: on a multi-threaded runtime (the Lambda entry, the CLI) the
-/// worker hands its other tasks to the rest of the pool while `f` runs
-/// (`tokio::task::block_in_place`); on a current-thread runtime (a `#[tokio::test]`) and
-/// outside a runtime, `f` simply runs. `f` may borrow from the caller.
+/// stalling other tasks: on a multi-threaded runtime (the Lambda entry, the CLI) it is
+/// `tokio::task::block_in_place`, so when called from a spawned task (the local
+/// runner's parallel branches) its worker hands its other tasks to the rest of the pool
+/// while `f` runs; from the thread that drives `block_on` (a single stage invocation),
+/// on a current-thread runtime (a `#[tokio::test]`) and outside a runtime, `f` simply
+/// runs. `f` may borrow from the caller.
 pub fn cpu_bound<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {

@@ -495,8 +495,11 @@ pub async fn calibrated_demo_lake(
     (dir, lake)
 }
 
-/// Removes cached demo lakes older than this test binary: they were built by an
-/// earlier build and no key of this build can name them.
+/// Removes cached demo lakes older than this test binary (built by an earlier build;
+/// no key of this build can name them) that no other test process is using: each is
+/// removed only under its own key's lock, taken without waiting, and its lock file
+/// goes with it. (`target/tmp` is shared by every profile, so a concurrent run of
+/// another build may hold one.)
 fn prune_stale_demo_lakes(root: &std::path::Path) {
     let built = std::env::current_exe()
         .and_then(std::fs::metadata)
@@ -509,9 +512,18 @@ fn prune_stale_demo_lakes(root: &std::path::Path) {
             .metadata()
             .and_then(|m| m.modified())
             .is_ok_and(|t| t < built);
-        let is_lake = entry.file_type().is_ok_and(|t| t.is_dir());
-        if stale && is_lake {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let key = name.strip_suffix(".building").unwrap_or(&name).to_string();
+        if !(stale && entry.file_type().is_ok_and(|t| t.is_dir())) {
+            continue;
+        }
+        let lock_path = root.join(format!("{key}.lock"));
+        let Ok(lock) = std::fs::File::create(&lock_path) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
             let _ = std::fs::remove_dir_all(entry.path());
+            let _ = std::fs::remove_file(&lock_path);
         }
     }
 }
@@ -917,7 +929,6 @@ impl Drop for PgServer {
     }
 }
 
-/// A date from `YYYY-MM-DD`.
 /// The input of a per-student stage run on `run_date` (with `from` for a backfill),
 /// stamped as the state machine would stamp it: `run_ts` at 03:00 UTC the next morning.
 pub fn stage_input(run_date: &str, from: Option<&str>) -> lake::runs::StageInput {
@@ -934,6 +945,7 @@ pub fn stage_input(run_date: &str, from: Option<&str>) -> lake::runs::StageInput
     }
 }
 
+/// A date from `YYYY-MM-DD`.
 pub fn day(s: &str) -> chrono::NaiveDate {
     s.parse().unwrap()
 }

@@ -317,7 +317,8 @@ pub fn screen_and_link(
     }
 }
 
-/// A screen needs a post-hoc method and the same anchors on both scales.
+/// A screen needs a post-hoc method, the same anchors on both scales and, when given, a
+/// time-split test per anchor.
 fn check_screen_inputs(method: LinkingMethod, anchors: &ScreenAnchors<'_>) -> Result<()> {
     if matches!(method, LinkingMethod::None | LinkingMethod::Fixed) {
         return Err(IrtError::InvalidConfig(format!(
@@ -329,6 +330,13 @@ fn check_screen_inputs(method: LinkingMethod, anchors: &ScreenAnchors<'_>) -> Re
             "drift screening needs the same anchors on both scales: {} vs {}",
             anchors.new.len(),
             anchors.base.len()
+        )));
+    }
+    if !anchors.recent.is_empty() && anchors.recent.len() != anchors.new.len() {
+        return Err(IrtError::InvalidConfig(format!(
+            "drift screening: {} time-split tests for {} anchors",
+            anchors.recent.len(),
+            anchors.new.len()
         )));
     }
     Ok(())
@@ -515,7 +523,22 @@ mod tests {
         assert!(
             message.contains("#1 (recent b shift -1.00)") && message.contains("leaving 4"),
             "{message}"
-        );
+        ); // a time-split test per anchor, or none
+        let short = ScreenAnchors {
+            recent: &recent[..3],
+            ..anchors
+        };
+        let rules = DriftRules::default();
+        assert!(matches!(
+            screen_and_link(
+                LinkingMethod::StockingLord,
+                &short,
+                Model::TwoPl,
+                &quad,
+                &rules
+            ),
+            Err(IrtError::InvalidConfig(_))
+        ));
     }
 
     #[test]
