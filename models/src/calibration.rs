@@ -82,11 +82,6 @@ impl LinkedCalibration {
         ]
     }
 
-    /// Whether the result is on the anchor scale.
-    pub fn linked(&self) -> bool {
-        self.method != LinkingMethod::None
-    }
-
     /// EAP scores on the final scale of any students' responses to this calibration's
     /// items (`responses.n_items` must equal the number of calibrated items, item `i`
     /// being the calibration's item `i`), exactly as the calibrated students were scored:

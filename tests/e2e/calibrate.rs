@@ -11,7 +11,7 @@ use crate::support::{temp_lake, write_file};
 
 /// A fresh copy of the small demo platform (3,000 students, 80 questions, 28 days, seed
 /// 7, `anchors` anchors), not calibrated: `lake/` and `truth/` in the returned folder.
-async fn small_demo(anchors: u32) -> (tempfile::TempDir, lake::Lake) {
+async fn platform_3000(anchors: u32) -> (tempfile::TempDir, lake::Lake) {
     crate::support::calibrated_demo_lake([3000, 80, 28, anchors], &["--seed", "7"], None).await
 }
 
@@ -42,7 +42,7 @@ fn input(bank: &str) -> CalibrateInput {
 
 #[tokio::test]
 async fn calibrates_links_to_the_anchor_scale_and_recovers_truth() {
-    let (dir, lake) = small_demo(16).await;
+    let (dir, lake) = platform_3000(16).await;
     let truth = dir.path().join("truth");
     let out = run(&lake, &input("all")).await.unwrap();
     assert_eq!(out.status, "calibrated");
@@ -128,7 +128,7 @@ async fn calibrates_links_to_the_anchor_scale_and_recovers_truth() {
 
 #[tokio::test]
 async fn empty_window_no_anchors_and_bad_input() {
-    let (_dir, lake) = small_demo(0).await;
+    let (_dir, lake) = platform_3000(0).await;
     let before = lake.list("").await.unwrap();
     // a window before the data: success, nothing written
     let mut i = CalibrateInput::new("2025-06-01".parse().unwrap());
@@ -571,7 +571,7 @@ async fn abilities(lake: &lake::Lake) -> HashMap<String, (f64, f64, i64, String)
 /// scale then mapped, one on the mapped nodes (rounding, ~1e-14, is all that differs).
 #[tokio::test]
 async fn abilities_scored_by_shard_equal_the_inline_scores() {
-    let (_dir, lake) = small_demo(16).await;
+    let (_dir, lake) = platform_3000(16).await;
     for link in [None, Some("fixed"), Some("none")] {
         let mut i = input("all");
         i.max_obs = Some(20_000);

@@ -258,9 +258,8 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     };
     // the students outside the fit sample: their attempts are read and scored batch by batch
     phases.mark("scoring");
-    let (n_students_scored, n_responses_scored) = scored
-        .as_ref()
-        .map_or((None, None), |s| (Some(s.students), Some(s.responses)));
+    // (students, responses) scored here; `None` when score_abilities scores by shard
+    let scored_counts = scored.as_ref().map(|s| (s.students, s.responses));
 
     let items_batch = item_params_batch(
         &cfg,
@@ -285,7 +284,6 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
     }
 
     let elapsed_ms = started.elapsed().as_millis() as i64;
-    let scored_counts = n_students_scored.zip(n_responses_scored);
     let mut summary = calibrated_summary(
         &cfg,
         &window.items,
@@ -308,16 +306,10 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         },
     };
     let spec = model_spec(&cfg, &priors, fit, &sample_info);
-    let meta = fit_meta_batch(
-        &cfg,
-        &summary,
-        &cal,
-        (n_students_scored, n_responses_scored),
-        &spec,
-    )?;
+    let meta = fit_meta_batch(&cfg, &summary, &cal, scored_counts, &spec)?;
     lake.write_partition(FIT_META, &part, &[meta]).await?;
     phases.mark("write");
-    tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, ?n_students_scored, elapsed_ms, %phases, "calibrated");
+    tracing::info!(bank = %bank, iterations = fit.iterations, converged = fit.converged, scored = ?scored_counts, elapsed_ms, %phases, "calibrated");
     summary.phases_ms = phases;
     Ok(summary)
 }
@@ -545,12 +537,11 @@ fn fit_meta_batch(
     cfg: &ValidInput,
     summary: &CalibrateOutput,
     cal: &LinkedCalibration,
-    scored: (Option<usize>, Option<i64>),
+    scored: Option<(usize, i64)>,
     spec: &serde_json::Value,
 ) -> Result<RecordBatch> {
     let (fit, method, constants) = (&cal.fit, cal.method, cal.constants);
     let linked = cal.is_linked();
-    let (n_students_scored, n_responses_scored) = scored;
     let f = |v: f64| Some(v).filter(|x| x.is_finite());
     Ok(TableBatch::new(FIT_META, 1)?
         .text("run_id", &cfg.run_id)?
@@ -570,12 +561,9 @@ fn fit_meta_batch(
         .f64s("linking_b", vec![linked.then_some(constants.b)])?
         .i64s("n_anchors_used", vec![Some(cal.n_anchors_used as i64)])?
         .i64s("n_students_fit", vec![Some(summary.n_students as i64)])?
-        .i64s(
-            "n_students_scored",
-            vec![n_students_scored.map(|n| n as i64)],
-        )?
+        .i64s("n_students_scored", vec![scored.map(|s| s.0 as i64)])?
         .i64s("n_responses_fit", vec![Some(summary.n_responses as i64)])?
-        .i64s("n_responses_scored", vec![n_responses_scored])?
+        .i64s("n_responses_scored", vec![scored.map(|s| s.1)])?
         .text("sample", &summary.sample)?
         .i64s("elapsed_ms", vec![Some(summary.elapsed_ms)])?
         .text("model_spec", &spec.to_string())?

@@ -468,7 +468,7 @@ async fn write_churn_fit(
     write::fit_rows(&mut rows, fit, &km, used, out, model::t_cap(fit));
     rows.diag("cohort_students", out.cohort_students as f64);
     rows.diag("sample_buckets", k as f64);
-    write::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, &rows).await
+    write::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, rows).await
 }
 
 /// The note of a shard other than 0.
@@ -525,7 +525,7 @@ async fn refuse(
         rows.diag("events", out.events as f64);
         rows.diag("fitted", 0.0);
         out.churn_fit_rows =
-            write::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, &rows).await?;
+            write::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, rows).await?;
     } else {
         out.notes.push(SHARD_ZERO_WRITES_FIT.into());
     }

@@ -155,20 +155,20 @@ pub(crate) async fn write_fit(
     run_id: &str,
     fitted_at: i64,
     run_date: NaiveDate,
-    rows: &FitRows,
+    rows: FitRows,
 ) -> Result<usize, StageError> {
     let n = rows.len();
     let batch = TableBatch::new(CHURN_FIT, n)?
         .text("run_id", run_id)?
-        .set("kind", Arc::new(StringArray::from(rows.kind.clone())))?
-        .set("term", Arc::new(StringArray::from_iter_values(&rows.term)))?
-        .f64s("time_days", rows.time_days.clone())?
-        .f64s("estimate", rows.estimate.clone())?
-        .f64s("se", rows.se.clone())?
-        .f64s("z", rows.z.clone())?
-        .f64s("p_value", rows.p_value.clone())?
-        .i64s("n_risk", rows.n_risk.clone())?
-        .i64s("events", rows.events.clone())?
+        .set("kind", Arc::new(StringArray::from(rows.kind)))?
+        .set("term", Arc::new(StringArray::from(rows.term)))?
+        .f64s("time_days", rows.time_days)?
+        .f64s("estimate", rows.estimate)?
+        .f64s("se", rows.se)?
+        .f64s("z", rows.z)?
+        .f64s("p_value", rows.p_value)?
+        .i64s("n_risk", rows.n_risk)?
+        .i64s("events", rows.events)?
         .timestamp("fitted_at", fitted_at)?
         .finish()?;
     lake.write_partition(CHURN_FIT, &[("run_date", &day_str(run_date))], &[batch])

@@ -428,7 +428,7 @@ pub async fn run_with(
 
     if shard_zero && !rows.is_empty() {
         out.growth_fit_rows =
-            rows::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, &rows).await?;
+            rows::write_fit(lake, &rc.run_id, rc.run_ts, rc.run_date, rows).await?;
     }
     if theta_p.is_some() || !accuracy_p.is_empty() {
         let mut published = theta_p.unwrap_or_default();
@@ -701,7 +701,9 @@ async fn load_panels(
     samples: &Samples,
 ) -> Result<Panels, StageError> {
     let ctx = lake.session()?;
-    let read = |part: Shard| kpis::weekly_records(&ctx, rc.run_date, weeks, part);
+    // the latest calibration of bank `all`, read once for every panel
+    let cal = lake::runs::latest_calibration(&ctx, "all", rc.run_date).await?;
+    let read = |part: Shard| kpis::weekly_records(&ctx, cal.as_ref(), rc.run_date, weeks, part);
     let (shard, sample, glmm) = (rc.shard, samples.theta, samples.glmm);
     let panel = |t: &[kpis::WeeklyRecord], s: Shard| Panel::new(t, week, |id| s.contains(id));
     if covers(shard, sample) {

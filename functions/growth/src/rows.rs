@@ -208,22 +208,19 @@ pub(crate) async fn write_fit(
     run_id: &str,
     fitted_at: i64,
     run_date: NaiveDate,
-    rows: &FitRows,
+    rows: FitRows,
 ) -> Result<usize, StageError> {
     let n = rows.model.len();
     let batch = TableBatch::new(GROWTH_FIT, n)?
         .text("run_id", run_id)?
-        .set("model", Arc::new(StringArray::from(rows.model.clone())))?
-        .set("kind", Arc::new(StringArray::from(rows.kind.clone())))?
-        .set("term", Arc::new(StringArray::from_iter_values(&rows.term)))?
-        .set(
-            "group_id",
-            Arc::new(StringArray::from(rows.group_id.clone())),
-        )?
-        .f64s("estimate", rows.estimate.clone())?
-        .f64s("se", rows.se.clone())?
-        .f64s("rhat", rows.rhat.clone())?
-        .f64s("ess", rows.ess.clone())?
+        .set("model", Arc::new(StringArray::from(rows.model)))?
+        .set("kind", Arc::new(StringArray::from(rows.kind)))?
+        .set("term", Arc::new(StringArray::from(rows.term)))?
+        .set("group_id", Arc::new(StringArray::from(rows.group_id)))?
+        .f64s("estimate", rows.estimate)?
+        .f64s("se", rows.se)?
+        .f64s("rhat", rows.rhat)?
+        .f64s("ess", rows.ess)?
         .timestamp("fitted_at", fitted_at)?
         .finish()?;
     lake.write_partition(GROWTH_FIT, &[("run_date", &day_str(run_date))], &[batch])

@@ -526,25 +526,27 @@ pub struct WeeklyRecord {
 /// Every student-week with attempts over the `weeks` weeks ending with the run date's
 /// week, sorted by student and week, of the students of `shard` only (the shard
 /// predicate is in the query's scan): θ where the week has one (see [`weekly_thetas`]),
-/// and the accuracy counts of every week, with or without a calibration. Used by the
-/// growth stage (θ for the Bayesian model, accuracy for the GLMM).
+/// and the accuracy counts of every week, with or without a calibration. `cal`: the
+/// calibration the θ are scored with (the latest of bank `all` on or before the run
+/// date; a caller reading several shards reads it once). Used by the growth stage (θ for
+/// the Bayesian model, accuracy for the GLMM).
 ///
 /// Memory: the caller's session's query pool (the sort spills; no second pool is
 /// opened) plus one student's attempts at a time plus the result (about 100 bytes per
 /// student-week of the shard).
 pub async fn weekly_records(
     ctx: &SessionContext,
+    cal: Option<&CalibrationRef>,
     run_date: NaiveDate,
     weeks: u32,
     shard: Shard,
 ) -> Result<Vec<WeeklyRecord>, StageError> {
-    let cal = latest_calibration(ctx, "all", run_date).await?;
-    let cfg = cal.as_ref().map(|cal| ScoringConfig {
+    let cfg = cal.map(|cal| ScoringConfig {
         prior_mean: cal.latent_mean,
         prior_sd: cal.latent_sd,
         ..ScoringConfig::default()
     });
-    let eap = match (&cal, &cfg) {
+    let eap = match (cal, &cfg) {
         (Some(cal), Some(cfg)) => Some(calibration_eap(cal, cfg)?),
         _ => None,
     };
@@ -606,7 +608,8 @@ pub async fn weekly_thetas(
     weeks: u32,
     shard: Shard,
 ) -> Result<Vec<WeeklyTheta>, StageError> {
-    Ok(weekly_records(ctx, run_date, weeks, shard)
+    let cal = latest_calibration(ctx, "all", run_date).await?;
+    Ok(weekly_records(ctx, cal.as_ref(), run_date, weeks, shard)
         .await?
         .into_iter()
         .filter_map(|r| {

@@ -813,7 +813,7 @@ async fn kpi_history(
     let mut out: HashMap<String, BTreeMap<NaiveDate, KpiRow>> = HashMap::new();
     for b in query(ctx, KPI_HISTORY_SQL, params).await? {
         let c = Cols(&b);
-        let (id, wk) = (c.strs("student_id")?, c.strs("week_start")?);
+        let (id, wk) = (c.strs("student_id")?, c.dates("week_start")?);
         let (i, a, e, r_, s, p, sg) = (
             c.f64s("i_t")?,
             c.f64s("a_t")?,
@@ -829,10 +829,9 @@ async fn kpi_history(
             c.strs("p_model")?,
         );
         for r in 0..b.num_rows() {
-            let (Some(id), Some(wk)) = (id[r].clone(), wk[r].as_deref()) else {
+            let (Some(id), Some(wk)) = (id[r].clone(), wk[r]) else {
                 continue;
             };
-            let wk = parse_day(wk, "weekly_kpi.week_start")?;
             out.entry(id).or_default().insert(
                 wk,
                 KpiRow {
@@ -1095,16 +1094,15 @@ async fn series_history(
     for b in query(ctx, COHORT_DAILY_SQL, params()).await? {
         let c = Cols(&b);
         let (dt, subj, act, it) = (
-            c.strs("dt")?,
+            c.dates("dt")?,
             c.strs("subject_id")?,
             c.f64s("active_students")?,
             c.f64s("mean_i_t")?,
         );
         for r in 0..b.num_rows() {
-            let (Some(dt), Some(subj)) = (dt[r].as_deref(), subj[r].as_deref()) else {
+            let (Some(day), Some(subj)) = (dt[r], subj[r].as_deref()) else {
                 continue;
             };
-            let day = parse_day(dt, "attempts.dt")?;
             if let Some(a) = act[r] {
                 out.entry(format!("{subj}:active_students"))
                     .or_default()
@@ -1119,11 +1117,9 @@ async fn series_history(
     }
     for b in query(ctx, COHORT_THETA_DAILY_SQL, params()).await? {
         let c = Cols(&b);
-        let (dt, subj, th) = (c.strs("dt")?, c.strs("subject_id")?, c.f64s("mean_theta")?);
+        let (dt, subj, th) = (c.dates("dt")?, c.strs("subject_id")?, c.f64s("mean_theta")?);
         for r in 0..b.num_rows() {
-            if let (Some(dt), Some(subj), Some(th)) = (dt[r].as_deref(), subj[r].as_deref(), th[r])
-            {
-                let day = parse_day(dt, "features_topic_daily.dt")?;
+            if let (Some(day), Some(subj), Some(th)) = (dt[r], subj[r].as_deref(), th[r]) {
                 out.entry(format!("{subj}:mean_theta"))
                     .or_default()
                     .push((day, th));

@@ -15,7 +15,7 @@ use crate::error::{LakeError, Result};
 use crate::store::Lake;
 
 use super::parse::{parse_correct, parse_nonneg_int, parse_timestamp};
-use super::raw::{Problems, RawTable, read_raw, value};
+use super::raw::{Problems, RawTable, parsed, read_raw, value};
 
 /// What an attempts ingest did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -213,74 +213,55 @@ fn parse_rows(raw: &RawTable) -> Result<Vec<AttemptRow>> {
     let time_window = crate::bounds::row_time_window(Utc::now());
     for i in 0..raw.rows {
         let rn = || raw.row_name(i);
-        let need = |name: &str, c: Option<&StringArray>, problems: &mut Problems| {
-            let v = value(c, i).map(str::to_string);
-            if v.is_none() {
-                problems.push(format!("{}, column '{name}': value is missing", rn()));
-            }
-            v
+        let text = |s: &str| Ok::<_, String>(s.to_string());
+        let count = |s: &str| {
+            parse_nonneg_int(s).ok_or_else(|| format!("expected a non-negative integer, got '{s}'"))
         };
-        let attempt_id = need("attempt_id", c_id, &mut problems);
-        let student_id = need("student_id", c_st, &mut problems);
-        let question_id = need("question_id", c_q, &mut problems);
-        let correct = match value(c_ok, i) {
-            None => {
-                problems.push(format!("{}, column 'correct': value is missing", rn()));
-                None
-            }
-            Some(s) => {
-                let v = parse_correct(s);
-                if v.is_none() {
-                    problems.push(format!(
-                        "{}, column 'correct': expected 0/1/true/false, got '{s}'",
-                        rn()
-                    ));
+        let attempt_id = parsed(&mut problems, &rn, "attempt_id", value(c_id, i), true, text);
+        let student_id = parsed(&mut problems, &rn, "student_id", value(c_st, i), true, text);
+        let question_id = parsed(&mut problems, &rn, "question_id", value(c_q, i), true, text);
+        let correct = parsed(&mut problems, &rn, "correct", value(c_ok, i), true, |s| {
+            parse_correct(s).ok_or_else(|| format!("expected 0/1/true/false, got '{s}'"))
+        });
+        let completed_at = parsed(
+            &mut problems,
+            &rn,
+            "completed_at",
+            value(c_ts, i),
+            true,
+            |s| {
+                let t = parse_timestamp(s).ok_or_else(|| {
+                    format!(
+                        "cannot parse timestamp '{s}' (use RFC 3339, e.g. 2026-03-01T09:30:00Z)"
+                    )
+                })?;
+                if time_window.contains(&t) {
+                    Ok(t)
+                } else {
+                    Err(format!(
+                        "'{s}' is outside {} .. {} (from 2000 to a day after now)",
+                        time_window.start().to_rfc3339(),
+                        time_window.end().to_rfc3339()
+                    ))
                 }
-                v
-            }
-        };
-        let completed_at = match value(c_ts, i) {
-            None => {
-                problems.push(format!("{}, column 'completed_at': value is missing", rn()));
-                None
-            }
-            Some(s) => {
-                let v = parse_timestamp(s);
-                if v.is_none() {
-                    problems.push(format!(
-                        "{}, column 'completed_at': cannot parse timestamp '{s}' (use RFC 3339, e.g. 2026-03-01T09:30:00Z)",
-                        rn()
-                    ));
-                }
-                match v {
-                    Some(t) if !time_window.contains(&t) => {
-                        problems.push(format!(
-                            "{}, column 'completed_at': '{s}' is outside {} .. {} (from 2000 to a day after now)",
-                            rn(),
-                            time_window.start().to_rfc3339(),
-                            time_window.end().to_rfc3339()
-                        ));
-                        None
-                    }
-                    v => v,
-                }
-            }
-        };
-        let mut int = |name: &str, c: Option<&StringArray>| match value(c, i) {
-            None => None,
-            Some(s) => {
-                let v = parse_nonneg_int(s);
-                if v.is_none() {
-                    problems.push(format!(
-                        "{}, column '{name}': expected a non-negative integer, got '{s}'",
-                        rn()
-                    ));
-                }
-                v
-            }
-        };
-        let time_spent_ms = int("time_spent_ms", c_time);
-        let hints_used = int("hints_used", c_hint);
+            },
+        );
+        let time_spent_ms = parsed(
+            &mut problems,
+            &rn,
+            "time_spent_ms",
+            value(c_time, i),
+            false,
+            count,
+        );
+        let hints_used = parsed(
+            &mut problems,
+            &rn,
+            "hints_used",
+            value(c_hint, i),
+            false,
+            count,
+        );
         if let (Some(attempt_id), Some(student_id), Some(question_id), Some(correct), Some(ts)) =
             (attempt_id, student_id, question_id, correct, completed_at)
         {

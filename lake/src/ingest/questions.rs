@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::store::Lake;
 
 use super::parse::{parse_correct, parse_tags};
-use super::raw::{Problems, read_raw, value};
+use super::raw::{Problems, parsed, read_raw, value};
 
 /// What a questions ingest did.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -104,17 +104,14 @@ pub async fn ingest_questions(lake: &Lake, path: &FsPath) -> Result<QuestionsRep
             ));
             continue;
         }
-        let mut num = |name: &str, c: Option<&StringArray>| match value(c, i) {
-            None => None,
-            Some(s) => match s.trim().parse::<f64>() {
-                Ok(v) if v.is_finite() => Some(v),
-                _ => {
-                    problems.push(format!(
-                        "{rn}, column '{name}': expected a number, got '{s}'"
-                    ));
-                    None
+        let row = || rn.clone();
+        let mut num = |name: &str, c: Option<&StringArray>| {
+            parsed(&mut problems, &row, name, value(c, i), false, |s| {
+                match s.trim().parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(v),
+                    _ => Err(format!("expected a number, got '{s}'")),
                 }
-            },
+            })
         };
         let (irt_a, irt_b, irt_c) = (num("irt_a", c_a), num("irt_b", c_b), num("irt_c", c_c));
         let tags = value(c_tags, i).map(parse_tags).unwrap_or_default();

@@ -230,6 +230,28 @@ fn to_strings(col: &ArrayRef) -> std::result::Result<StringArray, String> {
     }
 }
 
+/// The cell `cell` of column `name` parsed by `parse` (whose error says what was expected
+/// and what was found); a missing value when `required`, or a value that does not parse,
+/// is pushed to `problems` naming the row (`row()`, built only then) and column.
+pub(crate) fn parsed<T>(
+    problems: &mut Problems,
+    row: &dyn Fn() -> String,
+    name: &str,
+    cell: Option<&str>,
+    required: bool,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> Option<T> {
+    let Some(s) = cell else {
+        if required {
+            problems.push(format!("{}, column '{name}': value is missing", row()));
+        }
+        return None;
+    };
+    parse(s)
+        .map_err(|why| problems.push(format!("{}, column '{name}': {why}", row())))
+        .ok()
+}
+
 /// The cell of row `i` of a column (`None` when the column is absent or the cell null).
 pub(crate) fn value(col: Option<&StringArray>, i: usize) -> Option<&str> {
     col.and_then(|c| if c.is_null(i) { None } else { Some(c.value(i)) })

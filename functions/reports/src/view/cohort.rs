@@ -418,38 +418,34 @@ fn calibration_charts(t: &Labels, d: &WeekData) -> (Chart, Chart) {
 
 /// Misfitting items and flagged anchors of bank `all` by calibration run.
 fn fit_history_chart(t: &Labels, d: &WeekData) -> Chart {
-    let count = |run: &str, n: usize| -> Option<(f64, f64, String)> {
-        let day: NaiveDate = run.parse().ok()?;
-        Some((dnum(day), n as f64, format!("{run}: {n}")))
-    };
     let runs: Vec<&str> = d
         .fit_history
         .iter()
         .filter(|f| f.bank == "all")
         .map(|f| f.run_date.as_str())
         .collect();
-    let misfit: Vec<(f64, f64, String)> = runs
-        .iter()
-        .filter_map(|run| {
-            let n = d
-                .misfit
-                .iter()
-                .filter(|m| m.bank == "all" && m.run_date == *run)
-                .count();
-            count(run, n)
-        })
-        .collect();
-    let drift: Vec<(f64, f64, String)> = runs
-        .iter()
-        .filter_map(|run| {
-            let n = d
-                .anchor_drift
-                .iter()
-                .filter(|a| a.bank == "all" && a.run_date == *run && a.flagged)
-                .count();
-            count(run, n)
-        })
-        .collect();
+    // one point per run of bank `all`: (day, count, tooltip)
+    let per_run = |count_of: &dyn Fn(&str) -> usize| -> Vec<(f64, f64, String)> {
+        runs.iter()
+            .filter_map(|&run| {
+                let day: NaiveDate = run.parse().ok()?;
+                let n = count_of(run);
+                Some((dnum(day), n as f64, format!("{run}: {n}")))
+            })
+            .collect()
+    };
+    let misfit = per_run(&|run| {
+        d.misfit
+            .iter()
+            .filter(|m| m.bank == "all" && m.run_date == run)
+            .count()
+    });
+    let drift = per_run(&|run| {
+        d.anchor_drift
+            .iter()
+            .filter(|a| a.bank == "all" && a.run_date == run && a.flagged)
+            .count()
+    });
     run_chart(
         t,
         t.fit_history,
