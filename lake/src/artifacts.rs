@@ -71,27 +71,42 @@ pub fn cohort_report_key(week_start: &str) -> Result<String> {
     ))
 }
 
+/// The attributes of an HTML artifact on S3: `Content-Type: text/html; charset=utf-8`
+/// and `Cache-Control: private, max-age=300` (a local file has none).
+fn html_put_options() -> PutOptions {
+    PutOptions {
+        attributes: Attributes::from_iter([
+            (Attribute::ContentType, HTML_CONTENT_TYPE),
+            (Attribute::CacheControl, REPORT_CACHE_CONTROL),
+        ]),
+        ..PutOptions::default()
+    }
+}
+
 impl Lake {
     /// Stores an HTML artifact at `key` with one atomic put: on S3 with
     /// `Content-Type: text/html; charset=utf-8` and `Cache-Control: private,
     /// max-age=300`; on a local lake as a plain file (files have no content type).
     pub async fn put_html(&self, key: &str, bytes: Bytes) -> Result<()> {
-        let attributes = match self.uri() {
+        if let LakeUri::Local(_) = self.uri() {
             // local files carry no attributes: the lake's own staged, fsynced write
-            LakeUri::Local(_) => return self.put_object(key, bytes).await,
-            LakeUri::S3 { .. } => Attributes::from_iter([
-                (Attribute::ContentType, HTML_CONTENT_TYPE),
-                (Attribute::CacheControl, REPORT_CACHE_CONTROL),
-            ]),
-        };
-        let opts = PutOptions {
-            attributes,
-            ..PutOptions::default()
-        };
+            return self.put_object(key, bytes).await;
+        }
         self.store()
-            .put_opts(&self.path(key)?, PutPayload::from(bytes), opts)
+            .put_opts(
+                &self.path(key)?,
+                PutPayload::from(bytes),
+                html_put_options(),
+            )
             .await?;
         Ok(())
+    }
+
+    /// Stores many HTML artifacts (`(key, bytes)`, distinct keys) as
+    /// [`Lake::put_html`] does each, through [`Lake::put_objects`]: on a local lake made
+    /// durable in batches, on S3 several PUTs at a time.
+    pub async fn put_html_many(&self, pages: Vec<(String, Bytes)>) -> Result<()> {
+        self.put_objects(pages, html_put_options()).await
     }
 }
 

@@ -21,6 +21,10 @@
 //! A reader therefore sees the old object or the new one, never a partial or staging
 //! file, whatever happens to the writer.
 //!
+//! Many objects at once ([`commit_batch`]: a shard's reports, an ingest's days) take
+//! the same steps, all staged before any is renamed, made durable together: on Linux
+//! one `syncfs` before the renames and one after, instead of `fsync`s per object.
+//!
 //! Fault injection for tests (`IRTLAKE_FAULT`, read once per process; unset in
 //! production):
 //! - `pause-after-stage`: after staging (step 3) print `irtlake fault: staged <file>`
@@ -83,19 +87,36 @@ pub(crate) struct DirLock {
     _dir: File,
 }
 
+/// When a write's steps are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Each step: the staged file, the folder after the rename, each folder created.
+    EachStep,
+    /// Not here: [`commit_batch`] makes a batch's files and folders durable together.
+    Deferred,
+}
+
 /// Creates `dir` if needed (durably) and locks it, waiting for other holders.
 /// Blocking: call it from a blocking thread.
 pub(crate) fn lock_dir(dir: &Path) -> io::Result<DirLock> {
-    create_dir_durable(dir)?;
+    lock_dir_with(dir, Durability::EachStep)
+}
+
+fn lock_dir_with(dir: &Path, sync: Durability) -> io::Result<DirLock> {
+    create_dirs(dir, sync)?;
     let file = File::open(dir)?;
     file.lock()?;
     Ok(DirLock { _dir: file })
 }
 
-/// Creates `dir` and its missing parents, and `fsync`s the parent of each folder created.
-fn create_dir_durable(dir: &Path) -> io::Result<()> {
+/// Creates `dir` and its missing parents; with [`Durability::EachStep`] `fsync`s the parent of
+/// each folder created.
+fn create_dirs(dir: &Path, sync: Durability) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
+    }
+    if sync == Durability::Deferred {
+        return std::fs::create_dir_all(dir);
     }
     let mut missing = Vec::new();
     let mut d = dir;
@@ -204,9 +225,13 @@ pub(crate) struct Staged {
 /// file system) and `fsync`s it (see the module docs). Call with the folder lock held
 /// (after [`sweep`]).
 pub(crate) fn stage(dest: &Path, staging: &Path, bytes: &[u8]) -> io::Result<Staged> {
+    stage_with(dest, staging, bytes, Durability::EachStep)
+}
+
+fn stage_with(dest: &Path, staging: &Path, bytes: &[u8], sync: Durability) -> io::Result<Staged> {
     static SEQ: AtomicUsize = AtomicUsize::new(0);
-    create_dir_durable(parent(dest)?)?;
-    create_dir_durable(staging)?;
+    create_dirs(parent(dest)?, sync)?;
+    create_dirs(staging, sync)?;
     let tmp = staging.join(format!(
         "{}.{}-{}.tmp",
         tag(dest),
@@ -227,7 +252,9 @@ pub(crate) fn stage(dest: &Path, staging: &Path, bytes: &[u8]) -> io::Result<Sta
         ));
     }
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if sync == Durability::EachStep {
+        file.sync_all()?;
+    }
     drop(file);
     if fault() == Fault::PauseAfterStage {
         eprintln!("irtlake fault: staged {}", tmp.display());
@@ -241,7 +268,11 @@ pub(crate) fn stage(dest: &Path, staging: &Path, bytes: &[u8]) -> io::Result<Sta
 impl Staged {
     /// Makes the staged bytes the object: `rename` over the destination, then `fsync`
     /// of the folder.
-    pub(crate) fn commit(mut self) -> io::Result<()> {
+    pub(crate) fn commit(self) -> io::Result<()> {
+        self.commit_with(Durability::EachStep)
+    }
+
+    fn commit_with(mut self, sync: Durability) -> io::Result<()> {
         let nth = COMMITS.fetch_add(1, Ordering::Relaxed) + 1;
         if fault() == Fault::FailCommit(nth) {
             return Err(io::Error::other(format!(
@@ -255,7 +286,10 @@ impl Staged {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        File::open(parent(&self.dest)?)?.sync_all()
+        match sync {
+            Durability::EachStep => File::open(parent(&self.dest)?)?.sync_all(),
+            Durability::Deferred => Ok(()),
+        }
     }
 }
 
@@ -264,6 +298,141 @@ impl Drop for Staged {
         if let Some(tmp) = self.tmp.take() {
             let _ = std::fs::remove_file(tmp);
         }
+    }
+}
+
+/// Most objects [`put_batch`] writes under one set of locks (each holds a folder open).
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// Threads that `fsync` a batch's files and folders at once where `syncfs` is missing.
+#[cfg(not(target_os = "linux"))]
+const SYNC_THREADS: usize = 16;
+
+/// Creates and locks each of `dirs`, in path order and once each, so that writers of
+/// several folders never wait for each other in a cycle. The folders created are made
+/// durable by [`commit_batch`], which must follow under these locks.
+pub(crate) fn lock_dirs(mut dirs: Vec<PathBuf>) -> io::Result<Vec<DirLock>> {
+    dirs.sort_unstable();
+    dirs.dedup();
+    dirs.iter()
+        .map(|d| lock_dir_with(d, Durability::Deferred))
+        .collect()
+}
+
+/// Writes many objects (`(file, bytes)`, at most [`MAX_BATCH`], distinct files) under
+/// their folders' locks, taken here: see [`commit_batch`].
+pub(crate) fn put_batch(objects: &[(PathBuf, bytes::Bytes)], staging: &Path) -> io::Result<()> {
+    let dirs = objects
+        .iter()
+        .map(|(file, _)| parent(file).map(Path::to_path_buf))
+        .collect::<io::Result<Vec<PathBuf>>>()?;
+    let _locks = lock_dirs(dirs)?;
+    match commit_batch(objects, staging) {
+        (_, Some(e)) => Err(e),
+        (_, None) => Ok(()),
+    }
+}
+
+/// Writes many objects (`(file, bytes)`, distinct files, under `staging`'s lake root)
+/// with the guarantees of one-object writes (see the module docs); call with every
+/// folder's lock held ([`lock_dirs`]). Sweeps what crashed writers left for each,
+/// stages them all, makes the staged files and new folders durable, renames the objects
+/// in order, then makes the renames durable ([`make_durable`]: one `syncfs` each time on
+/// Linux). Returns how many objects were committed (the first ones, in order) and the
+/// error that stopped the batch, if any; a failed staging commits none.
+pub(crate) fn commit_batch(
+    objects: &[(PathBuf, bytes::Bytes)],
+    staging: &Path,
+) -> (usize, Option<io::Error>) {
+    let mut folders: Vec<PathBuf> = Vec::with_capacity(objects.len());
+    for (file, _) in objects {
+        if let Err(e) = sweep(file, staging) {
+            return (0, Some(e));
+        }
+        match parent(file) {
+            Ok(dir) => folders.push(dir.to_path_buf()),
+            Err(e) => return (0, Some(e)),
+        }
+    }
+    folders.sort_unstable();
+    folders.dedup();
+    let staged = match objects
+        .iter()
+        .map(|(file, bytes)| stage_with(file, staging, bytes, Durability::Deferred))
+        .collect::<io::Result<Vec<Staged>>>()
+    {
+        Ok(staged) => staged,
+        Err(e) => return (0, Some(e)),
+    };
+    let mut before: Vec<PathBuf> = staged.iter().filter_map(|s| s.tmp.clone()).collect();
+    before.extend(ancestors_to_root(&folders, staging));
+    if let Err(e) = make_durable(&before, staging) {
+        return (0, Some(e));
+    }
+    let mut committed = 0;
+    let mut error = None;
+    for s in staged {
+        // after a failed rename the rest are dropped: their staging files are removed
+        if error.is_none() {
+            match s.commit_with(Durability::Deferred) {
+                Ok(()) => committed += 1,
+                Err(e) => error = Some(e),
+            }
+        }
+    }
+    // the renames done are made durable even when a later one failed
+    if let Err(e) = make_durable(&folders, staging) {
+        error.get_or_insert(e);
+    }
+    (committed, error)
+}
+
+/// The folders above `folders` up to the lake root (the parent of `staging`), and the
+/// staging folder: every folder whose entries a batch may have added before its renames.
+fn ancestors_to_root(folders: &[PathBuf], staging: &Path) -> Vec<PathBuf> {
+    let root = staging.parent();
+    let mut above: Vec<PathBuf> = vec![staging.to_path_buf()];
+    for f in folders {
+        let mut d = f.parent();
+        while let Some(dir) = d.filter(|dir| root.is_some_and(|r| dir.starts_with(r))) {
+            above.push(dir.to_path_buf());
+            d = dir.parent();
+        }
+    }
+    above.sort_unstable();
+    above.dedup();
+    above
+}
+
+/// Makes the files and folders of `paths` (on the file system of `staging`) durable.
+/// On Linux with one `syncfs` of that file system: two calls per batch instead of two
+/// `fsync`s per object. 2,000 report files of 29 KB in new folders took 0.12–0.18 s
+/// this way on this project's build machine, against 0.56–0.68 s with the `fsync`s 16 at
+/// a time and 1.7 s one after the other. The price: it also flushes other programs'
+/// unwritten data on that file system. Elsewhere each path is `fsync`ed, on up to
+/// [`SYNC_THREADS`] threads.
+fn make_durable(paths: &[PathBuf], staging: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = paths;
+        rustix::fs::syncfs(File::open(staging)?).map_err(io::Error::from)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = staging;
+        let per = paths.len().div_ceil(SYNC_THREADS).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = paths
+                .chunks(per)
+                .map(|chunk| {
+                    scope.spawn(move || chunk.iter().try_for_each(|p| File::open(p)?.sync_all()))
+                })
+                .collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("an fsync thread panicked")))
+            })
+        })
     }
 }
 
@@ -297,6 +466,35 @@ mod tests {
         ] {
             assert!(!is_leftover(kept, name), "{kept}");
         }
+    }
+
+    #[test]
+    fn a_batch_replaces_objects_sweeps_leftovers_and_leaves_no_staging_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join(STAGING_DIR);
+        let a = dir.path().join("r/w=1/s=a/report.html");
+        let b = dir.path().join("r/w=1/s=b/report.html");
+        let c = dir.path().join("r/w=2/s=a/report.html");
+        std::fs::create_dir_all(a.parent().unwrap()).unwrap();
+        std::fs::write(&a, b"old").unwrap();
+        std::fs::write(dir.path().join("r/w=1/s=a/report.html#3"), b"").unwrap();
+        {
+            let _lock = lock_dir(a.parent().unwrap()).unwrap();
+            std::mem::forget(stage(&a, &staging, b"crashed").unwrap());
+        }
+        let objects: Vec<(PathBuf, bytes::Bytes)> = [(&a, "A"), (&b, "B"), (&c, "C")]
+            .into_iter()
+            .map(|(f, t)| (f.clone(), bytes::Bytes::from(t)))
+            .collect();
+        put_batch(&objects, &staging).unwrap();
+        for (f, t) in [(&a, "A"), (&b, "B"), (&c, "C")] {
+            assert_eq!(std::fs::read_to_string(f).unwrap(), t, "{}", f.display());
+        }
+        assert_eq!(std::fs::read_dir(a.parent().unwrap()).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+        // the same folder twice is locked once (a second flock would wait forever)
+        let twice = vec![a.parent().unwrap().to_path_buf(); 2];
+        assert_eq!(lock_dirs(twice).unwrap().len(), 1);
     }
 
     #[test]

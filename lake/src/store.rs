@@ -5,12 +5,12 @@ use std::sync::Arc;
 use arrow::array::{AsArray, Float64Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::signer::Signer;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -22,6 +22,9 @@ use crate::error::{LakeError, Result};
 use crate::shard::Shard;
 use crate::uri::LakeUri;
 use crate::{local, partition};
+
+/// PUTs [`Lake::put_objects`] keeps in flight on S3.
+pub const PUT_CONCURRENCY: usize = 16;
 
 /// Name of the one Parquet object inside each partition. Deterministic, so a re-run
 /// replaces the object instead of adding a second one.
@@ -474,7 +477,7 @@ impl Lake {
     /// Reads, transforms and commits each of `partitions` (see
     /// [`Lake::update_partitions`]): keys checked, local folder locks held for the whole
     /// cycle, every partition prepared, then committed in order — staged and renamed on a
-    /// local lake ([`local_commit`]), conditional puts on S3 ([`Lake::put_conditional`]).
+    /// local lake ([`local::commit_batch`]), conditional puts on S3 ([`Lake::put_conditional`]).
     async fn update_partitions_of<F>(
         &self,
         table: &str,
@@ -525,17 +528,19 @@ impl Lake {
         };
         if let Some(files) = files {
             // Stage every partition, then commit them in order.
-            let jobs: Vec<(usize, std::path::PathBuf, Bytes)> = pending
+            let (order, objects): (Vec<usize>, Vec<(std::path::PathBuf, Bytes)>) = pending
                 .iter()
                 .filter_map(|&i| {
                     prepared[i]
                         .as_ref()
-                        .map(|p| (i, files[i].clone(), p.bytes.clone()))
+                        .map(|p| (i, (files[i].clone(), p.bytes.clone())))
                 })
-                .collect();
+                .unzip();
             let staging = self.staging_dir();
-            let (done, err) = local::blocking(move || Ok(local_commit(&jobs, &staging))).await?;
-            for &i in &done {
+            let (committed, err) =
+                local::blocking(move || Ok(local::commit_batch(&objects, &staging))).await?;
+            let done = &order[..committed];
+            for &i in done {
                 out[i] = prepared[i].as_ref().map(|p| summary(i, p));
             }
             if let Some(e) = err {
@@ -544,7 +549,7 @@ impl Lake {
                     .copied()
                     .filter(|i| !done.contains(i))
                     .collect();
-                return Err(fail(&done, &rest, e.into()));
+                return Err(fail(done, &rest, e.into()));
             }
             return Ok(out);
         }
@@ -744,6 +749,52 @@ impl Lake {
     /// staged, `fsync`ed and renamed like a partition object).
     pub async fn put_object(&self, key: &str, bytes: Bytes) -> Result<()> {
         self.put_atomic(key, bytes).await
+    }
+
+    /// Stores many artifacts (distinct keys), each with one atomic put as
+    /// [`Lake::put_object`]: on S3 [`PUT_CONCURRENCY`] PUTs at a time with `options`'
+    /// attributes; on a local lake in batches of up to 256 objects made durable
+    /// together (see [`crate::local`]). On error, objects already written stay; none is
+    /// partial.
+    pub async fn put_objects(
+        &self,
+        objects: Vec<(String, Bytes)>,
+        options: PutOptions,
+    ) -> Result<()> {
+        let mut located = Vec::with_capacity(objects.len());
+        for (key, bytes) in objects {
+            located.push((self.path(&key)?, bytes));
+        }
+        if self.local.is_none() {
+            return futures::stream::iter(located)
+                .map(|(path, bytes)| {
+                    let opts = options.clone();
+                    async move {
+                        self.store
+                            .put_opts(&path, PutPayload::from(bytes), opts)
+                            .await
+                    }
+                })
+                .buffer_unordered(PUT_CONCURRENCY)
+                .try_for_each(|_| futures::future::ready(Ok(())))
+                .await
+                .map_err(LakeError::from);
+        }
+        let mut files = Vec::with_capacity(located.len());
+        for (path, bytes) in located {
+            if let Some(file) = self.local_file(&path)? {
+                files.push((file, bytes));
+            }
+        }
+        let staging = self.staging_dir();
+        let mut rest = files;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(local::MAX_BATCH));
+            let batch = std::mem::replace(&mut rest, tail);
+            let staging = staging.clone();
+            local::blocking(move || local::put_batch(&batch, &staging)).await?;
+        }
+        Ok(())
     }
 
     /// A URL that reads the object at `key` (relative to the lake root) without lake
@@ -1184,46 +1235,11 @@ impl S3Retry {
 
 /// Locks the folders of `files` (sorted, so concurrent writers take them in one order).
 async fn lock_folders_of(files: &[std::path::PathBuf]) -> Result<Vec<local::DirLock>> {
-    let mut dirs = files
+    let dirs = files
         .iter()
         .map(|f| local_dir(f).map(std::path::Path::to_path_buf))
         .collect::<std::io::Result<Vec<_>>>()?;
-    dirs.sort();
-    Ok(local::blocking(move || {
-        dirs.iter()
-            .map(|d| local::lock_dir(d))
-            .collect::<std::io::Result<Vec<_>>>()
-    })
-    .await?)
-}
-
-/// Commits prepared objects on a local lake (blocking): first sweeps what crashed
-/// writers left in every partition, then stages every new object, then renames them in
-/// order. Returns the indices committed and the error that stopped it, if any.
-fn local_commit(
-    jobs: &[(usize, std::path::PathBuf, Bytes)],
-    staging: &std::path::Path,
-) -> (Vec<usize>, Option<std::io::Error>) {
-    for (_, file, _) in jobs {
-        if let Err(e) = local::sweep(file, staging) {
-            return (Vec::new(), Some(e));
-        }
-    }
-    let mut staged = Vec::with_capacity(jobs.len());
-    for (i, file, bytes) in jobs {
-        match local::stage(file, staging, bytes) {
-            Ok(s) => staged.push((*i, s)),
-            Err(e) => return (Vec::new(), Some(e)),
-        }
-    }
-    let mut done = Vec::with_capacity(staged.len());
-    for (i, s) in staged {
-        match s.commit() {
-            Ok(()) => done.push(i),
-            Err(e) => return (done, Some(e)),
-        }
-    }
-    (done, None)
+    Ok(local::blocking(move || local::lock_dirs(dirs)).await?)
 }
 
 #[cfg(test)]

@@ -91,7 +91,6 @@ use std::time::{Duration, Instant};
 use arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray};
 use bytes::Bytes;
 use chrono::{Days, NaiveDate};
-use futures::{StreamExt, TryStreamExt};
 use lake::Lake;
 use lake::artifacts::{cohort_report_key, student_report_key};
 use lake::catalog::{self, REPORT_ARTIFACTS};
@@ -215,10 +214,9 @@ pub struct ReportsOutput {
 /// Default lifetime of presigned report URLs on S3: [`lake::DEFAULT_URL_EXPIRY`] (1 day).
 pub const DEFAULT_URL_EXPIRY: std::time::Duration = lake::DEFAULT_URL_EXPIRY;
 
-/// Students rendered (in parallel) and written (concurrently) per batch.
+/// Students rendered (in parallel) and written (made durable together, see
+/// [`Lake::put_objects`]) per batch.
 const BATCH: usize = 256;
-/// Concurrent object writes.
-const WRITE_CONCURRENCY: usize = 16;
 
 /// SHA-256 of `bytes`, lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -447,7 +445,7 @@ fn select_students(input: &ReportsInput, d: &data::WeekData) -> Result<Vec<Strin
 }
 
 /// Renders the reports of `students` in batches (in parallel on the CPUs) and writes
-/// each batch concurrently; returns the artifacts in `students` order. Marks each
+/// each batch at once; returns the artifacts in `students` order. Marks each
 /// batch's `render` and `write` in `phases`.
 async fn write_student_reports(
     lake: &Lake,
@@ -462,16 +460,15 @@ async fn write_student_reports(
     for batch in students.chunks(BATCH) {
         let pages = render_students(plan.lang, d, run, batch)?;
         phases.mark("render");
-        let written: Vec<Artifact> = futures::stream::iter(pages)
-            .map(|(id, html)| {
-                let key = student_report_key(&week_s, &id);
-                async move { write_artifact(lake, key?, Some(id), html, plan.url_expiry).await }
-            })
-            .buffered(WRITE_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let mut objects = Vec::with_capacity(pages.len());
+        for (id, html) in pages {
+            let key = student_report_key(&week_s, &id)?;
+            let bytes = Bytes::from(html.into_bytes());
+            artifacts.push(describe_artifact(lake, &key, Some(id), &bytes, plan.url_expiry).await?);
+            objects.push((key, bytes));
+        }
+        lake.put_html_many(objects).await?;
         phases.mark("write");
-        artifacts.extend(written);
     }
     Ok(artifacts)
 }
@@ -518,6 +515,7 @@ fn render_students(
     Ok(pages)
 }
 
+/// Stores one HTML artifact at `key` and describes it.
 async fn write_artifact(
     lake: &Lake,
     key: String,
@@ -526,17 +524,27 @@ async fn write_artifact(
     url_expiry: Duration,
 ) -> Result<Artifact, StageError> {
     let bytes = Bytes::from(html.into_bytes());
-    let sha256 = sha256_hex(&bytes);
-    let size = bytes.len() as u64;
+    let artifact = describe_artifact(lake, &key, student_id, &bytes, url_expiry).await?;
     lake.put_html(&key, bytes).await?;
-    let url = lake.artifact_url(&key, url_expiry).await?;
+    Ok(artifact)
+}
+
+/// The `report_artifacts` row of the HTML `bytes` stored (or to be stored) at `key`:
+/// its location, reader URL, size and SHA-256.
+async fn describe_artifact(
+    lake: &Lake,
+    key: &str,
+    student_id: Option<String>,
+    bytes: &Bytes,
+    url_expiry: Duration,
+) -> Result<Artifact, StageError> {
     Ok(Artifact {
         student_id,
-        location: lake.object_location(&key)?,
-        key,
-        url,
-        bytes: size,
-        sha256,
+        location: lake.object_location(key)?,
+        url: lake.artifact_url(key, url_expiry).await?,
+        key: key.to_string(),
+        bytes: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
     })
 }
 
