@@ -465,65 +465,173 @@ pub async fn load(
     cohort_report: bool,
 ) -> Result<WeekData, StageError> {
     let ctx = lake.session()?;
-    let mut d = WeekData {
-        week,
-        as_of,
-        shard,
-        sources: latest_sources(&ctx, as_of).await?,
-        fit_history: fit_history(&ctx, as_of).await?,
-        history_weeks: history_weeks(week),
-        ..Default::default()
-    };
-    d.calibration = d
-        .fit_history
-        .iter()
-        .rev()
-        .find(|f| f.bank == "all")
-        .cloned();
-    if let Some(cal) = &d.calibration {
-        d.items = item_params(&ctx, &cal.run_date).await?;
-        d.abilities = abilities(&ctx, &cal.run_date, shard).await?;
-        (d.cohort.theta, d.theta_ranks) = cohort_thetas(&ctx, &cal.run_date, &d.abilities).await?;
-    }
-    if let Some(last) = d.fit_history.last() {
-        d.exclusions = exclusions(&ctx, &last.run_date).await?;
-    }
-    if cohort_report {
-        d.misfit = misfit(&ctx, as_of).await?;
-        d.anchor_drift = anchor_drift(&ctx, as_of).await?;
-    }
-    d.kpi_history = kpi_history(&ctx, &d.history_weeks, shard).await?;
+    let ctx = &ctx;
+    let history_weeks = history_weeks(week);
+    // First what depends on no other read, all at once (on S3 each query waits for
+    // listings and GETs; locally the queries share the CPUs).
+    let (
+        sources,
+        fit_history,
+        misfit,
+        anchor_drift,
+        kpi_history,
+        students_active,
+        weekly_theta,
+        attempts,
+    ) = futures::try_join!(
+        latest_sources(ctx, as_of),
+        fit_history(ctx, as_of),
+        async {
+            if cohort_report {
+                misfit(ctx, as_of).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            if cohort_report {
+                anchor_drift(ctx, as_of).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        kpi_history(ctx, &history_weeks, shard),
+        students_active(ctx, week),
+        weekly_theta(ctx, as_of, shard),
+        week_attempts(ctx, week, as_of, shard),
+    )?;
+    let calibration = fit_history.iter().rev().find(|f| f.bank == "all").cloned();
+    let last_run = fit_history.last().map(|f| f.run_date.clone());
+    // Then what the calibration and the sources name.
+    let (calibrated, exclusions, cohort_kpis, topic_theta, segments, series, goal, churn) = futures::try_join!(
+        async {
+            let Some(cal) = &calibration else {
+                return Ok(Calibrated::default());
+            };
+            let (items, abilities) = futures::try_join!(
+                item_params(ctx, &cal.run_date),
+                abilities(ctx, &cal.run_date, shard)
+            )?;
+            let (theta, theta_ranks) = cohort_thetas(ctx, &cal.run_date, &abilities).await?;
+            Ok(Calibrated {
+                items,
+                abilities,
+                theta,
+                theta_ranks,
+            })
+        },
+        async {
+            match &last_run {
+                Some(run_date) => exclusions(ctx, run_date).await,
+                None => Ok(Vec::new()),
+            }
+        },
+        async {
+            if cohort_report {
+                cohort_kpis(ctx, week).await
+            } else {
+                Ok(BTreeMap::new())
+            }
+        },
+        async {
+            match &sources.topics {
+                Some(run) => topic_theta(ctx, run, shard).await,
+                None => Ok(HashMap::new()),
+            }
+        },
+        async {
+            match &sources.segments {
+                Some(run) => {
+                    let sizes = async {
+                        if cohort_report {
+                            segment_sizes(ctx, run).await
+                        } else {
+                            Ok(BTreeMap::new())
+                        }
+                    };
+                    futures::try_join!(segments(ctx, run, shard), sizes)
+                }
+                None => Ok((HashMap::new(), BTreeMap::new())),
+            }
+        },
+        async {
+            match &sources.forecast {
+                Some(run) => forecasts(ctx, run).await,
+                None => Ok(SeriesData::default()),
+            }
+        },
+        async {
+            match &sources.growth {
+                Some(run) => growth_goal(ctx, run).await,
+                None => Ok(None),
+            }
+        },
+        async {
+            match &sources.churn {
+                Some(run) => churn_km(ctx, run).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    )?;
     // The report week is the last history week: its rows are the week's KPIs.
-    d.week_kpis = d
-        .kpi_history
+    let week_kpis = kpi_history
         .iter()
         .filter_map(|(id, weeks)| weeks.get(&week).map(|k| (id.clone(), k.clone())))
         .collect();
-    d.cohort.students_active = students_active(&ctx, week).await?;
-    if cohort_report {
-        d.cohort.kpis = cohort_kpis(&ctx, week).await?;
-    }
-    d.weekly_theta = weekly_theta(&ctx, as_of, shard).await?;
-    d.attempts = week_attempts(&ctx, week, as_of, shard).await?;
-    if let Some(run) = &d.sources.topics {
-        d.topic_theta = topic_theta(&ctx, run, shard).await?;
-    }
-    if let Some(run) = &d.sources.segments {
-        d.segments = segments(&ctx, run, shard).await?;
-        if cohort_report {
-            d.cohort.segments = segment_sizes(&ctx, run).await?;
-        }
-    }
-    if let Some(run) = &d.sources.growth {
-        d.goal = growth_goal(&ctx, run).await?;
-    }
-    if let Some(run) = d.sources.forecast.clone() {
-        forecasts(&ctx, &run, &mut d).await?;
-    }
-    if let Some(run) = &d.sources.churn {
-        (d.km, d.churn_diag) = churn_km(&ctx, run).await?;
-    }
-    Ok(d)
+    let (km, churn_diag) = churn.unwrap_or_default();
+    let (segments, segment_sizes) = segments;
+    Ok(WeekData {
+        week,
+        as_of,
+        shard,
+        calibration,
+        fit_history,
+        items: calibrated.items,
+        exclusions,
+        anchor_drift,
+        misfit,
+        abilities: calibrated.abilities,
+        theta_ranks: calibrated.theta_ranks,
+        week_kpis,
+        history_weeks,
+        kpi_history,
+        weekly_theta,
+        topic_theta,
+        segments,
+        goal,
+        forecasts: series.forecasts,
+        anomalies: series.anomalies,
+        history: series.history,
+        km,
+        churn_diag,
+        attempts,
+        cohort: CohortStats {
+            students_active,
+            theta: calibrated.theta,
+            kpis: cohort_kpis,
+            segments: segment_sizes,
+        },
+        sources,
+    })
+}
+
+/// What [`load`] reads of the report's calibration: its items, the shard's abilities,
+/// the cohort's θ distribution and each student's rank in it.
+#[derive(Default)]
+struct Calibrated {
+    items: Vec<ItemRow>,
+    abilities: HashMap<String, (f64, f64, i64)>,
+    theta: DistStats,
+    theta_ranks: HashMap<String, (usize, usize)>,
+}
+
+/// The cohort series of a forecast run: forecasts and anomalies by series, and each
+/// series' daily history.
+#[derive(Default)]
+struct SeriesData {
+    forecasts: BTreeMap<String, Vec<ForecastPoint>>,
+    anomalies: BTreeMap<String, Vec<Anomaly>>,
+    history: BTreeMap<String, Vec<(NaiveDate, f64)>>,
 }
 
 /// Latest runs of the run_date-partitioned sources on or before `as_of`.
@@ -1031,7 +1139,8 @@ async fn growth_goal(ctx: &SessionContext, run: &str) -> Result<Option<Goal>, St
 }
 
 /// Forecasts, anomalies and the series' daily history of the forecast run `run`.
-async fn forecasts(ctx: &SessionContext, run: &str, d: &mut WeekData) -> Result<(), StageError> {
+async fn forecasts(ctx: &SessionContext, run: &str) -> Result<SeriesData, StageError> {
+    let mut d = SeriesData::default();
     for b in query(ctx, FORECASTS_SQL, vec![text(run)]).await? {
         let c = Cols(&b);
         let (s, ds, y, lo, hi) = (
@@ -1080,7 +1189,7 @@ async fn forecasts(ctx: &SessionContext, run: &str, d: &mut WeekData) -> Result<
     let earliest = d.anomalies.values().flatten().map(|a| a.day).min();
     let start = (end - Days::new(FORECAST_HISTORY_DAYS - 1)).min(earliest.unwrap_or(end));
     d.history = series_history(ctx, start, end).await?;
-    Ok(())
+    Ok(d)
 }
 
 /// The forecast series' daily values over `[start, end]` (cohort aggregates in SQL).
