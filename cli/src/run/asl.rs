@@ -94,7 +94,8 @@ pub const MAX_RETRY_WAIT_SECONDS: f64 = 31_622_401.0;
 pub struct Options {
     /// Multiplies every Retry wait (1 = as in AWS; 0 = no waiting, for tests).
     pub retry_delay_scale: f64,
-    /// Upper bound on concurrent iterations of an INLINE Map (on top of `MaxConcurrency`).
+    /// Upper bound on concurrent iterations of an INLINE Map (on top of `MaxConcurrency`);
+    /// on a multi-thread runtime they run on at most `max_parallel` threads.
     pub max_concurrency: usize,
     /// Upper bound on the OS threads, i.e. child executions running at once, of a
     /// DISTRIBUTED Map (on top of `MaxConcurrency`).
@@ -119,6 +120,107 @@ pub fn default_max_parallel() -> usize {
 /// The error of a DISTRIBUTED Map whose failed children exceed its tolerated failure
 /// threshold (0 here), as Step Functions names it.
 pub const EXCEED_TOLERATED_FAILURE: &str = "States.ExceedToleratedFailureThreshold";
+
+/// Runs `run(0)`, …, `run(n − 1)` on up to `limit` OS threads and returns each outcome
+/// in index order, `None` for one never started: the first failure stops new ones from
+/// starting. On a multi-thread tokio runtime (`shared`) each thread drives its future
+/// with the runtime's `Handle::block_on` (what the stages spawn, and the lake's
+/// connections, live on that runtime); otherwise each thread has its own current-thread
+/// runtime. Stages run CPU-bound fits in place (`lake::runs::cpu_bound`), so futures
+/// polled by one task would run their fits one after the other: threads run them side
+/// by side. Threads are named `{name}-{k}`.
+pub(crate) fn on_threads<'f, F, Fut>(
+    n: usize,
+    limit: usize,
+    shared: Option<&tokio::runtime::Handle>,
+    name: &str,
+    run: F,
+) -> Vec<Option<Result<Value, ExecError>>>
+where
+    F: Fn(usize) -> Fut + Sync + 'f,
+    Fut: std::future::Future<Output = Result<Value, ExecError>> + 'f,
+{
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results = Mutex::new(vec![None; n]);
+    let store = |i: usize, r: Result<Value, ExecError>| {
+        if r.is_err() {
+            failed.store(true, Ordering::SeqCst);
+        }
+        if let Ok(mut slots) = results.lock() {
+            slots[i] = Some(r);
+        }
+    };
+    let worker = || {
+        let own = match shared {
+            Some(_) => None,
+            None => match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => Some(rt),
+                Err(e) => {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i < n {
+                        store(
+                            i,
+                            Err(ExecError::runtime(format!("starting a runtime: {e}"))),
+                        );
+                    }
+                    return;
+                }
+            },
+        };
+        while !failed.load(Ordering::SeqCst) {
+            let i = next.fetch_add(1, Ordering::SeqCst);
+            if i >= n {
+                break;
+            }
+            let r = match (shared, &own) {
+                (Some(h), _) => h.block_on(run(i)),
+                (None, Some(rt)) => rt.block_on(run(i)),
+                (None, None) => Err(ExecError::runtime("no runtime for the child")),
+            };
+            store(i, r);
+        }
+    };
+    std::thread::scope(|scope| {
+        let mut started = 0;
+        for k in 0..limit.min(n) {
+            match std::thread::Builder::new()
+                .name(format!("{name}-{k}"))
+                .spawn_scoped(scope, worker)
+            {
+                Ok(_) => started += 1,
+                Err(e) => tracing::warn!(error = %e, "could not start a Map thread"),
+            }
+        }
+        if started == 0 && n > 0 {
+            worker();
+        }
+    });
+    results.into_inner().unwrap_or_default()
+}
+
+/// A Map's output: its iterations' outputs in order, or the first failure in that order
+/// (iterations not started after a failure come after it, see [`on_threads`]).
+fn first_failure_or_outputs(results: Vec<Result<Value, ExecError>>) -> Result<Value, ExecError> {
+    results
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::Array)
+}
+
+/// The tokio runtime the calling task runs on, when it is a multi-thread one (the CLI's
+/// and the Lambda entry's; tests use current-thread runtimes).
+pub(crate) fn multi_thread_runtime() -> Option<tokio::runtime::Handle> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    Handle::try_current()
+        .ok()
+        .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
+}
 
 /// A parsed state machine.
 #[derive(Debug, Clone)]
@@ -523,6 +625,35 @@ impl<'a> Exec<'a> {
             let inputs: Vec<Value> = iterations.into_iter().map(|(_, v)| v).collect();
             return self.distributed(name, processor, &inputs, limit).await;
         }
+        // On a multi-thread runtime the iterations run on threads (at most one per CPU,
+        // `max_parallel`), so their CPU-bound work (a bank's fit) runs side by side;
+        // otherwise as futures of this task.
+        let threads = limit.min(self.options.max_parallel).min(iterations.len());
+        if let (Some(h), true) = (multi_thread_runtime(), threads > 1) {
+            let outcomes = tokio::task::block_in_place(|| {
+                on_threads(
+                    iterations.len(),
+                    threads,
+                    Some(&h),
+                    &format!("irtlake-{name}"),
+                    |i| {
+                        let (exec, item_input) = &iterations[i];
+                        exec.run_scope(processor, item_input.clone())
+                    },
+                )
+            });
+            let mut outputs = Vec::with_capacity(outcomes.len());
+            for (i, outcome) in outcomes.into_iter().enumerate() {
+                match outcome {
+                    Some(r) => outputs.push(r),
+                    // not started after a failure: that failure is the Map's
+                    None => outputs.push(Err(ExecError::runtime(format!(
+                        "Map {name}: iteration {i} did not run"
+                    )))),
+                }
+            }
+            return first_failure_or_outputs(outputs);
+        }
         let results: Vec<Result<Value, ExecError>> = futures::stream::iter(
             iterations
                 .iter()
@@ -531,10 +662,7 @@ impl<'a> Exec<'a> {
         .buffered(limit)
         .collect()
         .await;
-        results
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array)
+        first_failure_or_outputs(results)
     }
 
     /// The context object of a child execution of the DISTRIBUTED Map `map`: its own
@@ -578,10 +706,7 @@ impl<'a> Exec<'a> {
         inputs: &[Value],
         limit: usize,
     ) -> Result<Value, ExecError> {
-        use tokio::runtime::{Handle, RuntimeFlavor};
-        let shared = Handle::try_current()
-            .ok()
-            .filter(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        let shared = multi_thread_runtime();
         let results = if limit.min(inputs.len()) <= 1 {
             let mut results = vec![None; inputs.len()];
             for (i, input) in inputs.iter().enumerate() {
@@ -639,71 +764,17 @@ impl<'a> Exec<'a> {
         limit: usize,
         shared: Option<&tokio::runtime::Handle>,
     ) -> Vec<Option<Result<Value, ExecError>>> {
-        use std::sync::Mutex;
-        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-        let n = inputs.len();
-        let next = AtomicUsize::new(0);
-        let failed = AtomicBool::new(false);
-        let results = Mutex::new(vec![None; n]);
-        let store = |i: usize, r: Result<Value, ExecError>| {
-            if r.is_err() {
-                failed.store(true, Ordering::SeqCst);
-            }
-            if let Ok(mut slots) = results.lock() {
-                slots[i] = Some(r);
-            }
-        };
-        let worker = || {
-            let own = match shared {
-                Some(_) => None,
-                None => match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => Some(rt),
-                    Err(e) => {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        if i < n {
-                            store(
-                                i,
-                                Err(ExecError::runtime(format!("starting a runtime: {e}"))),
-                            );
-                        }
-                        return;
-                    }
-                },
-            };
-            while !failed.load(Ordering::SeqCst) {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let child = self.child(map, i, &inputs[i]);
-                let run = child.run_scope(processor, inputs[i].clone());
-                let r = match (shared, &own) {
-                    (Some(h), _) => h.block_on(run),
-                    (None, Some(rt)) => rt.block_on(run),
-                    (None, None) => Err(ExecError::runtime("no runtime for the child")),
-                };
-                store(i, r);
-            }
-        };
-        std::thread::scope(|scope| {
-            let mut started = 0;
-            for k in 0..limit.min(n) {
-                match std::thread::Builder::new()
-                    .name(format!("irtlake-map-{k}"))
-                    .spawn_scoped(scope, worker)
-                {
-                    Ok(_) => started += 1,
-                    Err(e) => tracing::warn!(error = %e, "could not start a Map thread"),
-                }
-            }
-            if started == 0 && n > 0 {
-                worker();
-            }
-        });
-        results.into_inner().unwrap_or_default()
+        on_threads(
+            inputs.len(),
+            limit,
+            shared,
+            &format!("irtlake-{map}"),
+            |i| async move {
+                self.child(map, i, &inputs[i])
+                    .run_scope(processor, inputs[i].clone())
+                    .await
+            },
+        )
     }
 
     async fn parallel(&self, state: &ParallelState, raw: &Value) -> Result<Value, ExecError> {

@@ -158,6 +158,8 @@ struct LocalInvoker<'a> {
     backfill_from: Option<chrono::NaiveDate>,
     /// Days between the backfill's calibrations of bank `all` (0: none).
     calibrate_every: u32,
+    /// The backfill's calibrations running at once (`--max-parallel`).
+    max_parallel: usize,
     calls: Mutex<Vec<Call>>,
     progress: ProgressBar,
 }
@@ -216,10 +218,8 @@ impl Invoker for LocalInvoker<'_> {
                 None => function.to_string(),
             };
             if function == "calibrate" && payload.get("bank") == Some(&json!("all")) {
-                for (date, history) in self.history_calibrations(&payload) {
-                    let label = format!("{label} @{date}");
-                    self.run_one(function, history, label).await?;
-                }
+                self.run_history(function, &label, self.history_calibrations(&payload))
+                    .await?;
             }
             self.run_one(function, payload, label).await
         })
@@ -269,6 +269,38 @@ impl LocalInvoker<'_> {
                 (d, p)
             })
             .collect()
+    }
+
+    /// Runs the backfill's earlier calibrations ([`Self::history_calibrations`]),
+    /// `max_parallel` at a time on threads when the runtime has several (they are
+    /// independent: each reads attempts and questions and writes its own run date's
+    /// partitions), else one after the other. The first failure is the result.
+    async fn run_history(
+        &self,
+        function: &str,
+        label: &str,
+        history: Vec<(chrono::NaiveDate, Value)>,
+    ) -> Result<(), ExecError> {
+        let run = |i: usize| {
+            let (date, payload) = &history[i];
+            self.run_one(function, payload.clone(), format!("{label} @{date}"))
+        };
+        let Some(h) = asl::multi_thread_runtime().filter(|_| self.max_parallel > 1) else {
+            for i in 0..history.len() {
+                run(i).await?;
+            }
+            return Ok(());
+        };
+        let outcomes = tokio::task::block_in_place(|| {
+            asl::on_threads(
+                history.len(),
+                self.max_parallel,
+                Some(&h),
+                "irtlake-history",
+                run,
+            )
+        });
+        outcomes.into_iter().flatten().try_for_each(|r| r.map(drop))
     }
 
     /// Runs one stage invocation (or its injected failure) and records it as `label`.
@@ -425,9 +457,11 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     progress.enable_steady_tick(Duration::from_millis(120));
+    let max_parallel = args.max_parallel.unwrap_or_else(asl::default_max_parallel);
     let invoker = LocalInvoker {
         lake,
         env: StageEnv::from_env()?,
+        max_parallel,
         from,
         until,
         faults: args.inject_failure.clone(),
@@ -439,7 +473,7 @@ pub async fn run(lake: &Lake, args: RunArgs) -> Result<()> {
     };
     let options = Options {
         retry_delay_scale: args.retry_delay_scale.max(0.0),
-        max_parallel: args.max_parallel.unwrap_or_else(asl::default_max_parallel),
+        max_parallel,
         ..Options::default()
     };
     let started = Instant::now();
