@@ -1,7 +1,8 @@
 //! The irtlake data lake: a lake URI (`file://` or `s3://`), the table catalog,
 //! a DataFusion session with every table registered, atomic partition writes,
 //! artifacts, ingest of attempts and questions, the student-bucket hash that samples
-//! and shards students ([`shard`]), and the catalog's tables as Glue Data Catalog
+//! and shards students ([`shard`]), a process-wide memo of a run's shared work
+//! ([`memo`]), and the catalog's tables as Glue Data Catalog
 //! tables for Athena ([`glue`]).
 //!
 //! One [`Lake`] holds one `object_store` for its whole life; every read and write
@@ -17,6 +18,7 @@ pub mod glue;
 pub mod ingest;
 pub mod intern;
 pub mod local;
+pub mod memo;
 pub mod partition;
 pub mod phases;
 pub mod plan;

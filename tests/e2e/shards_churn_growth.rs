@@ -3,7 +3,9 @@
 //! week's `weekly_kpi` partition, and shard 0 writes the same `churn_fit` and
 //! `growth_fit` — with the fit sample the whole cohort (the demo's size) and with a
 //! fit sample smaller than the cohort (a cap below it), where most shards' students are
-//! scored with a model fitted on other students.
+//! scored with a model fitted on other students. Every shard computes its own fits
+//! (`lake::memo` off), as separate processes do; then, with the memo on, shards after
+//! the first take growth's shared work from it and write the same bytes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,8 +114,10 @@ async fn outcome(lake: &Lake) -> Outcome {
 }
 
 /// Unsharded, then 4 shards (in reverse order, so shard 0 writes the cohort tables
-/// last and a stale table could not go unnoticed), for one fit-sample cap.
-async fn compare(lake: &Lake, max_fit_students: u64) -> Outcome {
+/// last and a stale table could not go unnoticed), for one fit-sample cap; with `memo`
+/// off every invocation fits its own models.
+async fn compare(lake: &Lake, max_fit_students: u64, memo: bool) -> Outcome {
+    lake::memo::set_enabled(memo);
     let churn_cfg = churn::ChurnConfig { max_fit_students };
     let growth_cfg = growth::GrowthConfig {
         max_fit_students,
@@ -127,6 +131,10 @@ async fn compare(lake: &Lake, max_fit_students: u64) -> Outcome {
         .await
         .unwrap();
     assert_eq!((c.status.as_str(), g.status.as_str()), ("fitted", "fitted"));
+    assert!(
+        !g.reused_shared_work,
+        "the first invocation of a run computes"
+    );
     assert!(g.p_published, "{g:?}");
     let whole = outcome(lake).await;
     assert_eq!(whole.s.len(), c.s_written);
@@ -153,6 +161,8 @@ async fn compare(lake: &Lake, max_fit_students: u64) -> Outcome {
         let gs = growth::run_with(lake, &input(shard), &growth_cfg)
             .await
             .unwrap();
+        // with the memo, every invocation after the unsharded one takes its shared work
+        assert_eq!(gs.reused_shared_work, memo, "{gs:?}");
         // every shard fits the same models on the same sample
         assert_eq!(
             (cs.students, cs.events, cs.concordance, &cs.fit_sample),
@@ -215,8 +225,10 @@ async fn sharded_churn_and_growth_write_what_an_unsharded_run_writes() {
     };
     kpis::run(&lake, &kpi_input).await.unwrap();
 
-    let everyone = compare(&lake, churn::DEFAULT_MAX_FIT_STUDENTS).await;
-    let sampled = compare(&lake, 700).await;
+    let everyone = compare(&lake, churn::DEFAULT_MAX_FIT_STUDENTS, false).await;
+    let sampled = compare(&lake, 700, false).await;
+    // the memo changes no byte
+    assert_eq!(compare(&lake, 700, true).await, sampled);
     // With the cap, the models are fitted on fewer students: other coefficients and
     // other scores, for the same students.
     assert_ne!(everyone.churn_fit, sampled.churn_fit);

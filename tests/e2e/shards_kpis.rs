@@ -121,6 +121,15 @@ async fn four_shards_write_the_rows_of_one_unsharded_run() {
     assert_eq!(ft.iter().map(|o| o.rows).sum::<usize>(), feature_rows);
     assert_eq!(kp.iter().map(|o| o.rows).sum::<usize>(), kpi_rows);
     assert_eq!(sg.iter().map(|o| o.students).sum::<usize>(), segment_rows);
+    // The shards ran at once in one process: one computed the fit, the others waited
+    // for it and took it (lake::memo; kpis' rewrite of weekly_kpi above made it a new
+    // key, so not even that one took the unsharded run's).
+    assert_eq!(
+        sg.iter().filter(|o| !o.reused_shared_work).count(),
+        1,
+        "{:?}",
+        sg.iter().map(|o| o.reused_shared_work).collect::<Vec<_>>()
+    );
     assert_eq!(
         sg.iter().map(|o| o.active_students).sum::<usize>(),
         whole_seg.active_students
@@ -199,6 +208,8 @@ async fn four_shards_write_the_rows_of_one_unsharded_run() {
 /// rows of the unsharded run, and every student is assigned.
 #[tokio::test]
 async fn segments_on_a_fit_sample_agree_across_shards() {
+    // Every invocation fits its own centres, as separate processes do.
+    lake::memo::set_enabled(false);
     let (_dir, lake) = demo_lake().await;
     let cap = 1000;
     let whole = segments::run_with_fit_cap(&lake, &input(DEMO_LAST_DAY, None), cap)
@@ -258,4 +269,16 @@ async fn segments_on_a_fit_sample_agree_across_shards() {
     {
         panic!("user_segment row {i} differs:\n unsharded {a}\n sharded   {b}");
     }
+
+    // With the memo, one shard fits and the others take its work: the same rows.
+    lake::memo::set_enabled(true);
+    let memo = try_join_all(
+        inputs
+            .iter()
+            .map(|i| segments::run_with_fit_cap(&lake, i, cap)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(memo.iter().filter(|o| !o.reused_shared_work).count(), 1);
+    assert_eq!(lines(&lake.sql(sql).await.unwrap()), after);
 }

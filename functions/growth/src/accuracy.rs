@@ -4,6 +4,7 @@
 //! without two weekly θ").
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use lake::runs::StageError;
 use models::growth::{GlmmConfig, GlmmData, GlmmFit, GlmmRows, GrowthError, fit_glmm};
@@ -126,6 +127,37 @@ fn glmm_data(
     Ok(Some((data, keys.into_iter().map(str::to_string).collect())))
 }
 
+/// The accuracy model fitted on its fit sample: the sample's students and rows in the
+/// model, and the fit with the students' keys, or why it could not be fitted. Every
+/// shard of a run gets the same one (see `SharedWork` of the crate).
+pub(crate) struct GlmmOutcome {
+    students: usize,
+    observations: usize,
+    fitted: Result<(GlmmFit, Vec<String>), GrowthError>,
+}
+
+/// Fits the accuracy GLMM on the students of `sample` with answers in two weeks or more.
+fn fit_sample_glmm(sample: &Panel) -> GlmmOutcome {
+    let multi_week = sample.multi_week_students();
+    match glmm_data(sample, |id| multi_week.contains(id), false) {
+        Ok(Some((data, keys))) => GlmmOutcome {
+            students: data.n_groups(),
+            observations: data.n_obs(),
+            fitted: fit_glmm(&data, &GlmmConfig::default()).map(|fit| (fit, keys)),
+        },
+        Ok(None) => GlmmOutcome {
+            students: 0,
+            observations: 0,
+            fitted: Err(GrowthError::TooFewGroups { groups: 0, min: 1 }),
+        },
+        Err(e) => GlmmOutcome {
+            students: 0,
+            observations: 0,
+            fitted: Err(e),
+        },
+    }
+}
+
 /// Fits the accuracy GLMM on the students of `sample` with answers in two weeks or more
 /// and gives every student of `own`
 /// active in the current week (the students with a `weekly_kpi` row to receive it) that
@@ -138,6 +170,7 @@ pub(crate) fn accuracy_p(
     own: &Panel,
     covered: &HashSet<&str>,
     fit_sample: String,
+    fitted: &OnceLock<GlmmOutcome>,
     fit_rows: Option<&mut FitRows>,
 ) -> Result<(GlmmSummary, HashMap<String, PValue>), StageError> {
     let started = std::time::Instant::now();
@@ -159,18 +192,11 @@ pub(crate) fn accuracy_p(
         s.message = Some(message);
         s
     };
-    let multi_week = sample.multi_week_students();
-    let fitted = match glmm_data(sample, |id| multi_week.contains(id), false) {
-        Ok(Some((data, keys))) => {
-            s.students = data.n_groups();
-            s.observations = data.n_obs();
-            fit_glmm(&data, &GlmmConfig::default()).map(|fit| (fit, keys))
-        }
-        Ok(None) => Err(GrowthError::TooFewGroups { groups: 0, min: 1 }),
-        Err(e) => Err(e),
-    };
-    let (fit, keys) = match fitted {
-        Ok(f) => f,
+    let outcome = fitted.get_or_init(|| fit_sample_glmm(sample));
+    s.students = outcome.students;
+    s.observations = outcome.observations;
+    let (fit, keys) = match &outcome.fitted {
+        Ok((fit, keys)) => (fit, keys),
         Err(e) => {
             let status = match e {
                 GrowthError::TooFewGroups { .. } | GrowthError::TooFewObservations { .. } => {
@@ -217,7 +243,7 @@ pub(crate) fn accuracy_p(
         );
     }
     if let Some(rows) = fit_rows {
-        glmm_rows(rows, &fit, &keys, &s);
+        glmm_rows(rows, fit, keys, &s);
     }
     s.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok((s, published))

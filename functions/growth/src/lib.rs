@@ -38,6 +38,15 @@
 //! outside it, the posterior given the sample's hyper-parameters (its own rows would add
 //! a negligible 1/50,000 to them).
 //!
+//! What every shard computes the same — the students per bucket, the θ model's fit
+//! sample's weekly records, the NUTS fit and the accuracy model's fit — is computed once
+//! per process and run ([`lake::memo`]; `SharedWork`): when one process serves several
+//! shards (the local runner, a warm Lambda container), the later shards take the first
+//! one's (`reused_shared_work` in the summary). The memo's key names the run date, the
+//! weeks, the sample cap, the sampler's settings and the state of the tables read
+//! (attempts and the calibration's `fit_meta`, `item_params`), so the bytes written are
+//! the same either way.
+//!
 //! # Models
 //! - **REML** and **ML** linear mixed models `theta ~ week + (week | student)`
 //!   ([`models::growth::fit_lmm`], as lme4's `lmer`) on the fit sample, for `growth_fit`
@@ -151,10 +160,12 @@ mod panel;
 mod rows;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use chrono::{Datelike, Days, NaiveDate};
 use lake::Lake;
+use lake::memo::Memo;
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_str, week_start};
 use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
@@ -165,6 +176,7 @@ use models::growth::{
 use models::growth::{GoalBasis, growth_goal};
 use serde::Serialize;
 
+use accuracy::GlmmOutcome;
 use panel::Panel;
 use rows::FitRows;
 
@@ -308,6 +320,10 @@ pub struct GrowthOutput {
     pub growth_fit_rows: usize,
     /// Anything the operator should know.
     pub notes: Vec<String>,
+    /// Whether this invocation took the run's shared work (bucket counts, the fit
+    /// sample's weekly θ, the Bayesian and accuracy fits) from an earlier shard of the
+    /// run served by the same process ([`lake::memo`]) instead of computing it.
+    pub reused_shared_work: bool,
     /// Wall time of the stage, of the two mixed models and of the sampler (ms).
     pub elapsed_ms: u64,
     /// Mixed models (REML + ML; shard 0 only).
@@ -371,6 +387,7 @@ impl GrowthOutput {
             p_written: 0,
             growth_fit_rows: 0,
             notes: Vec::new(),
+            reused_shared_work: false,
             elapsed_ms: 0,
             lmm_ms: 0,
             bayes_ms: 0,
@@ -401,14 +418,24 @@ pub async fn run_with(
     let first_week = week - Days::new(7 * u64::from(weeks.max(1) - 1));
     let bayes_cfg = bayes_config(rc.run_date, cfg.draws)?;
     let mut out = GrowthOutput::new(&rc, weeks, week, cfg);
-    let samples = draw_samples(lake, &mut out, first_week, rc.run_date, cfg).await?;
-    let panels = load_panels(lake, &rc, weeks, week, &samples).await?;
+    let (shared, computed) = shared_work(lake, &rc, weeks, cfg, &bayes_cfg).await?;
+    out.reused_shared_work = !computed;
+    let samples = draw_samples(lake, &shared, &mut out, first_week, rc.run_date, cfg).await?;
+    let panels = load_panels(lake, &shared, &rc, weeks, week, &samples).await?;
     phases.mark("read");
 
     let shard_zero = rc.shard.index == 0;
     let mut rows = FitRows::default();
     let theta_p = lake::runs::cpu_bound(|| {
-        theta_model(&mut out, &mut rows, &rc, &samples, &panels, &bayes_cfg)
+        theta_model(
+            &mut out,
+            &mut rows,
+            &rc,
+            &samples,
+            &panels,
+            &bayes_cfg,
+            &shared.bayes,
+        )
     })?;
     let covered: HashSet<&str> = match &theta_p {
         Some(_) => panels.own.theta_students(),
@@ -420,6 +447,7 @@ pub async fn run_with(
             &panels.own,
             &covered,
             samples.glmm_rule.clone(),
+            &shared.glmm,
             shard_zero.then_some(&mut rows),
         )
     })?;
@@ -456,6 +484,53 @@ pub async fn run_with(
     Ok(out)
 }
 
+/// What every shard of a run computes the same from the same inputs (crate docs, "Fit
+/// sample and shards"), done once per process ([`lake::memo`]): the students per
+/// bucket, the weekly records of the θ model's fit sample (when a shard reads it apart
+/// from its own), the Bayesian fit and the accuracy model's fit. Each piece is computed
+/// by the first shard that needs it; a shard that takes one writes what it would have
+/// written alone.
+#[derive(Default)]
+struct SharedWork {
+    /// Students with attempts in two weeks, per bucket.
+    counts: tokio::sync::OnceCell<Vec<u64>>,
+    /// The θ model's fit sample's weekly records.
+    sample: tokio::sync::OnceCell<Vec<kpis::WeeklyRecord>>,
+    /// NUTS on the fit sample.
+    bayes: OnceLock<Result<BayesFit, GrowthError>>,
+    /// The accuracy model on its fit sample.
+    glmm: OnceLock<GlmmOutcome>,
+}
+
+/// The shared work of the latest runs this process served (two: a run and its
+/// successor may overlap in the local runner's backfill).
+static SHARED_WORK: Memo<SharedWork> = Memo::new(2);
+
+/// The tables the shared work reads: attempts, and the latest calibration of bank `all`.
+const SHARED_INPUTS: [&str; 3] = ["attempts", "fit_meta", "item_params"];
+
+/// The shared work of this run, and whether this call made it (else an earlier shard
+/// did): its key names the run date, the weeks, the sample cap,
+/// the sampler's settings and the state of [`SHARED_INPUTS`] (not the shard, nor the
+/// run id or time, which no shared piece depends on).
+async fn shared_work(
+    lake: &Lake,
+    rc: &RunContext,
+    weeks: u32,
+    cfg: &GrowthConfig,
+    bayes: &BayesConfig,
+) -> Result<(Arc<SharedWork>, bool), StageError> {
+    let parts = [
+        day_str(rc.run_date),
+        format!("weeks={weeks}"),
+        format!("max_fit_students={}", cfg.max_fit_students),
+        format!("{bayes:?}"),
+    ];
+    Ok(SHARED_WORK
+        .run_work(lake, "growth", &parts, &SHARED_INPUTS)
+        .await?)
+}
+
 /// The fit samples of a run (crate docs, "Fit sample and shards").
 struct Samples {
     /// The θ model's.
@@ -469,21 +544,27 @@ struct Samples {
 /// Counts students per bucket and draws both fit samples; records the θ model's.
 async fn draw_samples(
     lake: &Lake,
+    shared: &SharedWork,
     out: &mut GrowthOutput,
     first_week: NaiveDate,
     run_date: NaiveDate,
     cfg: &GrowthConfig,
 ) -> Result<Samples, StageError> {
-    let ctx = lake.session()?;
-    let counts = panel::bucket_counts(&ctx, first_week, run_date).await?;
+    let counts = shared
+        .counts
+        .get_or_try_init(|| async {
+            let ctx = lake.session()?;
+            panel::bucket_counts(&ctx, first_week, run_date).await
+        })
+        .await?;
     out.cohort_students = counts.iter().sum();
     let rule = |s: Shard| {
         let k = s.bucket_range().end as usize;
         models::sample::rule(k, STUDENT_BUCKETS as usize, SHARD_SEED)
     };
-    let theta = Shard::fit_sample(&counts, cfg.max_fit_students);
+    let theta = Shard::fit_sample(counts, cfg.max_fit_students);
     let glmm = Shard::fit_sample(
-        &counts,
+        counts,
         cfg.max_fit_students.min(accuracy::GLMM_MAX_FIT_STUDENTS),
     );
     out.fit_sample = rule(theta);
@@ -504,6 +585,7 @@ fn theta_model(
     samples: &Samples,
     panels: &Panels,
     bayes_cfg: &BayesConfig,
+    bayes_fit: &OnceLock<Result<BayesFit, GrowthError>>,
 ) -> Result<Option<HashMap<String, PValue>>, StageError> {
     let sampled = &panels.sampled;
     let mut refuse = |status: &str, message: String| {
@@ -563,10 +645,11 @@ fn theta_model(
     // Bayes on the sample (CPU-bound: the caller runs this in `cpu_bound`; the chains run
     // in parallel on rayon), then p of the shard's students.
     let t_bayes = Instant::now();
-    let published = match fit_bayes(&data, &BayesPriors::default(), bayes_cfg) {
+    let fitted = bayes_fit.get_or_init(|| fit_bayes(&data, &BayesPriors::default(), bayes_cfg));
+    let published = match fitted {
         Ok(fit) => {
             let same = rc.shard.bucket_range() == samples.theta.bucket_range();
-            let goal = set_goal(out, &fit);
+            let goal = set_goal(out, fit);
             // The sample's forecasts are the shard's when the shard is the sample; shard 0
             // of a sharded run needs only the sample's BLUPs for growth_fit (the forecasts'
             // normal CDF per student and draw is most of the work at scale).
@@ -577,13 +660,13 @@ fn theta_model(
             };
             let (shard_keys, forecasts) = match (&sample_forecasts, same) {
                 (Some(f), true) => (keys.clone(), f.clone()),
-                _ => shard_forecasts(&panels.own, &fit, goal)?,
+                _ => shard_forecasts(&panels.own, fit, goal)?,
             };
             out.scored = shard_keys.len();
-            let published = publish(out, &fit, bayes_cfg, &shard_keys, &forecasts);
+            let published = publish(out, fit, bayes_cfg, &shard_keys, &forecasts);
             if let Some(f) = &sample_forecasts.filter(|_| shard_zero) {
                 let from_intercept = out.goal_basis.as_deref() == Some("fitted_intercept");
-                rows::bayes_rows(rows, &fit, f, &keys, bayes_cfg, out, goal, from_intercept);
+                rows::bayes_rows(rows, fit, f, &keys, bayes_cfg, out, goal, from_intercept);
                 rows.diag("bayes", "cohort_students", out.cohort_students as f64);
                 let k = samples.theta.bucket_range().end;
                 rows.diag("bayes", "sample_buckets", k as f64);
@@ -695,6 +778,7 @@ struct Panels {
 /// sample). The accuracy model's sample is within the θ model's.
 async fn load_panels(
     lake: &Lake,
+    shared: &SharedWork,
     rc: &RunContext,
     weeks: u32,
     week: NaiveDate,
@@ -714,18 +798,18 @@ async fn load_panels(
             own: Panel::new(&t, week, |_| true),
         })
     } else if covers(sample, shard) {
-        let t = read(sample).await?;
+        let t = shared.sample.get_or_try_init(|| read(sample)).await?;
         Ok(Panels {
-            sampled: Panel::theta_only(&t, week, |_| true),
-            glmm: panel(&t, glmm),
-            own: panel(&t, shard),
+            sampled: Panel::theta_only(t, week, |_| true),
+            glmm: panel(t, glmm),
+            own: panel(t, shard),
         })
     } else {
-        let t = read(sample).await?;
+        let t = shared.sample.get_or_try_init(|| read(sample)).await?;
         let own = Panel::new(&read(shard).await?, week, |_| true);
         Ok(Panels {
-            sampled: Panel::theta_only(&t, week, |_| true),
-            glmm: panel(&t, glmm),
+            sampled: Panel::theta_only(t, week, |_| true),
+            glmm: panel(t, glmm),
             own,
         })
     }

@@ -58,6 +58,10 @@
 //! sample is everyone and the fit is the full one. Every shard draws the same sample and
 //! runs the same seeded fit on the same rows in the same order, so the shards of a run
 //! agree on the centres, and a run in N shards writes the same rows as one unsharded run.
+//! When one process serves several shards of a run (the local runner, a warm Lambda
+//! container), the bucket counts, the sample's features and the fit are computed once
+//! ([`lake::memo`], keyed by the run date, look-back, cap and the state of `attempts` and
+//! `weekly_kpi`): the later shards take them (`reused_shared_work`).
 //!
 //! Memory per invocation: DataFusion's query pool (`IRTLAKE_QUERY_MEMORY_MB`, default
 //! 1 GiB; the per-student aggregations spill to disk beyond it) plus the fit sample's
@@ -75,7 +79,7 @@
 //! A shard without eligible students writes an empty object when the fit succeeded.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::TimestampMicrosecondType;
@@ -85,6 +89,7 @@ use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::USER_SEGMENT;
 use lake::columns::{Columns, TableBatch};
+use lake::memo::Memo;
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_param, day_str, week_start};
 use lake::shard::{STUDENT_BUCKETS, Shard};
@@ -151,6 +156,10 @@ pub struct SegmentsOutput {
     pub label_sources: BTreeMap<String, usize>,
     /// One line for a person.
     pub message: String,
+    /// Whether this invocation took the run's shared work (bucket counts, the fit
+    /// sample's features, the k-means fit) from an earlier shard of the run served by
+    /// the same process ([`lake::memo`]) instead of computing it.
+    pub reused_shared_work: bool,
     /// Wall time of the stage's phases (ms): read (bucket counts, the shard's and the fit
     /// sample's features), fit (k-means), assign (the shard's students to the centres,
     /// labels), write.
@@ -274,6 +283,7 @@ pub async fn run_with_fit_cap(
         labels: BTreeMap::new(),
         label_sources: BTreeMap::new(),
         message: String::new(),
+        reused_shared_work: false,
         phases_ms: Phases::start(),
     };
     let window = Window {
@@ -285,8 +295,13 @@ pub async fn run_with_fit_cap(
             .and_utc()
             .timestamp_micros(),
     };
-    let fit_buckets =
-        fit_sample_buckets(&read_bucket_counts(&ctx, &window).await?, max_fit_students);
+    let (shared, computed) = shared_work(lake, &rc, max_fit_students).await?;
+    out.reused_shared_work = !computed;
+    let counts = shared
+        .counts
+        .get_or_try_init(|| read_bucket_counts(&ctx, &window))
+        .await?;
+    let fit_buckets = fit_sample_buckets(counts, max_fit_students);
     out.fit_sample = models::sample::rule(fit_buckets, STUDENT_BUCKETS as usize, FIT_SAMPLE_SEED);
     let shard_sel = Selection {
         shard: rc.shard,
@@ -301,23 +316,25 @@ pub async fn run_with_fit_cap(
     out.excluded_no_kpis = shard.excluded_no_kpis;
     out.single_session = shard.single_session;
     out.students = shard.students.len();
-    let fit_only;
     let sample = if fit_sel == shard_sel {
         &shard
     } else {
-        fit_only = read_cohort(&ctx, &window, fit_sel).await?;
-        &fit_only
+        shared
+            .sample
+            .get_or_try_init(|| read_cohort(&ctx, &window, fit_sel))
+            .await?
     };
     out.fit_students = sample.students.len();
     phases.mark("read");
-    let Some((fit, centre_labels)) = fit_clusters(sample, fit_buckets, &mut out)? else {
+    let Some((fit, centre_labels)) = fit_clusters(sample, fit_buckets, &shared.fit, &mut out)?
+    else {
         phases.mark("fit");
         out.phases_ms = phases;
         tracing::warn!("{}", out.message);
         return Ok(out);
     };
     phases.mark("fit");
-    let batch = assign_and_label(&shard.students, &fit, &centre_labels, &rc, &mut out)?;
+    let batch = assign_and_label(&shard.students, fit, &centre_labels, &rc, &mut out)?;
     phases.mark("assign");
     lake.write_partition_shard(
         USER_SEGMENT,
@@ -337,6 +354,45 @@ pub async fn run_with_fit_cap(
     tracing::info!(shard = %out.shard, %phases, "{}", out.message);
     out.phases_ms = phases;
     Ok(out)
+}
+
+/// What every shard of a run computes the same from the same inputs, done once per
+/// process ([`lake::memo`]): the active students per fit bucket, the fit sample's
+/// features (when a shard reads them apart from its own) and the k-means fit. Each
+/// piece is computed by the first shard that needs it; a shard that takes one writes
+/// what it would have written alone (the fit is seeded and its rows are in id order).
+#[derive(Default)]
+struct SharedWork {
+    /// Active students per fit bucket.
+    counts: tokio::sync::OnceCell<Vec<u64>>,
+    /// The fit sample's eligible students.
+    sample: tokio::sync::OnceCell<Cohort>,
+    /// k-means on the fit sample, or why it cannot segment them.
+    fit: OnceLock<Result<KMeansFit, String>>,
+}
+
+/// The shared work of the latest runs this process served.
+static SHARED_WORK: Memo<SharedWork> = Memo::new(2);
+
+/// The tables the shared work reads.
+const SHARED_INPUTS: [&str; 2] = ["attempts", "weekly_kpi"];
+
+/// The shared work of this run, and whether this call made it (else an earlier shard
+/// did): its key names the run date, the look-back, the sample
+/// cap and the state of [`SHARED_INPUTS`] (not the shard, nor the run id or time).
+async fn shared_work(
+    lake: &Lake,
+    rc: &RunContext,
+    max_fit_students: u64,
+) -> Result<(Arc<SharedWork>, bool), StageError> {
+    let parts = [
+        day_str(rc.run_date),
+        format!("lookback_days={}", rc.lookback_days),
+        format!("max_fit_students={max_fit_students}"),
+    ];
+    Ok(SHARED_WORK
+        .run_work(lake, "segments", &parts, &SHARED_INPUTS)
+        .await?)
 }
 
 /// `k`: the fit sample is the students of the fit buckets `0..k`, the longest prefix of
@@ -360,11 +416,12 @@ async fn read_bucket_counts(ctx: &SessionContext, window: &Window) -> Result<Vec
 /// Fits the clustering on the fit sample; `None` (with `out`'s status and message set)
 /// when there is nothing to fit: no activity, too few eligible students, or features
 /// k-means cannot split. Returns the fit and its centres' labels.
-fn fit_clusters(
+fn fit_clusters<'a>(
     sample: &Cohort,
     fit_buckets: usize,
+    fitted: &'a OnceLock<Result<KMeansFit, String>>,
     out: &mut SegmentsOutput,
-) -> Result<Option<(KMeansFit, Vec<Segment>)>, StageError> {
+) -> Result<Option<(&'a KMeansFit, Vec<Segment>)>, StageError> {
     let in_sample = if fit_buckets < STUDENT_BUCKETS as usize {
         format!(" in the fit sample ({})", out.fit_sample)
     } else {
@@ -399,7 +456,10 @@ fn fit_clusters(
         seed: SEED,
         ..KMeansConfig::default()
     };
-    let fit = match lake::runs::cpu_bound(|| kmeans(&rows, &config)) {
+    let fit = lake::runs::cpu_bound(|| {
+        fitted.get_or_init(|| kmeans(&rows, &config).map_err(|e| e.to_string()))
+    });
+    let fit = match fit {
         Ok(f) => f,
         Err(e) => {
             out.status = "degenerate_features".into();

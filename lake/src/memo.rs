@@ -1,0 +1,286 @@
+//! The work every shard of a run repeats, done once per process.
+//!
+//! A sharded stage (growth, segments) fits its model on a **fit sample** that is the same
+//! for every shard of a run, then applies it to the shard's own students. Each shard
+//! reads the sample and fits the same model bit for bit, so that a shard needs nothing
+//! from the others. When one process serves several shards of a run (the local runner's
+//! Map iterations; a warm Lambda container given the next shard), [`Memo`] lets the
+//! second and later shards take the first one's result instead of repeating it. The
+//! reports stage uses one the same way for what every shard reads of the cohort.
+//!
+//! A memo is only sound when its key names everything the result depends on. A key is
+//! built by [`MemoKey`] from the lake, the stage's own inputs (run date, look-back,
+//! configuration) and [`Lake::fingerprint`] of the tables it reads: every object's key,
+//! size, modification time and e-tag. A table rewritten between two shards (a re-ingest,
+//! a new calibration) changes the fingerprint, and the later shard computes afresh.
+//! The value must be a deterministic function of what the key names, so a shard that
+//! takes it writes the bytes it would have written alone.
+//!
+//! `IRTLAKE_MEMO=off` ([`MEMO_ENV`]) or [`set_enabled`]`(false)` turns every memo
+//! off: each shard then computes its shared work itself, as separate processes do (to
+//! measure what the memo saves, and for tests that shards agree without it).
+//!
+//! Memory: a memo keeps its [`Memo::new`] capacity of entries (the newest), each held
+//! until it is pushed out; the values are bounded fit products (a fit sample's rows,
+//! capped by the sample's size, and a model) or cohort aggregates, not a shard's data.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::TryStreamExt;
+use tokio::sync::OnceCell;
+
+use crate::Lake;
+use crate::error::Result;
+use crate::shard::{fnv1a64, fnv1a64_from};
+
+/// Environment variable that turns the memo off when `off`.
+pub const MEMO_ENV: &str = "IRTLAKE_MEMO";
+
+/// Whether memos keep results: unset (0), on (1), off (2).
+static STATE: AtomicU8 = AtomicU8::new(0);
+
+/// Turns every memo of the process on or off (overrides [`MEMO_ENV`]). Off, a call
+/// computes its result and keeps nothing; kept results stay but are not used.
+pub fn set_enabled(on: bool) {
+    STATE.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether memos keep results: [`set_enabled`]'s setting, else [`MEMO_ENV`] is not `off`.
+pub fn enabled() -> bool {
+    match STATE.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var(MEMO_ENV).map_or(true, |v| v.trim() != "off");
+            // a concurrent set_enabled wins over the environment
+            let _ = STATE.compare_exchange(
+                0,
+                if on { 1 } else { 2 },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            STATE.load(Ordering::Relaxed) == 1
+        }
+    }
+}
+
+/// What a memoised result depends on, as one string (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoKey(String);
+
+impl MemoKey {
+    /// The key of `what` (a stage's name and the piece of work) on `lake`, given the
+    /// stage's own inputs (`parts`: run date, configuration, …) and the fingerprint of
+    /// the tables it reads (`tables`, [`Lake::fingerprint`]).
+    pub async fn of(
+        lake: &Lake,
+        what: &str,
+        parts: &[impl AsRef<str>],
+        tables: &[&str],
+    ) -> Result<Self> {
+        let fingerprint = lake.fingerprint(tables).await?;
+        let mut key = format!("{what}|{}|{fingerprint:016x}", lake.uri());
+        for p in parts {
+            key.push('|');
+            key.push_str(p.as_ref());
+        }
+        Ok(Self(key))
+    }
+
+    /// This key with `part` added (a further input of a piece of work).
+    pub fn with(&self, part: &str) -> Self {
+        Self(format!("{}|{part}", self.0))
+    }
+}
+
+/// A process-wide memo of results by [`MemoKey`]: the first caller of a key computes
+/// it, callers of the same key meanwhile wait for that result, later ones take it. A
+/// failed computation is not kept (the next caller tries again).
+pub struct Memo<V> {
+    capacity: usize,
+    entries: Mutex<Vec<(MemoKey, Entry<V>)>>,
+}
+
+/// One key's result: set once, by the first caller that computes it.
+type Entry<V> = Arc<OnceCell<Arc<V>>>;
+
+impl<V> Memo<V> {
+    /// An empty memo keeping the `capacity` newest keys (at least 1).
+    pub const fn new(capacity: usize) -> Self {
+        Self {
+            capacity: if capacity == 0 { 1 } else { capacity },
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The cell of `key`, made (and the oldest entry pushed out) when new.
+    fn cell(&self, key: &MemoKey) -> Entry<V> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, cell)) = entries.iter().find(|(k, _)| k == key) {
+            return Arc::clone(cell);
+        }
+        if entries.len() >= self.capacity {
+            entries.remove(0);
+        }
+        let cell = Arc::new(OnceCell::new());
+        entries.push((key.clone(), Arc::clone(&cell)));
+        cell
+    }
+
+    /// The result of `key`: the kept one, or `compute()`'s, kept when it succeeds.
+    /// Returns whether it was computed by this call, with the result.
+    pub async fn get_or_try_compute<E, F, Fut>(
+        &self,
+        key: &MemoKey,
+        compute: F,
+    ) -> std::result::Result<(Arc<V>, bool), E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<V, E>>,
+    {
+        if !enabled() {
+            return Ok((Arc::new(compute().await?), true));
+        }
+        let cell = self.cell(key);
+        let mut computed = false;
+        let value = cell
+            .get_or_try_init(|| {
+                computed = true;
+                async { compute().await.map(Arc::new) }
+            })
+            .await?;
+        Ok((Arc::clone(value), computed))
+    }
+
+    /// The shared work of a run (a value of cells its pieces fill in, made empty by
+    /// the first caller): the entry of [`MemoKey::of`]`(lake, what, parts, tables)`, and
+    /// whether this call made it (else an earlier shard of the run did).
+    pub async fn run_work(
+        &self,
+        lake: &Lake,
+        what: &str,
+        parts: &[impl AsRef<str>],
+        tables: &[&str],
+    ) -> Result<(Arc<V>, bool)>
+    where
+        V: Default,
+    {
+        let key = MemoKey::of(lake, what, parts, tables).await?;
+        self.get_or_try_compute(&key, || async { Ok(V::default()) })
+            .await
+    }
+
+    /// Forgets every entry.
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+impl Lake {
+    /// A fingerprint of the objects of `tables` (their folders under the lake root):
+    /// every object's key, size, modification time and e-tag, hashed (FNV-1a) in key
+    /// order. Staging files count too, so a write under way changes it. Any change to
+    /// a table's objects changes the fingerprint with near certainty; it identifies the
+    /// state of the tables within one process, it is not a content hash.
+    pub async fn fingerprint(&self, tables: &[&str]) -> Result<u64> {
+        let mut h = fnv1a64(b"irtlake-fingerprint");
+        for table in tables {
+            let prefix = self.path(table)?;
+            let mut objects: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
+            objects.sort_by(|a, b| a.location.cmp(&b.location));
+            h = fnv1a64_from(h, table.as_bytes());
+            for o in &objects {
+                h = fnv1a64_from(h, o.location.as_ref().as_bytes());
+                h = fnv1a64_from(h, &o.size.to_le_bytes());
+                let modified = o.last_modified.timestamp_nanos_opt().unwrap_or_default();
+                h = fnv1a64_from(h, &modified.to_le_bytes());
+                h = fnv1a64_from(h, o.e_tag.as_deref().unwrap_or("").as_bytes());
+            }
+        }
+        Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn a_key_is_computed_once_and_a_failure_is_not_kept() {
+        let memo: Memo<u32> = Memo::new(2);
+        let k = MemoKey("a".into());
+        let fail = memo
+            .get_or_try_compute(&k, || async { Err::<u32, &str>("no") })
+            .await;
+        assert!(fail.is_err());
+        let (v, computed) = memo
+            .get_or_try_compute(&k, || async { Ok::<_, ()>(7) })
+            .await
+            .unwrap();
+        assert_eq!((*v, computed), (7, true));
+        let (v, computed) = memo
+            .get_or_try_compute(&k, || async { Ok::<_, ()>(8) })
+            .await
+            .unwrap();
+        assert_eq!((*v, computed), (7, false));
+        // two newer keys push the oldest out
+        for (i, name) in ["b", "c"].into_iter().enumerate() {
+            let key = MemoKey(name.into());
+            memo.get_or_try_compute(&key, || async move { Ok::<_, ()>(i as u32) })
+                .await
+                .unwrap();
+        }
+        let (v, computed) = memo
+            .get_or_try_compute(&k, || async { Ok::<_, ()>(9) })
+            .await
+            .unwrap();
+        assert_eq!((*v, computed), (9, true));
+    }
+
+    #[tokio::test]
+    async fn the_fingerprint_changes_with_any_object_of_the_tables_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        lake.put_object(
+            "attempts/dt=2026-01-05/a.parquet",
+            Bytes::from_static(b"one"),
+        )
+        .await
+        .unwrap();
+        let before = lake.fingerprint(&["attempts"]).await.unwrap();
+        assert_eq!(before, lake.fingerprint(&["attempts"]).await.unwrap());
+        lake.put_object("weekly_kpi/x.parquet", Bytes::from_static(b"other table"))
+            .await
+            .unwrap();
+        assert_eq!(before, lake.fingerprint(&["attempts"]).await.unwrap());
+        // same key, different size; then a new object
+        lake.put_object(
+            "attempts/dt=2026-01-05/a.parquet",
+            Bytes::from_static(b"three"),
+        )
+        .await
+        .unwrap();
+        let rewritten = lake.fingerprint(&["attempts"]).await.unwrap();
+        assert_ne!(before, rewritten);
+        lake.put_object(
+            "attempts/dt=2026-01-06/b.parquet",
+            Bytes::from_static(b"two"),
+        )
+        .await
+        .unwrap();
+        assert_ne!(rewritten, lake.fingerprint(&["attempts"]).await.unwrap());
+        assert_ne!(
+            MemoKey::of(&lake, "growth", &["2026-03-05"], &["attempts"])
+                .await
+                .unwrap(),
+            MemoKey::of(&lake, "growth", &["2026-03-06"], &["attempts"])
+                .await
+                .unwrap()
+        );
+    }
+}
