@@ -30,7 +30,8 @@ use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake::Lake;
-use lake::runs::{StageError, day_param, query, week_start};
+use lake::memo::Memo;
+use lake::runs::{StageError, day_param, day_str, query, week_start};
 use lake::shard::Shard;
 
 use crate::charts::Histogram;
@@ -454,9 +455,122 @@ fn parse_day(s: &str, what: &str) -> Result<NaiveDate, StageError> {
         .map_err(|_| StageError::InvalidInput(format!("{what}: '{s}' is not a YYYY-MM-DD date")))
 }
 
+/// What every shard's reports of a week read the same (the cohort's and the runs'
+/// tables, no student's rows), read once per process and week ([`lake::memo`]): the
+/// later shards a process serves take the first one's.
+struct CohortReads {
+    sources: Sources,
+    fit_history: Vec<FitRow>,
+    students_active: usize,
+    /// The items of the latest calibration of bank `all`.
+    items: Vec<ItemRow>,
+    exclusions: Vec<(String, String, i64)>,
+    series: SeriesData,
+    goal: Option<Goal>,
+    churn: Option<(Vec<KmPoint>, HashMap<String, f64>)>,
+}
+
+/// The cohort reads of the latest weeks this process reported.
+static COHORT_READS: Memo<tokio::sync::OnceCell<CohortReads>> = Memo::new(2);
+
+/// The tables [`CohortReads`] reads (with `attempts`, `questions`, `weekly_kpi`,
+/// `features_topic_daily` and `topic_subject` behind the series' daily history).
+const COHORT_INPUTS: [&str; 13] = [
+    "fit_meta",
+    "item_params",
+    "student_topic_theta",
+    "user_segment",
+    "growth_fit",
+    "forecasts",
+    "anomalies",
+    "churn_fit",
+    "attempts",
+    "questions",
+    "weekly_kpi",
+    "features_topic_daily",
+    "topic_subject",
+];
+
+/// Reads [`CohortReads`]: first what depends on no other read, then what the latest
+/// calibration and the sources name, each group at once (on S3 each query waits for
+/// listings and GETs; locally the queries share the CPUs).
+async fn cohort_reads(
+    ctx: &SessionContext,
+    week: NaiveDate,
+    as_of: NaiveDate,
+) -> Result<CohortReads, StageError> {
+    let (sources, fit_history, students_active) = futures::try_join!(
+        timed("latest_sources", latest_sources(ctx, as_of)),
+        timed("fit_history", fit_history(ctx, as_of)),
+        timed("students_active", students_active(ctx, week)),
+    )?;
+    let calibration = fit_history.iter().rev().find(|f| f.bank == "all");
+    let last_run = fit_history.last().map(|f| f.run_date.as_str());
+    let (items, exclusions, series, goal, churn) = futures::try_join!(
+        async {
+            match calibration {
+                Some(cal) => timed("item_params", item_params(ctx, &cal.run_date)).await,
+                None => Ok(Vec::new()),
+            }
+        },
+        async {
+            match last_run {
+                Some(run_date) => timed("exclusions", exclusions(ctx, run_date)).await,
+                None => Ok(Vec::new()),
+            }
+        },
+        async {
+            match &sources.forecast {
+                Some(run) => timed("forecasts", forecasts(ctx, run)).await,
+                None => Ok(SeriesData::default()),
+            }
+        },
+        async {
+            match &sources.growth {
+                Some(run) => timed("growth_goal", growth_goal(ctx, run)).await,
+                None => Ok(None),
+            }
+        },
+        async {
+            match &sources.churn {
+                Some(run) => timed("churn_km", churn_km(ctx, run)).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    )?;
+    Ok(CohortReads {
+        sources,
+        fit_history,
+        students_active,
+        items,
+        exclusions,
+        series,
+        goal,
+        churn,
+    })
+}
+
+/// Awaits one read of [`load`] and logs its wall time (debug level), so the slow
+/// read of a shard shows in its log.
+async fn timed<T>(
+    what: &'static str,
+    read: impl Future<Output = Result<T, StageError>>,
+) -> Result<T, StageError> {
+    let started = std::time::Instant::now();
+    let out = read.await;
+    tracing::debug!(
+        read = what,
+        ms = started.elapsed().as_millis() as u64,
+        "reports: read"
+    );
+    out
+}
+
 /// Reads what the reports of the week `week` (Monday) need, as of the day `as_of`
 /// (inside that week), for the students of `shard`; with `cohort_report`, also the
-/// cohort aggregates only the cohort report shows (KPI distributions, segment sizes).
+/// cohort aggregates only the cohort report shows (KPI distributions, segment sizes,
+/// misfit, anchor drift). What every shard reads the same ([`CohortReads`]) is read
+/// once per process and week.
 pub async fn load(
     lake: &Lake,
     week: NaiveDate,
@@ -467,75 +581,70 @@ pub async fn load(
     let ctx = lake.session()?;
     let ctx = &ctx;
     let history_weeks = history_weeks(week);
-    // First what depends on no other read, all at once (on S3 each query waits for
-    // listings and GETs; locally the queries share the CPUs).
-    let (
-        sources,
-        fit_history,
-        misfit,
-        anchor_drift,
-        kpi_history,
-        students_active,
-        weekly_theta,
-        attempts,
-    ) = futures::try_join!(
-        latest_sources(ctx, as_of),
-        fit_history(ctx, as_of),
+    let (shared, _) = COHORT_READS
+        .run_work(
+            lake,
+            "reports",
+            &[day_str(week), day_str(as_of)],
+            &COHORT_INPUTS,
+        )
+        .await?;
+    // First the cohort's reads and the shard's that depend on none of them, all at once.
+    let (cohort, misfit, anchor_drift, kpi_history, weekly_theta, attempts) = futures::try_join!(
+        shared.get_or_try_init(|| cohort_reads(ctx, week, as_of)),
         async {
             if cohort_report {
-                misfit(ctx, as_of).await
+                timed("misfit", misfit(ctx, as_of)).await
             } else {
                 Ok(Vec::new())
             }
         },
         async {
             if cohort_report {
-                anchor_drift(ctx, as_of).await
+                timed("anchor_drift", anchor_drift(ctx, as_of)).await
             } else {
                 Ok(Vec::new())
             }
         },
-        kpi_history(ctx, &history_weeks, shard),
-        students_active(ctx, week),
-        weekly_theta(ctx, as_of, shard),
-        week_attempts(ctx, week, as_of, shard),
+        timed("kpi_history", kpi_history(ctx, &history_weeks, shard)),
+        timed("weekly_theta", weekly_theta(ctx, as_of, shard)),
+        timed("week_attempts", week_attempts(ctx, week, as_of, shard)),
     )?;
-    let calibration = fit_history.iter().rev().find(|f| f.bank == "all").cloned();
-    let last_run = fit_history.last().map(|f| f.run_date.clone());
-    // Then what the calibration and the sources name.
-    let (calibrated, exclusions, cohort_kpis, topic_theta, segments, series, goal, churn) = futures::try_join!(
+    let calibration = cohort
+        .fit_history
+        .iter()
+        .rev()
+        .find(|f| f.bank == "all")
+        .cloned();
+    let sources = &cohort.sources;
+    // Then the shard's rows of the calibration and the sources they name.
+    let (calibrated, cohort_kpis, topic_theta, segments) = futures::try_join!(
         async {
             let Some(cal) = &calibration else {
                 return Ok(Calibrated::default());
             };
-            let (items, abilities) = futures::try_join!(
-                item_params(ctx, &cal.run_date),
-                abilities(ctx, &cal.run_date, shard)
-            )?;
-            let (theta, theta_ranks) = cohort_thetas(ctx, &cal.run_date, &abilities).await?;
+            let abilities = timed("abilities", abilities(ctx, &cal.run_date, shard)).await?;
+            let (theta, theta_ranks) = timed(
+                "cohort_thetas",
+                cohort_thetas(ctx, &cal.run_date, &abilities),
+            )
+            .await?;
             Ok(Calibrated {
-                items,
                 abilities,
                 theta,
                 theta_ranks,
             })
         },
         async {
-            match &last_run {
-                Some(run_date) => exclusions(ctx, run_date).await,
-                None => Ok(Vec::new()),
-            }
-        },
-        async {
             if cohort_report {
-                cohort_kpis(ctx, week).await
+                timed("cohort_kpis", cohort_kpis(ctx, week)).await
             } else {
                 Ok(BTreeMap::new())
             }
         },
         async {
             match &sources.topics {
-                Some(run) => topic_theta(ctx, run, shard).await,
+                Some(run) => timed("topic_theta", topic_theta(ctx, run, shard)).await,
                 None => Ok(HashMap::new()),
             }
         },
@@ -544,32 +653,14 @@ pub async fn load(
                 Some(run) => {
                     let sizes = async {
                         if cohort_report {
-                            segment_sizes(ctx, run).await
+                            timed("segment_sizes", segment_sizes(ctx, run)).await
                         } else {
                             Ok(BTreeMap::new())
                         }
                     };
-                    futures::try_join!(segments(ctx, run, shard), sizes)
+                    futures::try_join!(timed("segments", segments(ctx, run, shard)), sizes)
                 }
                 None => Ok((HashMap::new(), BTreeMap::new())),
-            }
-        },
-        async {
-            match &sources.forecast {
-                Some(run) => forecasts(ctx, run).await,
-                None => Ok(SeriesData::default()),
-            }
-        },
-        async {
-            match &sources.growth {
-                Some(run) => growth_goal(ctx, run).await,
-                None => Ok(None),
-            }
-        },
-        async {
-            match &sources.churn {
-                Some(run) => churn_km(ctx, run).await.map(Some),
-                None => Ok(None),
             }
         },
     )?;
@@ -578,16 +669,16 @@ pub async fn load(
         .iter()
         .filter_map(|(id, weeks)| weeks.get(&week).map(|k| (id.clone(), k.clone())))
         .collect();
-    let (km, churn_diag) = churn.unwrap_or_default();
+    let (km, churn_diag) = cohort.churn.clone().unwrap_or_default();
     let (segments, segment_sizes) = segments;
     Ok(WeekData {
         week,
         as_of,
         shard,
         calibration,
-        fit_history,
-        items: calibrated.items,
-        exclusions,
+        fit_history: cohort.fit_history.clone(),
+        items: cohort.items.clone(),
+        exclusions: cohort.exclusions.clone(),
         anchor_drift,
         misfit,
         abilities: calibrated.abilities,
@@ -598,28 +689,27 @@ pub async fn load(
         weekly_theta,
         topic_theta,
         segments,
-        goal,
-        forecasts: series.forecasts,
-        anomalies: series.anomalies,
-        history: series.history,
+        goal: cohort.goal.clone(),
+        forecasts: cohort.series.forecasts.clone(),
+        anomalies: cohort.series.anomalies.clone(),
+        history: cohort.series.history.clone(),
         km,
         churn_diag,
         attempts,
         cohort: CohortStats {
-            students_active,
+            students_active: cohort.students_active,
             theta: calibrated.theta,
             kpis: cohort_kpis,
             segments: segment_sizes,
         },
-        sources,
+        sources: cohort.sources.clone(),
     })
 }
 
-/// What [`load`] reads of the report's calibration: its items, the shard's abilities,
+/// What [`load`] reads of the report's calibration for a shard: the shard's abilities,
 /// the cohort's θ distribution and each student's rank in it.
 #[derive(Default)]
 struct Calibrated {
-    items: Vec<ItemRow>,
     abilities: HashMap<String, (f64, f64, i64)>,
     theta: DistStats,
     theta_ranks: HashMap<String, (usize, usize)>,
