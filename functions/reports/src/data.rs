@@ -591,7 +591,7 @@ pub async fn load(
         .await?;
     // First the cohort's reads and the shard's that depend on none of them, all at once.
     let (cohort, misfit, anchor_drift, kpi_history, weekly_theta, attempts) = futures::try_join!(
-        shared.get_or_try_init(|| cohort_reads(ctx, week, as_of)),
+        shared.get_or_try_init(|| Box::pin(cohort_reads(ctx, week, as_of))),
         async {
             if cohort_report {
                 timed("misfit", misfit(ctx, as_of)).await

@@ -345,7 +345,16 @@ pub async fn run(
     let mut phases = Phases::start();
     let plan = Plan::of(input, url_expiry)?;
     let week_s = day_str(plan.week);
-    let d = data::load(lake, plan.week, plan.as_of, plan.scope, plan.cohort_report).await?;
+    // On the heap: the reads' joined futures are large in unoptimised builds, and a
+    // caller's `block_on` keeps its future on the thread's stack.
+    let d = Box::pin(data::load(
+        lake,
+        plan.week,
+        plan.as_of,
+        plan.scope,
+        plan.cohort_report,
+    ))
+    .await?;
     let load_ms = started.elapsed().as_millis() as u64;
     phases.mark("read");
     let students = select_students(input, &d)?;
