@@ -20,8 +20,8 @@
 //! off: each shard then computes its shared work itself, as separate processes do (to
 //! measure what the memo saves, and for tests that shards agree without it).
 //!
-//! Memory: a memo keeps its [`Memo::new`] capacity of entries (the newest), each held
-//! until it is pushed out; the values are bounded fit products (a fit sample's rows,
+//! Memory: a memo keeps its [`Memo::new`] capacity of entries (the newest; the stages
+//! keep one), each held until it is pushed out or the last invocation using it ends; the values are bounded fit products (a fit sample's rows,
 //! capped by the sample's size, and a model) or cohort aggregates, not a shard's data.
 
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -502,9 +502,10 @@ struct SharedWork {
     glmm: OnceLock<GlmmOutcome>,
 }
 
-/// The shared work of the latest runs this process served (two: a run and its
-/// successor may overlap in the local runner's backfill).
-static SHARED_WORK: Memo<SharedWork> = Memo::new(2);
+/// The shared work of the latest run this process served: one entry, so a warm
+/// process holds at most one fit sample's records between invocations (a new run's
+/// key pushes the old one out; an invocation still using it keeps it alive).
+static SHARED_WORK: Memo<SharedWork> = Memo::new(1);
 
 /// The tables the shared work reads: attempts, and the latest calibration of bank `all`.
 const SHARED_INPUTS: [&str; 3] = ["attempts", "fit_meta", "item_params"];

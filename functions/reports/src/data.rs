@@ -470,8 +470,8 @@ struct CohortReads {
     churn: Option<(Vec<KmPoint>, HashMap<String, f64>)>,
 }
 
-/// The cohort reads of the latest weeks this process reported.
-static COHORT_READS: Memo<tokio::sync::OnceCell<CohortReads>> = Memo::new(2);
+/// The cohort reads of the latest week this process reported (one entry).
+static COHORT_READS: Memo<tokio::sync::OnceCell<CohortReads>> = Memo::new(1);
 
 /// The tables [`CohortReads`] reads (with `attempts`, `questions`, `weekly_kpi`,
 /// `features_topic_daily` and `topic_subject` behind the series' daily history).

@@ -371,8 +371,9 @@ struct SharedWork {
     fit: OnceLock<Result<KMeansFit, String>>,
 }
 
-/// The shared work of the latest runs this process served.
-static SHARED_WORK: Memo<SharedWork> = Memo::new(2);
+/// The shared work of the latest run this process served (one entry: a warm process
+/// holds at most one fit sample between invocations).
+static SHARED_WORK: Memo<SharedWork> = Memo::new(1);
 
 /// The tables the shared work reads.
 const SHARED_INPUTS: [&str; 2] = ["attempts", "weekly_kpi"];
