@@ -507,6 +507,28 @@ mod tests {
         }
     }
 
+    /// The tables a stage's memo fingerprints (`lake::memo`) are listed on every
+    /// invocation: each must be a catalog table among the stage's Terraform reads, or
+    /// the list is denied on S3.
+    #[test]
+    fn every_table_a_memo_lists_is_granted_in_terraform() {
+        let memos: [(&str, &[&str]); 3] = [
+            ("growth", &growth::SHARED_INPUTS),
+            ("segments", &segments::SHARED_INPUTS),
+            ("reports", &reports::data::COHORT_INPUTS),
+        ];
+        for (stage, tables) in memos {
+            let granted = terraform_tables(stage);
+            for t in tables {
+                assert!(lake::catalog::table(t).is_ok(), "{stage}: {t} is no table");
+                assert!(
+                    granted.iter().any(|g| g == t),
+                    "{stage}'s memo lists {t} but infra/terraform/locals.tf grants only {granted:?}"
+                );
+            }
+        }
+    }
+
     #[tokio::test]
     async fn terraform_the_state_machine_and_the_registry_name_the_same_stages_in_order() {
         let cli: Vec<String> = STAGES.iter().map(|s| s.to_string()).collect();

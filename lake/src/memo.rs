@@ -79,7 +79,11 @@ impl MemoKey {
         parts: &[impl AsRef<str>],
         tables: &[&str],
     ) -> Result<Self> {
-        let fingerprint = lake.fingerprint(tables).await?;
+        let fingerprint = if enabled() {
+            lake.fingerprint(tables).await?
+        } else {
+            0 // not used: a memo that is off keeps nothing
+        };
         let mut key = format!("{what}|{}|{fingerprint:016x}", lake.uri());
         for p in parts {
             key.push('|');
@@ -181,24 +185,35 @@ impl<V> Memo<V> {
 }
 
 impl Lake {
-    /// A fingerprint of the objects of `tables` (their folders under the lake root):
-    /// every object's key, size, modification time and e-tag, hashed (FNV-1a) in key
-    /// order. Staging files count too, so a write under way changes it. Any change to
-    /// a table's objects changes the fingerprint with near certainty; it identifies the
-    /// state of the tables within one process, it is not a content hash.
+    /// A fingerprint of the objects of `tables` (catalog tables: their folders under
+    /// the lake root, listed at once): every object's key, size, modification time and
+    /// e-tag, each length-prefixed, hashed (FNV-1a) in key order. Any change to a
+    /// table's objects changes the fingerprint with near certainty; it identifies the
+    /// state of the tables within one process, it is not a content hash. A name that is
+    /// not a catalog table is refused ([`crate::LakeError::UnknownTable`]): on S3 a
+    /// function may list only its own tables.
     pub async fn fingerprint(&self, tables: &[&str]) -> Result<u64> {
-        let mut h = fnv1a64(b"irtlake-fingerprint");
-        for table in tables {
+        let listings = futures::future::try_join_all(tables.iter().map(|table| async move {
+            crate::catalog::table(table)?;
             let prefix = self.path(table)?;
             let mut objects: Vec<_> = self.store().list(Some(&prefix)).try_collect().await?;
             objects.sort_by(|a, b| a.location.cmp(&b.location));
-            h = fnv1a64_from(h, table.as_bytes());
-            for o in &objects {
-                h = fnv1a64_from(h, o.location.as_ref().as_bytes());
-                h = fnv1a64_from(h, &o.size.to_le_bytes());
+            Ok::<_, crate::LakeError>((*table, objects))
+        }))
+        .await?;
+        let mut h = fnv1a64(b"irtlake-fingerprint");
+        let mut feed = |bytes: &[u8]| {
+            h = fnv1a64_from(h, &(bytes.len() as u64).to_le_bytes());
+            h = fnv1a64_from(h, bytes);
+        };
+        for (table, objects) in &listings {
+            feed(table.as_bytes());
+            for o in objects {
+                feed(o.location.as_ref().as_bytes());
+                feed(&o.size.to_le_bytes());
                 let modified = o.last_modified.timestamp_nanos_opt().unwrap_or_default();
-                h = fnv1a64_from(h, &modified.to_le_bytes());
-                h = fnv1a64_from(h, o.e_tag.as_deref().unwrap_or("").as_bytes());
+                feed(&modified.to_le_bytes());
+                feed(o.e_tag.as_deref().unwrap_or("").as_bytes());
             }
         }
         Ok(h)
@@ -274,6 +289,12 @@ mod tests {
         .await
         .unwrap();
         assert_ne!(rewritten, lake.fingerprint(&["attempts"]).await.unwrap());
+        // a name that is not a catalog table is refused (on S3 it would be a denied list)
+        assert!(
+            lake.fingerprint(&["attempts", "topic_subject"])
+                .await
+                .is_err()
+        );
         assert_ne!(
             MemoKey::of(&lake, "growth", &["2026-03-05"], &["attempts"])
                 .await

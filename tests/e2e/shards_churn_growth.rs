@@ -209,6 +209,24 @@ async fn compare(lake: &Lake, max_fit_students: u64, memo: bool) -> Outcome {
     whole
 }
 
+/// Growth alone in 4 shards (the production order: no unsharded run first), for one
+/// cap; with `memo` on, shard 3 computes the run's shared work and shards 2..0 find it.
+async fn growth_shards_only(lake: &Lake, max_fit_students: u64, memo: bool) -> Outcome {
+    lake::memo::set_enabled(memo);
+    let growth_cfg = growth::GrowthConfig {
+        max_fit_students,
+        ..Default::default()
+    };
+    relayout(lake, 4).await;
+    for k in (0..4).rev() {
+        let gs = growth::run_with(lake, &input(Shard::new(k, 4).unwrap()), &growth_cfg)
+            .await
+            .unwrap();
+        assert_eq!(gs.reused_shared_work, memo && k != 3, "{gs:?}");
+    }
+    outcome(lake).await
+}
+
 /// 2,000 students over 42 days, calibrated and kpis'd at the last day; churn and growth
 /// unsharded and in 4 shards, with the whole cohort as fit sample and with a cap of 700
 /// students.
@@ -227,8 +245,12 @@ async fn sharded_churn_and_growth_write_what_an_unsharded_run_writes() {
 
     let everyone = compare(&lake, churn::DEFAULT_MAX_FIT_STUDENTS, false).await;
     let sampled = compare(&lake, 700, false).await;
-    // the memo changes no byte
+    // the memo changes no byte: after an unsharded run, and with shards only
     assert_eq!(compare(&lake, 700, true).await, sampled);
+    assert_eq!(
+        growth_shards_only(&lake, 650, true).await,
+        growth_shards_only(&lake, 650, false).await
+    );
     // With the cap, the models are fitted on fewer students: other coefficients and
     // other scores, for the same students.
     assert_ne!(everyone.churn_fit, sampled.churn_fit);

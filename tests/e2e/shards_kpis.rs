@@ -121,9 +121,9 @@ async fn four_shards_write_the_rows_of_one_unsharded_run() {
     assert_eq!(ft.iter().map(|o| o.rows).sum::<usize>(), feature_rows);
     assert_eq!(kp.iter().map(|o| o.rows).sum::<usize>(), kpi_rows);
     assert_eq!(sg.iter().map(|o| o.students).sum::<usize>(), segment_rows);
-    // The shards ran at once in one process: one computed the fit, the others waited
-    // for it and took it (lake::memo; kpis' rewrite of weekly_kpi above made it a new
-    // key, so not even that one took the unsharded run's).
+    // The shards ran at once in one process under one memo key (lake::memo): one began
+    // the run's shared work, the others found it (kpis' rewrite of weekly_kpi above
+    // made it a new key, so none found the unsharded run's).
     assert_eq!(
         sg.iter().filter(|o| !o.reused_shared_work).count(),
         1,
@@ -270,7 +270,7 @@ async fn segments_on_a_fit_sample_agree_across_shards() {
         panic!("user_segment row {i} differs:\n unsharded {a}\n sharded   {b}");
     }
 
-    // With the memo, one shard fits and the others take its work: the same rows.
+    // With the memo, the shards share one run's work: the same rows.
     lake::memo::set_enabled(true);
     let memo = try_join_all(
         inputs

@@ -163,7 +163,7 @@ fn fit_sample_glmm(sample: &Panel) -> GlmmOutcome {
 /// active in the current week (the students with a `weekly_kpi` row to receive it) that
 /// is not in `covered` (the students the θ model gives a P) an accuracy P. Shard 0
 /// (`fit_rows`) always fits it and records the fit in `growth_fit`, so that table does
-/// not depend on the sharding; another shard fits it only when one of its students
+/// not depend on the sharding; another shard fits it (or takes the run's fit, `SharedWork`) only when one of its students
 /// needs it. A model that cannot be fitted is a status in the summary, not an error.
 pub(crate) fn accuracy_p(
     sample: &Panel,

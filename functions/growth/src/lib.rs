@@ -320,9 +320,10 @@ pub struct GrowthOutput {
     pub growth_fit_rows: usize,
     /// Anything the operator should know.
     pub notes: Vec<String>,
-    /// Whether this invocation took the run's shared work (bucket counts, the fit
-    /// sample's weekly θ, the Bayesian and accuracy fits) from an earlier shard of the
-    /// run served by the same process ([`lake::memo`]) instead of computing it.
+    /// Whether this invocation found the run's shared work (bucket counts, the fit
+    /// sample's weekly θ, the Bayesian and accuracy fits) begun by an earlier invocation
+    /// of the run in the same process ([`lake::memo`]): it took every piece that one had
+    /// computed, and computed only the pieces it was first to need.
     pub reused_shared_work: bool,
     /// Wall time of the stage, of the two mixed models and of the sampler (ms).
     pub elapsed_ms: u64,
@@ -507,8 +508,13 @@ struct SharedWork {
 /// key pushes the old one out; an invocation still using it keeps it alive).
 static SHARED_WORK: Memo<SharedWork> = Memo::new(1);
 
-/// The tables the shared work reads: attempts, and the latest calibration of bank `all`.
-const SHARED_INPUTS: [&str; 3] = ["attempts", "fit_meta", "item_params"];
+/// The catalog tables the shared work reads: attempts, and the latest calibration of
+/// bank `all` (the memo lists them: each must be among growth's Terraform reads).
+pub const SHARED_INPUTS: [&str; 3] = [
+    lake::catalog::ATTEMPTS,
+    lake::catalog::FIT_META,
+    lake::catalog::ITEM_PARAMS,
+];
 
 /// The shared work of this run, and whether this call made it (else an earlier shard
 /// did): its key names the run date, the weeks, the sample cap,

@@ -30,6 +30,7 @@ use datafusion::prelude::{SessionContext, col, lit};
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake::Lake;
+use lake::catalog;
 use lake::memo::Memo;
 use lake::runs::{StageError, day_param, day_str, query, week_start};
 use lake::shard::Shard;
@@ -473,22 +474,22 @@ struct CohortReads {
 /// The cohort reads of the latest week this process reported (one entry).
 static COHORT_READS: Memo<tokio::sync::OnceCell<CohortReads>> = Memo::new(1);
 
-/// The tables [`CohortReads`] reads (with `attempts`, `questions`, `weekly_kpi`,
-/// `features_topic_daily` and `topic_subject` behind the series' daily history).
-const COHORT_INPUTS: [&str; 13] = [
-    "fit_meta",
-    "item_params",
-    "student_topic_theta",
-    "user_segment",
-    "growth_fit",
-    "forecasts",
-    "anomalies",
-    "churn_fit",
-    "attempts",
-    "questions",
-    "weekly_kpi",
-    "features_topic_daily",
-    "topic_subject",
+/// The catalog tables [`CohortReads`] reads (`attempts`, `questions`, `weekly_kpi` and
+/// `features_topic_daily` are behind the series' daily history). Each must be among
+/// the reports function's Terraform reads: the memo lists them (a test checks it).
+pub const COHORT_INPUTS: [&str; 12] = [
+    catalog::FIT_META,
+    catalog::ITEM_PARAMS,
+    catalog::STUDENT_TOPIC_THETA,
+    catalog::USER_SEGMENT,
+    catalog::GROWTH_FIT,
+    catalog::FORECASTS,
+    catalog::ANOMALIES,
+    catalog::CHURN_FIT,
+    catalog::ATTEMPTS,
+    catalog::QUESTIONS,
+    catalog::WEEKLY_KPI,
+    catalog::FEATURES_TOPIC_DAILY,
 ];
 
 /// Reads [`CohortReads`]: first what depends on no other read, then what the latest

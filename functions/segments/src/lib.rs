@@ -156,9 +156,10 @@ pub struct SegmentsOutput {
     pub label_sources: BTreeMap<String, usize>,
     /// One line for a person.
     pub message: String,
-    /// Whether this invocation took the run's shared work (bucket counts, the fit
-    /// sample's features, the k-means fit) from an earlier shard of the run served by
-    /// the same process ([`lake::memo`]) instead of computing it.
+    /// Whether this invocation found the run's shared work (bucket counts, the fit
+    /// sample's features, the k-means fit) begun by an earlier invocation of the run in
+    /// the same process ([`lake::memo`]): it took every piece that one had computed,
+    /// and computed only the pieces it was first to need.
     pub reused_shared_work: bool,
     /// Wall time of the stage's phases (ms): read (bucket counts, the shard's and the fit
     /// sample's features), fit (k-means), assign (the shard's students to the centres,
@@ -375,8 +376,9 @@ struct SharedWork {
 /// holds at most one fit sample between invocations).
 static SHARED_WORK: Memo<SharedWork> = Memo::new(1);
 
-/// The tables the shared work reads.
-const SHARED_INPUTS: [&str; 2] = ["attempts", "weekly_kpi"];
+/// The catalog tables the shared work reads (the memo lists them: each must be among
+/// segments' Terraform reads).
+pub const SHARED_INPUTS: [&str; 2] = [lake::catalog::ATTEMPTS, lake::catalog::WEEKLY_KPI];
 
 /// The shared work of this run, and whether this call made it (else an earlier shard
 /// did): its key names the run date, the look-back, the sample
