@@ -20,9 +20,10 @@
 //! off: each shard then computes its shared work itself, as separate processes do (to
 //! measure what the memo saves, and for tests that shards agree without it).
 //!
-//! Memory: a memo keeps its [`Memo::new`] capacity of entries (the newest; the stages
-//! keep one), each held until it is pushed out or the last invocation using it ends; the values are bounded fit products (a fit sample's rows,
-//! capped by the sample's size, and a model) or cohort aggregates, not a shard's data.
+//! Memory: a memo keeps the entry of the latest key only, held until a new key pushes
+//! it out or the last invocation using it ends; the values are bounded fit products (a
+//! fit sample's rows, capped by the sample's size, and a model) or cohort aggregates,
+//! not a shard's data.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,50 +92,49 @@ impl MemoKey {
         }
         Ok(Self(key))
     }
-
-    /// This key with `part` added (a further input of a piece of work).
-    pub fn with(&self, part: &str) -> Self {
-        Self(format!("{}|{part}", self.0))
-    }
 }
 
-/// A process-wide memo of results by [`MemoKey`]: the first caller of a key computes
-/// it, callers of the same key meanwhile wait for that result, later ones take it. A
-/// failed computation is not kept (the next caller tries again).
+/// A process-wide memo of the latest key's result ([`MemoKey`]): the first caller of a
+/// key computes it, callers of the same key meanwhile wait for that result, later ones
+/// take it; a new key pushes the old entry out. A failed computation is not kept (the
+/// next caller tries again).
 pub struct Memo<V> {
-    capacity: usize,
-    entries: Mutex<Vec<(MemoKey, Entry<V>)>>,
+    latest: Mutex<Option<(MemoKey, Entry<V>)>>,
 }
 
 /// One key's result: set once, by the first caller that computes it.
 type Entry<V> = Arc<OnceCell<Arc<V>>>;
 
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<V> Memo<V> {
-    /// An empty memo keeping the `capacity` newest keys (at least 1).
-    pub const fn new(capacity: usize) -> Self {
+    /// An empty memo.
+    pub const fn new() -> Self {
         Self {
-            capacity: if capacity == 0 { 1 } else { capacity },
-            entries: Mutex::new(Vec::new()),
+            latest: Mutex::new(None),
         }
     }
 
-    /// The cell of `key`, made (and the oldest entry pushed out) when new.
+    /// The cell of `key`, made (and the previous key's pushed out) when new.
     fn cell(&self, key: &MemoKey) -> Entry<V> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, cell)) = entries.iter().find(|(k, _)| k == key) {
-            return Arc::clone(cell);
+        let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        match &*latest {
+            Some((k, cell)) if k == key => Arc::clone(cell),
+            _ => {
+                let cell = Arc::new(OnceCell::new());
+                *latest = Some((key.clone(), Arc::clone(&cell)));
+                cell
+            }
         }
-        if entries.len() >= self.capacity {
-            entries.remove(0);
-        }
-        let cell = Arc::new(OnceCell::new());
-        entries.push((key.clone(), Arc::clone(&cell)));
-        cell
     }
 
     /// The result of `key`: the kept one, or `compute()`'s, kept when it succeeds.
     /// Returns whether it was computed by this call, with the result.
-    pub async fn get_or_try_compute<E, F, Fut>(
+    async fn get_or_try_compute<E, F, Fut>(
         &self,
         key: &MemoKey,
         compute: F,
@@ -174,19 +174,12 @@ impl<V> Memo<V> {
         self.get_or_try_compute(&key, || async { Ok(V::default()) })
             .await
     }
-
-    /// Forgets every entry.
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
 }
 
 impl Lake {
     /// A fingerprint of the objects of `tables` (catalog tables: their folders under
-    /// the lake root, listed at once): every object's key, size, modification time and
+    /// the lake root, listed at once; not with [`Lake::list`], which keeps only key and
+    /// size): every object's key, size, modification time and
     /// e-tag, each length-prefixed, hashed (FNV-1a) in key order. Any change to a
     /// table's objects changes the fingerprint with near certainty; it identifies the
     /// state of the tables within one process, it is not a content hash. A name that is
@@ -227,7 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_key_is_computed_once_and_a_failure_is_not_kept() {
-        let memo: Memo<u32> = Memo::new(2);
+        let memo: Memo<u32> = Memo::new();
         let k = MemoKey("a".into());
         let fail = memo
             .get_or_try_compute(&k, || async { Err::<u32, &str>("no") })
@@ -261,34 +254,23 @@ mod tests {
     async fn the_fingerprint_changes_with_any_object_of_the_tables_only() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
-        lake.put_object(
-            "attempts/dt=2026-01-05/a.parquet",
-            Bytes::from_static(b"one"),
-        )
-        .await
-        .unwrap();
-        let before = lake.fingerprint(&["attempts"]).await.unwrap();
+        let lake = &lake;
+        let put = |key: &'static str, bytes: &'static [u8]| async move {
+            lake.put_object(key, Bytes::from_static(bytes))
+                .await
+                .unwrap();
+            lake.fingerprint(&["attempts"]).await.unwrap()
+        };
+        let before = put("attempts/dt=2026-01-05/a.parquet", b"one").await;
         assert_eq!(before, lake.fingerprint(&["attempts"]).await.unwrap());
-        lake.put_object("weekly_kpi/x.parquet", Bytes::from_static(b"other table"))
-            .await
-            .unwrap();
-        assert_eq!(before, lake.fingerprint(&["attempts"]).await.unwrap());
+        assert_eq!(before, put("weekly_kpi/x.parquet", b"other table").await);
         // same key, different size; then a new object
-        lake.put_object(
-            "attempts/dt=2026-01-05/a.parquet",
-            Bytes::from_static(b"three"),
-        )
-        .await
-        .unwrap();
-        let rewritten = lake.fingerprint(&["attempts"]).await.unwrap();
+        let rewritten = put("attempts/dt=2026-01-05/a.parquet", b"three").await;
         assert_ne!(before, rewritten);
-        lake.put_object(
-            "attempts/dt=2026-01-06/b.parquet",
-            Bytes::from_static(b"two"),
-        )
-        .await
-        .unwrap();
-        assert_ne!(rewritten, lake.fingerprint(&["attempts"]).await.unwrap());
+        assert_ne!(
+            rewritten,
+            put("attempts/dt=2026-01-06/b.parquet", b"two").await
+        );
         // a name that is not a catalog table is refused (on S3 it would be a denied list)
         assert!(
             lake.fingerprint(&["attempts", "topic_subject"])
@@ -296,10 +278,10 @@ mod tests {
                 .is_err()
         );
         assert_ne!(
-            MemoKey::of(&lake, "growth", &["2026-03-05"], &["attempts"])
+            MemoKey::of(lake, "growth", &["2026-03-05"], &["attempts"])
                 .await
                 .unwrap(),
-            MemoKey::of(&lake, "growth", &["2026-03-06"], &["attempts"])
+            MemoKey::of(lake, "growth", &["2026-03-06"], &["attempts"])
                 .await
                 .unwrap()
         );

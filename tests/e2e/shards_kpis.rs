@@ -239,13 +239,15 @@ async fn segments_on_a_fit_sample_agree_across_shards() {
     let inputs: Vec<StageInput> = (0..SHARDS)
         .map(|k| sharded(DEMO_LAST_DAY, None, k))
         .collect();
-    let sg = try_join_all(
-        inputs
-            .iter()
-            .map(|i| segments::run_with_fit_cap(&lake, i, cap)),
-    )
-    .await
-    .unwrap();
+    // the shards at once
+    let all_shards = || {
+        try_join_all(
+            inputs
+                .iter()
+                .map(|i| segments::run_with_fit_cap(&lake, i, cap)),
+        )
+    };
+    let sg = all_shards().await.unwrap();
     for o in &sg {
         assert_eq!(
             (&o.status, &o.fit_sample, o.fit_students, o.k, o.silhouette),
@@ -272,13 +274,7 @@ async fn segments_on_a_fit_sample_agree_across_shards() {
 
     // With the memo, the shards share one run's work: the same rows.
     lake::memo::set_enabled(true);
-    let memo = try_join_all(
-        inputs
-            .iter()
-            .map(|i| segments::run_with_fit_cap(&lake, i, cap)),
-    )
-    .await
-    .unwrap();
+    let memo = all_shards().await.unwrap();
     assert_eq!(memo.iter().filter(|o| !o.reused_shared_work).count(), 1);
     assert_eq!(lines(&lake.sql(sql).await.unwrap()), after);
 }

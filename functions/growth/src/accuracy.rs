@@ -139,16 +139,13 @@ pub(crate) struct GlmmOutcome {
 /// Fits the accuracy GLMM on the students of `sample` with answers in two weeks or more.
 fn fit_sample_glmm(sample: &Panel) -> GlmmOutcome {
     let multi_week = sample.multi_week_students();
-    match glmm_data(sample, |id| multi_week.contains(id), false) {
-        Ok(Some((data, keys))) => GlmmOutcome {
+    let rows = glmm_data(sample, |id| multi_week.contains(id), false)
+        .and_then(|d| d.ok_or(GrowthError::TooFewGroups { groups: 0, min: 1 }));
+    match rows {
+        Ok((data, keys)) => GlmmOutcome {
             students: data.n_groups(),
             observations: data.n_obs(),
             fitted: fit_glmm(&data, &GlmmConfig::default()).map(|fit| (fit, keys)),
-        },
-        Ok(None) => GlmmOutcome {
-            students: 0,
-            observations: 0,
-            fitted: Err(GrowthError::TooFewGroups { groups: 0, min: 1 }),
         },
         Err(e) => GlmmOutcome {
             students: 0,
@@ -163,8 +160,9 @@ fn fit_sample_glmm(sample: &Panel) -> GlmmOutcome {
 /// active in the current week (the students with a `weekly_kpi` row to receive it) that
 /// is not in `covered` (the students the θ model gives a P) an accuracy P. Shard 0
 /// (`fit_rows`) always fits it and records the fit in `growth_fit`, so that table does
-/// not depend on the sharding; another shard fits it (or takes the run's fit, `SharedWork`) only when one of its students
-/// needs it. A model that cannot be fitted is a status in the summary, not an error.
+/// not depend on the sharding; another shard fits it (or takes the run's fit,
+/// `SharedWork`) only when one of its students needs it. A model that cannot be fitted
+/// is a status in the summary, not an error.
 pub(crate) fn accuracy_p(
     sample: &Panel,
     own: &Panel,

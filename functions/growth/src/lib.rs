@@ -506,7 +506,7 @@ struct SharedWork {
 /// The shared work of the latest run this process served: one entry, so a warm
 /// process holds at most one fit sample's records between invocations (a new run's
 /// key pushes the old one out; an invocation still using it keeps it alive).
-static SHARED_WORK: Memo<SharedWork> = Memo::new(1);
+static SHARED_WORK: Memo<SharedWork> = Memo::new();
 
 /// The catalog tables the shared work reads: attempts, and the latest calibration of
 /// bank `all` (the memo lists them: each must be among growth's Terraform reads).

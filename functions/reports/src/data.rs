@@ -462,6 +462,8 @@ fn parse_day(s: &str, what: &str) -> Result<NaiveDate, StageError> {
 struct CohortReads {
     sources: Sources,
     fit_history: Vec<FitRow>,
+    /// The latest calibration of bank `all` in `fit_history`.
+    calibration: Option<FitRow>,
     students_active: usize,
     /// The items of the latest calibration of bank `all`.
     items: Vec<ItemRow>,
@@ -472,7 +474,7 @@ struct CohortReads {
 }
 
 /// The cohort reads of the latest week this process reported (one entry).
-static COHORT_READS: Memo<tokio::sync::OnceCell<CohortReads>> = Memo::new(1);
+static COHORT_READS: Memo<tokio::sync::OnceCell<CohortReads>> = Memo::new();
 
 /// The catalog tables [`CohortReads`] reads (`attempts`, `questions`, `weekly_kpi` and
 /// `features_topic_daily` are behind the series' daily history). Each must be among
@@ -505,11 +507,11 @@ async fn cohort_reads(
         timed("fit_history", fit_history(ctx, as_of)),
         timed("students_active", students_active(ctx, week)),
     )?;
-    let calibration = fit_history.iter().rev().find(|f| f.bank == "all");
+    let calibration = fit_history.iter().rev().find(|f| f.bank == "all").cloned();
     let last_run = fit_history.last().map(|f| f.run_date.as_str());
     let (items, exclusions, series, goal, churn) = futures::try_join!(
         async {
-            match calibration {
+            match &calibration {
                 Some(cal) => timed("item_params", item_params(ctx, &cal.run_date)).await,
                 None => Ok(Vec::new()),
             }
@@ -542,6 +544,7 @@ async fn cohort_reads(
     Ok(CohortReads {
         sources,
         fit_history,
+        calibration,
         students_active,
         items,
         exclusions,
@@ -592,7 +595,7 @@ pub async fn load(
         .await?;
     // First the cohort's reads and the shard's that depend on none of them, all at once.
     let (cohort, misfit, anchor_drift, kpi_history, weekly_theta, attempts) = futures::try_join!(
-        shared.get_or_try_init(|| Box::pin(cohort_reads(ctx, week, as_of))),
+        shared.get_or_try_init(|| cohort_reads(ctx, week, as_of)),
         async {
             if cohort_report {
                 timed("misfit", misfit(ctx, as_of)).await
@@ -611,12 +614,7 @@ pub async fn load(
         timed("weekly_theta", weekly_theta(ctx, as_of, shard)),
         timed("week_attempts", week_attempts(ctx, week, as_of, shard)),
     )?;
-    let calibration = cohort
-        .fit_history
-        .iter()
-        .rev()
-        .find(|f| f.bank == "all")
-        .cloned();
+    let calibration = cohort.calibration.clone();
     let sources = &cohort.sources;
     // Then the shard's rows of the calibration and the sources they name.
     let (calibrated, cohort_kpis, topic_theta, segments) = futures::try_join!(

@@ -374,7 +374,7 @@ struct SharedWork {
 
 /// The shared work of the latest run this process served (one entry: a warm process
 /// holds at most one fit sample between invocations).
-static SHARED_WORK: Memo<SharedWork> = Memo::new(1);
+static SHARED_WORK: Memo<SharedWork> = Memo::new();
 
 /// The catalog tables the shared work reads (the memo lists them: each must be among
 /// segments' Terraform reads).
