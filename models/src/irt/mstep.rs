@@ -80,7 +80,7 @@ pub(crate) fn scores(model: Model, x: &[f64; 3], theta: f64) -> ([f64; 3], [f64;
     }
 }
 
-/// `Q_i` (plus log-prior) at `x`, with derivatives when `derivs`.
+/// `Q_i` (plus log-prior) at `x`, with its gradient and Hessian.
 pub(crate) fn item_eval(
     model: Model,
     r1: &[f64],
@@ -88,7 +88,6 @@ pub(crate) fn item_eval(
     nodes: &[f64],
     x: &[f64; 3],
     priors: &Priors,
-    derivs: bool,
 ) -> Eval {
     let mut f = 0.0;
     let mut grad = [0.0; 3];
@@ -108,9 +107,6 @@ pub(crate) fn item_eval(
             let sm = sigmoid(-eta);
             let p = s + c * sm;
             f += y1 * p.ln() + y0 * (l1c - softplus(eta));
-            if !derivs {
-                continue;
-            }
             // e_p = ∂P/P, e_q = ∂P/(1−P); d2p = ∂²P/P, d2q = ∂²P/(1−P)
             let k = (1.0 - c) * s * sm / p;
             let e_p = [k * t, k, sm * cc / p];
@@ -142,9 +138,6 @@ pub(crate) fn item_eval(
             }
             let eta = a * t + d;
             f += y1 * eta - nk * softplus(eta);
-            if !derivs {
-                continue;
-            }
             let p = sigmoid(eta);
             let w = nk * p * sigmoid(-eta);
             let res = y1 - nk * p;
@@ -228,7 +221,7 @@ pub(crate) fn mstep_item(
     let k = free.len();
     let mut x = x0;
     x[G] = x[G].clamp(-G_BOUND, G_BOUND);
-    let mut ev = item_eval(model, r1, n, nodes, &x, priors, true);
+    let mut ev = item_eval(model, r1, n, nodes, &x, priors);
     if !ev.f.is_finite() {
         return x0;
     }
@@ -283,19 +276,21 @@ pub(crate) fn mstep_item(
                 xn[fi] = x[fi] + t * delta[i];
             }
             xn[G] = xn[G].clamp(-G_BOUND, G_BOUND);
-            let fnew = item_eval(model, r1, n, nodes, &xn, priors, false).f;
-            if fnew.is_finite() && fnew >= ev.f - slack {
-                accepted = Some(xn);
+            // With derivatives: the first trial is nearly always taken, and its
+            // derivatives are the next iteration's (the same `f`, bit for bit).
+            let trial = item_eval(model, r1, n, nodes, &xn, priors);
+            if trial.f.is_finite() && trial.f >= ev.f - slack {
+                accepted = Some((xn, trial));
                 break;
             }
             t *= 0.5;
         }
-        let Some(xn) = accepted else {
+        let Some((xn, trial)) = accepted else {
             break;
         };
         let step = (0..3).fold(0.0f64, |m, i| m.max((xn[i] - x[i]).abs()));
         x = xn;
-        ev = item_eval(model, r1, n, nodes, &x, priors, true);
+        ev = trial;
         if step < STEP_TOL {
             break;
         }
@@ -375,15 +370,15 @@ mod tests {
                     ..priors
                 }
             };
-            let ev = item_eval(model, &r1, &n, &nodes, &x, &pr, true);
+            let ev = item_eval(model, &r1, &n, &nodes, &x, &pr);
             let eps = 1e-6;
             for &i in free_indices(model) {
                 let mut xp = x;
                 let mut xm = x;
                 xp[i] += eps;
                 xm[i] -= eps;
-                let ep = item_eval(model, &r1, &n, &nodes, &xp, &pr, true);
-                let em = item_eval(model, &r1, &n, &nodes, &xm, &pr, true);
+                let ep = item_eval(model, &r1, &n, &nodes, &xp, &pr);
+                let em = item_eval(model, &r1, &n, &nodes, &xm, &pr);
                 let fd = (ep.f - em.f) / (2.0 * eps);
                 assert!(
                     (fd - ev.grad[i]).abs() < 1e-5 * (1.0 + fd.abs()),

@@ -213,7 +213,6 @@ fn item_complete_info(inp: &SeInput, slot: usize, k: usize) -> Vec<f64> {
         inp.nodes,
         &inp.x[slot],
         inp.priors,
-        true,
     );
     let free = free_indices(inp.model);
     let mut m = vec![0.0; k * k];
