@@ -512,7 +512,8 @@ mod tests {
     /// the list is denied on S3.
     #[test]
     fn every_table_a_memo_lists_is_granted_in_terraform() {
-        let memos: [(&str, &[&str]); 3] = [
+        let memos: [(&str, &[&str]); 4] = [
+            ("churn", &churn::SHARED_INPUTS),
             ("growth", &growth::SHARED_INPUTS),
             ("segments", &segments::SHARED_INPUTS),
             ("reports", &reports::data::COHORT_INPUTS),

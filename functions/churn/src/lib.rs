@@ -107,6 +107,17 @@
 //!   `cohort_students` and `sample_buckets` (`k`) describe the sample). `n`, `events`
 //!   and the curves are the sample's.
 //!
+//! # Shared reads
+//! What every shard reads the same — the cohort's students per bucket, and the fit
+//! sample's students and θ (the window's attempts aggregated per student and session:
+//! most of a shard's read) — is read once per process and run ([`lake::memo`];
+//! `SharedReads`): when one process serves several shards (the local runner, a warm
+//! Lambda container), the later shards take the first one's (`reused_shared_work` in
+//! the summary). The key names the run date, the window and the sample cap, and the
+//! state of the tables read ([`SHARED_INPUTS`]). The sample's I_t and the model are
+//! each shard's own: every shard rewrites its object of `weekly_kpi`, so no key over
+//! that table would survive the next shard (the fit takes tens of ms).
+//!
 //! # Memory per invocation
 //! Every query runs in the lake session's bounded DataFusion pool
 //! (`IRTLAKE_QUERY_MEMORY_MB`, default 1 GiB) and spills beyond it: the session count is
@@ -138,9 +149,11 @@ mod model;
 mod write;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use lake::Lake;
+use lake::memo::Memo;
 use lake::phases::Phases;
 use lake::runs::{RunContext, StageError, StageInput, day_str, latest_calibration, week_start};
 use lake::shard::{SHARD_SEED, STUDENT_BUCKETS, Shard};
@@ -236,6 +249,10 @@ pub struct ChurnOutput {
     pub churn_fit_rows: usize,
     /// Anything the operator should know.
     pub notes: Vec<String>,
+    /// Whether this invocation found the run's shared reads (the cohort's bucket
+    /// counts, the fit sample's students and θ) begun by an earlier invocation of the
+    /// run in the same process ([`lake::memo`]; see [`SHARED_INPUTS`]).
+    pub reused_shared_work: bool,
     /// Wall time of the stage (ms).
     pub elapsed_ms: u64,
     /// Wall time of the stage's phases (ms): read (the sample, and the shard's students
@@ -271,6 +288,7 @@ impl ChurnOutput {
             t_capped: 0,
             churn_fit_rows: 0,
             notes: Vec::new(),
+            reused_shared_work: false,
             elapsed_ms: 0,
             phases_ms: Phases::start(),
         }
@@ -283,15 +301,39 @@ fn covers(outer: Shard, inner: Shard) -> bool {
     o.start <= i.start && i.end <= o.end
 }
 
-/// The students of a bucket range, with what the model needs of them.
-struct Part {
-    students: Vec<cohort::Student>,
-    thetas: HashMap<String, f64>,
-    its: HashMap<String, f64>,
+/// What every shard of a run reads alike, read once per process and run
+/// ([`lake::memo`]): the cohort's students per bucket, and the fit sample's students
+/// and θ. Not the sample's I_t: every shard rewrites its object of `weekly_kpi` (column
+/// `s`), so a key over `weekly_kpi` would change after each shard; each shard reads
+/// the I_t (one small query) itself.
+#[derive(Default)]
+struct SharedReads {
+    counts: tokio::sync::OnceCell<Vec<u64>>,
+    sample: tokio::sync::OnceCell<Arc<Students>>,
 }
 
-impl Part {
-    /// Reads the students of `part` whose last active day is on or after `since`.
+/// The shared reads of the latest run this process served (one entry).
+static SHARED_READS: Memo<SharedReads> = Memo::new();
+
+/// The catalog tables the shared reads read: attempts, the latest calibration of bank
+/// `all` and its abilities (the memo lists them: each must be among churn's Terraform
+/// reads).
+pub const SHARED_INPUTS: [&str; 4] = [
+    lake::catalog::ATTEMPTS,
+    lake::catalog::FIT_META,
+    lake::catalog::ITEM_PARAMS,
+    lake::catalog::ABILITIES,
+];
+
+/// The students of a bucket range and their θ.
+struct Students {
+    students: Vec<cohort::Student>,
+    thetas: HashMap<String, f64>,
+}
+
+impl Students {
+    /// Reads the students of `part` whose last active day is on or after `since`, with
+    /// their θ of the calibration run of `cal_run_date`.
     async fn load(
         ctx: &datafusion::prelude::SessionContext,
         w: &Window,
@@ -304,21 +346,58 @@ impl Part {
             Some(d) => cohort::load_thetas(ctx, d, part).await?,
             None => HashMap::new(),
         };
+        Ok(Self { students, thetas })
+    }
+}
+
+/// The students of a bucket range, with what the model needs of them.
+struct Part {
+    read: Arc<Students>,
+    its: HashMap<String, f64>,
+}
+
+impl Part {
+    /// Reads the students of `part` whose last active day is on or after `since`.
+    async fn load(
+        ctx: &datafusion::prelude::SessionContext,
+        w: &Window,
+        part: Shard,
+        since: chrono::NaiveDate,
+        cal_run_date: Option<&str>,
+    ) -> Result<Self, StageError> {
+        let read = Arc::new(Students::load(ctx, w, part, since, cal_run_date).await?);
+        Self::with_its(ctx, w, part, read).await
+    }
+
+    /// The students `read` of `part`, with their latest I_t read now.
+    async fn with_its(
+        ctx: &datafusion::prelude::SessionContext,
+        w: &Window,
+        part: Shard,
+        read: Arc<Students>,
+    ) -> Result<Self, StageError> {
         let its = cohort::load_its(ctx, w, part).await?;
-        Ok(Self {
-            students,
-            thetas,
-            its,
-        })
+        Ok(Self { read, its })
     }
 
     /// Copies of the students that `keep` keeps, in order.
     fn students_where(&self, keep: impl Fn(&cohort::Student) -> bool) -> Vec<cohort::Student> {
-        self.students.iter().filter(|s| keep(s)).cloned().collect()
+        self.read
+            .students
+            .iter()
+            .filter(|s| keep(s))
+            .cloned()
+            .collect()
     }
 
     fn cohort(&self, students: Vec<cohort::Student>, w: &Window, theta_mean: f64) -> Cohort {
-        cohort::build_cohort(students, w.run_date, &self.thetas, &self.its, theta_mean)
+        cohort::build_cohort(
+            students,
+            w.run_date,
+            &self.read.thetas,
+            &self.its,
+            theta_mean,
+        )
     }
 }
 
@@ -343,7 +422,19 @@ pub async fn run_with(
         week: week_start(rc.run_date),
     };
     let mut out = ChurnOutput::new(&rc, &w, cfg);
-    let counts = cohort::bucket_counts(&ctx, &w).await?;
+    let key = [
+        day_str(rc.run_date),
+        day_str(w.start),
+        format!("max_fit_students={}", cfg.max_fit_students),
+    ];
+    let (shared, computed) = SHARED_READS
+        .run_work(lake, "churn", &key, &SHARED_INPUTS)
+        .await?;
+    out.reused_shared_work = !computed;
+    let counts = shared
+        .counts
+        .get_or_try_init(|| cohort::bucket_counts(&ctx, &w))
+        .await?;
     out.cohort_students = counts.iter().sum();
     if out.cohort_students == 0 {
         out.status = "no_students".into();
@@ -354,22 +445,35 @@ pub async fn run_with(
         out.elapsed_ms = started.elapsed().as_millis() as u64;
         return Ok(out);
     }
-    let sample = Shard::fit_sample(&counts, cfg.max_fit_students);
+    let sample = Shard::fit_sample(counts, cfg.max_fit_students);
     let k = sample.bucket_range().end as usize;
     out.fit_sample = models::sample::rule(k, STUDENT_BUCKETS as usize, SHARD_SEED);
     let cal = latest_calibration(&ctx, "all", rc.run_date).await?;
     out.theta_run = cal.as_ref().map(|c| c.run_id.clone());
     let cal_date = cal.as_ref().map(|c| c.run_date.as_str());
-    // One scan when the shard holds the sample (an unsharded run) or the other way round.
+    // One scan when the shard holds the sample (an unsharded run) or the other way round;
+    // the sample's students and θ are the run's shared reads.
+    let part = if covers(rc.shard, sample) {
+        Part::load(&ctx, &w, rc.shard, w.start, cal_date).await?
+    } else {
+        let read = shared
+            .sample
+            .get_or_try_init(|| async {
+                Students::load(&ctx, &w, sample, w.start, cal_date)
+                    .await
+                    .map(Arc::new)
+            })
+            .await?;
+        Part::with_its(&ctx, &w, sample, Arc::clone(read)).await?
+    };
     let loaded = if covers(rc.shard, sample) {
         rc.shard
     } else {
         sample
     };
-    let part = Part::load(&ctx, &w, loaded, w.start, cal_date).await?;
     phases.mark("read");
     let sample_students = part.students_where(|s| sample.contains(&s.id));
-    let theta_mean = cohort::theta_mean(&sample_students, &part.thetas);
+    let theta_mean = cohort::theta_mean(&sample_students, &part.read.thetas);
     let fitted = part.cohort(sample_students, &w, theta_mean);
     describe_sample(&mut out, &fitted, cal.is_some(), cfg);
     let used = model::usable_covariates(&fitted);
