@@ -453,7 +453,12 @@ pub async fn run_with(
     let cal_date = cal.as_ref().map(|c| c.run_date.as_str());
     // One scan when the shard holds the sample (an unsharded run) or the other way round;
     // the sample's students and θ are the run's shared reads.
-    let part = if covers(rc.shard, sample) {
+    let loaded = if covers(rc.shard, sample) {
+        rc.shard
+    } else {
+        sample
+    };
+    let part = if loaded == rc.shard {
         Part::load(&ctx, &w, rc.shard, w.start, cal_date).await?
     } else {
         let read = shared
@@ -465,11 +470,6 @@ pub async fn run_with(
             })
             .await?;
         Part::with_its(&ctx, &w, sample, Arc::clone(read)).await?
-    };
-    let loaded = if covers(rc.shard, sample) {
-        rc.shard
-    } else {
-        sample
     };
     phases.mark("read");
     let sample_students = part.students_where(|s| sample.contains(&s.id));
