@@ -357,18 +357,6 @@ struct Part {
 }
 
 impl Part {
-    /// Reads the students of `part` whose last active day is on or after `since`.
-    async fn load(
-        ctx: &datafusion::prelude::SessionContext,
-        w: &Window,
-        part: Shard,
-        since: chrono::NaiveDate,
-        cal_run_date: Option<&str>,
-    ) -> Result<Self, StageError> {
-        let read = Arc::new(Students::load(ctx, w, part, since, cal_run_date).await?);
-        Self::with_its(ctx, w, part, read).await
-    }
-
     /// The students `read` of `part`, with their latest I_t read now.
     async fn with_its(
         ctx: &datafusion::prelude::SessionContext,
@@ -459,7 +447,8 @@ pub async fn run_with(
         sample
     };
     let part = if loaded == rc.shard {
-        Part::load(&ctx, &w, rc.shard, w.start, cal_date).await?
+        let read = Students::load(&ctx, &w, rc.shard, w.start, cal_date).await?;
+        Part::with_its(&ctx, &w, rc.shard, Arc::new(read)).await?
     } else {
         let read = shared
             .sample
@@ -499,7 +488,8 @@ pub async fn run_with(
         part.cohort(active, &w, theta_mean)
     } else {
         drop(part);
-        let own = Part::load(&ctx, &w, rc.shard, w.week, cal_date).await?;
+        let read = Students::load(&ctx, &w, rc.shard, w.week, cal_date).await?;
+        let own = Part::with_its(&ctx, &w, rc.shard, Arc::new(read)).await?;
         let active = own.students_where(|_| true);
         own.cohort(active, &w, theta_mean)
     };
