@@ -1,11 +1,11 @@
 -- Topic responses of the window [$1, $2] of the students of one shard
 -- (student_bucket(student_id, 0) in [$3, $4), lake::shard; the predicate sits in the
--- scan, before the sort): every attempt on a question with a topic, sorted by student,
--- question and time. The stage reads the result as a stream, one student at a time,
--- and keeps the first row of each (student, question) — the student's first attempt on
--- it, as calibrate uses — instead of a window function over every attempt.
-SELECT student_id, question_id, topic_id, correct
+-- scan): every attempt on a question with a topic, with what decides a student's first
+-- attempt on a question (completed_at, then attempt_id, as calibrate uses). Not sorted
+-- here: the stage keeps the first attempt of each (student, question) as the rows come
+-- (interned ids, one hash lookup per row) and orders the kept ones by integer keys,
+-- instead of a sort of every attempt by its strings.
+SELECT student_id, question_id, topic_id, correct, completed_at, attempt_id
 FROM attempts
 WHERE dt >= $1 AND dt <= $2 AND topic_id IS NOT NULL
   AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
-ORDER BY student_id, question_id, completed_at, attempt_id

@@ -10,29 +10,34 @@
 //! # Shards and memory
 //!
 //! An invocation scores the students of its shard (`shard`/`shards` of the input,
-//! [`lake::shard::Shard`]): the query restricts the scan to the shard's student buckets
-//! before sorting the responses by student, question and time; the stage reads the
-//! sorted rows as a stream ([`lake::stream`]) and scores one student at a time (first
-//! attempt per question = first row of each question), and writes the shard's own
-//! object of the run date's partition. A run in N shards writes the same rows as one
-//! unsharded run.
+//! [`lake::shard::Shard`]): the query restricts the scan to the shard's student buckets;
+//! the stage keeps the first attempt of each (student, question) as the rows stream in
+//! (ids interned, one hash lookup per row), then orders the kept attempts by student,
+//! topic and question (integer ranks of the sorted ids) and scores each student-topic,
+//! and writes the shard's own object of the run date's partition. A run in N shards
+//! writes the same rows as one unsharded run. Keeping first attempts as they come
+//! replaced a DataFusion sort of every attempt by `student_id, question_id,
+//! completed_at, attempt_id`.
 //!
 //! Memory per invocation: DataFusion's query pool (`IRTLAKE_QUERY_MEMORY_MB`, default
-//! 1 GiB; the sort spills to disk beyond it) plus the output rows of the shard (about
-//! 80 bytes per student-topic), one student's responses and the calibration's items:
-//! **≤ 1 GB for a 12.5k-student shard** (and for a 100k-student one), whatever the size
-//! of the platform.
+//! 1 GiB) plus the shard's first attempts (about 60 bytes each with their ids and the
+//! pair map: ≈ 35 MB for the ~600,000 of a 12.5k-student shard at 100k, as much as the
+//! sort buffer it replaces) and the output rows (about 80 bytes per student-topic):
+//! **≤ 1 GB for a 100k-student shard**.
 
 use std::sync::Arc;
 
-use arrow::array::{Float64Builder, Int64Builder, RecordBatch, StringBuilder};
+use arrow::array::{Array, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
+use arrow::datatypes::TimestampMicrosecondType;
 use lake::Lake;
 use lake::catalog::STUDENT_TOPIC_THETA;
 use lake::columns::TableBatch;
+use lake::intern::Interner;
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, latest_calibration};
-use lake::stream::{for_each_student, query_stream};
+use lake::stream::{for_each_batch, query_stream};
 use models::irt::{NamedEapTable, ScoringConfig};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 const RESPONSES_SQL: &str = include_str!("../../../sql/score_topics/responses.sql");
@@ -115,27 +120,17 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         ..ScoringConfig::default()
     };
     let scorer = kpis::calibration_eap(&cal, &config)?;
-    let mut buf = Vec::new();
-    let mut cols = Columns::default();
-    let read = for_each_student(stream, 0, |student, parts| {
-        let responses = first_responses(parts)?;
-        phases.mark("read");
-        let rows_before = cols.rows;
-        score_student(
-            student,
-            &responses,
-            &scorer,
-            &mut buf,
-            &mut cols,
-            &mut out.skipped_too_few,
-        );
-        if cols.rows > rows_before {
-            out.students += 1;
-        }
-        phases.mark("scoring");
-        Ok(())
+    let mut first = FirstResponses::default();
+    let mut read = 0;
+    for_each_batch(stream, |b| {
+        read += b.num_rows();
+        first.offer_all(b)
     })
     .await?;
+    phases.mark("read");
+    let mut cols = Columns::default();
+    first.score(&scorer, &mut cols, &mut out);
+    phases.mark("scoring");
     if read == 0 {
         out.status = "no_observations".into();
         return Ok(out);
@@ -163,62 +158,133 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
     Ok(out)
 }
 
-/// One student's first response to a question: (topic, question, correct).
-type Response<'a> = (&'a str, &'a str, bool);
+/// A first attempt kept by [`FirstResponses`]: student, question and topic (interned),
+/// the outcome, and what decides which attempt is first: `completed_at` (µs), then the
+/// attempt id (a range of [`FirstResponses::ids`]).
+struct Kept {
+    student: u32,
+    question: u32,
+    topic: u32,
+    correct: bool,
+    at: i64,
+    id: (u32, u32),
+}
 
-/// The first response per question of one student's rows (sorted by question, then
-/// time: the first row of each question), sorted by topic and then question.
-fn first_responses(parts: &[RecordBatch]) -> Result<Vec<Response<'_>>, StageError> {
-    let mut out: Vec<Response<'_>> = Vec::new();
-    let mut last_question: Option<&str> = None;
-    for b in parts {
+/// The first attempt of each (student, question) of the scan (earliest `completed_at`,
+/// then smallest attempt id; its topic is that attempt's), gathered from the unsorted
+/// rows: ids interned, one hash lookup per row, no sort of strings.
+#[derive(Default)]
+struct FirstResponses {
+    students: Interner,
+    questions: Interner,
+    topics: Interner,
+    /// (student, question) → index into `kept`.
+    pair: FxHashMap<u64, u32>,
+    kept: Vec<Kept>,
+    /// The kept attempts' ids, one after the other.
+    ids: String,
+}
+
+impl FirstResponses {
+    /// Offers every row of one batch of `responses.sql`.
+    fn offer_all(&mut self, b: &RecordBatch) -> Result<(), StageError> {
         let c = lake::columns::Columns::of(b);
-        let (q, tp, ok) = (
+        let (st, q, tp, ok) = (
+            c.strings("student_id")?,
             c.strings("question_id")?,
             c.strings("topic_id")?,
             c.bools("correct")?,
         );
+        let (at, id) = (
+            c.primitives::<TimestampMicrosecondType>("completed_at")?,
+            c.strings("attempt_id")?,
+        );
         for r in 0..b.num_rows() {
-            let question = q.value(r);
-            if last_question == Some(question) {
-                continue;
+            let student = self.students.intern(st.value(r));
+            let question = self.questions.intern(q.value(r));
+            let topic = self.topics.intern(tp.value(r));
+            // as an ORDER BY completed_at: nulls last
+            let at = if at.is_null(r) { i64::MAX } else { at.value(r) };
+            let key = u64::from(student) << 32 | u64::from(question);
+            let next = self.kept.len() as u32;
+            let k = *self.pair.entry(key).or_insert(next) as usize;
+            if k < self.kept.len() {
+                let kept = &self.kept[k];
+                let kept_id = &self.ids[kept.id.0 as usize..(kept.id.0 + kept.id.1) as usize];
+                if (at, id.value(r)) >= (kept.at, kept_id) {
+                    continue;
+                }
             }
-            last_question = Some(question);
-            out.push((tp.value(r), question, ok.value(r)));
+            let lo = u32::try_from(self.ids.len()).map_err(|_| {
+                StageError::InvalidInput(
+                    "more than 4 GiB of attempt ids in one shard: use more shards".into(),
+                )
+            })?;
+            self.ids.push_str(id.value(r));
+            let attempt = Kept {
+                student,
+                question,
+                topic,
+                correct: ok.value(r),
+                at,
+                id: (lo, id.value(r).len() as u32),
+            };
+            if k < self.kept.len() {
+                self.kept[k] = attempt;
+            } else {
+                self.kept.push(attempt);
+            }
         }
+        Ok(())
     }
-    // Stable: questions stay in id order within a topic.
-    out.sort_by_key(|r| r.0);
-    Ok(out)
-}
 
-/// Scores each topic of one student's first responses (sorted by topic) into `cols`;
-/// topics with 1 ..= [`MIN_TOPIC_RESPONSES`] − 1 calibrated responses are counted in
-/// `skipped`.
-fn score_student(
-    student: &str,
-    responses: &[Response<'_>],
-    scorer: &NamedEapTable<'_>,
-    buf: &mut Vec<f64>,
-    cols: &mut Columns,
-    skipped: &mut usize,
-) {
-    for topic in responses.chunk_by(|a, b| a.0 == b.0) {
-        let calibrated = topic
-            .iter()
-            .filter_map(|&(_, question, correct)| scorer.index(question).map(|i| (i, correct)));
-        let n = calibrated.clone().count();
-        if n >= MIN_TOPIC_RESPONSES {
-            if let Some(s) = scorer.score(calibrated, buf) {
-                cols.students.append_value(student);
-                cols.topics.append_value(topic[0].0);
-                cols.thetas.append_value(s.theta);
-                cols.ses.append_value(s.se);
-                cols.ns.append_value(s.n_responses as i64);
-                cols.rows += 1;
+    /// Scores each student-topic into `cols`, students and topics in id order, each
+    /// topic's responses in question id order; student-topics with 1 ..=
+    /// [`MIN_TOPIC_RESPONSES`] − 1 calibrated responses are counted as skipped.
+    fn score(self, scorer: &NamedEapTable<'_>, cols: &mut Columns, out: &mut ScoreTopicsOutput) {
+        let Self {
+            students,
+            questions,
+            topics,
+            mut kept,
+            ..
+        } = self;
+        let (student_ids, student_rank) = students.sorted();
+        let (question_ids, question_rank) = questions.sorted();
+        let (topic_ids, topic_rank) = topics.sorted();
+        let item: Vec<Option<u32>> = question_ids.iter().map(|q| scorer.index(q)).collect();
+        for k in &mut kept {
+            k.student = student_rank[k.student as usize];
+            k.question = question_rank[k.question as usize];
+            k.topic = topic_rank[k.topic as usize];
+        }
+        kept.sort_unstable_by_key(|k| (k.student, k.topic, k.question));
+        let mut buf = Vec::new();
+        for student in kept.chunk_by(|a, b| a.student == b.student) {
+            let rows_before = cols.rows;
+            for topic in student.chunk_by(|a, b| a.topic == b.topic) {
+                let calibrated = topic
+                    .iter()
+                    .filter_map(|k| item[k.question as usize].map(|i| (i, k.correct)));
+                let n = calibrated.clone().count();
+                if n >= MIN_TOPIC_RESPONSES {
+                    if let Some(s) = scorer.score(calibrated, &mut buf) {
+                        cols.students
+                            .append_value(&student_ids[student[0].student as usize]);
+                        cols.topics
+                            .append_value(&topic_ids[topic[0].topic as usize]);
+                        cols.thetas.append_value(s.theta);
+                        cols.ses.append_value(s.se);
+                        cols.ns.append_value(s.n_responses as i64);
+                        cols.rows += 1;
+                    }
+                } else if n > 0 {
+                    out.skipped_too_few += 1;
+                }
             }
-        } else if n > 0 {
-            *skipped += 1;
+            if cols.rows > rows_before {
+                out.students += 1;
+            }
         }
     }
 }
