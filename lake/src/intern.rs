@@ -1,8 +1,13 @@
 //! Dense `u32` ids for string ids (students, questions) read row by row: each distinct id
 //! is stored once, rows carry its index; [`Interner::sorted`] renumbers the indices in
 //! sorted id order so that layouts do not depend on the order rows arrived in.
+//! [`AttemptIds`] and [`FirstAttempts`] implement the lake's rule for a student's first
+//! attempt at a question (earliest `completed_at`, then smallest `attempt_id`) over
+//! unsorted rows.
 
 use rustc_hash::FxHashMap;
+
+use crate::LakeError;
 
 /// Distinct string ids and their first-seen index.
 #[derive(Debug, Default)]
@@ -43,6 +48,116 @@ impl Interner {
     }
 }
 
+/// Attempt ids kept one after the other in one string (no allocation per attempt),
+/// each named by its (start, length): what breaks ties of `completed_at`.
+#[derive(Debug, Default)]
+pub struct AttemptIds {
+    ids: String,
+}
+
+impl AttemptIds {
+    /// Keeps `id`; its (start, length). Errors past 4 GiB of ids in one read.
+    pub fn push(&mut self, id: &str) -> Result<(u32, u32), LakeError> {
+        let start = u32::try_from(self.ids.len()).map_err(|_| {
+            LakeError::InvalidInput(
+                "more than 4 GiB of attempt ids in one read: use more shards".into(),
+            )
+        })?;
+        self.ids.push_str(id);
+        Ok((start, id.len() as u32))
+    }
+
+    /// The id kept at `at` (a value [`AttemptIds::push`] returned).
+    pub fn get(&self, at: (u32, u32)) -> &str {
+        &self.ids[at.0 as usize..(at.0 + at.1) as usize]
+    }
+}
+
+/// One first attempt kept by [`FirstAttempts`]: the student (an index), the question
+/// (the caller's index), what the caller keeps of it, and its `completed_at` (µs).
+#[derive(Debug, Clone)]
+pub struct FirstAttempt<P> {
+    /// Student index: first-seen while offering, sorted-id rank after
+    /// [`FirstAttempts::into_sorted`].
+    pub student: u32,
+    /// Question index, as offered.
+    pub question: u32,
+    /// What the caller keeps of the attempt (its outcome, its topic, ...).
+    pub payload: P,
+    /// `completed_at` of the attempt (µs, UTC).
+    pub completed_at: i64,
+    id: (u32, u32),
+}
+
+/// The first attempt of each (student, question) among attempts offered in any order:
+/// earliest `completed_at`, then smallest attempt id. Student ids are interned; one hash
+/// lookup per attempt, and the attempt ids live in one [`AttemptIds`] arena.
+#[derive(Debug)]
+pub struct FirstAttempts<P> {
+    students: Interner,
+    /// (student index, question index) → index into `kept`.
+    pair: FxHashMap<u64, u32>,
+    kept: Vec<FirstAttempt<P>>,
+    ids: AttemptIds,
+}
+
+impl<P> Default for FirstAttempts<P> {
+    fn default() -> Self {
+        Self {
+            students: Interner::default(),
+            pair: FxHashMap::default(),
+            kept: Vec::new(),
+            ids: AttemptIds::default(),
+        }
+    }
+}
+
+impl<P> FirstAttempts<P> {
+    /// Takes the attempt if it is the first seen of its (student, question) or earlier
+    /// than the one kept.
+    pub fn offer(
+        &mut self,
+        student: &str,
+        question: u32,
+        payload: P,
+        completed_at: i64,
+        id: &str,
+    ) -> Result<(), LakeError> {
+        let student = self.students.intern(student);
+        let key = u64::from(student) << 32 | u64::from(question);
+        let next = self.kept.len() as u32;
+        let k = *self.pair.entry(key).or_insert(next) as usize;
+        if let Some(kept) = self.kept.get(k)
+            && (completed_at, id) >= (kept.completed_at, self.ids.get(kept.id))
+        {
+            return Ok(());
+        }
+        let attempt = FirstAttempt {
+            student,
+            question,
+            payload,
+            completed_at,
+            id: self.ids.push(id)?,
+        };
+        match self.kept.get_mut(k) {
+            Some(kept) => *kept = attempt,
+            None => self.kept.push(attempt),
+        }
+        Ok(())
+    }
+
+    /// The sorted student ids and the first attempts, their student indices renumbered
+    /// in sorted id order (a layout independent of the order the attempts came in).
+    pub fn into_sorted(self) -> (Vec<String>, Vec<FirstAttempt<P>>) {
+        let (students, rank) = self.students.sorted();
+        let mut kept = self.kept;
+        for a in &mut kept {
+            a.student = rank[a.student as usize];
+        }
+        (students, kept)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +175,27 @@ mod tests {
         assert_eq!(ids, ["s1", "s2", "s3"]);
         // s3 (first seen 0) is third, s1 first, s2 second
         assert_eq!(rank, [2, 0, 1]);
+    }
+
+    #[test]
+    fn the_first_attempt_is_the_earliest_then_the_smallest_id() {
+        let mut first = FirstAttempts::default();
+        for (student, question, payload, at, id) in [
+            ("s2", 0, 'a', 5, "x9"),
+            ("s1", 0, 'b', 7, "x1"),
+            ("s2", 0, 'c', 3, "x8"), // earlier: replaces 'a'
+            ("s2", 0, 'd', 3, "x7"), // same time, smaller id: replaces 'c'
+            ("s2", 0, 'e', 3, "x7"), // a tie in both: the kept one stays
+            ("s2", 1, 'f', 9, "x0"),
+        ] {
+            first.offer(student, question, payload, at, id).unwrap();
+        }
+        let (ids, kept) = first.into_sorted();
+        assert_eq!(ids, ["s1", "s2"]);
+        let got: Vec<(u32, u32, char, i64)> = kept
+            .iter()
+            .map(|a| (a.student, a.question, a.payload, a.completed_at))
+            .collect();
+        assert_eq!(got, [(1, 0, 'd', 3), (0, 0, 'b', 7), (1, 1, 'f', 9)]);
     }
 }

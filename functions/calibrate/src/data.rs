@@ -13,11 +13,10 @@ use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 use lake::LakeError;
 use lake::columns::Columns;
-use lake::intern::Interner;
+use lake::intern::FirstAttempts;
 use lake::runs::query;
 use lake::shard::STUDENT_BUCKETS;
 use models::irt::{ItemParams, ResponseMatrix};
-use rustc_hash::FxHashMap;
 
 use crate::{CalibrateError, Result, ValidInput};
 
@@ -161,7 +160,7 @@ pub(crate) async fn observations(
         .execute_stream()
         .await
         .map_err(lake_err)?;
-    let mut first = FirstAttempts::default();
+    let mut first = FirstAttempts::<bool>::default();
     let mut unknown_items = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(lake_err)?;
@@ -178,10 +177,16 @@ pub(crate) async fn observations(
                 unknown_items += 1;
                 continue;
             };
-            first.offer(st.value(r), i, ok.value(r), at.value(r), id.value(r));
+            first.offer(st.value(r), i, ok.value(r), at.value(r), id.value(r))?;
         }
     }
-    let (students, triplets, completed_at) = first.into_triplets();
+    let (students, kept) = first.into_sorted();
+    let triplets: Vec<Triplet> = kept
+        .iter()
+        .map(|a| (a.student, a.question, a.payload))
+        .collect();
+    let completed_at: Vec<i64> = kept.iter().map(|a| a.completed_at).collect();
+    drop(kept);
     let matrix = ResponseMatrix::from_triplets(students.len(), item_ix.len(), &triplets)?;
     let recent = match recent_since {
         Some(since) => {
@@ -209,64 +214,6 @@ pub(crate) async fn observations(
 
 /// A first attempt: (student index, item index, correct).
 type Triplet = (u32, u32, bool);
-
-/// The first attempt of each (student, question) among streamed attempts: earliest
-/// `completed_at`, then smallest `attempt_id` (the rule of `observations.sql`). Student
-/// ids are interned; the attempt ids of the current first attempts live in one arena
-/// (no allocation per row), used only to break ties of `completed_at`.
-#[derive(Default)]
-struct FirstAttempts {
-    students: Interner,
-    /// (student index, item index) → index into `triplets`.
-    at: FxHashMap<u64, u32>,
-    triplets: Vec<(u32, u32, bool)>,
-    /// `completed_at` (µs) and attempt id (arena range) of each triplet's attempt.
-    when: Vec<(i64, u32, u32)>,
-    ids: String,
-}
-
-impl FirstAttempts {
-    /// Takes the attempt if it is the first seen of its pair or earlier than the one kept.
-    fn offer(&mut self, student: &str, item: u32, correct: bool, at: i64, id: &str) {
-        let s = self.students.intern(student);
-        let key = u64::from(s) << 32 | u64::from(item);
-        let next = self.triplets.len() as u32;
-        let t = *self.at.entry(key).or_insert(next) as usize;
-        if t == self.triplets.len() {
-            self.triplets.push((s, item, correct));
-            let arena = self.push_id(id);
-            self.when.push((at, arena.0, arena.1));
-            return;
-        }
-        let (kept_at, lo, len) = self.when[t];
-        let kept_id = &self.ids[lo as usize..(lo + len) as usize];
-        if (at, id) < (kept_at, kept_id) {
-            self.triplets[t].2 = correct;
-            let arena = self.push_id(id);
-            self.when[t] = (at, arena.0, arena.1);
-        }
-    }
-
-    /// Appends an attempt id to the arena: its (start, length).
-    fn push_id(&mut self, id: &str) -> (u32, u32) {
-        let lo = self.ids.len() as u32;
-        self.ids.push_str(id);
-        (lo, id.len() as u32)
-    }
-
-    /// The sorted student ids, the first attempts as (student, item, correct), the
-    /// student indices renumbered in sorted id order (a layout independent of the order
-    /// the query returned rows in), and each first attempt's `completed_at` (µs).
-    fn into_triplets(self) -> (Vec<String>, Vec<Triplet>, Vec<i64>) {
-        let (students, rank) = self.students.sorted();
-        let mut triplets = self.triplets;
-        for t in &mut triplets {
-            t.0 = rank[t.0 as usize];
-        }
-        let completed_at = self.when.iter().map(|w| w.0).collect();
-        (students, triplets, completed_at)
-    }
-}
 
 /// The bank's anchors among `items`: `(is_anchor per item, known parameters of the
 /// anchors that have them, by item index)`.

@@ -49,7 +49,7 @@ use datafusion::scalar::ScalarValue;
 use lake::Lake;
 use lake::catalog::{self, WEEKLY_KPI};
 use lake::columns::{Columns, TableBatch, opt_day};
-use lake::intern::Interner;
+use lake::intern::{AttemptIds, Interner};
 use lake::phases::Phases;
 use lake::runs::{
     CalibrationRef, StageError, StageInput, day_param, day_str, latest_calibration, week_start,
@@ -165,15 +165,24 @@ fn week_theta_of<'a>(
         .filter(|(q, _)| seen.insert(*q))
         .filter_map(|(q, ok)| eap.index(q).map(|i| (i, ok)))
         .collect();
+    week_measure(eap, &calibrated, &mut Vec::new())
+}
+
+/// The week's θ from its first answers on calibrated questions, `(EAP table index,
+/// correct)`: `None` below [`MIN_WEEK_RESPONSES`]. `buf` is scratch space.
+fn week_measure(
+    eap: &NamedEapTable<'_>,
+    calibrated: &[(u32, bool)],
+    buf: &mut Vec<f64>,
+) -> Option<Measure> {
     if calibrated.len() < MIN_WEEK_RESPONSES {
         return None;
     }
-    eap.score(calibrated.iter().copied(), &mut Vec::new())
-        .map(|s| Measure {
-            value: s.theta,
-            se: s.se,
-            n: s.n_responses,
-        })
+    eap.score(calibrated.iter().copied(), buf).map(|s| Measure {
+        value: s.theta,
+        se: s.se,
+        n: s.n_responses,
+    })
 }
 
 /// The items of calibration `cal` tabulated for EAP under `cfg` ([`NamedEapTable`]: one
@@ -575,7 +584,7 @@ pub async fn weekly_records(
 
 /// One answer read by [`weekly_records`]: the student and question (interned), the
 /// Monday of its day, and what orders a student's answers in time: `completed_at` (µs)
-/// and the attempt id (a range of [`WeekAnswers::ids`]).
+/// and the attempt id (in [`WeekAnswers::ids`]).
 struct Answer {
     student: u32,
     week: NaiveDate,
@@ -596,8 +605,7 @@ struct WeekAnswers<'e, 't> {
     /// EAP table index of each interned question (`None`: not calibrated).
     item: Vec<Option<u32>>,
     answers: Vec<Answer>,
-    /// The attempt ids, one after the other.
-    ids: String,
+    ids: AttemptIds,
 }
 
 impl<'e, 't> WeekAnswers<'e, 't> {
@@ -608,7 +616,7 @@ impl<'e, 't> WeekAnswers<'e, 't> {
             questions: Interner::default(),
             item: Vec::new(),
             answers: Vec::new(),
-            ids: String::new(),
+            ids: AttemptIds::default(),
         }
     }
 
@@ -633,20 +641,12 @@ impl<'e, 't> WeekAnswers<'e, 't> {
             if question as usize == self.item.len() {
                 self.item.push(self.eap.and_then(|e| e.index(qid)));
             }
-            let attempt = id.value(r);
-            let lo = u32::try_from(self.ids.len()).map_err(|_| {
-                StageError::InvalidInput(format!(
-                    "{shard_rows} attempts in one read: more than 4 GiB of attempt ids; use more shards",
-                    shard_rows = self.answers.len()
-                ))
-            })?;
-            self.ids.push_str(attempt);
             self.answers.push(Answer {
                 student: self.students.intern(st.value(r)),
                 week: week_start(d),
                 // as the query's ORDER BY: nulls last
                 at: if at.is_null(r) { i64::MAX } else { at.value(r) },
-                id: (lo, attempt.len() as u32),
+                id: self.ids.push(id.value(r))?,
                 question,
                 correct: ok.value(r),
             });
@@ -672,11 +672,10 @@ impl<'e, 't> WeekAnswers<'e, 't> {
         for a in &mut answers {
             a.student = rank[a.student as usize];
         }
-        let id = |a: &Answer| &ids[a.id.0 as usize..(a.id.0 + a.id.1) as usize];
         answers.sort_unstable_by(|x, y| {
             (x.student, x.week, x.at)
                 .cmp(&(y.student, y.week, y.at))
-                .then_with(|| id(x).cmp(id(y)))
+                .then_with(|| ids.get(x.id).cmp(ids.get(y.id)))
         });
         let mut out = Vec::new();
         let mut seen = vec![0u32; item.len()];
@@ -698,16 +697,7 @@ impl<'e, 't> WeekAnswers<'e, 't> {
                     calibrated.push((i, a.correct));
                 }
             }
-            let theta = match eap {
-                Some(eap) if calibrated.len() >= MIN_WEEK_RESPONSES => eap
-                    .score(calibrated.iter().copied(), &mut buf)
-                    .map(|s| Measure {
-                        value: s.theta,
-                        se: s.se,
-                        n: s.n_responses,
-                    }),
-                _ => None,
-            };
+            let theta = eap.and_then(|eap| week_measure(eap, &calibrated, &mut buf));
             out.push(WeeklyRecord {
                 student_id: student_ids[week[0].student as usize].clone(),
                 week_start: week[0].week,

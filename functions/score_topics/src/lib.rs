@@ -32,12 +32,11 @@ use arrow::datatypes::TimestampMicrosecondType;
 use lake::Lake;
 use lake::catalog::STUDENT_TOPIC_THETA;
 use lake::columns::TableBatch;
-use lake::intern::Interner;
+use lake::intern::{FirstAttempts, Interner};
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, latest_calibration};
 use lake::stream::{for_each_batch, query_stream};
 use models::irt::{NamedEapTable, ScoringConfig};
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 const RESPONSES_SQL: &str = include_str!("../../../sql/score_topics/responses.sql");
@@ -158,31 +157,14 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
     Ok(out)
 }
 
-/// A first attempt kept by [`FirstResponses`]: student, question and topic (interned),
-/// the outcome, and what decides which attempt is first: `completed_at` (µs), then the
-/// attempt id (a range of [`FirstResponses::ids`]).
-struct Kept {
-    student: u32,
-    question: u32,
-    topic: u32,
-    correct: bool,
-    at: i64,
-    id: (u32, u32),
-}
-
-/// The first attempt of each (student, question) of the scan (earliest `completed_at`,
-/// then smallest attempt id; its topic is that attempt's), gathered from the unsorted
-/// rows: ids interned, one hash lookup per row, no sort of strings.
+/// The first attempt of each (student, question) of the scan ([`FirstAttempts`]; its
+/// topic is that attempt's), with the question and topic ids interned.
 #[derive(Default)]
 struct FirstResponses {
-    students: Interner,
     questions: Interner,
     topics: Interner,
-    /// (student, question) → index into `kept`.
-    pair: FxHashMap<u64, u32>,
-    kept: Vec<Kept>,
-    /// The kept attempts' ids, one after the other.
-    ids: String,
+    /// Payload: (topic index, correct).
+    first: FirstAttempts<(u32, bool)>,
 }
 
 impl FirstResponses {
@@ -200,40 +182,12 @@ impl FirstResponses {
             c.strings("attempt_id")?,
         );
         for r in 0..b.num_rows() {
-            let student = self.students.intern(st.value(r));
             let question = self.questions.intern(q.value(r));
             let topic = self.topics.intern(tp.value(r));
             // as an ORDER BY completed_at: nulls last
             let at = if at.is_null(r) { i64::MAX } else { at.value(r) };
-            let key = u64::from(student) << 32 | u64::from(question);
-            let next = self.kept.len() as u32;
-            let k = *self.pair.entry(key).or_insert(next) as usize;
-            if k < self.kept.len() {
-                let kept = &self.kept[k];
-                let kept_id = &self.ids[kept.id.0 as usize..(kept.id.0 + kept.id.1) as usize];
-                if (at, id.value(r)) >= (kept.at, kept_id) {
-                    continue;
-                }
-            }
-            let lo = u32::try_from(self.ids.len()).map_err(|_| {
-                StageError::InvalidInput(
-                    "more than 4 GiB of attempt ids in one shard: use more shards".into(),
-                )
-            })?;
-            self.ids.push_str(id.value(r));
-            let attempt = Kept {
-                student,
-                question,
-                topic,
-                correct: ok.value(r),
-                at,
-                id: (lo, id.value(r).len() as u32),
-            };
-            if k < self.kept.len() {
-                self.kept[k] = attempt;
-            } else {
-                self.kept.push(attempt);
-            }
+            self.first
+                .offer(st.value(r), question, (topic, ok.value(r)), at, id.value(r))?;
         }
         Ok(())
     }
@@ -242,37 +196,29 @@ impl FirstResponses {
     /// topic's responses in question id order; student-topics with 1 ..=
     /// [`MIN_TOPIC_RESPONSES`] − 1 calibrated responses are counted as skipped.
     fn score(self, scorer: &NamedEapTable<'_>, cols: &mut Columns, out: &mut ScoreTopicsOutput) {
-        let Self {
-            students,
-            questions,
-            topics,
-            mut kept,
-            ..
-        } = self;
-        let (student_ids, student_rank) = students.sorted();
-        let (question_ids, question_rank) = questions.sorted();
-        let (topic_ids, topic_rank) = topics.sorted();
+        let (student_ids, mut kept) = self.first.into_sorted();
+        let (question_ids, question_rank) = self.questions.sorted();
+        let (topic_ids, topic_rank) = self.topics.sorted();
         let item: Vec<Option<u32>> = question_ids.iter().map(|q| scorer.index(q)).collect();
         for k in &mut kept {
-            k.student = student_rank[k.student as usize];
             k.question = question_rank[k.question as usize];
-            k.topic = topic_rank[k.topic as usize];
+            k.payload.0 = topic_rank[k.payload.0 as usize];
         }
-        kept.sort_unstable_by_key(|k| (k.student, k.topic, k.question));
+        kept.sort_unstable_by_key(|k| (k.student, k.payload.0, k.question));
         let mut buf = Vec::new();
         for student in kept.chunk_by(|a, b| a.student == b.student) {
             let rows_before = cols.rows;
-            for topic in student.chunk_by(|a, b| a.topic == b.topic) {
+            for topic in student.chunk_by(|a, b| a.payload.0 == b.payload.0) {
                 let calibrated = topic
                     .iter()
-                    .filter_map(|k| item[k.question as usize].map(|i| (i, k.correct)));
+                    .filter_map(|k| item[k.question as usize].map(|i| (i, k.payload.1)));
                 let n = calibrated.clone().count();
                 if n >= MIN_TOPIC_RESPONSES {
                     if let Some(s) = scorer.score(calibrated, &mut buf) {
                         cols.students
                             .append_value(&student_ids[student[0].student as usize]);
                         cols.topics
-                            .append_value(&topic_ids[topic[0].topic as usize]);
+                            .append_value(&topic_ids[topic[0].payload.0 as usize]);
                         cols.thetas.append_value(s.theta);
                         cols.ses.append_value(s.se);
                         cols.ns.append_value(s.n_responses as i64);
