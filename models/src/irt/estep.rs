@@ -28,17 +28,24 @@ use super::params::{ItemParams, Quadrature, ResponseMatrix};
 /// Log-posterior values more than this many nats below the mode are treated as zero mass.
 pub(crate) const LOG_CUTOFF: f64 = 36.8;
 
-pub(crate) use crate::numeric::{logistic as sigmoid, softplus};
+pub(crate) use crate::numeric::{LogisticPair, logistic as sigmoid};
 
-/// `(ln P, ln(1 − P))` for `P = c + (1 − c) σ(η)`, stable for any `η` (natural logs).
+/// `(ln P, ln(1 − P))` for `P = c + (1 − c) σ(η)`, stable for any `η` (natural logs):
+/// ln(1 − P) = ln(1 − c) − softplus(η); ln P = −softplus(−η) when `c = 0`, else
+/// ln(σ(η) + c σ(−η)). One exponential and one `ln_1p` ([`LogisticPair`]) give every
+/// term; ln(1 − c) is computed only for `c ≠ 0` (ln(1 + ±0) = ±0 exactly).
 #[inline]
 pub(crate) fn log_pq(eta: f64, c: f64) -> (f64, f64) {
-    let log_q = (-c).ln_1p() - softplus(eta);
+    let pair = LogisticPair::new(eta);
+    let (sp, sp_minus) = pair.softplus();
+    let l1c = if c == 0.0 { -c } else { (-c).ln_1p() };
+    let log_q = l1c - sp;
     let log_p = if c > 0.0 {
         // P = σ(η) + c σ(−η) ≥ c > 0: no cancellation.
-        (sigmoid(eta) + c * sigmoid(-eta)).ln()
+        let (s, sm) = pair.logistic();
+        (s + c * sm).ln()
     } else {
-        -softplus(-eta)
+        -sp_minus
     };
     (log_p, log_q)
 }

@@ -13,7 +13,7 @@
 //! Levenberg–Marquardt style until it is, and every step is halved until the objective
 //! does not decrease, so each M-step is an ascent.
 
-use super::estep::{sigmoid, softplus};
+use super::estep::{LogisticPair, sigmoid};
 use super::params::{ItemParams, Model};
 use super::priors::Priors;
 use crate::numeric::normal_quantile;
@@ -66,8 +66,7 @@ pub(crate) struct Eval {
 #[inline]
 pub(crate) fn scores(model: Model, x: &[f64; 3], theta: f64) -> ([f64; 3], [f64; 3]) {
     let eta = x[A] * theta + x[D];
-    let s = sigmoid(eta);
-    let sm = sigmoid(-eta);
+    let (s, sm) = LogisticPair::new(eta).logistic();
     if model == Model::ThreePl {
         let c = sigmoid(x[G]);
         let p = s + c * sm;
@@ -103,10 +102,10 @@ pub(crate) fn item_eval(
             }
             let y0 = nk - y1;
             let eta = a * t + d;
-            let s = sigmoid(eta);
-            let sm = sigmoid(-eta);
+            let pair = LogisticPair::new(eta);
+            let (s, sm) = pair.logistic();
             let p = s + c * sm;
-            f += y1 * p.ln() + y0 * (l1c - softplus(eta));
+            f += y1 * p.ln() + y0 * (l1c - pair.softplus().0);
             // e_p = ∂P/P, e_q = ∂P/(1−P); d2p = ∂²P/P, d2q = ∂²P/(1−P)
             let k = (1.0 - c) * s * sm / p;
             let e_p = [k * t, k, sm * cc / p];
@@ -137,9 +136,10 @@ pub(crate) fn item_eval(
                 continue;
             }
             let eta = a * t + d;
-            f += y1 * eta - nk * softplus(eta);
-            let p = sigmoid(eta);
-            let w = nk * p * sigmoid(-eta);
+            let pair = LogisticPair::new(eta);
+            f += y1 * eta - nk * pair.softplus().0;
+            let (p, q) = pair.logistic();
+            let w = nk * p * q;
             let res = y1 - nk * p;
             grad[A] += res * t;
             grad[D] += res;
