@@ -22,7 +22,8 @@ impl Lake {
     /// columns (nothing is inferred; date partitions are `Date32`,
     /// [`crate::catalog::partition_type`]). A table with no data yet is registered empty, so
     /// queries never fail on a young lake. `information_schema` is on (`SHOW TABLES`).
-    /// The SQL function `student_bucket(student_id, seed)` ([`crate::shard`]) is registered.
+    /// The SQL functions `student_bucket(student_id, seed)` and
+    /// `student_bucket_in(student_id, seed, lo, hi)` ([`crate::shard`]) are registered.
     ///
     /// Registration does no I/O: files are listed when a query runs.
     ///
@@ -62,6 +63,7 @@ impl Lake {
     /// Registers every catalog table in `ctx` (see [`Lake::session`]).
     pub(crate) fn register_tables(&self, ctx: &SessionContext) -> Result<()> {
         ctx.register_udf(crate::shard::student_bucket_udf());
+        ctx.register_udf(crate::shard::student_bucket_in_udf());
         for def in TABLES.iter() {
             let url = ListingTableUrl::parse(self.table_url(def.name))?;
             let options = ListingOptions::new(Arc::new(ParquetFormat::default()))

@@ -10,6 +10,16 @@
 //! SELECT count(*) FROM attempts WHERE student_bucket(student_id, 0) < 256
 //! ```
 //!
+//! and `student_bucket_in(student_id, seed, lo, hi) -> BOOLEAN` ([`student_bucket_in_udf`]),
+//! true where `lo <= student_bucket(student_id, seed) < hi`: a shard's predicate with
+//! one hash per row instead of the two of `student_bucket(…) >= lo AND
+//! student_bucket(…) < hi` (DataFusion evaluates each call), and no `BIGINT` column in
+//! between. Every stage reads its shard this way:
+//!
+//! ```sql
+//! SELECT count(*) FROM attempts WHERE student_bucket_in(student_id, 0, 512, 1024)
+//! ```
+//!
 //! **Definition** (fixed: changing it changes every sample and shard, so it is written
 //! here and pinned by unit tests on fixed values). All arithmetic is on unsigned 64-bit
 //! integers, wrapping:
@@ -32,7 +42,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArrayType};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArrayType};
+use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::DataType;
 use datafusion::common::{ScalarValue, exec_err};
 use datafusion::logical_expr::{
@@ -46,6 +57,9 @@ pub const STUDENT_BUCKETS: u64 = 4096;
 
 /// Name of the SQL function.
 pub const STUDENT_BUCKET_FN: &str = "student_bucket";
+
+/// Name of the SQL range predicate on buckets ([`student_bucket_in_udf`]).
+pub const STUDENT_BUCKET_IN_FN: &str = "student_bucket_in";
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -98,7 +112,7 @@ pub const MAX_SHARDS: u32 = 1024;
 /// sampling, and a student's shard depends only on its id and the count.
 ///
 /// A sharded stage reads only its shard's students (the SQL predicate
-/// `student_bucket(student_id, 0) >= lo AND student_bucket(student_id, 0) < hi`,
+/// `student_bucket_in(student_id, 0, lo, hi)`,
 /// [`Shard::bucket_range`]) and writes its rows as its own object of each partition,
 /// [`Shard::object_name`], so the shards of a run never rewrite each other
 /// (DESIGN.md §7, [`crate::Lake::write_partition_shard`]).
@@ -145,7 +159,7 @@ impl Shard {
     }
 
     /// `[lo, hi)` of [`Shard::bucket_range`] as SQL parameters (`BIGINT`), for the
-    /// predicate `student_bucket(student_id, 0) >= $lo AND student_bucket(student_id, 0) < $hi`.
+    /// predicate `student_bucket_in(student_id, 0, $lo, $hi)`.
     pub fn sql_params(&self) -> [ScalarValue; 2] {
         let r = self.bucket_range();
         [
@@ -295,18 +309,57 @@ struct StudentBucket {
 
 impl StudentBucket {
     fn new() -> Self {
-        let sig = |t: DataType| TypeSignature::Exact(vec![t, DataType::Int64]);
         Self {
-            signature: Signature::one_of(
-                vec![
-                    sig(DataType::Utf8),
-                    sig(DataType::Utf8View),
-                    sig(DataType::LargeUtf8),
-                ],
-                Volatility::Immutable,
-            ),
+            signature: id_signature(1),
         }
     }
+}
+
+/// The signature of a function of a student id (any string type) and `bigints` `BIGINT`s.
+fn id_signature(bigints: usize) -> Signature {
+    let sig = |t: DataType| {
+        let mut args = vec![t];
+        args.extend(std::iter::repeat_n(DataType::Int64, bigints));
+        TypeSignature::Exact(args)
+    };
+    Signature::one_of(
+        vec![
+            sig(DataType::Utf8),
+            sig(DataType::Utf8View),
+            sig(DataType::LargeUtf8),
+        ],
+        Volatility::Immutable,
+    )
+}
+
+/// A function's result: a scalar when every argument was one (a constant expression).
+fn columnar(out: ArrayRef, args: &[ColumnarValue]) -> datafusion::error::Result<ColumnarValue> {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
+    }
+    Ok(ColumnarValue::Array(out))
+}
+
+/// Evaluates `$body` with `$a` bound to the string array `$ids` as its concrete type
+/// (`Utf8`, `LargeUtf8`, `Utf8View`); any other type returns function `$name`'s error.
+macro_rules! on_ids {
+    ($name:expr, $ids:expr, |$a:ident| $body:expr) => {
+        match $ids.data_type() {
+            DataType::Utf8 => {
+                let $a = $ids.as_string::<i32>();
+                $body
+            }
+            DataType::LargeUtf8 => {
+                let $a = $ids.as_string::<i64>();
+                $body
+            }
+            DataType::Utf8View => {
+                let $a = $ids.as_string_view();
+                $body
+            }
+            other => return exec_err!("{}: student_id must be a string, got {other}", $name),
+        }
+    };
 }
 
 fn buckets<'a, S: StringArrayType<'a>>(ids: S, seeds: &Int64Array) -> Int64Array {
@@ -335,10 +388,6 @@ impl ScalarUDFImpl for StudentBucket {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let [ids, seeds] = arrays.as_slice() else {
             return exec_err!("{STUDENT_BUCKET_FN} takes 2 arguments (student_id, seed)");
@@ -346,19 +395,115 @@ impl ScalarUDFImpl for StudentBucket {
         let Some(seeds) = seeds.as_primitive_opt::<arrow::datatypes::Int64Type>() else {
             return exec_err!("{STUDENT_BUCKET_FN}: seed must be BIGINT");
         };
-        let out = match ids.data_type() {
-            DataType::Utf8 => buckets(ids.as_string::<i32>(), seeds),
-            DataType::LargeUtf8 => buckets(ids.as_string::<i64>(), seeds),
-            DataType::Utf8View => buckets(ids.as_string_view(), seeds),
-            other => {
-                return exec_err!("{STUDENT_BUCKET_FN}: student_id must be a string, got {other}");
+        let out = on_ids!(STUDENT_BUCKET_FN, ids, |a| buckets(a, seeds));
+        columnar(Arc::new(out), &args.args)
+    }
+}
+
+/// The SQL function `student_bucket_in(student_id VARCHAR, seed BIGINT, lo BIGINT, hi
+/// BIGINT) -> BOOLEAN`: whether `lo <= student_bucket(student_id, seed) < hi`
+/// (immutable; `NULL` if any argument is). One hash per row, evaluated in the scan's
+/// filter: the predicate of a shard's students ([`Shard::bucket_range`]) and of a fit
+/// sample (`lo = 0`). Registered in every lake session.
+pub fn student_bucket_in_udf() -> ScalarUDF {
+    ScalarUDF::from(StudentBucketIn::new())
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct StudentBucketIn {
+    signature: Signature,
+}
+
+impl StudentBucketIn {
+    fn new() -> Self {
+        Self {
+            signature: id_signature(3),
+        }
+    }
+}
+
+/// Whether `lo <= student_bucket(id, seed) < hi`.
+#[inline]
+fn bucket_in(id: &str, seed: i64, lo: i64, hi: i64) -> bool {
+    let b = student_bucket(id, seed as u64) as i64;
+    lo <= b && b < hi
+}
+
+/// [`bucket_in`] of every id for one seed and range (the shard predicate's case: the
+/// other arguments are constants): the ids' nulls are the result's.
+fn ids_in<'a, S: StringArrayType<'a>>(ids: S, seed: i64, lo: i64, hi: i64) -> BooleanArray {
+    let values = BooleanBuffer::collect_bool(ids.len(), |r| bucket_in(ids.value(r), seed, lo, hi));
+    BooleanArray::new(values, ids.nulls().cloned())
+}
+
+/// [`bucket_in`] row by row, with per-row seeds and bounds.
+fn rows_in<'a, S: StringArrayType<'a>>(ids: S, rest: [&Int64Array; 3]) -> BooleanArray {
+    let [seeds, los, his] = rest;
+    (0..ids.len())
+        .map(|r| {
+            (ids.is_valid(r) && rest.iter().all(|a| a.is_valid(r)))
+                .then(|| bucket_in(ids.value(r), seeds.value(r), los.value(r), his.value(r)))
+        })
+        .collect()
+}
+
+/// The non-null `BIGINT` constant of a scalar argument, if it is one.
+fn int_scalar(arg: &ColumnarValue) -> Option<i64> {
+    match arg {
+        ColumnarValue::Scalar(ScalarValue::Int64(Some(v))) => Some(*v),
+        _ => None,
+    }
+}
+
+impl ScalarUDFImpl for StudentBucketIn {
+    fn name(&self) -> &str {
+        STUDENT_BUCKET_IN_FN
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::error::Result<ColumnarValue> {
+        let [id_arg, rest @ ..] = args.args.as_slice() else {
+            return exec_err!(
+                "{STUDENT_BUCKET_IN_FN} takes 4 arguments (student_id, seed, lo, hi)"
+            );
+        };
+        if rest.len() != 3 {
+            return exec_err!(
+                "{STUDENT_BUCKET_IN_FN} takes 4 arguments (student_id, seed, lo, hi)"
+            );
+        }
+        let constants = [&rest[0], &rest[1], &rest[2]].map(int_scalar);
+        let out: BooleanArray = match (id_arg, constants) {
+            (ColumnarValue::Array(ids), [Some(seed), Some(lo), Some(hi)]) => {
+                on_ids!(STUDENT_BUCKET_IN_FN, ids, |a| ids_in(a, seed, lo, hi))
+            }
+            _ => {
+                let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+                let ints: Option<Vec<&Int64Array>> = arrays[1..]
+                    .iter()
+                    .map(|a| a.as_primitive_opt::<arrow::datatypes::Int64Type>())
+                    .collect();
+                let Some([seeds, los, his]) = ints.as_deref() else {
+                    return exec_err!("{STUDENT_BUCKET_IN_FN}: seed, lo and hi must be BIGINT");
+                };
+                let ids = &arrays[0];
+                on_ids!(STUDENT_BUCKET_IN_FN, ids, |a| rows_in(
+                    a,
+                    [*seeds, *los, *his]
+                ))
             }
         };
-        let out: ArrayRef = Arc::new(out);
-        if all_scalar {
-            return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
-        }
-        Ok(ColumnarValue::Array(out))
+        columnar(Arc::new(out), &args.args)
     }
 }
 
@@ -501,5 +646,70 @@ mod tests {
             })
             .count();
         assert!(same < 800, "{same} of 1000 agree across seeds");
+    }
+
+    /// `student_bucket_in` is `student_bucket`'s range test row by row: with constant
+    /// seed and bounds (the shard predicate's fast path), with per-row ones, on `Utf8`
+    /// and `Utf8View` ids, and `NULL` where an argument is.
+    #[tokio::test]
+    async fn bucket_in_is_the_range_test_of_student_bucket() {
+        let ctx = datafusion::prelude::SessionContext::new();
+        ctx.register_udf(student_bucket_udf());
+        ctx.register_udf(student_bucket_in_udf());
+        let ids: Vec<String> = (0..2000).map(|i| format!("s{i:05}")).collect();
+        let values = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| format!("('{id}', {}, {}, {})", i % 3, i % 97, 1000 + i))
+            .chain([
+                "(NULL, 0, 0, 4096)".to_string(),
+                "('s1', NULL, 0, 4096)".to_string(),
+            ])
+            .collect::<Vec<_>>()
+            .join(", ");
+        let table = format!("(VALUES {values}) AS t(id, seed, lo, hi)");
+        let check = |sql: String| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                assert_eq!(rows, 0, "{sql}: rows where the two disagree");
+            }
+        };
+        for id in ["id", "arrow_cast(id, 'Utf8View')"] {
+            check(format!(
+                "SELECT * FROM {table} WHERE student_bucket_in({id}, 0, 512, 1024) IS DISTINCT FROM \
+                 (student_bucket({id}, 0) >= 512 AND student_bucket({id}, 0) < 1024)"
+            ))
+            .await;
+            check(format!(
+                "SELECT * FROM {table} WHERE student_bucket_in({id}, seed, lo, hi) IS DISTINCT FROM \
+                 (student_bucket({id}, seed) >= lo AND student_bucket({id}, seed) < hi)"
+            ))
+            .await;
+        }
+        // the constant path selects a shard's share, and NULL in gives NULL out
+        let counted = ctx
+            .sql(&format!(
+                "SELECT count(*) FILTER (WHERE student_bucket_in(id, 0, 0, 2048)), \
+                 count(*) FILTER (WHERE student_bucket_in(id, 0, 0, 2048) IS NULL), \
+                 count(*) FILTER (WHERE student_bucket_in(id, seed, 0, 4096) IS NULL) FROM {table}"
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let col = |i: usize| {
+            counted[0]
+                .column(i)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0)
+        };
+        let half = ids.iter().filter(|id| student_bucket(id, 0) < 2048).count() as i64
+            + i64::from(student_bucket("s1", 0) < 2048);
+        assert_eq!(col(0), half);
+        assert!((800..1200).contains(&half), "{half}");
+        assert_eq!((col(1), col(2)), (1, 2));
     }
 }

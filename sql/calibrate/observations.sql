@@ -1,7 +1,7 @@
 -- Attempts of one calibration, for its first attempts: every attempt inside the window
 -- [$1, $2] (dt, inclusive), restricted to the bank ($3 = 'all' | 'subject' | 'topic',
 -- $4 = the subject or topic id, '' for all) and to the students whose bucket
--- student_bucket(student_id, $5) lies in [$6, $7] (inclusive).
+-- student_bucket(student_id, $5) lies in [$6, $7) (student_bucket_in, one hash per row).
 -- The stage keeps the FIRST attempt of each student on each question (earliest
 -- completed_at, then smallest attempt_id) as it streams the rows: later attempts at
 -- the same question are practice effects, not fresh measurements. Keeping the first in
@@ -17,4 +17,4 @@ WHERE dt >= $1 AND dt <= $2
   AND ($3 = 'all'
        OR ($3 = 'subject' AND subject_id = $4)
        OR ($3 = 'topic' AND topic_id = $4))
-  AND student_bucket(student_id, $5) BETWEEN $6 AND $7
+  AND student_bucket_in(student_id, $5, $6, $7)

@@ -8,6 +8,6 @@ FROM (
            row_number() OVER (PARTITION BY student_id ORDER BY week_start DESC) AS rn
     FROM weekly_kpi
     WHERE week_start <= $1 AND week_start >= $2 AND i_t IS NOT NULL
-      AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
+      AND student_bucket_in(student_id, 0, $3, $4)
 ) latest
 WHERE rn = 1

@@ -28,7 +28,7 @@ FROM (
            sum(coalesce(hints_used, 0)) AS hints
     FROM attempts
     WHERE dt >= $2 AND dt <= $1
-      AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
+      AND student_bucket_in(student_id, 0, $3, $4)
     GROUP BY student_id, coalesce(session_id, concat('day:', dt))
 ) per_session
 GROUP BY student_id

@@ -4,4 +4,4 @@
 SELECT student_id, theta
 FROM abilities
 WHERE run_date = $1 AND bank = 'all'
-  AND student_bucket(student_id, 0) >= $2 AND student_bucket(student_id, 0) < $3
+  AND student_bucket_in(student_id, 0, $2, $3)

@@ -12,18 +12,18 @@ WITH daily AS (
            coalesce(sum(hints_used), 0) AS hints
     FROM attempts
     WHERE dt >= $1 AND dt <= $2 AND topic_id IS NOT NULL
-      AND student_bucket(student_id, 0) >= $5 AND student_bucket(student_id, 0) < $6
+      AND student_bucket_in(student_id, 0, $5, $6)
     GROUP BY dt, student_id, topic_id
 ),
 topic_theta AS (
     SELECT student_id, topic_id, theta, se FROM student_topic_theta
     WHERE run_date = $3
-      AND student_bucket(student_id, 0) >= $5 AND student_bucket(student_id, 0) < $6
+      AND student_bucket_in(student_id, 0, $5, $6)
 ),
 global_theta AS (
     SELECT student_id, theta, se FROM abilities
     WHERE run_date = $4 AND bank = 'all'
-      AND student_bucket(student_id, 0) >= $5 AND student_bucket(student_id, 0) < $6
+      AND student_bucket_in(student_id, 0, $5, $6)
 )
 SELECT d.dt, d.student_id, d.topic_id,
        CAST(d.attempts AS BIGINT) AS attempts,

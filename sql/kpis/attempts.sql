@@ -7,5 +7,5 @@
 SELECT student_id, CAST(dt AS VARCHAR) AS dt, question_id, topic_id, session_id, correct, time_spent_ms
 FROM attempts
 WHERE dt >= $1 AND dt <= $2
-  AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
+  AND student_bucket_in(student_id, 0, $3, $4)
 ORDER BY student_id, completed_at, attempt_id

@@ -8,4 +8,4 @@
 SELECT student_id, dt, question_id, correct, completed_at, attempt_id
 FROM attempts
 WHERE dt >= $1 AND dt <= $2
-  AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
+  AND student_bucket_in(student_id, 0, $3, $4)

@@ -3,5 +3,5 @@
 SELECT student_id, theta, se, n_responses
 FROM abilities
 WHERE run_date = $1 AND bank = 'all'
-  AND student_bucket(student_id, 0) >= $2 AND student_bucket(student_id, 0) < $3
+  AND student_bucket_in(student_id, 0, $2, $3)
 ORDER BY student_id

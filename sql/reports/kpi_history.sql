@@ -4,5 +4,5 @@
 SELECT student_id, week_start, i_t, a_t, e_t, r_t, s, p, sigma, method, n_responses, p_model
 FROM weekly_kpi
 WHERE week_start >= $1 AND week_start <= $2
-  AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
+  AND student_bucket_in(student_id, 0, $3, $4)
 ORDER BY student_id, week_start

@@ -3,5 +3,5 @@
 SELECT t.student_id, t.topic_id, t.theta, t.se, t.n_responses
 FROM student_topic_theta t
 WHERE t.run_date = $1
-  AND student_bucket(t.student_id, 0) >= $2 AND student_bucket(t.student_id, 0) < $3
+  AND student_bucket_in(t.student_id, 0, $2, $3)
 ORDER BY t.student_id, t.topic_id

@@ -6,5 +6,5 @@ SELECT a.student_id, a.question_id, COALESCE(a.subject_id, q.subject_id) AS subj
 FROM attempts a
 LEFT JOIN questions q ON a.question_id = q.question_id
 WHERE a.dt >= $1 AND a.dt <= $2
-  AND student_bucket(a.student_id, 0) >= $3 AND student_bucket(a.student_id, 0) < $4
+  AND student_bucket_in(a.student_id, 0, $3, $4)
 ORDER BY a.student_id, a.completed_at, a.attempt_id

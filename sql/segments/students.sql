@@ -13,8 +13,8 @@ WITH att AS (
     SELECT student_id, dt, session_id, completed_at, coalesce(hints_used, 0) AS hints
     FROM attempts
     WHERE dt >= $1 AND dt <= $2
-      AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
-      AND student_bucket(student_id, $5) < $6
+      AND student_bucket_in(student_id, 0, $3, $4)
+      AND student_bucket_in(student_id, $5, 0, $6)
 ),
 session_starts AS (
     SELECT student_id, min(completed_at) AS started

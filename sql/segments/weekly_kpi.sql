@@ -7,6 +7,6 @@
 SELECT student_id, week_start, i_t, e_t
 FROM weekly_kpi
 WHERE week_start >= $1 AND week_start <= $2
-  AND student_bucket(student_id, 0) >= $3 AND student_bucket(student_id, 0) < $4
-  AND student_bucket(student_id, $5) < $6
+  AND student_bucket_in(student_id, 0, $3, $4)
+  AND student_bucket_in(student_id, $5, 0, $6)
 ORDER BY student_id, week_start

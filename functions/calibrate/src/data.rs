@@ -152,7 +152,7 @@ pub(crate) async fn observations(
     let mut params = scan.window.clone();
     params.push(seed_param(scan.seed));
     params.push(ScalarValue::Int64(Some(buckets.start as i64)));
-    params.push(ScalarValue::Int64(Some(buckets.end as i64 - 1)));
+    params.push(ScalarValue::Int64(Some(buckets.end as i64)));
     // Engine errors go through `LakeError`, so the error name follows `is_retryable`.
     let lake_err = |e| CalibrateError::Lake(LakeError::from(e));
     let mut stream = lake::runs::dataframe(ctx, OBSERVATIONS_SQL, params)

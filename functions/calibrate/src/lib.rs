@@ -26,7 +26,7 @@
 //!    so the fit uses at most `max_obs` responses (one bucket more only if the first
 //!    non-empty bucket alone holds more). When the window holds at most `max_obs`
 //!    attempts, every student is in the sample;
-//! 3. the fit query selects those students with `student_bucket(..) BETWEEN 0 AND k−1`
+//! 3. the fit query selects those students with `student_bucket_in(student_id, seed, 0, k)`
 //!    in the scan's `WHERE` clause, before the window function that finds first
 //!    attempts: no sort or window over the whole lake.
 //!
