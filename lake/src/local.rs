@@ -33,6 +33,7 @@
 //!   disk would (`StorageFull`, after writing part of the file);
 //! - `fail-commit:N`: the N-th commit of the process fails before its rename.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -174,27 +175,29 @@ fn tag(dest: &Path) -> String {
 }
 
 /// Removes every file of `dir` that `stale` selects; `fsync`s `dir` if any was removed.
-fn remove_matching(dir: &Path, stale: impl Fn(&str) -> bool) -> io::Result<usize> {
+/// Returns the names removed.
+fn remove_matching(dir: &Path, stale: impl Fn(&str) -> bool) -> io::Result<Vec<String>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    let mut removed = 0;
+    let mut removed = Vec::new();
     for entry in entries {
         let entry = entry?;
-        let Some(entry_name) = entry.file_name().to_str().map(str::to_string) else {
+        let name = entry.file_name();
+        let Some(entry_name) = name.to_str() else {
             continue;
         };
-        if stale(&entry_name) {
+        if stale(entry_name) {
             match std::fs::remove_file(entry.path()) {
-                Ok(()) => removed += 1,
+                Ok(()) => removed.push(entry_name.to_string()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
     }
-    if removed > 0 {
+    if !removed.is_empty() {
         File::open(dir)?.sync_all()?;
     }
     Ok(removed)
@@ -203,14 +206,40 @@ fn remove_matching(dir: &Path, stale: impl Fn(&str) -> bool) -> io::Result<usize
 /// Removes what crashed writers left for `dest` (its staging files under `staging`,
 /// `name#N` beside it). Call with the folder lock held. Returns how many were removed.
 pub(crate) fn sweep(dest: &Path, staging: &Path) -> io::Result<usize> {
-    let name = file_name(dest)?;
-    let prefix = format!("{}.", tag(dest));
-    let removed = remove_matching(staging, |e| e.starts_with(&prefix) && e.ends_with(".tmp"))?
-        + remove_matching(parent(dest)?, |e| is_leftover(e, &name))?;
-    if removed > 0 {
-        tracing::info!(object = %dest.display(), removed, "removed staging files of crashed writers");
+    sweep_many(std::slice::from_ref(&dest), staging)
+}
+
+/// [`sweep`] of many objects (their folders' locks held) with one listing of `staging`
+/// for all of them instead of one each: a batch of 256 reports listed the staging folder
+/// 256 times, each time with whatever a concurrent writer had staged there.
+fn sweep_many<P: AsRef<Path>>(dests: &[P], staging: &Path) -> io::Result<usize> {
+    let tags: HashMap<String, usize> = dests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (tag(d.as_ref()), i))
+        .collect();
+    // a staging file of `dest` is `<tag(dest)>.<anything>.tmp` (see `stage_with`)
+    let owner = |e: &str| {
+        e.ends_with(".tmp")
+            .then(|| e.split_once('.'))
+            .flatten()
+            .and_then(|(t, _)| tags.get(t).copied())
+    };
+    let mut removed = vec![0usize; dests.len()];
+    for name in remove_matching(staging, |e| owner(e).is_some())? {
+        if let Some(i) = owner(&name) {
+            removed[i] += 1;
+        }
     }
-    Ok(removed)
+    for (dest, n) in dests.iter().zip(&mut removed) {
+        let dest = dest.as_ref();
+        let name = file_name(dest)?;
+        *n += remove_matching(parent(dest)?, |e| is_leftover(e, &name))?.len();
+        if *n > 0 {
+            tracing::info!(object = %dest.display(), removed = *n, "removed staging files of crashed writers");
+        }
+    }
+    Ok(removed.iter().sum())
 }
 
 /// Bytes written to a staging file, not yet visible under their name. Dropping it
@@ -344,11 +373,12 @@ pub(crate) fn commit_batch(
     objects: &[(PathBuf, bytes::Bytes)],
     staging: &Path,
 ) -> (usize, Option<io::Error>) {
+    let files: Vec<&PathBuf> = objects.iter().map(|(file, _)| file).collect();
+    if let Err(e) = sweep_many(&files, staging) {
+        return (0, Some(e));
+    }
     let mut folders: Vec<PathBuf> = Vec::with_capacity(objects.len());
-    for (file, _) in objects {
-        if let Err(e) = sweep(file, staging) {
-            return (0, Some(e));
-        }
+    for file in files {
         match parent(file) {
             Ok(dir) => folders.push(dir.to_path_buf()),
             Err(e) => return (0, Some(e)),
@@ -478,10 +508,16 @@ mod tests {
         std::fs::create_dir_all(a.parent().unwrap()).unwrap();
         std::fs::write(&a, b"old").unwrap();
         std::fs::write(dir.path().join("r/w=1/s=a/report.html#3"), b"").unwrap();
-        {
-            let _lock = lock_dir(a.parent().unwrap()).unwrap();
-            std::mem::forget(stage(&a, &staging, b"crashed").unwrap());
+        // crashed writers of a and c (one listing of the staging folder finds both), and
+        // the staging file of an object outside the batch, which stays
+        let outside = dir.path().join("r/w=2/s=b/report.html");
+        for (f, n) in [(&a, 1), (&c, 2), (&outside, 1)] {
+            let _lock = lock_dir(f.parent().unwrap()).unwrap();
+            for _ in 0..n {
+                std::mem::forget(stage(f, &staging, b"crashed").unwrap());
+            }
         }
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 4);
         let objects: Vec<(PathBuf, bytes::Bytes)> = [(&a, "A"), (&b, "B"), (&c, "C")]
             .into_iter()
             .map(|(f, t)| (f.clone(), bytes::Bytes::from(t)))
@@ -491,7 +527,15 @@ mod tests {
             assert_eq!(std::fs::read_to_string(f).unwrap(), t, "{}", f.display());
         }
         assert_eq!(std::fs::read_dir(a.parent().unwrap()).unwrap().count(), 1);
-        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+        let left: Vec<String> = std::fs::read_dir(&staging)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(
+            left[0].starts_with(&format!("{}.", tag(&outside))),
+            "{left:?}"
+        );
         // the same folder twice is locked once (a second flock would wait forever)
         let twice = vec![a.parent().unwrap().to_path_buf(); 2];
         assert_eq!(lock_dirs(twice).unwrap().len(), 1);
