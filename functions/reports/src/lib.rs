@@ -202,7 +202,8 @@ pub struct ReportsOutput {
     #[serde(default)]
     pub load_ms: u64,
     /// Wall time of the stage's phases (ms): read (the week's data), render (views and
-    /// HTML, batch by batch), write (the HTML objects, `report_artifacts`). Written to
+    /// HTML, batch by batch), write (waiting for the HTML objects, which are written
+    /// while the next batch renders, and `report_artifacts`). Written to
     /// the JSON summary only: [`Phases`] does not deserialise (read back as empty).
     #[serde(skip_deserializing)]
     pub phases_ms: Phases,
@@ -215,7 +216,7 @@ pub struct ReportsOutput {
 pub const DEFAULT_URL_EXPIRY: std::time::Duration = lake::DEFAULT_URL_EXPIRY;
 
 /// Students rendered (in parallel) and written (made durable together, see
-/// [`Lake::put_objects`]) per batch.
+/// [`Lake::put_objects`]) per batch; a batch is written while the next renders.
 const BATCH: usize = 256;
 
 /// SHA-256 of `bytes`, lower-case hex.
@@ -454,8 +455,16 @@ fn select_students(input: &ReportsInput, d: &data::WeekData) -> Result<Vec<Strin
 }
 
 /// Renders the reports of `students` in batches (in parallel on the CPUs) and writes
-/// each batch at once; returns the artifacts in `students` order. Marks each
-/// batch's `render` and `write` in `phases`.
+/// each batch at once, while the next batch renders; returns the artifacts in `students`
+/// order. Marks each batch's `render` and, in `write`, the time spent waiting for a
+/// batch's objects once the next batch is rendered (a write that kept pace with the
+/// rendering costs nothing there).
+///
+/// On a local lake a batch's write is mostly file-system calls and waiting for the disk
+/// ([`Lake::put_objects`]: one `syncfs` before and one after its renames), on S3 it is
+/// waiting for PUTs: either way the CPUs render meanwhile. At most one batch is being
+/// written at a time, and every write is awaited before this returns, an error
+/// included, so no write outlives the stage.
 async fn write_student_reports(
     lake: &Lake,
     plan: &Plan,
@@ -465,21 +474,58 @@ async fn write_student_reports(
     phases: &mut Phases,
 ) -> Result<Vec<Artifact>, StageError> {
     let week_s = day_str(plan.week);
-    let mut artifacts: Vec<Artifact> = Vec::with_capacity(students.len() + 1);
-    for batch in students.chunks(BATCH) {
-        let pages = render_students(plan.lang, d, run, batch)?;
-        phases.mark("render");
-        let mut objects = Vec::with_capacity(pages.len());
-        for (id, html) in pages {
-            let key = student_report_key(&week_s, &id)?;
-            let bytes = Bytes::from(html.into_bytes());
-            artifacts.push(describe_artifact(lake, &key, Some(id), &bytes, plan.url_expiry).await?);
-            objects.push((key, bytes));
+    let mut writes = BatchWrite::default();
+    let rendered: Result<Vec<Artifact>, StageError> = async {
+        let mut artifacts: Vec<Artifact> = Vec::with_capacity(students.len() + 1);
+        for batch in students.chunks(BATCH) {
+            let pages = render_students(plan.lang, d, run, batch)?;
+            let mut objects = Vec::with_capacity(pages.len());
+            for (id, html) in pages {
+                let key = student_report_key(&week_s, &id)?;
+                let bytes = Bytes::from(html.into_bytes());
+                artifacts
+                    .push(describe_artifact(lake, &key, Some(id), &bytes, plan.url_expiry).await?);
+                objects.push((key, bytes));
+            }
+            phases.mark("render");
+            if writes.wait().await? {
+                phases.mark("write");
+            }
+            writes.start(lake, objects);
         }
-        lake.put_html_many(objects).await?;
-        phases.mark("write");
+        Ok(artifacts)
     }
+    .await;
+    let written = writes.wait().await;
+    let artifacts = rendered?;
+    written?;
+    phases.mark("write");
     Ok(artifacts)
+}
+
+/// The one batch of reports being written, if any (see [`write_student_reports`]).
+#[derive(Default)]
+struct BatchWrite(Option<tokio::task::JoinHandle<lake::Result<()>>>);
+
+impl BatchWrite {
+    /// Starts writing `objects` (after [`BatchWrite::wait`]).
+    fn start(&mut self, lake: &Lake, objects: Vec<(String, Bytes)>) {
+        let lake = lake.clone();
+        self.0 = Some(tokio::spawn(
+            async move { lake.put_html_many(objects).await },
+        ));
+    }
+
+    /// Waits for the write in flight; whether there was one.
+    async fn wait(&mut self) -> Result<bool, StageError> {
+        let Some(w) = self.0.take() else {
+            return Ok(false);
+        };
+        w.await.map_err(|e| {
+            StageError::Internal(format!("writing a batch of reports failed: {e}"))
+        })??;
+        Ok(true)
+    }
 }
 
 /// The HTML of each of `batch`'s reports, rendered on scoped threads (one chunk each).
