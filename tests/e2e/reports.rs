@@ -661,6 +661,46 @@ async fn hostile_ids_are_shown_as_text_and_stay_one_path_segment() {
     assert!(!check.dom.contains("<b>topic"));
 }
 
+/// A report write that fails in the first batch while the second batch renders (the
+/// writes run behind the rendering): the stage fails naming the failure, records no
+/// artifact, leaves no staging file, and a re-run writes every report.
+#[tokio::test]
+async fn a_failed_report_write_fails_the_stage_and_a_rerun_converges() {
+    let (dir, lake) = reports_lake().await;
+    let report = |fault: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_irtlake"));
+        // every student with a θ (400), not only the week's 170: two batches of 256
+        cmd.args(["--lake", &lake.uri().to_uri_string(), "report"])
+            .args(["--run-date", LAST, "--all-students"]);
+        match fault {
+            Some(f) => cmd.env(lake::local::FAULT_ENV, f),
+            None => cmd.env_remove(lake::local::FAULT_ENV),
+        };
+        crate::support::outcome(cmd.output().expect("run irtlake report"))
+    };
+    // the 10th report's rename fails: 9 reports are in place, the batch's others not
+    let (success, _, stderr) = report(Some("fail-commit:10"));
+    assert!(!success, "the stage must fail: {stderr}");
+    assert!(stderr.contains("commit failed"), "{stderr}");
+    assert!(
+        artifact_rows(&lake).await.is_empty(),
+        "no artifact may be recorded"
+    );
+    let staging = dir.path().join("lake").join(lake::local::STAGING_DIR);
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "staging files left: {left:?}");
+    let (success, stdout, stderr) = report(None);
+    assert!(success, "{stderr}");
+    let rows = artifact_rows(&lake).await;
+    // more than one batch of 256: the first batch was written while the second rendered
+    assert!(rows.len() > 257, "{} artifacts: {stdout}", rows.len());
+    for key in rows.keys() {
+        assert!(lake.get_object(key).await.is_ok(), "{key}");
+    }
+}
+
 /// Where the screenshots go: `<target>/test-artifacts/reports/`.
 fn artifacts_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
