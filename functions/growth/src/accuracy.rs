@@ -64,7 +64,9 @@ pub struct GlmmSummary {
     pub p_published: bool,
     /// Students of this shard active in the current week given an accuracy P.
     pub scored: usize,
-    /// Wall time of the fit and forecasts (ms).
+    /// Wall time spent on the accuracy model after the θ model (ms): its forecasts, and
+    /// its fit unless that was made before (by an earlier shard of the process, or by
+    /// shard 0 on a thread of its own beside NUTS).
     pub elapsed_ms: u64,
 }
 
@@ -134,6 +136,13 @@ pub(crate) struct GlmmOutcome {
     students: usize,
     observations: usize,
     fitted: Result<(GlmmFit, Vec<String>), GrowthError>,
+}
+
+/// Fits the accuracy model on `sample` into `fitted` unless it is there: what
+/// [`accuracy_p`] would do first, for a caller that starts it on another thread while
+/// the θ model runs (the fit is the same whichever thread makes it).
+pub(crate) fn prefit(sample: &Panel, fitted: &OnceLock<GlmmOutcome>) {
+    fitted.get_or_init(|| fit_sample_glmm(sample));
 }
 
 /// Fits the accuracy GLMM on the students of `sample` with answers in two weeks or more.

@@ -428,15 +428,22 @@ pub async fn run_with(
     let shard_zero = rc.shard.index == 0;
     let mut rows = FitRows::default();
     let theta_p = lake::runs::cpu_bound(|| {
-        theta_model(
-            &mut out,
-            &mut rows,
-            &rc,
-            &samples,
-            &panels,
-            &bayes_cfg,
-            &shared.bayes,
-        )
+        std::thread::scope(|s| {
+            // shard 0 always fits the accuracy model (its growth_fit rows): on a thread of
+            // its own while NUTS runs, whose chains leave a CPU idle part of the time
+            if shard_zero {
+                s.spawn(|| accuracy::prefit(&panels.glmm, &shared.glmm));
+            }
+            theta_model(
+                &mut out,
+                &mut rows,
+                &rc,
+                &samples,
+                &panels,
+                &bayes_cfg,
+                &shared.bayes,
+            )
+        })
     })?;
     let covered: HashSet<&str> = match &theta_p {
         Some(_) => panels.own.theta_students(),
