@@ -45,11 +45,12 @@
 //! ## Scoring every student
 //!
 //! The fit sample is scored from the calibration itself; the other buckets `k..4096` are
-//! then read in batches of consecutive buckets of at most `max_obs` attempts each, each
-//! batch's first attempts scored by EAP with the same estimated items, prior (the
+//! then read in batches of consecutive buckets of at most
+//! [`score_abilities::BATCH_PER_MAX_OBS`] × `max_obs` attempts each (one scan of the
+//! window per batch), each batch's first attempts scored by EAP with the same estimated items, prior (the
 //! calibration's latent distribution) and linking (`LinkedCalibration::score`), and only
-//! the θ rows are kept. So every query ranks at most about `max_obs` attempts and the
-//! stage's memory follows `max_obs`, not the platform, apart from the output rows (one
+//! the θ rows are kept. So every query ranks at most about 2 × `max_obs` attempts and
+//! the stage's memory follows `max_obs`, not the platform, apart from the output rows (one
 //! per student, ~50 bytes). A student without a response to an estimated item gets no θ.
 //! `abilities.n_responses` counts the student's responses that entered their θ.
 //! `fit_meta` records `n_students_fit`, `n_responses_fit` (= `n_students`,
@@ -145,11 +146,6 @@ impl CalibrateError {
 
 /// Result alias of the stage.
 pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
-
-/// Attempts per scoring batch at most, as a multiple of `max_obs`: every query of the
-/// stage ranks at most about `max_obs` attempts, so its memory follows `max_obs`, never
-/// the platform.
-const SCORE_BATCH_PER_MAX_OBS: u64 = 1;
 
 /// Scores of one batch of students, on the final scale.
 struct Scored {
@@ -400,8 +396,9 @@ struct WindowScores {
 }
 
 /// Scores every student of the window: the fit sample (buckets `0..k`) from the
-/// calibration itself, then the other buckets in batches of at most `max_obs` attempts
-/// (`sample::batches`), each with [`LinkedCalibration::score`].
+/// calibration itself, then the other buckets in batches of at most
+/// [`score_abilities::BATCH_PER_MAX_OBS`] × `max_obs` attempts (`sample::batches`), each
+/// with [`LinkedCalibration::score`].
 #[allow(clippy::too_many_arguments)]
 async fn score_window(
     ctx: &datafusion::prelude::SessionContext,
@@ -420,7 +417,9 @@ async fn score_window(
     drop(sample.matrix);
     let mut batches = vec![scored.abilities(&cfg.run_id, now)?];
     let max_obs = u64::try_from(cfg.max_obs).unwrap_or(u64::MAX);
-    let budget = max_obs.saturating_mul(SCORE_BATCH_PER_MAX_OBS);
+    // the inline scoring's batches are score_abilities' (memory follows max_obs, never
+    // the platform): each batch is one scan of the window's attempts
+    let budget = max_obs.saturating_mul(score_abilities::BATCH_PER_MAX_OBS);
     for range in sample::batches(counts, k, budget) {
         let obs = data::observations(ctx, scan, range.clone(), item_ix, None).await?;
         unknown_items += obs.unknown_items;
