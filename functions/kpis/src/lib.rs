@@ -39,7 +39,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
+    ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
 };
 use arrow::datatypes::TimestampMicrosecondType;
 use arrow::error::ArrowError;
@@ -644,8 +644,7 @@ impl<'e, 't> WeekAnswers<'e, 't> {
             self.answers.push(Answer {
                 student: self.students.intern(st.value(r)),
                 week: week_start(d),
-                // as the query's ORDER BY: nulls last
-                at: if at.is_null(r) { i64::MAX } else { at.value(r) },
+                at: at.value(r),
                 id: self.ids.push(id.value(r))?,
                 question,
                 correct: ok.value(r),

@@ -27,7 +27,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, Float64Builder, Int64Builder, RecordBatch, StringBuilder};
+use arrow::array::{Float64Builder, Int64Builder, RecordBatch, StringBuilder};
 use arrow::datatypes::TimestampMicrosecondType;
 use lake::Lake;
 use lake::catalog::STUDENT_TOPIC_THETA;
@@ -184,10 +184,13 @@ impl FirstResponses {
         for r in 0..b.num_rows() {
             let question = self.questions.intern(q.value(r));
             let topic = self.topics.intern(tp.value(r));
-            // as an ORDER BY completed_at: nulls last
-            let at = if at.is_null(r) { i64::MAX } else { at.value(r) };
-            self.first
-                .offer(st.value(r), question, (topic, ok.value(r)), at, id.value(r))?;
+            self.first.offer(
+                st.value(r),
+                question,
+                (topic, ok.value(r)),
+                at.value(r),
+                id.value(r),
+            )?;
         }
         Ok(())
     }

@@ -28,7 +28,8 @@ use super::params::{ItemParams, Quadrature, ResponseMatrix};
 /// Log-posterior values more than this many nats below the mode are treated as zero mass.
 pub(crate) const LOG_CUTOFF: f64 = 36.8;
 
-pub(crate) use crate::numeric::{LogisticPair, logistic as sigmoid};
+use crate::numeric::LogisticPair;
+pub(crate) use crate::numeric::logistic as sigmoid;
 
 /// `(ln P, ln(1 − P))` for `P = c + (1 − c) σ(η)`, stable for any `η` (natural logs):
 /// ln(1 − P) = ln(1 − c) − softplus(η); ln P = −softplus(−η) when `c = 0`, else

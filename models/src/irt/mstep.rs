@@ -13,10 +13,10 @@
 //! Levenberg–Marquardt style until it is, and every step is halved until the objective
 //! does not decrease, so each M-step is an ascent.
 
-use super::estep::{LogisticPair, sigmoid};
+use super::estep::sigmoid;
 use super::params::{ItemParams, Model};
 use super::priors::Priors;
-use crate::numeric::normal_quantile;
+use crate::numeric::{LogisticPair, normal_quantile};
 
 /// Index of the slope `a` in an internal parameter vector.
 pub(crate) const A: usize = 0;

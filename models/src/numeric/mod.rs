@@ -30,15 +30,6 @@ pub fn softplus(x: f64) -> f64 {
     }
 }
 
-/// ([`logistic`]`(x)`, [`softplus`]`(x)`) from one exponential, e^−|x|: bit for bit the
-/// two functions' values (each computes exactly that exponential), at half the cost where
-/// a likelihood needs both.
-#[inline]
-pub fn logistic_softplus(x: f64) -> (f64, f64) {
-    let pair = LogisticPair::new(x);
-    (pair.logistic().0, pair.softplus().0)
-}
-
 /// The logistic function and softplus at `x` and at `−x` from the one exponential they
 /// all compute, e^−|x|, and (for softplus) one ln(1 + e^−|x|): each value is bit for bit
 /// what [`logistic`] and [`softplus`] return, at a third to a fifth of the transcendental
@@ -163,7 +154,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn logistic_softplus_and_pair_are_the_functions_bit_for_bit() {
+    fn the_logistic_pair_is_the_functions_bit_for_bit() {
         let mut xs = vec![
             0.0,
             -0.0,
@@ -182,9 +173,6 @@ mod tests {
         ];
         xs.extend((-2000..=2000).map(|i| f64::from(i) * 0.0137));
         for x in xs {
-            let (mu, sp) = logistic_softplus(x);
-            assert_eq!(mu.to_bits(), logistic(x).to_bits(), "logistic at {x}");
-            assert_eq!(sp.to_bits(), softplus(x).to_bits(), "softplus at {x}");
             let pair = LogisticPair::new(x);
             let ((p, q), (sp, sm)) = (pair.logistic(), pair.softplus());
             assert_eq!(p.to_bits(), logistic(x).to_bits(), "logistic at {x}");

@@ -29,7 +29,7 @@ use super::super::linalg::{Sym, sym_det, sym_inv, sym_vec};
 use super::data::GlmmData;
 use super::dense::{chol_solve, cholesky};
 use super::family::logistic;
-use crate::numeric::logistic_softplus;
+use crate::numeric::LogisticPair;
 
 /// Below this Newton decrement (half-deviance units) a step is taken in full without
 /// the step-halving check: Newton's method is then in its quadratic region, and the
@@ -104,7 +104,8 @@ fn group_terms(d: &GlmmData, i: usize, lam: &Lam, off: &[f64], u: [f64; 2]) -> T
     for (((&t, &k), &m), &o) in cols {
         let z = zl(lam, t);
         let eta = o + z[0] * u[0] + z[1] * u[1];
-        let (mu, sp) = logistic_softplus(eta);
+        let pair = LogisticPair::new(eta);
+        let (mu, sp) = (pair.logistic().0, pair.softplus().0);
         phi += m * sp - k * eta;
         let res = m * mu - k;
         let w = m * mu * (1.0 - mu);
