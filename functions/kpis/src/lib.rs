@@ -22,26 +22,29 @@
 //!
 //! An invocation processes the students of its shard (`shard`/`shards` of the input,
 //! [`lake::shard::Shard`]): the attempts query restricts the scan to the shard's student
-//! buckets before its sort, and the stage reads the sorted rows as a stream, one student
-//! at a time ([`stream`]), borrowing strings from the batches. Each week's rows go to
-//! the shard's own object of the week's partition, so the shards of a run never rewrite
-//! each other, and a run in N shards writes the same rows as one unsharded run. The
-//! reference time per item (the median time over the look-back window) is the
-//! platform's, the same on every shard, computed from counts per distinct time.
+//! buckets. The weeks are read [`WEEKS_PER_SCAN`] at a time, each scan with the week
+//! before its first: the scan's attempts are kept in 48 bytes each (ids interned, attempt
+//! ids in one arena) and sorted by integer keys, one student's in time order. Each
+//! week's rows go to the shard's own object of the week's partition, so the shards of a
+//! run never rewrite each other, and a run in N shards writes the same rows as one
+//! unsharded run. The reference time per item (the median time over the look-back
+//! window) is the platform's, the same on every shard, computed from counts per distinct
+//! time.
 //!
-//! Memory per invocation: DataFusion's query pool (`IRTLAKE_QUERY_MEMORY_MB`, default
-//! 1 GiB, the sort spilling to disk beyond it) plus the week's output rows of the shard
-//! (about 150 bytes a student), one student's attempts, the calibration's items and one
-//! count per distinct attempt time: **≤ 1 GB for a 12.5k-student shard** (and for a
-//! 100k-student one), whatever the size of the platform.
+//! Memory per invocation: the shard's attempts of one scan (4 weeks: about 60 bytes an
+//! attempt with its id: ≈ 18 MB for a 12.5k-student shard of the 100k-student benchmark
+//! platform, 75k attempts a week; ≈ 150 MB for all its students), plus the weeks' output
+//! rows (about 150 bytes a student-week), the calibration's items and one count per
+//! distinct attempt time: **≤ 1 GB for a 100k-student shard**, whatever the size of the
+//! platform.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray, StringBuilder,
 };
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::datatypes::{Date32Type, TimestampMicrosecondType};
 use arrow::error::ArrowError;
 use chrono::{Days, NaiveDate};
 use datafusion::prelude::SessionContext;
@@ -59,7 +62,7 @@ use models::irt::{ItemParams, NamedEapTable, ScoringConfig};
 use models::kpi::{self, Measure};
 use serde::Serialize;
 
-use lake::stream::{self, for_each_batch, for_each_student, opt_str, opt_value};
+use lake::stream::{self, for_each_batch, opt_str, opt_value};
 
 const ATTEMPTS_SQL: &str = include_str!("../../../sql/kpis/attempts.sql");
 const WEEKLY_ANSWERS_SQL: &str = include_str!("../../../sql/kpis/weekly_answers.sql");
@@ -90,52 +93,337 @@ pub struct KpisOutput {
     pub phases_ms: Phases,
 }
 
-/// One attempt as the KPIs see it, borrowed from the query's batches.
-struct Attempt<'a> {
-    dt: &'a str,
-    question: &'a str,
-    topic: Option<&'a str>,
-    session: Option<&'a str>,
+/// Weeks one attempts scan covers at most (plus the week before its first): a scan's
+/// attempts are held in compact form ([`ShardAttempts`]), so this bounds the memory of a
+/// long backfill (a scan holds 4 weeks of the shard's attempts, 48 bytes each plus
+/// their attempt ids); a daily run's week is one scan, a 9-week backfill three (12 weeks
+/// of attempts read instead of the 18 of one scan per week and its previous week).
+const WEEKS_PER_SCAN: usize = 3;
+
+/// Set in an interned session key ([`Attempt::session`]) for a day's session
+/// (`day:<dt>`, or an attempt without a session id); clear for a session id.
+const DAY_SESSION: u32 = 1 << 31;
+
+/// [`Attempt::topic`] of an attempt without a topic.
+const NO_TOPIC: u32 = u32::MAX;
+
+/// [`Attempt::time_ms`] of an attempt without a time (a time of `i64::MIN` ms would be
+/// read as none: no attempt takes minus 292 million years).
+const NO_TIME: i64 = i64::MIN;
+
+/// One attempt as the KPIs see it, in 48 bytes: student, question, topic and session
+/// interned ([`ShardAttempts`]), the day (days since 1970-01-01), and what orders a
+/// student's attempts in time: `completed_at` (µs), then the attempt id (in
+/// [`ShardAttempts::ids`]).
+struct Attempt {
+    student: u32,
+    day: i32,
+    at: i64,
+    id: (u32, u32),
+    question: u32,
+    topic: u32,
+    /// Two attempts share a session exactly when the strings `session_id` / `day:<dt>`
+    /// are equal: a `day:` key is the rest of the string in one interner (with
+    /// [`DAY_SESSION`] set), any other session id is interned in another.
+    session: u32,
+    time_ms: i64,
     correct: bool,
-    time_ms: Option<i64>,
 }
 
-impl<'a> Attempt<'a> {
-    /// The session the attempt counts in: its session id, or one session per day
-    /// (`day:<dt>`) without one. As a pair (`true` = a `day:` key, the rest of the key)
-    /// so that nothing is allocated: two attempts share a key exactly when the strings
-    /// `session_id` / `day:<dt>` are equal.
-    fn session_key(&self) -> (bool, &'a str) {
-        match self.session {
-            Some(s) => match s.strip_prefix("day:") {
-                Some(day) => (true, day),
-                None => (false, s),
-            },
-            None => (true, self.dt),
+const _: () = assert!(std::mem::size_of::<Attempt>() == 48);
+
+/// A week's first answer per question, over questions interned `0..n`: each question's
+/// slot is stamped with the week's number instead of its id being hashed into a set per
+/// week.
+struct FirstAnswers {
+    seen: Vec<u32>,
+    week: u32,
+}
+
+impl FirstAnswers {
+    fn new(questions: usize) -> Self {
+        Self {
+            seen: vec![0; questions],
+            week: 0,
         }
+    }
+
+    /// Starts the next week: every question is unanswered again.
+    fn next_week(&mut self) {
+        self.week += 1;
+    }
+
+    /// Whether `question` is answered for the first time this week (it is not any more).
+    fn first(&mut self, question: u32) -> bool {
+        let slot = &mut self.seen[question as usize];
+        let first = *slot != self.week;
+        *slot = self.week;
+        first
     }
 }
 
-/// The attempts of one student, in query order (`sql/kpis/attempts.sql` columns).
-fn read_attempts(parts: &[RecordBatch]) -> Result<Vec<Attempt<'_>>, StageError> {
-    let mut out = Vec::new();
-    for b in parts {
+/// Renumbers `rows`' students (interned in `students`) by sorted id, then sorts the rows
+/// by `key` (which starts with the student) and the attempt id (in `ids`): a student's
+/// rows in time order. Returns the student ids in sorted order.
+fn sort_by_student<T, K: Ord>(
+    students: Interner,
+    rows: &mut [T],
+    student: impl Fn(&mut T) -> &mut u32,
+    key: impl Fn(&T) -> K,
+    id: impl Fn(&T) -> (u32, u32),
+    ids: &AttemptIds,
+) -> Vec<String> {
+    let (student_ids, rank) = students.sorted();
+    for r in rows.iter_mut() {
+        let s = student(r);
+        *s = rank[*s as usize];
+    }
+    rows.sort_unstable_by(|x, y| {
+        key(x)
+            .cmp(&key(y))
+            .then_with(|| ids.get(id(x)).cmp(ids.get(id(y))))
+    });
+    student_ids
+}
+
+/// The attempts of one scan of `sql/kpis/attempts.sql` (a shard's days `[from, to]`),
+/// unsorted as read, with their ids interned once per scan; [`ShardAttempts::week_rows`]
+/// sorts them by integer keys (student rank, `completed_at`) where the query sorted the
+/// rows by their strings: the same order, without DataFusion's sort of string rows.
+struct ShardAttempts<'e, 't> {
+    eap: Option<&'e NamedEapTable<'t>>,
+    students: Interner,
+    questions: Interner,
+    /// EAP table index of each interned question (`None`: not calibrated).
+    item: Vec<Option<u32>>,
+    topics: Interner,
+    sessions: Interner,
+    day_sessions: Interner,
+    /// The `day_sessions` index of each day's own session (attempts without one).
+    day_keys: HashMap<i32, u32>,
+    ids: AttemptIds,
+    attempts: Vec<Attempt>,
+}
+
+impl<'e, 't> ShardAttempts<'e, 't> {
+    fn new(eap: Option<&'e NamedEapTable<'t>>) -> Self {
+        Self {
+            eap,
+            students: Interner::default(),
+            questions: Interner::default(),
+            item: Vec::new(),
+            topics: Interner::default(),
+            sessions: Interner::default(),
+            day_sessions: Interner::default(),
+            day_keys: HashMap::new(),
+            ids: AttemptIds::default(),
+            attempts: Vec::new(),
+        }
+    }
+
+    /// Keeps the attempts of one batch of `sql/kpis/attempts.sql` (rows without a day
+    /// are left out).
+    fn push(&mut self, b: &RecordBatch) -> Result<(), StageError> {
         let c = Columns::of(b);
-        let (dt, q) = (c.strings("dt")?, c.strings("question_id")?);
-        let (tp, ss) = (c.strings("topic_id")?, c.strings("session_id")?);
-        let (ok, tm) = (c.bools("correct")?, c.i64s("time_spent_ms")?);
+        let (st, dt, q, tp, ss) = (
+            c.strings("student_id")?,
+            c.days("dt")?,
+            c.strings("question_id")?,
+            c.strings("topic_id")?,
+            c.strings("session_id")?,
+        );
+        let (ok, tm, at, id) = (
+            c.bools("correct")?,
+            c.i64s("time_spent_ms")?,
+            c.primitives::<TimestampMicrosecondType>("completed_at")?,
+            c.strings("attempt_id")?,
+        );
         for r in 0..b.num_rows() {
-            out.push(Attempt {
-                dt: dt.value(r),
-                question: q.value(r),
-                topic: opt_str(tp, r),
-                session: opt_str(ss, r),
+            let Some(date) = opt_day(dt, r) else { continue };
+            let day = dt.value(r);
+            let qid = q.value(r);
+            let question = self.questions.intern(qid);
+            if question as usize == self.item.len() {
+                self.item.push(self.eap.and_then(|e| e.index(qid)));
+            }
+            let session = match opt_str(ss, r) {
+                Some(s) => match s.strip_prefix("day:") {
+                    Some(rest) => self.day_sessions.intern(rest) | DAY_SESSION,
+                    None => self.sessions.intern(s),
+                },
+                None => {
+                    let day_sessions = &mut self.day_sessions;
+                    *self
+                        .day_keys
+                        .entry(day)
+                        .or_insert_with(|| day_sessions.intern(&day_str(date)))
+                        | DAY_SESSION
+                }
+            };
+            if self.sessions.len().max(self.day_sessions.len()) > DAY_SESSION as usize {
+                return Err(StageError::InvalidInput(
+                    "more than 2^31 sessions in one kpis scan: use more shards".into(),
+                ));
+            }
+            self.attempts.push(Attempt {
+                student: self.students.intern(st.value(r)),
+                day,
+                at: at.value(r),
+                id: self.ids.push(id.value(r))?,
+                question,
+                topic: opt_str(tp, r).map_or(NO_TOPIC, |t| self.topics.intern(t)),
+                session,
+                time_ms: opt_value(tm, r).unwrap_or(NO_TIME),
                 correct: ok.value(r),
-                time_ms: opt_value(tm, r),
             });
         }
+        Ok(())
     }
-    Ok(out)
+
+    /// The KPI rows of each week `(Monday, last day)` of `weeks` (the scan covers them
+    /// and the week before the first): per week, the students with attempts in it, in
+    /// id order, and their rows. A student's attempts are taken in time order
+    /// (`completed_at`, then attempt id); a week's are those of its days, the previous
+    /// week's those of the 7 days before its Monday.
+    fn week_rows(self, weeks: &[(NaiveDate, NaiveDate)], t_ref: Option<f64>) -> Vec<WeekRows> {
+        let Self {
+            eap,
+            students,
+            item,
+            mut attempts,
+            ids,
+            ..
+        } = self;
+        let student_ids = sort_by_student(
+            students,
+            &mut attempts,
+            |a| &mut a.student,
+            |a| (a.student, a.at),
+            |a| a.id,
+            &ids,
+        );
+        let days = |d: NaiveDate| Date32Type::from_naive_date(d);
+        let bounds: Vec<(i32, i32, i32)> = weeks
+            .iter()
+            .map(|&(w, end)| (days(w - Days::new(7)), days(w), days(end)))
+            .collect();
+        let mut out: Vec<(StringBuilder, Vec<Row>)> = weeks
+            .iter()
+            .map(|_| (StringBuilder::new(), Vec::new()))
+            .collect();
+        let mut scorer = WeekScorer::new(eap, &item, t_ref);
+        let (mut this, mut prev) = (Vec::new(), Vec::new());
+        for student in attempts.chunk_by(|x, y| x.student == y.student) {
+            for (&(prev_from, from, to), (ids_out, rows)) in bounds.iter().zip(&mut out) {
+                this.clear();
+                this.extend(student.iter().filter(|a| (from..=to).contains(&a.day)));
+                if this.is_empty() {
+                    continue;
+                }
+                prev.clear();
+                prev.extend(
+                    student
+                        .iter()
+                        .filter(|a| (prev_from..from).contains(&a.day)),
+                );
+                ids_out.append_value(&student_ids[student[0].student as usize]);
+                rows.push(scorer.row(&this, &prev));
+            }
+        }
+        out.into_iter()
+            .map(|(mut students, rows)| WeekRows {
+                students: students.finish(),
+                rows,
+            })
+            .collect()
+    }
+}
+
+/// What computes a student-week's row, with its scratch space.
+struct WeekScorer<'a, 'e, 't> {
+    eap: Option<&'e NamedEapTable<'t>>,
+    item: &'a [Option<u32>],
+    t_ref: Option<f64>,
+    first: FirstAnswers,
+    calibrated: Vec<(u32, bool)>,
+    sessions: Vec<u32>,
+    topics: Vec<(u32, bool)>,
+    buf: Vec<f64>,
+}
+
+impl<'a, 'e, 't> WeekScorer<'a, 'e, 't> {
+    fn new(
+        eap: Option<&'e NamedEapTable<'t>>,
+        item: &'a [Option<u32>],
+        t_ref: Option<f64>,
+    ) -> Self {
+        Self {
+            eap,
+            item,
+            t_ref,
+            first: FirstAnswers::new(item.len()),
+            calibrated: Vec::new(),
+            sessions: Vec::new(),
+            topics: Vec::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// θ of a week's attempts (in time order): the EAP of the first answer per
+    /// question, calibrated questions only ([`week_measure`]).
+    fn theta(&mut self, attempts: &[&Attempt]) -> Option<Measure> {
+        let eap = self.eap?;
+        self.first.next_week();
+        self.calibrated.clear();
+        for a in attempts {
+            if !self.first.first(a.question) {
+                continue;
+            }
+            if let Some(i) = self.item[a.question as usize] {
+                self.calibrated.push((i, a.correct));
+            }
+        }
+        week_measure(eap, &self.calibrated, &mut self.buf)
+    }
+
+    /// The KPIs of a student-week from its attempts and the previous week's (each in
+    /// time order).
+    fn row(&mut self, this: &[&Attempt], prev: &[&Attempt]) -> Row {
+        let correct = this.iter().filter(|a| a.correct).count();
+        let acc = kpi::accuracy_measure(correct, this.len());
+        let acc_prev = kpi::accuracy_measure(prev.iter().filter(|a| a.correct).count(), prev.len());
+        let th = self.theta(this);
+        let th_prev = self.theta(prev);
+        let improvement = kpi::improvement_index(
+            th.as_ref(),
+            th_prev.as_ref(),
+            acc.as_ref(),
+            acc_prev.as_ref(),
+        );
+        self.sessions.clear();
+        self.sessions.extend(this.iter().map(|a| a.session));
+        self.sessions.sort_unstable();
+        self.sessions.dedup();
+        let times = || this.iter().map(|a| a.time_ms).filter(|&t| t != NO_TIME);
+        let timed = times().count();
+        let t_mean = if timed == 0 {
+            f64::NAN
+        } else {
+            times().map(|t| t as f64).sum::<f64>() / timed as f64
+        };
+        let accuracy = acc.map(|m| m.value).unwrap_or(0.0);
+        self.topics.clear();
+        self.topics
+            .extend(this.iter().map(|a| (a.topic, a.correct)));
+        Row {
+            i_t: improvement.map(|x| x.0),
+            a_t: kpi::activity(self.sessions.len()),
+            e_t: kpi::efficiency(accuracy, self.t_ref.unwrap_or(f64::NAN), t_mean),
+            r_t: kpi::recovery_rate(&self.topics),
+            method: improvement.map(|x| x.1.as_str()),
+            n: this.len(),
+        }
+    }
 }
 
 /// The KPIs of one student-week.
@@ -147,25 +435,6 @@ struct Row {
     r_t: Option<f64>,
     method: Option<&'static str>,
     n: usize,
-}
-
-/// θ of a week's attempts (first attempt per question, calibrated items only).
-fn week_theta(attempts: &[Attempt<'_>], eap: Option<&NamedEapTable<'_>>) -> Option<Measure> {
-    week_theta_of(attempts.iter().map(|a| (a.question, a.correct)), eap)
-}
-
-/// [`week_theta`] of a week's answers as (question, correct), in time order.
-fn week_theta_of<'a>(
-    answers: impl Iterator<Item = (&'a str, bool)>,
-    eap: Option<&NamedEapTable<'_>>,
-) -> Option<Measure> {
-    let eap = eap?;
-    let mut seen = HashSet::new();
-    let calibrated: Vec<(u32, bool)> = answers
-        .filter(|(q, _)| seen.insert(*q))
-        .filter_map(|(q, ok)| eap.index(q).map(|i| (i, ok)))
-        .collect();
-    week_measure(eap, &calibrated, &mut Vec::new())
 }
 
 /// The week's θ from its first answers on calibrated questions, `(EAP table index,
@@ -199,46 +468,6 @@ pub fn calibration_eap<'a>(
         cfg,
     )
     .map_err(|e| StageError::model(format!("calibration {}: {e}", cal.run_id)))
-}
-
-fn week_row(
-    this: &[Attempt<'_>],
-    prev: &[Attempt<'_>],
-    eap: Option<&NamedEapTable<'_>>,
-    t_ref: Option<f64>,
-) -> Row {
-    let correct = this.iter().filter(|a| a.correct).count();
-    let acc = kpi::accuracy_measure(correct, this.len());
-    let acc_prev = kpi::accuracy_measure(prev.iter().filter(|a| a.correct).count(), prev.len());
-    let th = week_theta(this, eap);
-    let th_prev = week_theta(prev, eap);
-    let improvement = kpi::improvement_index(
-        th.as_ref(),
-        th_prev.as_ref(),
-        acc.as_ref(),
-        acc_prev.as_ref(),
-    );
-    let sessions: HashSet<(bool, &str)> = this.iter().map(Attempt::session_key).collect();
-    let times: Vec<f64> = this
-        .iter()
-        .filter_map(|a| a.time_ms)
-        .map(|t| t as f64)
-        .collect();
-    let t_mean = if times.is_empty() {
-        f64::NAN
-    } else {
-        times.iter().sum::<f64>() / times.len() as f64
-    };
-    let accuracy = acc.map(|m| m.value).unwrap_or(0.0);
-    let seq: Vec<(Option<&str>, bool)> = this.iter().map(|a| (a.topic, a.correct)).collect();
-    Row {
-        i_t: improvement.map(|x| x.0),
-        a_t: kpi::activity(sessions.len()),
-        e_t: kpi::efficiency(accuracy, t_ref.unwrap_or(f64::NAN), t_mean),
-        r_t: kpi::recovery_rate(&seq),
-        method: improvement.map(|x| x.1.as_str()),
-        n: this.len(),
-    }
 }
 
 /// The query parameters of `sql/kpis/attempts.sql`: the days `[from, to]` of `shard`.
@@ -278,33 +507,29 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
         phases_ms: Phases::start(),
     };
     let last_day = rc.to.min(rc.run_date);
-    let mut week = week_start(rc.from);
-    while week <= last_day {
-        let week_end = (week + Days::new(6)).min(rc.run_date);
-        let rows = compute_week(
-            &ctx,
-            week,
-            week_end,
-            rc.shard,
-            eap.as_ref(),
-            t_ref,
-            &mut phases,
-        )
-        .await?;
-        for r in &rows.rows {
-            out.methods[match r.method {
-                Some("theta_delta") => 0,
-                Some(_) => 1,
-                None => 2,
-            }] += 1;
+    let weeks: Vec<(NaiveDate, NaiveDate)> =
+        std::iter::successors(Some(week_start(rc.from)), |w| Some(*w + Days::new(7)))
+            .take_while(|w| *w <= last_day)
+            .map(|w| (w, (w + Days::new(6)).min(rc.run_date)))
+            .collect();
+    for scan in weeks.chunks(WEEKS_PER_SCAN) {
+        let week_rows =
+            compute_weeks(&ctx, scan, rc.shard, eap.as_ref(), t_ref, &mut phases).await?;
+        for (&(week, _), rows) in scan.iter().zip(&week_rows) {
+            for r in &rows.rows {
+                out.methods[match r.method {
+                    Some("theta_delta") => 0,
+                    Some(_) => 1,
+                    None => 2,
+                }] += 1;
+            }
+            if !rows.rows.is_empty() {
+                write_week(lake, rc.shard, week, &rc.run_id, rc.run_ts, rows).await?;
+                phases.mark("write");
+                out.rows += rows.rows.len();
+                out.weeks.push(day_str(week));
+            }
         }
-        if !rows.rows.is_empty() {
-            write_week(lake, rc.shard, week, &rc.run_id, rc.run_ts, &rows).await?;
-            phases.mark("write");
-            out.rows += rows.rows.len();
-            out.weeks.push(day_str(week));
-        }
-        week = week + Days::new(7);
     }
     tracing::info!(rows = out.rows, shard = %out.shard, %phases, "wrote weekly_kpi");
     out.phases_ms = phases;
@@ -365,40 +590,29 @@ struct WeekRows {
     rows: Vec<Row>,
 }
 
-/// Per student of `shard` active in the week starting `week` (up to `week_end`): the
-/// KPIs, students in id order. Marks each student's `read` and `kpis` in `phases`.
-async fn compute_week(
+/// Per week `(Monday, last day)` of `weeks` (consecutive, at most [`WEEKS_PER_SCAN`]),
+/// the KPIs of each student of `shard` active in it, students in id order: one scan of
+/// the shard's attempts of those weeks and the week before them. Marks `read` and
+/// `kpis` in `phases`.
+async fn compute_weeks(
     ctx: &SessionContext,
-    week: NaiveDate,
-    week_end: NaiveDate,
+    weeks: &[(NaiveDate, NaiveDate)],
     shard: Shard,
     eap: Option<&NamedEapTable<'_>>,
     t_ref: Option<f64>,
     phases: &mut Phases,
-) -> Result<WeekRows, StageError> {
-    let week_str = day_str(week);
-    let prev = week - Days::new(7);
-    let stream =
-        stream::query_stream(ctx, ATTEMPTS_SQL, attempts_params(prev, week_end, shard)).await?;
-    let mut students = StringBuilder::new();
-    let mut rows = Vec::new();
-    for_each_student(stream, 0, |student, parts| {
-        let (this, prev): (Vec<Attempt<'_>>, Vec<Attempt<'_>>) = read_attempts(parts)?
-            .into_iter()
-            .partition(|a| a.dt >= week_str.as_str());
-        phases.mark("read");
-        if !this.is_empty() {
-            students.append_value(student);
-            rows.push(week_row(&this, &prev, eap, t_ref));
-        }
-        phases.mark("kpis");
-        Ok(())
-    })
-    .await?;
-    Ok(WeekRows {
-        students: students.finish(),
-        rows,
-    })
+) -> Result<Vec<WeekRows>, StageError> {
+    let (Some(first), Some(last)) = (weeks.first(), weeks.last()) else {
+        return Ok(Vec::new());
+    };
+    let params = attempts_params(first.0 - Days::new(7), last.1, shard);
+    let stream = stream::query_stream(ctx, ATTEMPTS_SQL, params).await?;
+    let mut attempts = ShardAttempts::new(eap);
+    for_each_batch(stream, |b| attempts.push(b)).await?;
+    phases.mark("read");
+    let rows = attempts.week_rows(weeks, t_ref);
+    phases.mark("kpis");
+    Ok(rows)
 }
 
 /// Columns of `weekly_kpi` that other stages own (churn: `s`; growth: `p`, `sigma`,
@@ -595,9 +809,8 @@ struct Answer {
 }
 
 /// The answers of a scan of [`weekly_records`], and what turns them into weekly
-/// records: question ids interned once per scan (each with its EAP table index), and a
-/// week's first answer per question found by stamping the question's slot with the
-/// week's number instead of hashing its id into a set per week.
+/// records: question ids interned once per scan (each with its EAP table index), a
+/// week's first answer per question found by [`FirstAnswers`].
 struct WeekAnswers<'e, 't> {
     eap: Option<&'e NamedEapTable<'t>>,
     students: Interner,
@@ -656,7 +869,7 @@ impl<'e, 't> WeekAnswers<'e, 't> {
     /// The weekly records: answers sorted by student id, week, `completed_at` and
     /// attempt id (one student's weeks in order, each week's answers in time order);
     /// per student-week the accuracy of the first answer per question, and its θ
-    /// ([`week_theta_of`]: the first answers on calibrated questions, at least
+    /// ([`week_measure`]: the first answers on calibrated questions, at least
     /// [`MIN_WEEK_RESPONSES`]).
     fn records(self) -> Vec<WeeklyRecord> {
         let Self {
@@ -667,29 +880,27 @@ impl<'e, 't> WeekAnswers<'e, 't> {
             ids,
             ..
         } = self;
-        let (student_ids, rank) = students.sorted();
-        for a in &mut answers {
-            a.student = rank[a.student as usize];
-        }
-        answers.sort_unstable_by(|x, y| {
-            (x.student, x.week, x.at)
-                .cmp(&(y.student, y.week, y.at))
-                .then_with(|| ids.get(x.id).cmp(ids.get(y.id)))
-        });
+        let student_ids = sort_by_student(
+            students,
+            &mut answers,
+            |a| &mut a.student,
+            |a| (a.student, a.week, a.at),
+            |a| a.id,
+            &ids,
+        );
         let mut out = Vec::new();
-        let mut seen = vec![0u32; item.len()];
+        let mut first = FirstAnswers::new(item.len());
         let mut calibrated: Vec<(u32, bool)> = Vec::new();
         let mut buf = Vec::new();
         let same_week = |x: &Answer, y: &Answer| x.student == y.student && x.week == y.week;
-        for (week_no, week) in (1u32..).zip(answers.chunk_by(same_week)) {
+        for week in answers.chunk_by(same_week) {
+            first.next_week();
             calibrated.clear();
             let (mut answered, mut correct) = (0u32, 0u32);
             for a in week {
-                let slot = &mut seen[a.question as usize];
-                if *slot == week_no {
+                if !first.first(a.question) {
                     continue;
                 }
-                *slot = week_no;
                 answered += 1;
                 correct += u32::from(a.correct);
                 if let Some(i) = item[a.question as usize] {
@@ -778,31 +989,48 @@ mod tests {
         assert_eq!(median_of_counts(&[(-3, 1), (0, 1)]), Some(-1.5));
     }
 
+    /// Two attempts share an interned session key exactly when their strings
+    /// `session_id` (or `day:<dt>` without one) are equal.
     #[test]
     fn session_keys_match_the_day_strings() {
-        let a = |dt, session| Attempt {
-            dt,
-            question: "q",
-            topic: None,
-            session,
-            correct: true,
-            time_ms: None,
-        };
-        let key = |x: &Attempt<'_>| {
-            x.session
-                .map_or_else(|| format!("day:{}", x.dt), str::to_string)
-        };
-        let all = [
-            a("2026-01-05", None),
-            a("2026-01-06", None),
-            a("2026-01-05", Some("day:2026-01-05")),
-            a("2026-01-05", Some("s1")),
-            a("2026-01-06", Some("s1")),
-            a("2026-01-06", Some("day:")),
+        use arrow::array::{BooleanArray, Date32Array, TimestampMicrosecondArray};
+        let rows: [(&str, Option<&str>); 7] = [
+            ("2026-01-05", None),
+            ("2026-01-06", None),
+            ("2026-01-05", Some("day:2026-01-05")),
+            ("2026-01-05", Some("s1")),
+            ("2026-01-06", Some("s1")),
+            ("2026-01-06", Some("day:")),
+            ("2026-01-06", Some("2026-01-06")),
         ];
-        for x in &all {
-            for y in &all {
-                assert_eq!(x.session_key() == y.session_key(), key(x) == key(y));
+        let day = |d: &str| Date32Type::from_naive_date(d.parse().unwrap());
+        let n = rows.len();
+        let text = |v: Vec<Option<&str>>| Arc::new(StringArray::from(v)) as ArrayRef;
+        let batch = RecordBatch::try_from_iter([
+            ("student_id", text(vec![Some("s"); n])),
+            (
+                "dt",
+                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| day(r.0)))),
+            ),
+            ("question_id", text(vec![Some("q"); n])),
+            ("topic_id", text(vec![None; n])),
+            ("session_id", text(rows.iter().map(|r| r.1).collect())),
+            ("correct", Arc::new(BooleanArray::from(vec![true; n]))),
+            ("time_spent_ms", Arc::new(Int64Array::from(vec![None; n]))),
+            (
+                "completed_at",
+                Arc::new(TimestampMicrosecondArray::from_iter_values(0..n as i64)),
+            ),
+            ("attempt_id", text((0..n).map(|_| Some("a")).collect())),
+        ])
+        .unwrap();
+        let mut scan = ShardAttempts::new(None);
+        scan.push(&batch).unwrap();
+        let key =
+            |r: &(&str, Option<&str>)| r.1.map_or_else(|| format!("day:{}", r.0), str::to_string);
+        for (x, a) in rows.iter().zip(&scan.attempts) {
+            for (y, b) in rows.iter().zip(&scan.attempts) {
+                assert_eq!(a.session == b.session, key(x) == key(y), "{x:?} {y:?}");
             }
         }
     }
