@@ -15,6 +15,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use url::Url;
 
 use crate::catalog::{self, TableDef};
@@ -285,7 +286,7 @@ impl Lake {
         let key = self.shard_partition_key(def, values, shard)?;
         let checked = conform(def, batches)?;
         let rows = checked.iter().map(|b| b.num_rows()).sum();
-        let bytes = Bytes::from(encode_parquet(&def.file_schema, &checked)?);
+        let bytes = Bytes::from(encode_parquet(def.name, &def.file_schema, &checked)?);
         let size = bytes.len();
         self.put_atomic(&key, bytes).await?;
         self.sweep_other_layouts(&key, shard).await?;
@@ -662,7 +663,7 @@ impl Lake {
         };
         let new = conform(def, &new)?;
         let rows = new.iter().map(|b| b.num_rows()).sum();
-        let bytes = Bytes::from(encode_parquet(&def.file_schema, &new)?);
+        let bytes = Bytes::from(encode_parquet(def.name, &def.file_schema, &new)?);
         Ok(Some(Prepared {
             bytes,
             rows,
@@ -1136,11 +1137,16 @@ pub const ROW_GROUP_MAX_ROWS: usize = 1024 * 1024;
 /// (`parquet.block.size`), whichever of this and [`ROW_GROUP_MAX_ROWS`] comes first.
 pub const ROW_GROUP_MAX_BYTES: usize = 128 << 20;
 
-/// Encodes batches as one Parquet file in memory: zstd, row groups up to
+/// Encodes batches of `table` as one Parquet file in memory: zstd, row groups up to
 /// [`ROW_GROUP_MAX_ROWS`] rows or [`ROW_GROUP_MAX_BYTES`], page statistics (the
-/// defaults) for pruning.
-fn encode_parquet(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let props = WriterProperties::builder()
+/// defaults) for pruning, dictionaries but for the table's
+/// [`catalog::distinct_valued_columns`].
+fn encode_parquet(table: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let props = catalog::distinct_valued_columns(table)
+        .iter()
+        .fold(WriterProperties::builder(), |props, column| {
+            props.set_column_dictionary_enabled(ColumnPath::from(*column), false)
+        })
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_MAX_ROWS))
         .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
@@ -1260,7 +1266,7 @@ mod tests {
             vec![Arc::new(Int64Array::from_iter_values(0..n as i64))],
         )
         .unwrap();
-        let bytes = encode_parquet(&schema, &[batch]).unwrap();
+        let bytes = encode_parquet("test", &schema, &[batch]).unwrap();
         let reader = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
         let groups: Vec<i64> = reader
             .metadata()
@@ -1269,5 +1275,52 @@ mod tests {
             .map(|g| g.num_rows())
             .collect();
         assert_eq!(groups, vec![ROW_GROUP_MAX_ROWS as i64, 1]);
+    }
+
+    /// The catalog's distinct-valued columns of `attempts` are written without a
+    /// dictionary, its other columns with one (id columns repeat: students, questions),
+    /// whatever the values (here every column repeats).
+    #[test]
+    fn distinct_valued_columns_are_written_without_a_dictionary() {
+        use arrow::array::{ArrayRef, BooleanArray, StringArray, TimestampMicrosecondArray};
+        use parquet::basic::Encoding;
+        let def = catalog::table(catalog::ATTEMPTS).unwrap();
+        let n = 1000;
+        let columns: Vec<ArrayRef> = def
+            .file_schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.data_type() {
+                    DataType::Utf8 => Arc::new(StringArray::from_iter_values(
+                        (0..n).map(|i| format!("{}-{}", f.name(), i % 7)),
+                    )),
+                    DataType::Boolean => Arc::new(BooleanArray::from(vec![true; n])),
+                    DataType::Int64 => {
+                        Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i % 5)))
+                    }
+                    _ => Arc::new(
+                        TimestampMicrosecondArray::from_iter_values(0..n as i64)
+                            .with_timezone("UTC"),
+                    ),
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(def.file_schema.clone(), columns).unwrap();
+        let bytes = encode_parquet(def.name, &def.file_schema, &[batch]).unwrap();
+        let reader = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
+        let group = reader.metadata().row_group(0);
+        let plain = catalog::distinct_valued_columns(def.name);
+        assert_eq!(plain, ["attempt_id", "completed_at"]);
+        // (Parquet never writes booleans with a dictionary.)
+        for c in group
+            .columns()
+            .iter()
+            .filter(|c| c.column_path().string() != "correct")
+        {
+            let name = c.column_path().string();
+            let dictionary = c.encodings().any(|e| e == Encoding::RLE_DICTIONARY);
+            assert_eq!(dictionary, !plain.contains(&name.as_str()), "{name}");
+        }
     }
 }
