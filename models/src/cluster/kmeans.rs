@@ -329,16 +329,64 @@ fn kmeans_pp(data: &Data<'_>, k: usize, rng: &mut StdRng) -> Result<Vec<f64>> {
 }
 
 /// Nearest centre of every point (ties to the lower index); returns whether any label
-/// changed.
+/// changed. Points of up to 8 features go through [`assign_fixed`], whose distances the
+/// compiler unrolls (the same additions in the same order as [`sq_dist`], so the same
+/// labels).
 fn assign(data: &Data<'_>, centres: &[f64], k: usize, labels: &mut [usize]) -> bool {
+    match data.dim {
+        1 => assign_fixed::<1>(data, centres, k, labels),
+        2 => assign_fixed::<2>(data, centres, k, labels),
+        3 => assign_fixed::<3>(data, centres, k, labels),
+        4 => assign_fixed::<4>(data, centres, k, labels),
+        5 => assign_fixed::<5>(data, centres, k, labels),
+        6 => assign_fixed::<6>(data, centres, k, labels),
+        7 => assign_fixed::<7>(data, centres, k, labels),
+        8 => assign_fixed::<8>(data, centres, k, labels),
+        _ => assign_any(data, centres, k, labels),
+    }
+}
+
+/// [`assign`] for points of `D` features.
+fn assign_fixed<const D: usize>(
+    data: &Data<'_>,
+    centres: &[f64],
+    k: usize,
+    labels: &mut [usize],
+) -> bool {
+    let (points, _) = data.z.as_chunks::<D>();
+    let (centres, _) = centres[..k * D].as_chunks::<D>();
+    relabel(points.iter(), k, labels, |x, c| {
+        // sq_dist's sum: ((x₀ − c₀)² + (x₁ − c₁)²) + … from the left
+        let mut d = -0.0;
+        for (a, b) in x.iter().zip(&centres[c]) {
+            d += (a - b) * (a - b);
+        }
+        d
+    })
+}
+
+/// [`assign`] for points of any number of features.
+fn assign_any(data: &Data<'_>, centres: &[f64], k: usize, labels: &mut [usize]) -> bool {
     let dim = data.dim;
+    relabel(data.z.chunks_exact(dim), k, labels, |x, c| {
+        sq_dist(x, &centres[c * dim..(c + 1) * dim])
+    })
+}
+
+/// Labels each point of `points` with the centre `0..k` at the smallest `dist(point,
+/// centre)` (ties to the lower index); returns whether any label changed.
+fn relabel<P>(
+    points: impl Iterator<Item = P>,
+    k: usize,
+    labels: &mut [usize],
+    dist: impl Fn(&P, usize) -> f64,
+) -> bool {
     let mut changed = false;
-    for (i, l) in labels.iter_mut().enumerate() {
-        let x = data.row(i);
+    for (x, l) in points.zip(labels.iter_mut()) {
         let mut best = 0;
         let mut best_d = f64::INFINITY;
         for c in 0..k {
-            let d = sq_dist(x, &centres[c * dim..(c + 1) * dim]);
+            let d = dist(&x, c);
             if d < best_d {
                 best_d = d;
                 best = c;
@@ -441,5 +489,32 @@ fn lloyd(data: &Data<'_>, mut centres: Vec<f64>, k: usize, max_iter: usize, tol:
         inertia,
         iterations,
         converged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`assign_fixed`] gives [`assign_any`]'s labels (exactly: same distances, ties to
+    /// the lower index), here with many ties (coordinates on a coarse grid).
+    #[test]
+    fn fixed_width_assignment_is_the_general_one() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for dim in 1..=9 {
+            let (n, k) = (500, 6);
+            let z: Vec<f64> = (0..n * dim)
+                .map(|_| f64::from(rng.random_range(-3i32..=3)) * 0.5)
+                .collect();
+            let centres: Vec<f64> = z[..k * dim].to_vec();
+            let data = Data { z: &z, n, dim };
+            let mut fixed = vec![usize::MAX; n];
+            let mut general = vec![usize::MAX; n];
+            assert_eq!(
+                assign(&data, &centres, k, &mut fixed),
+                assign_any(&data, &centres, k, &mut general)
+            );
+            assert_eq!(fixed, general, "dim {dim}");
+        }
     }
 }
