@@ -472,17 +472,12 @@ impl ScalarUDFImpl for StudentBucketIn {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::error::Result<ColumnarValue> {
-        let [id_arg, rest @ ..] = args.args.as_slice() else {
+        let [id_arg, seed, lo, hi] = args.args.as_slice() else {
             return exec_err!(
                 "{STUDENT_BUCKET_IN_FN} takes 4 arguments (student_id, seed, lo, hi)"
             );
         };
-        if rest.len() != 3 {
-            return exec_err!(
-                "{STUDENT_BUCKET_IN_FN} takes 4 arguments (student_id, seed, lo, hi)"
-            );
-        }
-        let constants = [&rest[0], &rest[1], &rest[2]].map(int_scalar);
+        let constants = [seed, lo, hi].map(int_scalar);
         let out: BooleanArray = match (id_arg, constants) {
             (ColumnarValue::Array(ids), [Some(seed), Some(lo), Some(hi)]) => {
                 on_ids!(STUDENT_BUCKET_IN_FN, ids, |a| ids_in(a, seed, lo, hi))

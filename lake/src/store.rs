@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use arrow::array::{AsArray, Float64Array, RecordBatch};
-use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
@@ -286,7 +285,7 @@ impl Lake {
         let key = self.shard_partition_key(def, values, shard)?;
         let checked = conform(def, batches)?;
         let rows = checked.iter().map(|b| b.num_rows()).sum();
-        let bytes = Bytes::from(encode_parquet(def.name, &def.file_schema, &checked)?);
+        let bytes = Bytes::from(encode_parquet(def, &checked)?);
         let size = bytes.len();
         self.put_atomic(&key, bytes).await?;
         self.sweep_other_layouts(&key, shard).await?;
@@ -663,7 +662,7 @@ impl Lake {
         };
         let new = conform(def, &new)?;
         let rows = new.iter().map(|b| b.num_rows()).sum();
-        let bytes = Bytes::from(encode_parquet(def.name, &def.file_schema, &new)?);
+        let bytes = Bytes::from(encode_parquet(def, &new)?);
         Ok(Some(Prepared {
             bytes,
             rows,
@@ -1137,12 +1136,12 @@ pub const ROW_GROUP_MAX_ROWS: usize = 1024 * 1024;
 /// (`parquet.block.size`), whichever of this and [`ROW_GROUP_MAX_ROWS`] comes first.
 pub const ROW_GROUP_MAX_BYTES: usize = 128 << 20;
 
-/// Encodes batches of `table` as one Parquet file in memory: zstd, row groups up to
-/// [`ROW_GROUP_MAX_ROWS`] rows or [`ROW_GROUP_MAX_BYTES`], page statistics (the
-/// defaults) for pruning, dictionaries but for the table's
+/// Encodes batches of table `def` (in its file schema) as one Parquet file in memory:
+/// zstd, row groups up to [`ROW_GROUP_MAX_ROWS`] rows or [`ROW_GROUP_MAX_BYTES`], page
+/// statistics (the defaults) for pruning, dictionaries but for the table's
 /// [`catalog::distinct_valued_columns`].
-fn encode_parquet(table: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
-    let props = catalog::distinct_valued_columns(table)
+fn encode_parquet(def: &TableDef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let props = catalog::distinct_valued_columns(def.name)
         .iter()
         .fold(WriterProperties::builder(), |props, column| {
             props.set_column_dictionary_enabled(ColumnPath::from(*column), false)
@@ -1152,7 +1151,7 @@ fn encode_parquet(table: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> R
         .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
         .build();
     let mut buf = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buf, schema.clone(), Some(props))?;
+    let mut writer = ArrowWriter::try_new(&mut buf, def.file_schema.clone(), Some(props))?;
     for b in batches {
         writer.write(b)?;
     }
@@ -1266,7 +1265,13 @@ mod tests {
             vec![Arc::new(Int64Array::from_iter_values(0..n as i64))],
         )
         .unwrap();
-        let bytes = encode_parquet("test", &schema, &[batch]).unwrap();
+        let def = TableDef {
+            name: "test",
+            file_schema: schema,
+            partitions: &[],
+            description: "",
+        };
+        let bytes = encode_parquet(&def, &[batch]).unwrap();
         let reader = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
         let groups: Vec<i64> = reader
             .metadata()
@@ -1307,7 +1312,7 @@ mod tests {
             })
             .collect();
         let batch = RecordBatch::try_new(def.file_schema.clone(), columns).unwrap();
-        let bytes = encode_parquet(def.name, &def.file_schema, &[batch]).unwrap();
+        let bytes = encode_parquet(def, &[batch]).unwrap();
         let reader = SerializedFileReader::new(Bytes::from(bytes)).unwrap();
         let group = reader.metadata().row_group(0);
         let plain = catalog::distinct_valued_columns(def.name);

@@ -114,7 +114,7 @@ const NO_TIME: i64 = i64::MIN;
 /// One attempt as the KPIs see it, in 48 bytes: student, question, topic and session
 /// interned ([`ShardAttempts`]), the day (days since 1970-01-01), and what orders a
 /// student's attempts in time: `completed_at` (µs), then the attempt id (in
-/// [`ShardAttempts::ids`]).
+/// the scan's [`ScanKeys`]).
 struct Attempt {
     student: u32,
     day: i32,
@@ -162,28 +162,51 @@ impl FirstAnswers {
     }
 }
 
-/// Renumbers `rows`' students (interned in `students`) by sorted id, then sorts the rows
-/// by `key` (which starts with the student) and the attempt id (in `ids`): a student's
-/// rows in time order. Returns the student ids in sorted order.
-fn sort_by_student<T, K: Ord>(
+/// What both scans of this crate keep beside their rows: the student and question ids
+/// interned once per scan (each question with its EAP table index) and the attempt ids
+/// in one arena.
+#[derive(Default)]
+struct ScanKeys {
     students: Interner,
-    rows: &mut [T],
-    student: impl Fn(&mut T) -> &mut u32,
-    key: impl Fn(&T) -> K,
-    id: impl Fn(&T) -> (u32, u32),
-    ids: &AttemptIds,
-) -> Vec<String> {
-    let (student_ids, rank) = students.sorted();
-    for r in rows.iter_mut() {
-        let s = student(r);
-        *s = rank[*s as usize];
+    questions: Interner,
+    /// EAP table index of each interned question (`None`: not calibrated).
+    item: Vec<Option<u32>>,
+    ids: AttemptIds,
+}
+
+impl ScanKeys {
+    /// The index of question `qid`, its EAP table index in `eap` kept on first sight.
+    fn question(&mut self, qid: &str, eap: Option<&NamedEapTable<'_>>) -> u32 {
+        let question = self.questions.intern(qid);
+        if question as usize == self.item.len() {
+            self.item.push(eap.and_then(|e| e.index(qid)));
+        }
+        question
     }
-    rows.sort_unstable_by(|x, y| {
-        key(x)
-            .cmp(&key(y))
-            .then_with(|| ids.get(id(x)).cmp(ids.get(id(y))))
-    });
-    student_ids
+
+    /// Renumbers `rows`' students by sorted id, then sorts the rows by `key` (which
+    /// starts with the student) and the attempt id: a student's rows in time order.
+    /// Returns the student ids in sorted order and each question's EAP table index.
+    fn sort<T, K: Ord>(
+        self,
+        rows: &mut [T],
+        student: impl Fn(&mut T) -> &mut u32,
+        key: impl Fn(&T) -> K,
+        id: impl Fn(&T) -> (u32, u32),
+    ) -> (Vec<String>, Vec<Option<u32>>) {
+        let (student_ids, rank) = self.students.sorted();
+        for r in rows.iter_mut() {
+            let s = student(r);
+            *s = rank[*s as usize];
+        }
+        let ids = &self.ids;
+        rows.sort_unstable_by(|x, y| {
+            key(x)
+                .cmp(&key(y))
+                .then_with(|| ids.get(id(x)).cmp(ids.get(id(y))))
+        });
+        (student_ids, self.item)
+    }
 }
 
 /// The attempts of one scan of `sql/kpis/attempts.sql` (a shard's days `[from, to]`),
@@ -192,16 +215,12 @@ fn sort_by_student<T, K: Ord>(
 /// rows by their strings: the same order, without DataFusion's sort of string rows.
 struct ShardAttempts<'e, 't> {
     eap: Option<&'e NamedEapTable<'t>>,
-    students: Interner,
-    questions: Interner,
-    /// EAP table index of each interned question (`None`: not calibrated).
-    item: Vec<Option<u32>>,
+    keys: ScanKeys,
     topics: Interner,
     sessions: Interner,
     day_sessions: Interner,
     /// The `day_sessions` index of each day's own session (attempts without one).
     day_keys: HashMap<i32, u32>,
-    ids: AttemptIds,
     attempts: Vec<Attempt>,
 }
 
@@ -209,14 +228,11 @@ impl<'e, 't> ShardAttempts<'e, 't> {
     fn new(eap: Option<&'e NamedEapTable<'t>>) -> Self {
         Self {
             eap,
-            students: Interner::default(),
-            questions: Interner::default(),
-            item: Vec::new(),
+            keys: ScanKeys::default(),
             topics: Interner::default(),
             sessions: Interner::default(),
             day_sessions: Interner::default(),
             day_keys: HashMap::new(),
-            ids: AttemptIds::default(),
             attempts: Vec::new(),
         }
     }
@@ -241,11 +257,7 @@ impl<'e, 't> ShardAttempts<'e, 't> {
         for r in 0..b.num_rows() {
             let Some(date) = opt_day(dt, r) else { continue };
             let day = dt.value(r);
-            let qid = q.value(r);
-            let question = self.questions.intern(qid);
-            if question as usize == self.item.len() {
-                self.item.push(self.eap.and_then(|e| e.index(qid)));
-            }
+            let question = self.keys.question(q.value(r), self.eap);
             let session = match opt_str(ss, r) {
                 Some(s) => match s.strip_prefix("day:") {
                     Some(rest) => self.day_sessions.intern(rest) | DAY_SESSION,
@@ -266,10 +278,10 @@ impl<'e, 't> ShardAttempts<'e, 't> {
                 ));
             }
             self.attempts.push(Attempt {
-                student: self.students.intern(st.value(r)),
+                student: self.keys.students.intern(st.value(r)),
                 day,
                 at: at.value(r),
-                id: self.ids.push(id.value(r))?,
+                id: self.keys.ids.push(id.value(r))?,
                 question,
                 topic: opt_str(tp, r).map_or(NO_TOPIC, |t| self.topics.intern(t)),
                 session,
@@ -288,19 +300,15 @@ impl<'e, 't> ShardAttempts<'e, 't> {
     fn week_rows(self, weeks: &[(NaiveDate, NaiveDate)], t_ref: Option<f64>) -> Vec<WeekRows> {
         let Self {
             eap,
-            students,
-            item,
+            keys,
             mut attempts,
-            ids,
             ..
         } = self;
-        let student_ids = sort_by_student(
-            students,
+        let (student_ids, item) = keys.sort(
             &mut attempts,
             |a| &mut a.student,
             |a| (a.student, a.at),
             |a| a.id,
-            &ids,
         );
         let days = |d: NaiveDate| Date32Type::from_naive_date(d);
         let bounds: Vec<(i32, i32, i32)> = weeks
@@ -798,7 +806,7 @@ pub async fn weekly_records(
 
 /// One answer read by [`weekly_records`]: the student and question (interned), the
 /// Monday of its day, and what orders a student's answers in time: `completed_at` (µs)
-/// and the attempt id (in [`WeekAnswers::ids`]).
+/// and the attempt id (in the scan's [`ScanKeys`]).
 struct Answer {
     student: u32,
     week: NaiveDate,
@@ -809,27 +817,20 @@ struct Answer {
 }
 
 /// The answers of a scan of [`weekly_records`], and what turns them into weekly
-/// records: question ids interned once per scan (each with its EAP table index), a
-/// week's first answer per question found by [`FirstAnswers`].
+/// records: ids interned once per scan ([`ScanKeys`]), a week's first answer per question
+/// found by [`FirstAnswers`].
 struct WeekAnswers<'e, 't> {
     eap: Option<&'e NamedEapTable<'t>>,
-    students: Interner,
-    questions: Interner,
-    /// EAP table index of each interned question (`None`: not calibrated).
-    item: Vec<Option<u32>>,
+    keys: ScanKeys,
     answers: Vec<Answer>,
-    ids: AttemptIds,
 }
 
 impl<'e, 't> WeekAnswers<'e, 't> {
     fn new(eap: Option<&'e NamedEapTable<'t>>) -> Self {
         Self {
             eap,
-            students: Interner::default(),
-            questions: Interner::default(),
-            item: Vec::new(),
+            keys: ScanKeys::default(),
             answers: Vec::new(),
-            ids: AttemptIds::default(),
         }
     }
 
@@ -849,16 +850,12 @@ impl<'e, 't> WeekAnswers<'e, 't> {
         );
         for r in 0..b.num_rows() {
             let Some(d) = opt_day(dt, r) else { continue };
-            let qid = q.value(r);
-            let question = self.questions.intern(qid);
-            if question as usize == self.item.len() {
-                self.item.push(self.eap.and_then(|e| e.index(qid)));
-            }
+            let question = self.keys.question(q.value(r), self.eap);
             self.answers.push(Answer {
-                student: self.students.intern(st.value(r)),
+                student: self.keys.students.intern(st.value(r)),
                 week: week_start(d),
                 at: at.value(r),
-                id: self.ids.push(id.value(r))?,
+                id: self.keys.ids.push(id.value(r))?,
                 question,
                 correct: ok.value(r),
             });
@@ -874,19 +871,14 @@ impl<'e, 't> WeekAnswers<'e, 't> {
     fn records(self) -> Vec<WeeklyRecord> {
         let Self {
             eap,
-            students,
-            item,
+            keys,
             mut answers,
-            ids,
-            ..
         } = self;
-        let student_ids = sort_by_student(
-            students,
+        let (student_ids, item) = keys.sort(
             &mut answers,
             |a| &mut a.student,
             |a| (a.student, a.week, a.at),
             |a| a.id,
-            &ids,
         );
         let mut out = Vec::new();
         let mut first = FirstAnswers::new(item.len());
