@@ -89,6 +89,11 @@ resource "aws_glue_catalog_table" "attempts" {
       name = "hints_used"
       type = "bigint"
     }
+
+    columns {
+      name = "shard_bucket"
+      type = "bigint"
+    }
   }
 }
 

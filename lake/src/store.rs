@@ -1139,8 +1139,12 @@ pub const ROW_GROUP_MAX_BYTES: usize = 128 << 20;
 /// Encodes batches of table `def` (in its file schema) as one Parquet file in memory:
 /// zstd, row groups up to [`ROW_GROUP_MAX_ROWS`] rows or [`ROW_GROUP_MAX_BYTES`], page
 /// statistics (the defaults) for pruning, dictionaries but for the table's
-/// [`catalog::distinct_valued_columns`].
+/// [`catalog::distinct_valued_columns`]. A table clustered by shard
+/// ([`catalog::shard_clustered_by`]) is written as [`cluster_by_shard`] orders it, in
+/// data pages of at most [`catalog::CLUSTERED_PAGE_ROWS`] rows.
 fn encode_parquet(def: &TableDef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    let clustered = cluster_by_shard(def, batches)?;
+    let batches = clustered.as_deref().unwrap_or(batches);
     let props = catalog::distinct_valued_columns(def.name)
         .iter()
         .fold(WriterProperties::builder(), |props, column| {
@@ -1148,8 +1152,12 @@ fn encode_parquet(def: &TableDef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
         })
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_MAX_ROWS))
-        .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES))
-        .build();
+        .set_max_row_group_bytes(Some(ROW_GROUP_MAX_BYTES));
+    let props = match clustered {
+        Some(_) => props.set_data_page_row_count_limit(catalog::CLUSTERED_PAGE_ROWS),
+        None => props,
+    }
+    .build();
     let mut buf = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut buf, def.file_schema.clone(), Some(props))?;
     for b in batches {
@@ -1157,6 +1165,53 @@ fn encode_parquet(def: &TableDef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
     }
     writer.close()?;
     Ok(buf)
+}
+
+/// The rows of `batches` of a table clustered by shard ([`catalog::shard_clustered_by`])
+/// as one batch ordered by the shard bucket of their id column (a stable counting sort:
+/// rows of one bucket keep their order), with [`catalog::SHARD_BUCKET`] set to that
+/// bucket, `student_bucket(id, 0)` ([`crate::shard::student_bucket`]); `None` for
+/// every other table. The batches are in the file schema ([`conform`]), so the id
+/// column is a non-null string.
+fn cluster_by_shard(def: &TableDef, batches: &[RecordBatch]) -> Result<Option<Vec<RecordBatch>>> {
+    use crate::shard::{SHARD_SEED, STUDENT_BUCKETS, student_bucket};
+    use arrow::array::{Int64Array, UInt32Array};
+    let Some(id_column) = catalog::shard_clustered_by(def.name) else {
+        return Ok(None);
+    };
+    let all = arrow::compute::concat_batches(&def.file_schema, batches)?;
+    let ids = all
+        .column(def.file_schema.index_of(id_column)?)
+        .as_string::<i32>();
+    let buckets: Vec<u16> = ids
+        .iter()
+        .map(|id| student_bucket(id.unwrap_or_default(), SHARD_SEED) as u16)
+        .collect();
+    let mut next = vec![0u32; STUDENT_BUCKETS as usize];
+    for &b in &buckets {
+        next[usize::from(b)] += 1;
+    }
+    let mut start = 0;
+    for slot in next.iter_mut() {
+        (*slot, start) = (start, start + *slot);
+    }
+    let mut order = vec![0u32; buckets.len()];
+    for (row, &b) in buckets.iter().enumerate() {
+        let slot = &mut next[usize::from(b)];
+        order[*slot as usize] = row as u32;
+        *slot += 1;
+    }
+    let sorted_buckets: Int64Array = order
+        .iter()
+        .map(|&row| Some(i64::from(buckets[row as usize])))
+        .collect();
+    let sorted = arrow::compute::take_record_batch(&all, &UInt32Array::from(order))?;
+    let mut columns = sorted.columns().to_vec();
+    columns[def.file_schema.index_of(catalog::SHARD_BUCKET)?] = Arc::new(sorted_buckets);
+    Ok(Some(vec![RecordBatch::try_new(
+        def.file_schema.clone(),
+        columns,
+    )?]))
 }
 
 /// Environment variable: how many times an S3 request that failed in a retryable way
@@ -1327,5 +1382,207 @@ mod tests {
             let dictionary = c.encodings().any(|e| e == Encoding::RLE_DICTIONARY);
             assert_eq!(dictionary, !plain.contains(&name.as_str()), "{name}");
         }
+    }
+
+    /// An `attempts` batch of `n` rows over `students` students in a scrambled order
+    /// (attempt id `a{row}`), whose writer put a wrong `shard_bucket` (7) in every row.
+    fn scrambled_attempts(n: usize, students: usize, day_us: i64) -> RecordBatch {
+        use arrow::array::{BooleanArray, StringArray, TimestampMicrosecondArray};
+        let student = |r: usize| format!("s{}", (r * 7919) % students);
+        crate::columns::TableBatch::new(catalog::ATTEMPTS, n)
+            .unwrap()
+            .set(
+                "attempt_id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|r| format!("a{r}")),
+                )),
+            )
+            .unwrap()
+            .set(
+                "student_id",
+                Arc::new(StringArray::from_iter_values((0..n).map(student))),
+            )
+            .unwrap()
+            .set(
+                "question_id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|r| format!("q{}", r % 13)),
+                )),
+            )
+            .unwrap()
+            .set(
+                "correct",
+                Arc::new(BooleanArray::from_iter((0..n).map(|r| Some(r % 3 == 0)))),
+            )
+            .unwrap()
+            .set(
+                "completed_at",
+                Arc::new(
+                    TimestampMicrosecondArray::from_iter_values((0..n as i64).map(|r| day_us + r))
+                        .with_timezone("UTC"),
+                ),
+            )
+            .unwrap()
+            .set(
+                catalog::SHARD_BUCKET,
+                Arc::new(Int64Array::from(vec![7; n])),
+            )
+            .unwrap()
+            .finish()
+            .unwrap()
+    }
+
+    /// `attempts` is written clustered by shard: every row's `shard_bucket` is
+    /// `student_bucket(student_id, 0)` (the writer's value replaced), the rows are
+    /// ordered by it and keep the writer's order within a bucket (a stable sort), no row
+    /// is lost or doubled, and every data page holds at most `CLUSTERED_PAGE_ROWS` rows.
+    #[test]
+    fn attempts_are_written_clustered_by_shard() {
+        use parquet::arrow::arrow_reader::ArrowReaderOptions;
+        let def = catalog::table(catalog::ATTEMPTS).unwrap();
+        let n = 3 * catalog::CLUSTERED_PAGE_ROWS + 123;
+        let written = scrambled_attempts(n, 2000, 0);
+        let bytes = Bytes::from(encode_parquet(def, &[written]).unwrap());
+        let options = ArrowReaderOptions::new()
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options).unwrap();
+        let offsets = builder.metadata().offset_index().unwrap()[0].clone();
+        let batches: Vec<RecordBatch> = builder.build().unwrap().map(|b| b.unwrap()).collect();
+        let read = arrow::compute::concat_batches(&def.file_schema, &batches).unwrap();
+        assert_eq!(read.num_rows(), n);
+        let cols = crate::columns::Columns::of(&read);
+        let (ids, students) = (
+            cols.strings("attempt_id").unwrap(),
+            cols.strings("student_id").unwrap(),
+        );
+        let buckets = read
+            .column(def.file_schema.index_of(catalog::SHARD_BUCKET).unwrap())
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        let mut seen = vec![false; n];
+        let mut previous = (-1i64, -1i64);
+        for r in 0..n {
+            let bucket = buckets.value(r);
+            assert_eq!(
+                bucket as u64,
+                crate::shard::student_bucket(students.value(r), 0)
+            );
+            let row: i64 = ids.value(r)[1..].parse().unwrap();
+            assert!(
+                (bucket, row) > previous,
+                "row {r}: {:?} after {previous:?}",
+                (bucket, row)
+            );
+            previous = (bucket, row);
+            assert!(!std::mem::replace(&mut seen[row as usize], true));
+        }
+        assert!(seen.iter().all(|&s| s));
+        for column in offsets {
+            let starts: Vec<i64> = column
+                .page_locations()
+                .iter()
+                .map(|p| p.first_row_index)
+                .collect();
+            assert!(starts.len() >= 4, "{starts:?}");
+            for (a, b) in starts
+                .iter()
+                .zip(starts.iter().skip(1).chain([&(n as i64)]))
+            {
+                assert!(b - a <= catalog::CLUSTERED_PAGE_ROWS as i64, "{starts:?}");
+            }
+        }
+    }
+
+    /// A shard's scan with the `shard_bucket` range next to `student_bucket_in` reads
+    /// the same rows as the hash predicate alone — over an object written clustered and
+    /// one written before the column existed (no `shard_bucket`: read as null) — and
+    /// skips the other shards' pages of the clustered object (page index pruning).
+    #[tokio::test]
+    async fn shard_scans_skip_other_shards_pages_and_read_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(&format!("file://{}", dir.path().display())).unwrap();
+        let def = catalog::table(catalog::ATTEMPTS).unwrap();
+        let day_us = 1_769_904_000_000_000; // 2026-02-01T00:00:00Z
+        let n = 20_000;
+        lake.write_partition(
+            catalog::ATTEMPTS,
+            &[("dt", "2026-02-01")],
+            &[scrambled_attempts(n, 4000, day_us)],
+        )
+        .await
+        .unwrap();
+        // An object of the same table as written before `shard_bucket` existed.
+        let old = scrambled_attempts(3000, 900, day_us + 86_400_000_000);
+        let old = old
+            .project(&(0..old.num_columns() - 1).collect::<Vec<_>>())
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut buf, old.schema(), None).unwrap();
+        writer.write(&old).unwrap();
+        writer.close().unwrap();
+        let key = lake.partition_key(def, &[("dt", "2026-02-02")]).unwrap();
+        lake.store()
+            .put(&lake.path(&key).unwrap(), buf.into())
+            .await
+            .unwrap();
+
+        let ctx = lake.session().unwrap();
+        let hash_only = "SELECT attempt_id, dt FROM attempts \
+                         WHERE student_bucket_in(student_id, 0, 512, 1024)";
+        let clustered = format!(
+            "{hash_only} AND (shard_bucket IS NULL OR (shard_bucket >= 512 AND shard_bucket < 1024))"
+        );
+        let rows = |sql: String| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx
+                    .sql(&format!("{sql} ORDER BY attempt_id, dt"))
+                    .await
+                    .unwrap()
+                    .collect()
+                    .await
+                    .unwrap();
+                arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let expected = rows(hash_only.to_string()).await;
+        assert!(expected.contains("2026-02-01") && expected.contains("2026-02-02"));
+        assert_eq!(rows(clustered.clone()).await, expected);
+
+        // Rows the Parquet scans hand on to the filter: with the range, the clustered
+        // day's pages of buckets [512, 1024) (1/8 of 20,000 rows, plus at most one
+        // partial page at each end) and the whole old object; without it, every row.
+        let scanned = |sql: String| {
+            let ctx = ctx.clone();
+            async move {
+                let plan = ctx
+                    .sql(&sql)
+                    .await
+                    .unwrap()
+                    .create_physical_plan()
+                    .await
+                    .unwrap();
+                datafusion::physical_plan::collect(plan.clone(), ctx.task_ctx())
+                    .await
+                    .unwrap();
+                fn scan_rows(plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>) -> usize {
+                    if plan.name() == "DataSourceExec" {
+                        return plan.metrics().and_then(|m| m.output_rows()).unwrap_or(0);
+                    }
+                    plan.children().into_iter().map(scan_rows).sum()
+                }
+                scan_rows(&plan)
+            }
+        };
+        assert_eq!(scanned(hash_only.to_string()).await, n + 3000);
+        let pruned = scanned(clustered).await;
+        let kept = expected.lines().filter(|l| l.contains("| a")).count();
+        assert!(pruned >= kept && kept > 0, "{pruned} {kept}");
+        assert!(
+            pruned <= n / 8 + 2 * catalog::CLUSTERED_PAGE_ROWS + 3000,
+            "{pruned}"
+        );
     }
 }

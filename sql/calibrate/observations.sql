@@ -11,6 +11,9 @@
 -- The bucket filter sits inside the scan's WHERE clause: only the selected students'
 -- attempts are read, so memory follows the bucket range, not the lake. Used for the
 -- fit sample (buckets 0..k-1) and for every scoring batch.
+-- With the shard seed ($5 = 0) the range on shard_bucket, the lake's copy of that bucket
+-- (null in objects written before it), lets the scan skip the pages of other buckets
+-- (attempts are stored clustered by it: README, Shards); other seeds read every page.
 SELECT student_id, question_id, correct, completed_at, attempt_id
 FROM attempts
 WHERE dt >= $1 AND dt <= $2
@@ -18,3 +21,4 @@ WHERE dt >= $1 AND dt <= $2
        OR ($3 = 'subject' AND subject_id = $4)
        OR ($3 = 'topic' AND topic_id = $4))
   AND student_bucket_in(student_id, $5, $6, $7)
+  AND ($5 <> 0 OR shard_bucket IS NULL OR (shard_bucket >= $6 AND shard_bucket < $7))

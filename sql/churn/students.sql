@@ -12,6 +12,9 @@
 -- instead of a count(DISTINCT ...) per student: plain groups spill to disk under the
 -- session's memory pool, distinct sets do not. Counts are integers so the result does
 -- not depend on the order in which rows are aggregated.
+-- The range on shard_bucket, the lake's copy of that bucket (null in objects written
+-- before it), lets the scan skip other shards' pages: attempts are stored clustered
+-- by it (README, Shards).
 SELECT student_id,
        min(first_day) AS first_day,
        max(last_day) AS last_day,
@@ -29,6 +32,7 @@ FROM (
     FROM attempts
     WHERE dt >= $2 AND dt <= $1
       AND student_bucket_in(student_id, 0, $3, $4)
+      AND (shard_bucket IS NULL OR (shard_bucket >= $3 AND shard_bucket < $4))
     GROUP BY student_id, coalesce(session_id, concat('day:', dt))
 ) per_session
 GROUP BY student_id

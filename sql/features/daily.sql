@@ -4,6 +4,9 @@
 -- (student_bucket(student_id, 0) in [$5, $6), lake::shard), the predicate in the WHERE
 -- of every scan so that only the shard's rows are aggregated, joined and sorted. Sorted
 -- by day: the stage reads the result as a stream and writes each day as it completes.
+-- The range on shard_bucket, the lake's copy of that bucket (null in objects written
+-- before it), lets the scan skip other shards' pages: attempts are stored clustered
+-- by it (README, Shards).
 WITH daily AS (
     SELECT dt, student_id, topic_id,
            count(*) AS attempts,
@@ -13,6 +16,7 @@ WITH daily AS (
     FROM attempts
     WHERE dt >= $1 AND dt <= $2 AND topic_id IS NOT NULL
       AND student_bucket_in(student_id, 0, $5, $6)
+      AND (shard_bucket IS NULL OR (shard_bucket >= $5 AND shard_bucket < $6))
     GROUP BY dt, student_id, topic_id
 ),
 topic_theta AS (

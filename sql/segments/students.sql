@@ -9,11 +9,15 @@
 -- first attempt (`completed_at`) inside the window.
 -- Hints: hints used (null = 0).
 -- Integer and min/max aggregates only: exact, so a re-run reads the same numbers.
+-- The range on shard_bucket, the lake's copy of that bucket (null in objects written
+-- before it), lets the scan skip other shards' pages: attempts are stored clustered
+-- by it (README, Shards).
 WITH att AS (
     SELECT student_id, dt, session_id, completed_at, coalesce(hints_used, 0) AS hints
     FROM attempts
     WHERE dt >= $1 AND dt <= $2
       AND student_bucket_in(student_id, 0, $3, $4)
+      AND (shard_bucket IS NULL OR (shard_bucket >= $3 AND shard_bucket < $4))
       AND student_bucket_in(student_id, $5, 0, $6)
 ),
 session_starts AS (

@@ -317,6 +317,8 @@ mod tests {
                 Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
                 Arc::new(Int64Array::from(vec![Some(1000); n])),
                 Arc::new(Int64Array::from(vec![Some(0); n])),
+                // shard_bucket: the lake writes it
+                Arc::new(Int64Array::from(vec![None; n])),
             ],
         )
         .unwrap();
