@@ -362,7 +362,9 @@ macro_rules! on_ids {
     };
 }
 
-fn buckets<'a, S: StringArrayType<'a>>(ids: S, seeds: &Int64Array) -> Int64Array {
+/// `student_bucket(id, seed)` of every row, null where the id or the seed is: the SQL
+/// function's values (and the lake's `shard_bucket` column, `crate::store`).
+pub(crate) fn buckets<'a, S: StringArrayType<'a>>(ids: S, seeds: &Int64Array) -> Int64Array {
     (0..ids.len())
         .map(|r| {
             (ids.is_valid(r) && seeds.is_valid(r))

@@ -1168,13 +1168,12 @@ fn encode_parquet(def: &TableDef, batches: &[RecordBatch]) -> Result<Vec<u8>> {
 }
 
 /// The rows of `batches` of a table clustered by shard ([`catalog::shard_clustered_by`])
-/// as one batch ordered by the shard bucket of their id column (a stable counting sort:
-/// rows of one bucket keep their order), with [`catalog::SHARD_BUCKET`] set to that
-/// bucket, `student_bucket(id, 0)` ([`crate::shard::student_bucket`]); `None` for
-/// every other table. The batches are in the file schema ([`conform`]), so the id
-/// column is a non-null string.
+/// as one batch ordered by the shard bucket of their id column (a stable sort: rows of
+/// one bucket keep their order), with [`catalog::SHARD_BUCKET`] set to that bucket, as
+/// the SQL function computes it ([`crate::shard::buckets`] under
+/// [`crate::shard::SHARD_SEED`]); `None` for every other table. The batches are in the
+/// file schema ([`conform`]), so the id column is a non-null string.
 fn cluster_by_shard(def: &TableDef, batches: &[RecordBatch]) -> Result<Option<Vec<RecordBatch>>> {
-    use crate::shard::{SHARD_SEED, STUDENT_BUCKETS, student_bucket};
     use arrow::array::{Int64Array, UInt32Array};
     let Some(id_column) = catalog::shard_clustered_by(def.name) else {
         return Ok(None);
@@ -1183,35 +1182,15 @@ fn cluster_by_shard(def: &TableDef, batches: &[RecordBatch]) -> Result<Option<Ve
     let ids = all
         .column(def.file_schema.index_of(id_column)?)
         .as_string::<i32>();
-    let buckets: Vec<u16> = ids
-        .iter()
-        .map(|id| student_bucket(id.unwrap_or_default(), SHARD_SEED) as u16)
-        .collect();
-    let mut next = vec![0u32; STUDENT_BUCKETS as usize];
-    for &b in &buckets {
-        next[usize::from(b)] += 1;
-    }
-    let mut start = 0;
-    for slot in next.iter_mut() {
-        (*slot, start) = (start, start + *slot);
-    }
-    let mut order = vec![0u32; buckets.len()];
-    for (row, &b) in buckets.iter().enumerate() {
-        let slot = &mut next[usize::from(b)];
-        order[*slot as usize] = row as u32;
-        *slot += 1;
-    }
-    let sorted_buckets: Int64Array = order
-        .iter()
-        .map(|&row| Some(i64::from(buckets[row as usize])))
-        .collect();
+    let seeds = Int64Array::from_value(crate::shard::SHARD_SEED as i64, all.num_rows());
+    let buckets = crate::shard::buckets(ids, &seeds);
+    let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
+    order.sort_by_key(|&row| buckets.value(row as usize));
+    let mut columns = all.columns().to_vec();
+    columns[def.file_schema.index_of(catalog::SHARD_BUCKET)?] = Arc::new(buckets);
+    let all = RecordBatch::try_new(def.file_schema.clone(), columns)?;
     let sorted = arrow::compute::take_record_batch(&all, &UInt32Array::from(order))?;
-    let mut columns = sorted.columns().to_vec();
-    columns[def.file_schema.index_of(catalog::SHARD_BUCKET)?] = Arc::new(sorted_buckets);
-    Ok(Some(vec![RecordBatch::try_new(
-        def.file_schema.clone(),
-        columns,
-    )?]))
+    Ok(Some(vec![sorted]))
 }
 
 /// Environment variable: how many times an S3 request that failed in a retryable way
