@@ -1,15 +1,21 @@
 //! Chart geometry: data → SVG coordinates, path strings and axis ticks.
 //!
-//! Charts are drawn by the templates (`templates/charts.html`) from the plain structs
-//! built here, so every piece of text (titles, tick labels, tooltips) passes through the
-//! template engine's HTML escaping. Coordinates are in the SVG `viewBox` (user units);
-//! the SVG scales to the width of its container, so one unit is about one CSS pixel on
-//! a phone ([`WIDTH`] = 360).
+//! The plain structs built here are drawn as SVG markup by [`crate::svg`], which
+//! escapes every piece of text (titles, tick labels, tooltips) as the templates do.
+//! Coordinates are in the SVG `viewBox` (user units); the SVG scales to the width of
+//! its container, so one unit is about one CSS pixel on a phone ([`WIDTH`] = 360).
 //!
 //! Numbers are rounded to 0.1 unit: enough for a crisp picture, few bytes, and the same
 //! bytes when the same data is drawn again.
 
-use serde::Serialize;
+use crate::svg::push_coord;
+
+/// Appends `x y` to SVG path data.
+fn push_point(d: &mut String, x: f64, y: f64) {
+    push_coord(d, x);
+    d.push(' ');
+    push_coord(d, y);
+}
 
 /// Width of a standard chart's viewBox (≈ CSS pixels on a 390 px phone).
 pub const WIDTH: f64 = 360.0;
@@ -116,7 +122,7 @@ pub fn tick_label(x: f64, step: f64) -> String {
 }
 
 /// The plot area inside a chart.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rect {
     /// Left edge.
     pub x: f64,
@@ -146,7 +152,7 @@ impl Rect {
 }
 
 /// An axis tick: its position along the axis and its label.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tick {
     /// Pixel position (x for the x axis, y for the y axis).
     pub pos: f64,
@@ -159,7 +165,7 @@ pub struct Tick {
 }
 
 /// A path (line or filled area) with a CSS class.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Shape {
     /// SVG path data.
     pub d: String,
@@ -168,7 +174,7 @@ pub struct Shape {
 }
 
 /// A bar (rectangle) with a tooltip.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
     /// Left.
     pub x: f64,
@@ -185,7 +191,7 @@ pub struct Bar {
 }
 
 /// A reference line across the plot (horizontal or vertical) with a label.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
     /// Start x.
     pub x1: f64,
@@ -208,7 +214,7 @@ pub struct Rule {
 }
 
 /// A marked point with a tooltip.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dot {
     /// Centre x.
     pub x: f64,
@@ -223,7 +229,7 @@ pub struct Dot {
 }
 
 /// A legend entry.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Legend {
     /// CSS class of the swatch.
     pub class: &'static str,
@@ -231,8 +237,8 @@ pub struct Legend {
     pub label: String,
 }
 
-/// A chart: everything the `chart` template macro draws.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A chart: everything [`Chart::svg`] draws.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Chart {
     /// viewBox left edge: 0, or negative when a y-axis title widens the chart leftwards
     /// ([`Frame::y_label`]).
@@ -419,7 +425,8 @@ impl Frame {
         let mut d = String::new();
         for (i, (x, y)) in pts.into_iter().enumerate() {
             let cmd = if i == 0 { 'M' } else { 'L' };
-            d.push_str(&format!("{cmd}{} {}", self.x.map(x), self.y.map(y)));
+            d.push(cmd);
+            push_point(&mut d, self.x.map(x), self.y.map(y));
         }
         d
     }
@@ -450,13 +457,18 @@ impl Frame {
         for (i, &(x, y)) in pts.iter().enumerate() {
             let (px, py) = (self.x.map(x), self.y.map(y));
             if i == 0 {
-                d.push_str(&format!("M{px} {py}"));
+                d.push('M');
+                push_point(&mut d, px, py);
             } else {
-                d.push_str(&format!("H{px}V{py}"));
+                d.push('H');
+                push_coord(&mut d, px);
+                d.push('V');
+                push_coord(&mut d, py);
             }
         }
         if !pts.is_empty() {
-            d.push_str(&format!("H{}", self.x.map(x_end)));
+            d.push('H');
+            push_coord(&mut d, self.x.map(x_end));
             self.chart.lines.push(Shape { d, class });
         }
         self
@@ -599,7 +611,7 @@ impl Frame {
     }
 }
 
-/// A chart with nothing to draw: the template shows `message` instead (still an SVG of
+/// A chart with nothing to draw: it shows `message` instead (still an SVG of
 /// the standard size, so the layout does not jump).
 pub fn empty_chart(title: &str, message: &str) -> Chart {
     let mut c = Frame::new(title, 80.0, (0.0, 1.0), (0.0, 1.0)).build();
@@ -609,7 +621,7 @@ pub fn empty_chart(title: &str, message: &str) -> Chart {
 }
 
 /// A small trend line without axes (a KPI's weeks).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sparkline {
     /// viewBox width.
     pub w: f64,
@@ -653,7 +665,8 @@ pub fn sparkline(values: &[Option<f64>], lo: f64, hi: f64, title: String) -> Spa
         match v.filter(|v| v.is_finite()) {
             Some(v) => {
                 let (px, py) = (x.map(i as f64), y.map(v));
-                d.push_str(&format!("{}{px} {py}", if pen_down { 'L' } else { 'M' }));
+                d.push(if pen_down { 'L' } else { 'M' });
+                push_point(&mut d, px, py);
                 pen_down = true;
                 last = Some((px, py));
                 points.push((px, py));
@@ -672,7 +685,7 @@ pub fn sparkline(values: &[Option<f64>], lo: f64, hi: f64, title: String) -> Spa
 }
 
 /// One segment of a [`LevelBand`].
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BandSegment {
     /// Left.
     pub x: f64,
@@ -689,7 +702,7 @@ pub struct BandSegment {
 }
 
 /// The level band: the θ scale cut into named levels, with the student's θ marked.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LevelBand {
     /// viewBox width.
     pub w: f64,
@@ -753,7 +766,7 @@ pub fn level_band(
 
 /// A one-row "bullet": a point estimate with its ± SE whisker on a shared scale, and a
 /// reference mark (the student's overall θ).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Bullet {
     /// viewBox width.
     pub w: f64,
@@ -801,7 +814,7 @@ pub fn bullet(
 }
 
 /// One row of a horizontal bar chart.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HBar {
     /// Label (left).
     pub label: String,
@@ -820,7 +833,7 @@ pub struct HBar {
 }
 
 /// A horizontal bar chart (categories with long names, e.g. segments).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HBars {
     /// viewBox width.
     pub w: f64,

@@ -3,7 +3,8 @@
 //!
 //! Every template name ends in `.html`, so minijinja escapes every value it prints
 //! (`<`, `>`, `&`, quotes, `/`): an id or topic named `<script>…` is shown as text,
-//! in HTML and inside the inline SVG alike. Undefined values are errors
+//! in HTML and inside the inline SVG alike (the charts' markup, printed with `|safe`,
+//! is written by [`crate::svg`] with the same escaping). Undefined values are errors
 //! ([`UndefinedBehavior::Strict`]), so a misspelt label cannot render as an empty string.
 //!
 //! The page makes no request of its own: CSS and SVG are inline, and a
@@ -15,7 +16,7 @@ use std::sync::LazyLock;
 
 use minijinja::{Environment, UndefinedBehavior, context};
 
-use crate::labels::Labels;
+use crate::labels::Lang;
 use crate::view::{CohortView, StudentView};
 
 /// Rendering failed (a template bug, never bad data).
@@ -31,7 +32,7 @@ pub struct RenderError {
 
 static ENV: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock::new(|| {
     // `Environment::new` is deprecated without minijinja's `serde` feature (the
-    // workspace enables builtins, macros and multi_template only); rendering serde
+    // workspace enables builtins and multi_template only); rendering serde
     // values works the same in 2.x. Enabling `serde` there removes this allow.
     #[allow(deprecated)]
     let mut env = Environment::new();
@@ -39,13 +40,18 @@ static ENV: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock:
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.add_template("base.html", include_str!("../templates/base.html"))?;
-    env.add_template("charts.html", include_str!("../templates/charts.html"))?;
     env.add_template("student.html", include_str!("../templates/student.html"))?;
     env.add_template("cohort.html", include_str!("../templates/cohort.html"))?;
     Ok(env)
 });
 
-fn render(template: &'static str, t: &Labels, r: minijinja::Value) -> Result<String, RenderError> {
+/// Each language's labels as a template value, built once: converting the label table
+/// (hundreds of strings) for every report was a measurable part of rendering one.
+static LABEL_VALUES: LazyLock<[minijinja::Value; 2]> = LazyLock::new(|| {
+    [Lang::En, Lang::Ko].map(|lang| minijinja::Value::from_serialize(lang.labels()))
+});
+
+fn render(template: &'static str, lang: Lang, r: minijinja::Value) -> Result<String, RenderError> {
     let err = |source| RenderError { template, source };
     let env = ENV.as_ref().map_err(|e| {
         err(minijinja::Error::new(
@@ -53,24 +59,24 @@ fn render(template: &'static str, t: &Labels, r: minijinja::Value) -> Result<Str
             format!("loading the templates: {e:#}"),
         ))
     })?;
+    let t = LABEL_VALUES[match lang {
+        Lang::En => 0,
+        Lang::Ko => 1,
+    }]
+    .clone();
     env.get_template(template)
-        .and_then(|tpl| {
-            tpl.render(context! {
-                t => minijinja::Value::from_serialize(t),
-                r => r,
-            })
-        })
+        .and_then(|tpl| tpl.render(context! { t => t, r => r }))
         .map_err(err)
 }
 
-/// The HTML of a student's report.
-pub fn student_html(t: &Labels, view: &StudentView) -> Result<String, RenderError> {
-    render("student.html", t, minijinja::Value::from_serialize(view))
+/// The HTML of a student's report in `lang` (the view built with `lang`'s labels).
+pub fn student_html(lang: Lang, view: &StudentView) -> Result<String, RenderError> {
+    render("student.html", lang, minijinja::Value::from_serialize(view))
 }
 
-/// The HTML of the cohort report.
-pub fn cohort_html(t: &Labels, view: &CohortView) -> Result<String, RenderError> {
-    render("cohort.html", t, minijinja::Value::from_serialize(view))
+/// The HTML of the cohort report in `lang` (the view built with `lang`'s labels).
+pub fn cohort_html(lang: Lang, view: &CohortView) -> Result<String, RenderError> {
+    render("cohort.html", lang, minijinja::Value::from_serialize(view))
 }
 
 #[cfg(test)]
@@ -195,9 +201,9 @@ mod tests {
     #[test]
     fn hostile_text_is_escaped_everywhere_in_both_languages() {
         let d = week();
-        for (t, lang) in [(&EN, "en"), (&KO, "ko")] {
-            let html = student_html(t, &student_view(t, lang, &d, &run(), EVIL)).unwrap();
-            let cohort = cohort_html(t, &cohort_view(t, lang, &d, &run())).unwrap();
+        for (l, t, lang) in [(Lang::En, &EN, "en"), (Lang::Ko, &KO, "ko")] {
+            let html = student_html(l, &student_view(t, lang, &d, &run(), EVIL)).unwrap();
+            let cohort = cohort_html(l, &cohort_view(t, lang, &d, &run())).unwrap();
             for h in [&html, &cohort] {
                 assert_eq!(h.matches("<script").count(), 0, "no script");
                 assert!(!h.contains("alert('x')"));
@@ -209,14 +215,14 @@ mod tests {
             assert!(html.matches(escaped).count() >= 6, "{lang}");
             assert!(cohort.contains(escaped), "{lang}: segment and run id");
         }
-        let ko = student_html(&KO, &student_view(&KO, "ko", &d, &run(), EVIL)).unwrap();
+        let ko = student_html(Lang::Ko, &student_view(&KO, "ko", &d, &run(), EVIL)).unwrap();
         assert!(ko.contains("주간 학습 리포트") && ko.contains("정답률 기준"));
     }
 
     #[test]
     fn a_student_without_any_data_still_renders() {
         let d = WeekData::default();
-        let html = student_html(&EN, &student_view(&EN, "en", &d, &run(), "nobody")).unwrap();
+        let html = student_html(Lang::En, &student_view(&EN, "en", &d, &run(), "nobody")).unwrap();
         for text in [
             EN.no_theta,
             EN.kpis_none,
@@ -226,7 +232,7 @@ mod tests {
         ] {
             assert!(html.contains(&text.replace('\'', "&#x27;")), "{text}");
         }
-        let cohort = cohort_html(&EN, &cohort_view(&EN, "en", &d, &run())).unwrap();
+        let cohort = cohort_html(Lang::En, &cohort_view(&EN, "en", &d, &run())).unwrap();
         assert!(cohort.contains(EN.forecasts_none));
     }
 }
