@@ -237,7 +237,7 @@ pub struct Legend {
     pub label: String,
 }
 
-/// A chart: everything [`Chart::svg`] draws.
+/// A chart: everything its markup ([`crate::svg::Markup`]) draws.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chart {
     /// viewBox left edge: 0, or negative when a y-axis title widens the chart leftwards
@@ -489,13 +489,7 @@ impl Frame {
             self.chart.areas.push(Shape { d, class });
         } else if let Some(&(x, lo, hi)) = pts.first() {
             // One point: a vertical whisker.
-            let d = format!(
-                "M{} {}L{} {}",
-                self.x.map(x),
-                self.y.map(lo),
-                self.x.map(x),
-                self.y.map(hi)
-            );
+            let d = self.path([(x, lo), (x, hi)]);
             self.chart.lines.push(Shape {
                 d,
                 class: "whisker",
