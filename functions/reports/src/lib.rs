@@ -221,7 +221,7 @@ pub const DEFAULT_URL_EXPIRY: std::time::Duration = lake::DEFAULT_URL_EXPIRY;
 /// [`Lake::put_objects`]) per batch; a batch is written while the next renders, so two
 /// batches of HTML (≈ 2 × 128 × 30 KB) are held at once. Measured on the demo with the
 /// charts drawn in Rust ([`svg`]): batches of 256 had a peak RSS 8 MB above the former
-/// template-drawn rendering, batches of 128 one 14 MB below it, at the same speed.
+/// template-drawn rendering, batches of 128 one 14 MB below it; wall time within the noise.
 const BATCH: usize = 128;
 
 /// SHA-256 of `bytes`, lower-case hex.
