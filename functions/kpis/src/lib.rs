@@ -462,6 +462,19 @@ fn week_measure(
     })
 }
 
+/// EAP scoring with calibration `cal`'s latent distribution as the prior:
+/// N(`latent_mean`, `latent_sd`²) on the reported scale (linking B and A; 0 and 1 when
+/// unlinked), 61 nodes on [−6, 6]; without a calibration the default N(0, 1). The one
+/// prior every stage that scores against a calibration uses (kpis, score_topics).
+pub fn calibration_scoring(cal: Option<&CalibrationRef>) -> ScoringConfig {
+    let (prior_mean, prior_sd) = cal.map_or((0.0, 1.0), |c| (c.latent_mean, c.latent_sd));
+    ScoringConfig {
+        prior_mean,
+        prior_sd,
+        ..ScoringConfig::default()
+    }
+}
+
 /// The items of calibration `cal` tabulated for EAP under `cfg` ([`NamedEapTable`]: one
 /// addition per response and node instead of a logistic); an invalid parameter is an
 /// error naming the calibration and question. Used by kpis and score_topics.
@@ -496,11 +509,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<KpisOutput, StageErr
     let rc = input.context("kpis")?;
     let ctx = lake.session()?;
     let cal = latest_calibration(&ctx, "all", rc.run_date).await?;
-    let cfg = ScoringConfig {
-        prior_mean: cal.as_ref().map_or(0.0, |c| c.latent_mean),
-        prior_sd: cal.as_ref().map_or(1.0, |c| c.latent_sd),
-        ..ScoringConfig::default()
-    };
+    let cfg = calibration_scoring(cal.as_ref());
     let eap = cal.as_ref().map(|c| calibration_eap(c, &cfg)).transpose()?;
     let t_ref = reference_time(&ctx, rc.window_start(rc.run_date), rc.run_date).await?;
     phases.mark("read");
@@ -782,15 +791,8 @@ pub async fn weekly_records(
     weeks: u32,
     shard: Shard,
 ) -> Result<Vec<WeeklyRecord>, StageError> {
-    let cfg = cal.map(|cal| ScoringConfig {
-        prior_mean: cal.latent_mean,
-        prior_sd: cal.latent_sd,
-        ..ScoringConfig::default()
-    });
-    let eap = match (cal, &cfg) {
-        (Some(cal), Some(cfg)) => Some(calibration_eap(cal, cfg)?),
-        _ => None,
-    };
+    let cfg = calibration_scoring(cal);
+    let eap = cal.map(|cal| calibration_eap(cal, &cfg)).transpose()?;
     let last_week = week_start(run_date);
     let first_week = last_week - Days::new(7 * u64::from(weeks.max(1) - 1));
     let stream = stream::query_stream(

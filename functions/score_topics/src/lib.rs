@@ -36,7 +36,7 @@ use lake::intern::{FirstAttempts, Interner};
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, latest_calibration};
 use lake::stream::{for_each_batch, query_stream};
-use models::irt::{NamedEapTable, ScoringConfig};
+use models::irt::NamedEapTable;
 use serde::Serialize;
 
 const RESPONSES_SQL: &str = include_str!("../../../sql/score_topics/responses.sql");
@@ -113,11 +113,7 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ScoreTopicsOutput, S
         ],
     )
     .await?;
-    let config = ScoringConfig {
-        prior_mean: cal.latent_mean,
-        prior_sd: cal.latent_sd,
-        ..ScoringConfig::default()
-    };
+    let config = kpis::calibration_scoring(Some(&cal));
     let scorer = kpis::calibration_eap(&cal, &config)?;
     let mut first = FirstResponses::default();
     let mut read = 0;
