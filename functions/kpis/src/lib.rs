@@ -464,7 +464,8 @@ fn week_measure(
 
 /// EAP scoring with calibration `cal`'s latent distribution as the prior:
 /// N(`latent_mean`, `latent_sd`²) on the reported scale (linking B and A; 0 and 1 when
-/// unlinked), 61 nodes on [−6, 6]; without a calibration the default N(0, 1). The one
+/// unlinked), the default quadrature; without a calibration the default N(0, 1)
+/// ([`ScoringConfig::default`]). The one
 /// prior every stage that scores against a calibration uses (kpis, score_topics).
 pub fn calibration_scoring(cal: Option<&CalibrationRef>) -> ScoringConfig {
     let (prior_mean, prior_sd) = cal.map_or((0.0, 1.0), |c| (c.latent_mean, c.latent_sd));

@@ -20,7 +20,7 @@ use std::fmt::{self, Write};
 use minijinja::HtmlEscape as Esc;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
-use crate::charts::{Bullet, Chart, HBars, LevelBand, Rect, Sparkline};
+use crate::charts::{Bullet, Chart, HBars, LevelBand, Sparkline};
 
 /// Appends `x` as Rust's `Display` writes an `f64` (`12`, `-3.5`): SVG path data.
 pub fn push_coord(out: &mut String, x: f64) {
@@ -37,38 +37,15 @@ impl fmt::Display for Num {
     }
 }
 
-/// Writes `x` as `Display` does, with `.0` after a whole number when `whole_gets_point`.
-///
-/// Chart coordinates are rounded to tenths, so the common case writes the integer
-/// `round(10x)` with a decimal point put in: for a value of at most 15 significant
-/// digits (IEEE 754 `DBL_DIG`) that decimal is the shortest one reading back as the same
-/// `f64`, which is what `Display` prints. Any other value goes through `Display`.
+/// Writes `x` as `Display` does, with `.0` after a whole number when `whole_gets_point`
+/// (`Display` never uses an exponent, so a finite whole number is the only output without
+/// a point).
 fn write_float(out: &mut impl fmt::Write, x: f64, whole_gets_point: bool) -> fmt::Result {
-    const LIMIT: f64 = 1e14;
-    let tenths = (x * 10.0).round();
-    if x.is_finite() && tenths.abs() < LIMIT && tenths / 10.0 == x {
-        let t = (tenths as i64).unsigned_abs();
-        let sign = if x.is_sign_negative() { "-" } else { "" };
-        match (t % 10, whole_gets_point) {
-            (0, false) => write!(out, "{sign}{}", t / 10),
-            (frac, _) => write!(out, "{sign}{}.{frac}", t / 10),
-        }
-    } else if !x.is_finite() && whole_gets_point {
-        out.write_str(if x.is_nan() {
-            "NaN"
-        } else if x < 0.0 {
-            "-inf"
-        } else {
-            "inf"
-        })
-    } else {
-        let shown = x.to_string();
-        out.write_str(&shown)?;
-        if whole_gets_point && !shown.contains('.') {
-            out.write_str(".0")?;
-        }
-        Ok(())
+    write!(out, "{x}")?;
+    if whole_gets_point && x.is_finite() && x.fract() == 0.0 {
+        out.write_str(".0")?;
     }
+    Ok(())
 }
 
 /// A chart that writes its own SVG markup (a `<figure>` for the full-size charts).
@@ -88,7 +65,6 @@ const SVG_NS: &str = r#"role="img" xmlns="http://www.w3.org/2000/svg""#;
 
 impl Markup for Chart {
     fn write_svg(&self, o: &mut String) -> fmt::Result {
-        let p = &self.plot;
         write!(
             o,
             r#"<figure class="fig">
@@ -110,7 +86,7 @@ impl Markup for Chart {
                 Esc(message)
             )?;
         } else {
-            self.write_plot(o, p)?;
+            self.write_plot(o)?;
         }
         o.push_str("</svg>\n");
         if !self.legend.is_empty() {
@@ -133,7 +109,8 @@ impl Markup for Chart {
 impl Chart {
     /// Grid, axes, their labels, then areas, bars, lines, rules and dots (in that order,
     /// so the points are on top).
-    fn write_plot(&self, o: &mut String, p: &Rect) -> fmt::Result {
+    fn write_plot(&self, o: &mut String) -> fmt::Result {
+        let p = &self.plot;
         let (x, x2, y2) = (Num(p.x), Num(p.x2), Num(p.y2));
         for t in &self.y_ticks {
             write!(
