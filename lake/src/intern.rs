@@ -56,6 +56,13 @@ pub struct AttemptIds {
 }
 
 impl AttemptIds {
+    /// Room for `bytes` bytes of ids.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            ids: String::with_capacity(bytes),
+        }
+    }
+
     /// Keeps `id`; its (start, length). Errors past 4 GiB of ids in one read.
     pub fn push(&mut self, id: &str) -> Result<(u32, u32), LakeError> {
         let start = u32::try_from(self.ids.len()).map_err(|_| {
@@ -90,31 +97,32 @@ pub struct FirstAttempt<P> {
 }
 
 /// The first attempt of each (student, question) among attempts offered in any order:
-/// earliest `completed_at`, then smallest attempt id. Student ids are interned; one hash
-/// lookup per attempt, and the attempt ids live in one [`AttemptIds`] arena.
-#[derive(Debug)]
+/// earliest `completed_at`, then smallest attempt id (then the one offered first).
+/// Student ids are interned and the attempt ids live in one [`AttemptIds`] arena; every
+/// offered attempt is kept in one vector, sorted and reduced to the firsts at the end.
+/// Sorting once holds one 32-byte record per attempt and touches memory in order, where a
+/// (student, question) hash map held the records *and* a table as large, written at
+/// random (its fresh pages were most of a calibration's page faults).
+#[derive(Debug, Default)]
 pub struct FirstAttempts<P> {
     students: Interner,
-    /// (student index, question index) → index into `kept`.
-    pair: FxHashMap<u64, u32>,
-    kept: Vec<FirstAttempt<P>>,
+    offered: Vec<FirstAttempt<P>>,
     ids: AttemptIds,
 }
 
-impl<P> Default for FirstAttempts<P> {
-    fn default() -> Self {
+impl<P> FirstAttempts<P> {
+    /// Room for `attempts` offers (a count the caller knows, e.g. from a prior
+    /// aggregation), so the vectors are allocated once.
+    pub fn with_capacity(attempts: usize) -> Self {
         Self {
             students: Interner::default(),
-            pair: FxHashMap::default(),
-            kept: Vec::new(),
-            ids: AttemptIds::default(),
+            offered: Vec::with_capacity(attempts),
+            ids: AttemptIds::with_capacity(attempts * 12),
         }
     }
-}
 
-impl<P> FirstAttempts<P> {
-    /// Takes the attempt if it is the first seen of its (student, question) or earlier
-    /// than the one kept.
+    /// Offers one attempt; [`FirstAttempts::into_sorted`] keeps it if it is the first of
+    /// its (student, question).
     pub fn offer(
         &mut self,
         student: &str,
@@ -124,36 +132,37 @@ impl<P> FirstAttempts<P> {
         id: &str,
     ) -> Result<(), LakeError> {
         let student = self.students.intern(student);
-        let key = u64::from(student) << 32 | u64::from(question);
-        let next = self.kept.len() as u32;
-        let k = *self.pair.entry(key).or_insert(next) as usize;
-        if let Some(kept) = self.kept.get(k)
-            && (completed_at, id) >= (kept.completed_at, self.ids.get(kept.id))
-        {
-            return Ok(());
-        }
-        let attempt = FirstAttempt {
+        let id = self.ids.push(id)?;
+        self.offered.push(FirstAttempt {
             student,
             question,
             payload,
             completed_at,
-            id: self.ids.push(id)?,
-        };
-        match self.kept.get_mut(k) {
-            Some(kept) => *kept = attempt,
-            None => self.kept.push(attempt),
-        }
+            id,
+        });
         Ok(())
     }
 
     /// The sorted student ids and the first attempts, their student indices renumbered
-    /// in sorted id order (a layout independent of the order the attempts came in).
+    /// in sorted id order, sorted by (student, question): a layout independent of the
+    /// order the attempts came in.
     pub fn into_sorted(self) -> (Vec<String>, Vec<FirstAttempt<P>>) {
         let (students, rank) = self.students.sorted();
-        let mut kept = self.kept;
+        let (mut kept, ids) = (self.offered, self.ids);
         for a in &mut kept {
             a.student = rank[a.student as usize];
         }
+        // the arena offset `id.0` grows with the offer order: the last key keeps the
+        // first offered of attempts equal in everything else
+        kept.sort_unstable_by(|x, y| {
+            (x.student, x.question, x.completed_at)
+                .cmp(&(y.student, y.question, y.completed_at))
+                .then_with(|| ids.get(x.id).cmp(ids.get(y.id)))
+                .then(x.id.0.cmp(&y.id.0))
+        });
+        kept.dedup_by(|later, first| {
+            later.student == first.student && later.question == first.question
+        });
         (students, kept)
     }
 }
@@ -196,6 +205,6 @@ mod tests {
             .iter()
             .map(|a| (a.student, a.question, a.payload, a.completed_at))
             .collect();
-        assert_eq!(got, [(1, 0, 'd', 3), (0, 0, 'b', 7), (1, 1, 'f', 9)]);
+        assert_eq!(got, [(0, 0, 'b', 7), (1, 0, 'd', 3), (1, 1, 'f', 9)]);
     }
 }

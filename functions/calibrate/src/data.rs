@@ -141,11 +141,13 @@ impl Scan {
 /// and keeps the first of each student on each question ([`FirstAttempts`]) in a
 /// response matrix; `item_ix` maps a question id to its item index. With
 /// `recent_since` (µs, UTC), the first attempts completed at or after it also form
-/// [`Observations::recent`].
+/// [`Observations::recent`]. `expected` is about how many attempts the range holds (the
+/// window's count, or an estimate): room reserved once, not a check.
 pub(crate) async fn observations(
     ctx: &SessionContext,
     scan: &Scan,
     buckets: Range<usize>,
+    expected: u64,
     item_ix: &HashMap<&str, u32>,
     recent_since: Option<i64>,
 ) -> Result<Observations> {
@@ -160,7 +162,7 @@ pub(crate) async fn observations(
         .execute_stream()
         .await
         .map_err(lake_err)?;
-    let mut first = FirstAttempts::<bool>::default();
+    let mut first = FirstAttempts::<bool>::with_capacity(usize::try_from(expected).unwrap_or(0));
     let mut unknown_items = 0;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(lake_err)?;
@@ -349,7 +351,7 @@ mod tests {
             .enumerate()
             .map(|(i, q)| (q.as_str(), i as u32))
             .collect();
-        let obs = observations(&ctx, &Scan::of(&cfg), 0..2048, &item_ix, None)
+        let obs = observations(&ctx, &Scan::of(&cfg), 0..2048, 0, &item_ix, None)
             .await
             .unwrap();
         let expected: Vec<String> = (0..60)
@@ -378,7 +380,7 @@ mod tests {
             |id: &String| 4 + u64::from(id[1..].parse::<usize>().unwrap().is_multiple_of(3));
         assert_eq!(sum, expected.iter().map(attempts).sum::<u64>());
         // the other half of the buckets holds the other students
-        let rest = observations(&ctx, &Scan::of(&cfg), 2048..4096, &item_ix, None)
+        let rest = observations(&ctx, &Scan::of(&cfg), 2048..4096, 0, &item_ix, None)
             .await
             .unwrap();
         assert_eq!(rest.students.len() + expected.len(), 60);

@@ -216,7 +216,15 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         .collect();
 
     let scan = data::Scan::of(&cfg);
-    let sample = data::observations(&ctx, &scan, 0..k, &item_ix, cfg.recent_since_micros()).await?;
+    let sample = data::observations(
+        &ctx,
+        &scan,
+        0..k,
+        attempts_fit,
+        &item_ix,
+        cfg.recent_since_micros(),
+    )
+    .await?;
     let (is_anchor, anchors) = data::anchors(&ctx, &cfg, &item_ix).await?;
     phases.mark("read");
     let config = fit_config(&cfg)?;
@@ -421,7 +429,8 @@ async fn score_window(
     // the platform): each batch is one scan of the window's attempts
     let budget = max_obs.saturating_mul(score_abilities::BATCH_PER_MAX_OBS);
     for range in sample::batches(counts, k, budget) {
-        let obs = data::observations(ctx, scan, range.clone(), item_ix, None).await?;
+        let expected = counts[range.clone()].iter().sum();
+        let obs = data::observations(ctx, scan, range.clone(), expected, item_ix, None).await?;
         unknown_items += obs.unknown_items;
         let scores = cal.score(&obs.matrix)?;
         let mut scored = Scored::new();

@@ -295,7 +295,17 @@ async fn score_shard(
     let mut lo = range.start;
     while lo < range.end {
         let hi = (lo + step).min(range.end);
-        let obs = data::observations(ctx, &scan, lo as usize..hi as usize, &item_ix, None).await?;
+        // the buckets hash students uniformly: the range's share of the window's attempts
+        let expected = cal.attempts_in_window.saturating_mul(hi - lo) / STUDENT_BUCKETS;
+        let obs = data::observations(
+            ctx,
+            &scan,
+            lo as usize..hi as usize,
+            expected,
+            &item_ix,
+            None,
+        )
+        .await?;
         phases.mark("read");
         let scores =
             score_students(&obs.matrix, &params, &cal.scoring).map_err(StageError::model)?;

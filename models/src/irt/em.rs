@@ -23,7 +23,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::estep::{EStepStats, ItemTables, estep, estep_loglik, log_pq, sigmoid};
+use super::estep::{EStepStats, ItemTables, Scratch, estep_in, estep_loglik, log_pq, sigmoid};
 use super::groups::ItemGroups;
 use super::mstep::{self, A, D, G, free_indices};
 use super::params::{IrtError, ItemParams, Model, Quadrature, ResponseMatrix, Result};
@@ -191,6 +191,8 @@ struct Problem<'a> {
     fixed_log_prior: Vec<f64>,
     /// Item groups answered together by many students (E-step shortcut), if any.
     groups: Option<ItemGroups>,
+    /// The E-step's buffers, kept across cycles.
+    scratch: Scratch,
 }
 
 impl Problem<'_> {
@@ -308,12 +310,13 @@ impl Problem<'_> {
         let tables = self.tables(st);
         let lp = self.log_prior(st);
         let stats = match &self.groups {
-            Some(g) => g.estep(&tables, &lp),
-            None => estep(
+            Some(g) => g.estep(&tables, &lp, &self.scratch),
+            None => estep_in(
                 &self.responses,
                 0..self.responses.n_students(),
                 &tables,
                 &lp,
+                &self.scratch,
             ),
         };
         (stats, tables, lp)
@@ -564,6 +567,7 @@ pub(crate) fn calibrate_with(
         est_mean,
         est_var,
         fixed_log_prior,
+        scratch: Scratch::default(),
     };
 
     let start = State {

@@ -359,14 +359,18 @@ fn estep_chunk<F, I>(
     table: &[f64],
     log_prior: &[f64],
     counts: bool,
+    by_row: Vec<f64>,
 ) -> RowSums
 where
     F: Fn(usize) -> I,
     I: ExactSizeIterator<Item = usize> + Clone,
 {
     let q = log_prior.len();
+    let mut by_row = by_row;
+    by_row.clear();
+    by_row.resize(if counts { table.len() } else { 0 }, 0.0);
     let mut acc = RowSums {
-        by_row: vec![0.0; if counts { table.len() } else { 0 }],
+        by_row,
         node_mass: vec![0.0; if counts { q } else { 0 }],
         loglik: 0.0,
         n_students: 0,
@@ -399,27 +403,67 @@ where
     acc
 }
 
+/// Buffers of E-step sums kept from one E-step to the next (`EM` runs one E-step per
+/// cycle): the chunks' accumulators and the grouped table are the E-step's largest
+/// allocations (a 400-item bank with groups: ~1.2 MB per chunk, up to 16 chunks), and
+/// allocated afresh each cycle their pages were faulted in again each cycle. Reused,
+/// they are only zeroed; the sums are the same, bit for bit.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    buffers: std::sync::Mutex<Vec<Vec<f64>>>,
+}
+
+impl Scratch {
+    /// A buffer (empty; its capacity kept from an earlier use when there is one).
+    pub(crate) fn take(&self) -> Vec<f64> {
+        let mut v = self
+            .buffers
+            .lock()
+            .ok()
+            .and_then(|mut b| b.pop())
+            .unwrap_or_default();
+        v.clear();
+        v
+    }
+
+    /// Gives a buffer back for a later [`Scratch::take`].
+    pub(crate) fn put(&self, v: Vec<f64>) {
+        if let Ok(mut b) = self.buffers.lock() {
+            b.push(v);
+        }
+    }
+}
+
 /// The E-step sums over `students`, whose responses are the rows `rows_of(s)` (row start
 /// = row index × `q`) of `table` (`n_rows × q` log-probabilities, `q = log_prior.len()`).
-/// Parallel over a fixed set of chunks ([`chunk_ranges`]), summed in chunk order.
+/// Parallel over a fixed set of chunks ([`chunk_ranges`]), summed in chunk order. The
+/// chunks' accumulators come from `scratch` and go back to it, except the returned
+/// `by_row` (the caller may give it back).
 pub(crate) fn estep_rows<F, I>(
     students: Range<usize>,
     rows_of: F,
     table: &[f64],
     log_prior: &[f64],
+    scratch: &Scratch,
 ) -> RowSums
 where
     F: Fn(usize) -> I + Sync,
     I: ExactSizeIterator<Item = usize> + Clone,
 {
-    let parts: Vec<RowSums> = chunk_ranges(students, table.len())
+    let chunks: Vec<(Range<usize>, Vec<f64>)> = chunk_ranges(students, table.len())
+        .into_iter()
+        .map(|r| (r, scratch.take()))
+        .collect();
+    let parts: Vec<RowSums> = chunks
         .into_par_iter()
-        .map(|r| estep_chunk(r, &rows_of, table, log_prior, true))
+        .map(|(r, buf)| estep_chunk(r, &rows_of, table, log_prior, true, buf))
         .collect();
     let mut parts = parts.into_iter();
     let Some(mut total) = parts.next() else {
+        let mut by_row = scratch.take();
+        by_row.resize(table.len(), 0.0);
         return RowSums {
-            by_row: vec![0.0; table.len()],
+            by_row,
             node_mass: vec![0.0; log_prior.len()],
             loglik: 0.0,
             n_students: 0,
@@ -430,6 +474,7 @@ where
         add_into(&mut total.node_mass, &p.node_mass);
         total.loglik += p.loglik;
         total.n_students += p.n_students;
+        scratch.put(p.by_row);
     }
     total
 }
@@ -448,7 +493,7 @@ where
 {
     chunk_ranges(students, table.len())
         .into_par_iter()
-        .map(|r| estep_chunk(r, &rows_of, table, log_prior, false).loglik)
+        .map(|r| estep_chunk(r, &rows_of, table, log_prior, false, Vec::new()).loglik)
         .collect::<Vec<f64>>()
         .into_iter()
         .fold(0.0, |a, b| a + b)
@@ -456,8 +501,13 @@ where
 
 impl EStepStats {
     /// The statistics of E-step sums whose first `2 · n_items` rows are the outcome codes
-    /// `2·item + y` (any further rows are ignored).
-    pub(crate) fn from_code_sums(n_items: usize, q: usize, sums: RowSums) -> Self {
+    /// `2·item + y` (any further rows are ignored); the sums' buffer goes back to `scratch`.
+    pub(crate) fn from_code_sums(
+        n_items: usize,
+        q: usize,
+        sums: RowSums,
+        scratch: &Scratch,
+    ) -> Self {
         let mut stats = EStepStats::zeros(n_items, q);
         for (i, rows) in sums.by_row[..n_items * 2 * q]
             .chunks_exact(2 * q)
@@ -474,6 +524,7 @@ impl EStepStats {
         stats.node_mass = sums.node_mass;
         stats.loglik = sums.loglik;
         stats.n_students = sums.n_students;
+        scratch.put(sums.by_row);
         stats
     }
 }
@@ -494,6 +545,17 @@ pub fn estep(
     students: Range<usize>,
     tables: &ItemTables,
     log_prior: &[f64],
+) -> EStepStats {
+    estep_in(responses, students, tables, log_prior, &Scratch::default())
+}
+
+/// [`estep`] with its buffers from (and back to) `scratch`.
+pub(crate) fn estep_in(
+    responses: &ResponseMatrix,
+    students: Range<usize>,
+    tables: &ItemTables,
+    log_prior: &[f64],
+    scratch: &Scratch,
 ) -> EStepStats {
     assert!(
         students.start <= students.end && students.end <= responses.n_students(),
@@ -519,8 +581,9 @@ pub fn estep(
         |s| response_rows(responses, s, q),
         &tables.log_p,
         log_prior,
+        scratch,
     );
-    EStepStats::from_code_sums(tables.n_items, q, sums)
+    EStepStats::from_code_sums(tables.n_items, q, sums, scratch)
 }
 
 /// The marginal log-likelihood `Σ_s ln Σ_k w_k L_s(θ_k)` of [`estep`] alone (same

@@ -11,7 +11,7 @@
 //! rounding). Groups are detected once per calibration; data where no group is answered
 //! by enough students (e.g. a sparse bank) keep the plain E-step.
 
-use super::estep::{EStepStats, ItemTables, estep_rows, estep_rows_loglik};
+use super::estep::{EStepStats, ItemTables, Scratch, estep_rows, estep_rows_loglik};
 use super::params::ResponseMatrix;
 
 /// Items per group.
@@ -119,10 +119,11 @@ impl ItemGroups {
 
     /// The item tables followed by the pattern rows of every group (row `p` of a group:
     /// the sum over its items `j` of the row of outcome bit `j` of `p`).
-    fn table(&self, tables: &ItemTables) -> Vec<f64> {
+    fn table(&self, tables: &ItemTables, mut t: Vec<f64>) -> Vec<f64> {
         let q = tables.n_nodes();
         let single = tables.log_p_rows();
-        let mut t = Vec::with_capacity(single.len() + self.first.len() * PATTERNS * q);
+        t.clear();
+        t.reserve(single.len() + self.first.len() * PATTERNS * q);
         t.extend_from_slice(single);
         for &f in &self.first {
             for p in 0..PATTERNS {
@@ -148,11 +149,24 @@ impl ItemGroups {
     }
 
     /// [`estep`](super::estep()) of all students at `tables` and `log_prior`.
-    pub(crate) fn estep(&self, tables: &ItemTables, log_prior: &[f64]) -> EStepStats {
+    /// Its buffers come from (and go back to) `scratch`.
+    pub(crate) fn estep(
+        &self,
+        tables: &ItemTables,
+        log_prior: &[f64],
+        scratch: &Scratch,
+    ) -> EStepStats {
         assert_eq!(tables.n_items(), self.n_items);
         let q = tables.n_nodes();
-        let table = self.table(tables);
-        let mut sums = estep_rows(0..self.n_students(), |s| self.rows(s, q), &table, log_prior);
+        let table = self.table(tables, scratch.take());
+        let mut sums = estep_rows(
+            0..self.n_students(),
+            |s| self.rows(s, q),
+            &table,
+            log_prior,
+            scratch,
+        );
+        scratch.put(table);
         // split the pattern sums back onto the items' outcome rows
         let (single, groups) = sums.by_row.split_at_mut(2 * self.n_items * q);
         for (&f, pats) in self.first.iter().zip(groups.chunks_exact(PATTERNS * q)) {
@@ -165,13 +179,13 @@ impl ItemGroups {
                 }
             }
         }
-        EStepStats::from_code_sums(self.n_items, q, sums)
+        EStepStats::from_code_sums(self.n_items, q, sums, scratch)
     }
 
     /// The log-likelihood of [`estep`](Self::estep) alone.
     pub(crate) fn loglik(&self, tables: &ItemTables, log_prior: &[f64]) -> f64 {
         let q = tables.n_nodes();
-        let table = self.table(tables);
+        let table = self.table(tables, Vec::new());
         estep_rows_loglik(0..self.n_students(), |s| self.rows(s, q), &table, log_prior)
     }
 }
@@ -208,7 +222,7 @@ mod tests {
         let items: Vec<ItemParams> = bank.items.clone();
         let tables = ItemTables::new(&items, &quad);
         let plain = estep(&m, 0..700, &tables, &lp);
-        let grouped = g.estep(&tables, &lp);
+        let grouped = g.estep(&tables, &lp, &Scratch::default());
         assert_eq!(grouped.n_students, plain.n_students);
         assert!((grouped.loglik - plain.loglik).abs() < 1e-9 * plain.loglik.abs());
         assert_eq!(g.loglik(&tables, &lp).to_bits(), grouped.loglik.to_bits());
