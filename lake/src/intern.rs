@@ -9,6 +9,10 @@ use rustc_hash::FxHashMap;
 
 use crate::LakeError;
 
+/// Bytes reserved per attempt id by [`FirstAttempts::with_capacity`] (the demo platform's
+/// ids are 12 characters; a longer one only makes the arena grow once more).
+const ID_BYTES: usize = 12;
+
 /// Distinct string ids and their first-seen index.
 #[derive(Debug, Default)]
 pub struct Interner {
@@ -117,7 +121,7 @@ impl<P> FirstAttempts<P> {
         Self {
             students: Interner::default(),
             offered: Vec::with_capacity(attempts),
-            ids: AttemptIds::with_capacity(attempts * 12),
+            ids: AttemptIds::with_capacity(attempts.saturating_mul(ID_BYTES)),
         }
     }
 

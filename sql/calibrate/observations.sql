@@ -3,11 +3,11 @@
 -- $4 = the subject or topic id, '' for all) and to the students whose bucket
 -- student_bucket(student_id, $5) lies in [$6, $7) (student_bucket_in, one hash per row).
 -- The stage keeps the FIRST attempt of each student on each question (earliest
--- completed_at, then smallest attempt_id) as it streams the rows: later attempts at
--- the same question are practice effects, not fresh measurements. Keeping the first in
--- the stream (a hash map of (student, question) indices) takes 0.15 s and no sort
--- buffer where row_number() over one window partition per pair took 0.9 s (demo bank
--- all, 500k attempts); see `first_attempts` in functions/calibrate/src/data.rs.
+-- completed_at, then smallest attempt_id): later attempts at the same question are
+-- practice effects, not fresh measurements. The stage collects the streamed rows as
+-- compact records (interned ids) and sorts them once (lake::intern::FirstAttempts),
+-- where row_number() over one window partition per pair took 0.9 s (demo bank all,
+-- 500k attempts); see `observations` in functions/calibrate/src/data.rs.
 -- The bucket filter sits inside the scan's WHERE clause: only the selected students'
 -- attempts are read, so memory follows the bucket range, not the lake. Used for the
 -- fit sample (buckets 0..k-1) and for every scoring batch.

@@ -359,14 +359,13 @@ fn estep_chunk<F, I>(
     table: &[f64],
     log_prior: &[f64],
     counts: bool,
-    by_row: Vec<f64>,
+    mut by_row: Vec<f64>,
 ) -> RowSums
 where
     F: Fn(usize) -> I,
     I: ExactSizeIterator<Item = usize> + Clone,
 {
     let q = log_prior.len();
-    let mut by_row = by_row;
     by_row.clear();
     by_row.resize(if counts { table.len() } else { 0 }, 0.0);
     let mut acc = RowSums {
