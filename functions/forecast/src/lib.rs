@@ -47,16 +47,19 @@
 //! is written. Otherwise both partitions are written whole — `anomalies` also when it
 //! has no rows — so a re-run replaces them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, Date32Array, Float64Array, RecordBatch, StringArray};
 use chrono::NaiveDate;
-use lake::Lake;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::StreamExt;
 use lake::catalog::{ANOMALIES, FORECASTS};
 use lake::columns::{Columns, TableBatch};
 use lake::phases::Phases;
 use lake::runs::{StageError, StageInput, day_param, day_str, week_start};
+use lake::stream::query_stream;
+use lake::{Lake, LakeError};
 use models::forecast::{ForecastConfig, MIN_POINTS, forecast_series};
 use serde::Serialize;
 
@@ -178,9 +181,9 @@ pub async fn run(lake: &Lake, input: &StageInput) -> Result<ForecastOutput, Stag
     let window = || vec![day_param(from), day_param(rc.run_date)];
     let mut params = window();
     params.push(day_param(week_start(from)));
-    let active = lake::runs::query(&ctx, ACTIVE_SQL, params).await?;
-    let theta = lake::runs::query(&ctx, THETA_SQL, window()).await?;
-    let series = build_series(&active, &theta, epoch_day(rc.run_date))?;
+    let active = SortedRows::new(query_stream(&ctx, ACTIVE_SQL, params).await?);
+    let theta = SortedRows::new(query_stream(&ctx, THETA_SQL, window()).await?);
+    let series = build_series(active, theta, epoch_day(rc.run_date)).await?;
     phases.mark("read");
     if series.is_empty() {
         out.status = "no_activity".into();
@@ -307,15 +310,42 @@ fn fit_one(name: &str, s: &Series, run_day: i64) -> Result<(SeriesSummary, Kept)
     Ok((summary, kept))
 }
 
+/// A mean whose terms are added in the order they come: the bits of
+/// `v.iter().sum::<f64>() / v.len()` over the same terms (`Sum` for `f64` folds from
+/// −0.0), without holding them.
+#[derive(Debug, Clone, Copy)]
+struct Mean {
+    sum: f64,
+    n: usize,
+}
+
+impl Default for Mean {
+    fn default() -> Self {
+        Self { sum: -0.0, n: 0 }
+    }
+}
+
+impl Mean {
+    fn add(&mut self, x: f64) {
+        self.sum += x;
+        self.n += 1;
+    }
+
+    /// The mean, `None` without terms.
+    fn get(self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+}
+
 /// What one subject-day collects, in query order.
 #[derive(Debug, Default)]
 struct DayValues {
     /// Active students.
     active: usize,
     /// I_t of the active students that have one.
-    i_t: Vec<f64>,
+    i_t: Mean,
     /// θ (mean over the subject's topics) of the active students that have one.
-    thetas: Vec<f64>,
+    thetas: Mean,
 }
 
 /// Row `r` of a `dt` column (days since 1970-01-01, `Date32`) as an epoch day.
@@ -330,80 +360,160 @@ fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 
-/// The series by name (sorted) from the active rows (`subject_id, dt, student_id, i_t`)
-/// and the θ rows (`subject_id, dt, student_id, topic_id, theta_mean`), both in query
-/// order: every mean adds its terms in that order, so a re-run gives the same bits.
-fn build_series(
-    active: &[RecordBatch],
-    theta: &[RecordBatch],
+/// A (subject, day, student) key of the two queries' rows.
+type RowKey = (String, i64, String);
+
+/// The rows of a query sorted by `subject_id, dt, student_id`, one at a time, read
+/// batch by batch: the series are built from the two queries side by side (a merge on
+/// that key), so neither result is held whole.
+struct SortedRows {
+    stream: SendableRecordBatchStream,
+    batch: Option<RecordBatch>,
+    row: usize,
+    /// The key of the last row taken, to check the order the merge relies on.
+    last: Option<RowKey>,
+}
+
+impl SortedRows {
+    fn new(stream: SendableRecordBatchStream) -> Self {
+        Self {
+            stream,
+            batch: None,
+            row: 0,
+            last: None,
+        }
+    }
+
+    /// The current row (its batch and index), reading the next batch when needed;
+    /// `None` after the last row.
+    async fn current(&mut self) -> Result<Option<(&RecordBatch, usize)>, StageError> {
+        while self.batch.as_ref().is_none_or(|b| self.row >= b.num_rows()) {
+            match self.stream.next().await {
+                Some(b) => {
+                    self.batch = Some(b.map_err(LakeError::from)?);
+                    self.row = 0;
+                }
+                None => return Ok(None),
+            }
+        }
+        Ok(self.batch.as_ref().map(|b| (b, self.row)))
+    }
+
+    /// The key of the current row, if any.
+    async fn key(&mut self) -> Result<Option<RowKey>, StageError> {
+        match self.current().await? {
+            Some((b, r)) => Ok(Some(row_key(b, r)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves past the current row, whose key is `key`; errors if the rows are not in
+    /// key order (the merge would then pair the wrong rows).
+    fn advance(&mut self, key: RowKey) -> Result<(), StageError> {
+        if self.last.as_ref().is_some_and(|last| *last > key) {
+            return Err(StageError::InvalidInput(format!(
+                "forecast queries: rows not sorted by subject, day, student at {key:?}"
+            )));
+        }
+        self.last = Some(key);
+        self.row += 1;
+        Ok(())
+    }
+}
+
+/// The (subject_id, dt, student_id) of row `r`.
+fn row_key(b: &RecordBatch, r: usize) -> Result<RowKey, StageError> {
+    let c = Columns::of(b);
+    Ok((
+        c.strings("subject_id")?.value(r).to_string(),
+        epoch_day_of(c.days("dt")?, r)?,
+        c.strings("student_id")?.value(r).to_string(),
+    ))
+}
+
+/// Counts the active row `r` (`subject_id, dt, student_id, i_t`) into its subject-day.
+fn add_active(
+    days: &mut BTreeMap<(String, i64), DayValues>,
+    b: &RecordBatch,
+    r: usize,
+    key: &RowKey,
+) -> Result<(), StageError> {
+    let it = Columns::of(b).f64s("i_t")?;
+    let e = days.entry((key.0.clone(), key.1)).or_default();
+    e.active += 1;
+    if !it.is_null(r) && it.value(r).is_finite() {
+        e.i_t.add(it.value(r));
+    }
+    Ok(())
+}
+
+/// The series by name (sorted) from the active rows (`subject_id, dt, student_id, i_t`,
+/// one per key) and the θ rows (`subject_id, dt, student_id, topic_id, theta_mean`),
+/// both sorted by (subject, day, student) and read side by side: a student's θ counts
+/// on a day when the student is active that day in the subject. Every mean adds its
+/// terms in query order, so a re-run gives the same bits. Memory: one entry per
+/// subject-day and one batch of each query.
+async fn build_series(
+    mut active: SortedRows,
+    mut theta: SortedRows,
     run_day: i64,
 ) -> Result<BTreeMap<String, Series>, StageError> {
     let mut days: BTreeMap<(String, i64), DayValues> = BTreeMap::new();
-    let mut is_active: HashSet<(String, i64, String)> = HashSet::new();
-    for b in active {
-        let c = Columns::of(b);
-        let (subj, dt) = (c.strings("subject_id")?, c.days("dt")?);
-        let (st, it) = (c.strings("student_id")?, c.f64s("i_t")?);
-        for r in 0..b.num_rows() {
-            let day = epoch_day_of(dt, r)?;
-            let e = days.entry((subj.value(r).to_string(), day)).or_default();
-            e.active += 1;
-            if !it.is_null(r) && it.value(r).is_finite() {
-                e.i_t.push(it.value(r));
-            }
-            is_active.insert((subj.value(r).to_string(), day, st.value(r).to_string()));
-        }
-    }
-    // θ rows grouped by (subject, day, student) in order: the student's mean over topics
-    let mut current: Option<(String, i64, String)> = None;
     let mut topic_thetas: Vec<f64> = Vec::new();
-    let mut flush = |key: &(String, i64, String), thetas: &mut Vec<f64>| {
-        if !thetas.is_empty()
-            && is_active.contains(key)
-            && let Some(e) = days.get_mut(&(key.0.clone(), key.1))
-        {
-            e.thetas.push(mean(thetas));
+    while let Some(key) = theta.key().await? {
+        // θ rows of one (subject, day, student): the student's mean over topics
+        topic_thetas.clear();
+        while let Some((b, r)) = theta.current().await? {
+            let here = row_key(b, r)?;
+            if here != key {
+                break;
+            }
+            let th = Columns::of(b).f64s("theta_mean")?.value(r);
+            if th.is_finite() {
+                topic_thetas.push(th);
+            }
+            theta.advance(here)?;
         }
-        thetas.clear();
-    };
-    for b in theta {
-        let c = Columns::of(b);
-        let (subj, dt) = (c.strings("subject_id")?, c.days("dt")?);
-        let (st, th) = (c.strings("student_id")?, c.f64s("theta_mean")?);
-        for r in 0..b.num_rows() {
-            let key = (
-                subj.value(r).to_string(),
-                epoch_day_of(dt, r)?,
-                st.value(r).to_string(),
-            );
-            if current.as_ref() != Some(&key) {
-                if let Some(k) = &current {
-                    flush(k, &mut topic_thetas);
-                }
-                current = Some(key);
+        // the active rows up to this key
+        let mut is_active = false;
+        while let Some((b, r)) = active.current().await? {
+            let here = row_key(b, r)?;
+            if here > key {
+                break;
             }
-            if th.value(r).is_finite() {
-                topic_thetas.push(th.value(r));
+            if here == key {
+                is_active = true;
+                break;
             }
+            add_active(&mut days, b, r, &here)?;
+            active.advance(here)?;
+        }
+        if is_active && !topic_thetas.is_empty() {
+            days.entry((key.0.clone(), key.1))
+                .or_default()
+                .thetas
+                .add(mean(&topic_thetas));
         }
     }
-    if let Some(k) = &current {
-        flush(k, &mut topic_thetas);
+    while let Some((b, r)) = active.current().await? {
+        let here = row_key(b, r)?;
+        add_active(&mut days, b, r, &here)?;
+        active.advance(here)?;
     }
 
     let mut out: BTreeMap<String, Series> = BTreeMap::new();
     let mut first_day: BTreeMap<String, i64> = BTreeMap::new();
     for ((subject, day), v) in &days {
         first_day.entry(subject.clone()).or_insert(*day);
-        if !v.thetas.is_empty() {
+        if let Some(m) = v.thetas.get() {
             out.entry(format!("{subject}:mean_theta"))
                 .or_default()
-                .push(*day, mean(&v.thetas));
+                .push(*day, m);
         }
-        if !v.i_t.is_empty() {
+        if let Some(m) = v.i_t.get() {
             out.entry(format!("{subject}:mean_i_t"))
                 .or_default()
-                .push(*day, mean(&v.i_t));
+                .push(*day, m);
         }
     }
     // active students: every day from the subject's first active day, zeros filled
@@ -463,5 +573,108 @@ mod tests {
         let d: NaiveDate = "2026-02-15".parse().unwrap();
         assert_eq!(day_of(epoch_day(d)), "2026-02-15");
         assert_eq!(epoch_day("1970-01-02".parse().unwrap()), 1);
+    }
+
+    /// Rows of one query as a stream, in the order given, split into batches of two
+    /// rows (the merge must carry its place across batches).
+    fn rows(columns: Vec<(&str, Arc<dyn Array>)>) -> SortedRows {
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let parts: Vec<RecordBatch> = (0..batch.num_rows())
+            .step_by(2)
+            .map(|i| batch.slice(i, 2.min(batch.num_rows() - i)))
+            .collect();
+        let stream = datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+            batch.schema(),
+            futures::stream::iter(parts.into_iter().map(Ok)),
+        );
+        SortedRows::new(Box::pin(stream))
+    }
+
+    fn strs(v: &[&str]) -> Arc<dyn Array> {
+        Arc::new(StringArray::from(v.to_vec()))
+    }
+
+    fn active(
+        subjects: &[&str],
+        days: Vec<i32>,
+        students: &[&str],
+        i_t: Vec<Option<f64>>,
+    ) -> SortedRows {
+        rows(vec![
+            ("subject_id", strs(subjects)),
+            ("dt", Arc::new(Date32Array::from(days))),
+            ("student_id", strs(students)),
+            ("i_t", Arc::new(Float64Array::from(i_t))),
+        ])
+    }
+
+    fn theta(subjects: &[&str], days: Vec<i32>, students: &[&str], thetas: Vec<f64>) -> SortedRows {
+        let topics: Vec<&str> = (0..thetas.len()).map(|_| "t").collect();
+        rows(vec![
+            ("subject_id", strs(subjects)),
+            ("dt", Arc::new(Date32Array::from(days))),
+            ("student_id", strs(students)),
+            ("topic_id", strs(&topics)),
+            ("theta_mean", Arc::new(Float64Array::from(thetas))),
+        ])
+    }
+
+    /// Truth by hand: active counts and mean I_t per subject-day; a student's θ is the
+    /// mean over its topics and counts only on a day it is active in the subject.
+    #[tokio::test]
+    async fn series_merge_the_active_rows_and_the_thetas() {
+        let a = active(
+            &["m", "m", "m", "m", "s"],
+            vec![10, 10, 10, 11, 10],
+            &["u1", "u2", "u4", "u1", "u3"],
+            vec![Some(1.0), None, Some(2.0), Some(4.0), Some(8.0)],
+        );
+        // u1 on day 10: two topics (mean 0.5); u3 is not active in "m" on day 10 (only
+        // in "s"); u2 on day 11 is not active; u4 has no θ
+        let t = theta(
+            &["m", "m", "m", "m", "m", "s"],
+            vec![10, 10, 10, 11, 11, 10],
+            &["u1", "u1", "u3", "u1", "u2", "u3"],
+            vec![0.0, 1.0, 5.0, 3.0, 7.0, 6.0],
+        );
+        let got = build_series(a, t, 12).await.unwrap();
+        let view: Vec<(&str, Vec<i64>, Vec<f64>)> = got
+            .iter()
+            .map(|(k, s)| (k.as_str(), s.days.clone(), s.values.clone()))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                ("m:active_students", vec![10, 11, 12], vec![3.0, 1.0, 0.0]),
+                ("m:mean_i_t", vec![10, 11], vec![1.5, 4.0]),
+                ("m:mean_theta", vec![10, 11], vec![0.5, 3.0]),
+                ("s:active_students", vec![10, 11, 12], vec![1.0, 0.0, 0.0]),
+                ("s:mean_i_t", vec![10], vec![8.0]),
+                ("s:mean_theta", vec![10], vec![6.0]),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn rows_out_of_order_are_an_error() {
+        let a = active(&["m", "m"], vec![11, 10], &["u1", "u1"], vec![None, None]);
+        let t = theta(&[], vec![], &[], vec![]);
+        let err = build_series(a, t, 12).await.unwrap_err();
+        assert!(err.to_string().contains("not sorted"), "{err}");
+    }
+
+    /// `Mean` gives the bits of the slice mean it replaces.
+    #[test]
+    fn running_means_equal_slice_means() {
+        let v = [0.1, 0.7, -3.3, 1e-17, 2.2, -0.0];
+        for n in 1..=v.len() {
+            let mut m = Mean::default();
+            v[..n].iter().for_each(|&x| m.add(x));
+            assert_eq!(m.get().unwrap().to_bits(), mean(&v[..n]).to_bits());
+        }
+        let mut z = Mean::default();
+        z.add(-0.0);
+        assert_eq!(z.get().unwrap().to_bits(), mean(&[-0.0]).to_bits());
+        assert_eq!(Mean::default().get(), None);
     }
 }
