@@ -35,7 +35,7 @@ pub mod uri;
 pub use artifacts::DEFAULT_URL_EXPIRY;
 pub use catalog::{TABLES, TableDef};
 pub use error::{LakeError, Result};
-pub use store::{CellValue, Lake, MAX_URL_EXPIRY, ObjectInfo, WriteSummary};
+pub use store::{CellValue, EncodedPartition, Lake, MAX_URL_EXPIRY, ObjectInfo, WriteSummary};
 pub use uri::{DEFAULT_LAKE_URI, LakeUri};
 
 /// Environment variable naming the lake (`file://…` or `s3://…`).

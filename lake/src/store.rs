@@ -69,6 +69,24 @@ pub struct WriteSummary {
     pub bytes: usize,
 }
 
+/// `shard`'s object of one partition of a catalog table, checked against the table's
+/// schema and encoded ([`Lake::encode_partition`]), waiting for
+/// [`Lake::write_partitions`].
+#[derive(Debug, Clone)]
+pub struct EncodedPartition {
+    key: String,
+    shard: Shard,
+    rows: usize,
+    bytes: Bytes,
+}
+
+impl EncodedPartition {
+    /// Size of the encoded object in bytes.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 /// An object listed in the lake.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ObjectInfo {
@@ -281,11 +299,9 @@ impl Lake {
         shard: Shard,
         batches: &[RecordBatch],
     ) -> Result<WriteSummary> {
-        let def = catalog::table(table)?;
-        let key = self.shard_partition_key(def, values, shard)?;
-        let checked = conform(def, batches)?;
-        let rows = checked.iter().map(|b| b.num_rows()).sum();
-        let bytes = Bytes::from(encode_parquet(def, &checked)?);
+        let EncodedPartition {
+            key, rows, bytes, ..
+        } = self.encode_partition(table, values, shard, batches)?;
         let size = bytes.len();
         self.put_atomic(&key, bytes).await?;
         self.sweep_other_layouts(&key, shard).await?;
@@ -295,6 +311,60 @@ impl Lake {
             rows,
             bytes: size,
         })
+    }
+
+    /// `batches` as `shard`'s object of the partition `values` of `table`, checked and
+    /// encoded as [`Lake::write_partition_shard`] would write them, for
+    /// [`Lake::write_partitions`]. Holds the encoded bytes only (compressed Parquet).
+    pub fn encode_partition(
+        &self,
+        table: &str,
+        values: &[(&str, &str)],
+        shard: Shard,
+        batches: &[RecordBatch],
+    ) -> Result<EncodedPartition> {
+        let def = catalog::table(table)?;
+        let key = self.shard_partition_key(def, values, shard)?;
+        let checked = conform(def, batches)?;
+        Ok(EncodedPartition {
+            key,
+            shard,
+            rows: checked.iter().map(|b| b.num_rows()).sum(),
+            bytes: Bytes::from(encode_parquet(def, &checked)?),
+        })
+    }
+
+    /// Writes many partition objects ([`Lake::encode_partition`], distinct keys), each
+    /// atomic as with [`Lake::write_partition_shard`], together: on a local lake staged
+    /// and made durable at once (one `syncfs` before the renames and one after, where
+    /// one object at a time costs two `fsync`s each; [`Lake::put_objects`]), on S3
+    /// [`PUT_CONCURRENCY`] PUTs at a time. Then the objects of other shard counts in
+    /// those partitions are swept ([`Lake::sweep_other_layouts`]). On error, objects
+    /// already written stay (none is partial) and nothing is swept.
+    pub async fn write_partitions(
+        &self,
+        parts: Vec<EncodedPartition>,
+    ) -> Result<Vec<WriteSummary>> {
+        let summaries: Vec<(WriteSummary, Shard)> = parts
+            .iter()
+            .map(|p| {
+                let summary = WriteSummary {
+                    key: p.key.clone(),
+                    rows: p.rows,
+                    bytes: p.bytes.len(),
+                };
+                (summary, p.shard)
+            })
+            .collect();
+        let objects = parts.into_iter().map(|p| (p.key, p.bytes)).collect();
+        self.put_objects(objects, PutOptions::default()).await?;
+        let mut out = Vec::with_capacity(summaries.len());
+        for (summary, shard) in summaries {
+            self.sweep_other_layouts(&summary.key, shard).await?;
+            tracing::debug!(key = %summary.key, rows = summary.rows, bytes = summary.bytes, shard = %shard.label(), "wrote partition");
+            out.push(summary);
+        }
+        Ok(out)
     }
 
     /// Where a local lake stages its writes (see [`crate::local`]).
@@ -1470,6 +1540,57 @@ mod tests {
                 assert!(b - a <= catalog::CLUSTERED_PAGE_ROWS as i64, "{starts:?}");
             }
         }
+    }
+
+    /// Partitions written together ([`Lake::write_partitions`]) are, object for object,
+    /// the bytes one-at-a-time writes give; the objects another shard count left in one
+    /// of them are swept, and no staging file stays.
+    #[tokio::test]
+    async fn partitions_written_together_are_those_written_one_at_a_time() {
+        let (together, alone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let open =
+            |d: &tempfile::TempDir| Lake::open(&format!("file://{}", d.path().display())).unwrap();
+        let (lake, reference) = (open(&together), open(&alone));
+        let day_us = 1_769_904_000_000_000; // 2026-02-01T00:00:00Z
+        let days = ["2026-02-01", "2026-02-02", "2026-02-03"];
+        let batch =
+            |k: usize| scrambled_attempts(500 + 100 * k, 50, day_us + k as i64 * 86_400_000_000);
+        // a run with 2 shards wrote the second day before
+        let two = Shard::new(1, 2).unwrap();
+        lake.write_partition_shard(catalog::ATTEMPTS, &[("dt", days[1])], two, &[batch(9)])
+            .await
+            .unwrap();
+        let parts = days
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                lake.encode_partition(catalog::ATTEMPTS, &[("dt", d)], Shard::WHOLE, &[batch(k)])
+                    .unwrap()
+            })
+            .collect();
+        let written = lake.write_partitions(parts).await.unwrap();
+        assert_eq!(written.len(), 3);
+        for (k, d) in days.iter().enumerate() {
+            let one = reference
+                .write_partition(catalog::ATTEMPTS, &[("dt", d)], &[batch(k)])
+                .await
+                .unwrap();
+            assert_eq!(written[k], one, "{d}");
+            let read = |l: &Lake| std::fs::read(l.local_path(&one.key).unwrap().unwrap()).unwrap();
+            assert_eq!(read(&lake), read(&reference), "{d}");
+            assert_eq!(one.rows, 500 + 100 * k);
+        }
+        let second: Vec<String> = lake
+            .list(&format!("attempts/dt={}/", days[1]))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(second, [written[1].key.clone()]);
+        let staging = together.path().join(local::STAGING_DIR);
+        let left = std::fs::read_dir(&staging).map_or(0, |d| d.count());
+        assert_eq!(left, 0, "staging files left in {}", staging.display());
     }
 
     /// A shard's scan with the `shard_bucket` range next to `student_bucket_in` reads

@@ -95,6 +95,7 @@ use lake::Lake;
 use lake::catalog::{ABILITIES, ANCHOR_DRIFT, FIT_META, ITEM_PARAMS};
 use lake::columns::TableBatch;
 use lake::phases::Phases;
+use lake::shard::Shard;
 use models::calibration::{
     ItemFitReport, LinkedCalibration, MIN_ANCHORS_AUTO, calibrate_linked_screened,
 };
@@ -274,18 +275,19 @@ pub async fn run(lake: &Lake, input: &CalibrateInput) -> Result<CalibrateOutput>
         linked,
         now,
     )?;
-    lake.write_partition(ITEM_PARAMS, &part, &[items_batch])
-        .await?;
+    let whole = Shard::WHOLE;
+    let mut outputs = vec![lake.encode_partition(ITEM_PARAMS, &part, whole, &[items_batch])?];
     // every calibration of a bank with anchors replaces its drift partition (empty when
     // the linking method does not screen), so a re-run never leaves a stale screen
     if !anchors.is_empty() {
         let drift = anchor_drift_batch(&cfg, &window.items, &cal, now)?;
-        lake.write_partition(ANCHOR_DRIFT, &part, &[drift]).await?;
+        outputs.push(lake.encode_partition(ANCHOR_DRIFT, &part, whole, &[drift])?);
     }
     if let Some(scored) = &scored {
-        lake.write_partition(ABILITIES, &part, &scored.batches)
-            .await?;
+        outputs.push(lake.encode_partition(ABILITIES, &part, whole, &scored.batches)?);
     }
+    // written together; fit_meta, which readers look up a calibration by, after them
+    lake.write_partitions(outputs).await?;
 
     let elapsed_ms = started.elapsed().as_millis() as i64;
     let mut summary = calibrated_summary(
