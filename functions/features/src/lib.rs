@@ -62,8 +62,8 @@ pub struct FeaturesOutput {
     /// The abilities run (bank all).
     pub abilities_run: Option<String>,
     /// Wall time of the stage's phases (ms): read (the θ runs, planning the query),
-    /// features (the daily query — scan, aggregation and θ joins — streamed day by day),
-    /// write.
+    /// features (the daily query — scan, aggregation and θ joins — streamed day by day,
+    /// and each day encoded as Parquet), write (the encoded days, together).
     pub phases_ms: Phases,
 }
 
