@@ -370,7 +370,9 @@ struct SortedRows {
     stream: SendableRecordBatchStream,
     batch: Option<RecordBatch>,
     row: usize,
-    /// The key of the last row taken, to check the order the merge relies on.
+    /// The current row's key, computed once per row by [`SortedRows::peek`].
+    key: Option<RowKey>,
+    /// The key of the last row passed, to check the order the merge relies on.
     last: Option<RowKey>,
 }
 
@@ -380,44 +382,55 @@ impl SortedRows {
             stream,
             batch: None,
             row: 0,
+            key: None,
             last: None,
         }
     }
 
-    /// The current row (its batch and index), reading the next batch when needed;
-    /// `None` after the last row.
-    async fn current(&mut self) -> Result<Option<(&RecordBatch, usize)>, StageError> {
-        while self.batch.as_ref().is_none_or(|b| self.row >= b.num_rows()) {
-            match self.stream.next().await {
-                Some(b) => {
-                    self.batch = Some(b.map_err(LakeError::from)?);
-                    self.row = 0;
+    /// The current row's key, reading the next batch when needed; `None` after the
+    /// last row. Errors if the rows are not in key order (the merge would then pair the
+    /// wrong rows).
+    async fn peek(&mut self) -> Result<Option<&RowKey>, StageError> {
+        if self.key.is_none() {
+            while self.batch.as_ref().is_none_or(|b| self.row >= b.num_rows()) {
+                match self.stream.next().await {
+                    Some(b) => {
+                        self.batch = Some(b.map_err(LakeError::from)?);
+                        self.row = 0;
+                    }
+                    None => return Ok(None),
                 }
-                None => return Ok(None),
             }
+            let Some(b) = &self.batch else {
+                return Ok(None);
+            };
+            let key = row_key(b, self.row)?;
+            if self.last.as_ref().is_some_and(|last| *last > key) {
+                return Err(StageError::InvalidInput(format!(
+                    "forecast queries: rows not sorted by subject, day, student at {key:?}"
+                )));
+            }
+            self.key = Some(key);
         }
-        Ok(self.batch.as_ref().map(|b| (b, self.row)))
+        Ok(self.key.as_ref())
     }
 
-    /// The key of the current row, if any.
-    async fn key(&mut self) -> Result<Option<RowKey>, StageError> {
-        match self.current().await? {
-            Some((b, r)) => Ok(Some(row_key(b, r)?)),
-            None => Ok(None),
+    /// The current row's batch, index and key (after [`SortedRows::peek`] found one).
+    fn row(&self) -> Result<(&RecordBatch, usize, &RowKey), StageError> {
+        match (&self.batch, &self.key) {
+            (Some(b), Some(key)) => Ok((b, self.row, key)),
+            _ => Err(StageError::InvalidInput(
+                "forecast queries: no current row".into(),
+            )),
         }
     }
 
-    /// Moves past the current row, whose key is `key`; errors if the rows are not in
-    /// key order (the merge would then pair the wrong rows).
-    fn advance(&mut self, key: RowKey) -> Result<(), StageError> {
-        if self.last.as_ref().is_some_and(|last| *last > key) {
-            return Err(StageError::InvalidInput(format!(
-                "forecast queries: rows not sorted by subject, day, student at {key:?}"
-            )));
+    /// Moves past the current row.
+    fn advance(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.last = Some(key);
+            self.row += 1;
         }
-        self.last = Some(key);
-        self.row += 1;
-        Ok(())
     }
 }
 
@@ -431,19 +444,20 @@ fn row_key(b: &RecordBatch, r: usize) -> Result<RowKey, StageError> {
     ))
 }
 
-/// Counts the active row `r` (`subject_id, dt, student_id, i_t`) into its subject-day.
-fn add_active(
+/// Counts the current active row (`subject_id, dt, student_id, i_t`) into its
+/// subject-day and moves past it.
+fn take_active(
     days: &mut BTreeMap<(String, i64), DayValues>,
-    b: &RecordBatch,
-    r: usize,
-    key: &RowKey,
+    active: &mut SortedRows,
 ) -> Result<(), StageError> {
+    let (b, r, (subject, day, _)) = active.row()?;
     let it = Columns::of(b).f64s("i_t")?;
-    let e = days.entry((key.0.clone(), key.1)).or_default();
+    let e = days.entry((subject.clone(), *day)).or_default();
     e.active += 1;
     if !it.is_null(r) && it.value(r).is_finite() {
         e.i_t.add(it.value(r));
     }
+    active.advance();
     Ok(())
 }
 
@@ -460,45 +474,38 @@ async fn build_series(
 ) -> Result<BTreeMap<String, Series>, StageError> {
     let mut days: BTreeMap<(String, i64), DayValues> = BTreeMap::new();
     let mut topic_thetas: Vec<f64> = Vec::new();
-    while let Some(key) = theta.key().await? {
+    while let Some(key) = theta.peek().await?.cloned() {
         // θ rows of one (subject, day, student): the student's mean over topics
         topic_thetas.clear();
-        while let Some((b, r)) = theta.current().await? {
-            let here = row_key(b, r)?;
-            if here != key {
-                break;
-            }
+        while theta.peek().await? == Some(&key) {
+            let (b, r, _) = theta.row()?;
             let th = Columns::of(b).f64s("theta_mean")?.value(r);
             if th.is_finite() {
                 topic_thetas.push(th);
             }
-            theta.advance(here)?;
+            theta.advance();
         }
         // the active rows up to this key
         let mut is_active = false;
-        while let Some((b, r)) = active.current().await? {
-            let here = row_key(b, r)?;
-            if here > key {
-                break;
+        while let Some(here) = active.peek().await? {
+            match here.cmp(&key) {
+                std::cmp::Ordering::Less => take_active(&mut days, &mut active)?,
+                std::cmp::Ordering::Equal => {
+                    is_active = true;
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
             }
-            if here == key {
-                is_active = true;
-                break;
-            }
-            add_active(&mut days, b, r, &here)?;
-            active.advance(here)?;
         }
         if is_active && !topic_thetas.is_empty() {
-            days.entry((key.0.clone(), key.1))
+            days.entry((key.0, key.1))
                 .or_default()
                 .thetas
                 .add(mean(&topic_thetas));
         }
     }
-    while let Some((b, r)) = active.current().await? {
-        let here = row_key(b, r)?;
-        add_active(&mut days, b, r, &here)?;
-        active.advance(here)?;
+    while active.peek().await?.is_some() {
+        take_active(&mut days, &mut active)?;
     }
 
     let mut out: BTreeMap<String, Series> = BTreeMap::new();
